@@ -1,0 +1,324 @@
+//! Typed intermediate representation: resolved names, index variables and shapes.
+
+pub use crate::ast::CmpOp;
+
+/// An index variable introduced by an equation's left-hand side, a `let`, or a `sum`.
+pub type VarId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IndexKind {
+    /// Hidden-unit index, range 0..K fixed at generation time.
+    Hidden,
+    /// Mode index, range over the runtime list `rho`.
+    Mode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VarInfo {
+    pub name: String,
+    pub kind: IndexKind,
+}
+
+/// A resolved index: a bound variable or a fixed hidden-unit number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ix {
+    Var(VarId),
+    Fixed(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Func {
+    Sqrt,
+    Exp,
+    Log,
+    Abs,
+    Asin,
+    Acos,
+    Atan,
+    Sin,
+    Cos,
+    Tanh,
+}
+
+impl Func {
+    pub const ALL: [(&'static str, Func); 10] = [
+        ("sqrt", Func::Sqrt),
+        ("exp", Func::Exp),
+        ("log", Func::Log),
+        ("abs", Func::Abs),
+        ("asin", Func::Asin),
+        ("acos", Func::Acos),
+        ("atan", Func::Atan),
+        ("sin", Func::Sin),
+        ("cos", Func::Cos),
+        ("tanh", Func::Tanh),
+    ];
+    pub fn name(self) -> &'static str {
+        Func::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Func::Sqrt => x.sqrt(),
+            Func::Exp => x.exp(),
+            Func::Log => x.ln(),
+            Func::Abs => x.abs(),
+            Func::Asin => x.asin(),
+            Func::Acos => x.acos(),
+            Func::Atan => x.atan(),
+            Func::Sin => x.sin(),
+            Func::Cos => x.cos(),
+            Func::Tanh => x.tanh(),
+        }
+    }
+}
+
+/// The Gaussian averages of SPEC section 5; arguments are covariance entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Avg {
+    /// E[g(x1) g(x2)], arguments C11, C12, C22.
+    I2,
+    /// E[x1 g(x2)], arguments C11, C12, C22.
+    J2,
+    /// E[g'(x1) x1 x2], arguments C11, C12, C22.
+    I21,
+    /// E[g'(x1) x2^2], arguments C11, C12, C22.
+    I22,
+    /// E[g'(x1) x2 g(x3)], arguments C11, C12, C13, C22, C23, C33.
+    I3,
+}
+
+impl Avg {
+    pub const ALL: [(&'static str, Avg); 5] = [
+        ("I2", Avg::I2),
+        ("J2", Avg::J2),
+        ("I21", Avg::I21),
+        ("I22", Avg::I22),
+        ("I3", Avg::I3),
+    ];
+    pub fn name(self) -> &'static str {
+        Avg::ALL.iter().find(|(_, a)| *a == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+    pub fn arity(self) -> usize {
+        match self {
+            Avg::I3 => 6,
+            _ => 3,
+        }
+    }
+    pub fn method(self) -> &'static str {
+        match self {
+            Avg::I2 => "i2",
+            Avg::J2 => "j2",
+            Avg::I21 => "i21",
+            Avg::I22 => "i22",
+            Avg::I3 => "i3",
+        }
+    }
+}
+
+/// Order parameters of the initial weights, readable only in `init` expressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// omega0[k; tau] = w_k . e_tau
+    Omega0,
+    /// varpi0[k; tau] = v_k . e_tau / sqrt(D)
+    Varpi0,
+    /// Qb0[k, l]: lumped bulk of Q
+    Qb0,
+    /// Rb0[k, l]: lumped bulk of R (decoder k, encoder l)
+    Rb0,
+    /// Tb0[k, l]: lumped bulk of T
+    Tb0,
+    /// T00[k, l] = v_k . v_l / D
+    T00,
+}
+
+impl Input {
+    pub const ALL: [(&'static str, Input); 6] = [
+        ("omega0", Input::Omega0),
+        ("varpi0", Input::Varpi0),
+        ("Qb0", Input::Qb0),
+        ("Rb0", Input::Rb0),
+        ("Tb0", Input::Tb0),
+        ("T00", Input::T00),
+    ];
+    pub fn name(self) -> &'static str {
+        Input::ALL.iter().find(|(_, i)| *i == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+    /// (hidden indices, has mode index)
+    pub fn shape(self) -> (usize, bool) {
+        match self {
+            Input::Omega0 | Input::Varpi0 => (1, true),
+            _ => (2, false),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Range {
+    Hidden(Option<(CmpOp, Ix)>),
+    Modes,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Num(f64),
+    Param(usize),
+    Rho(Ix),
+    State {
+        id: usize,
+        hidden: Vec<Ix>,
+        mode: Option<Ix>,
+    },
+    Let {
+        id: usize,
+        hidden: Vec<Ix>,
+        mode: Option<Ix>,
+    },
+    Input {
+        input: Input,
+        hidden: Vec<Ix>,
+        mode: Option<Ix>,
+    },
+    Func(Func, Box<Expr>),
+    Neg(Box<Expr>),
+    Add(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr>, Box<Expr>),
+    Mul(Box<Expr>, Box<Expr>),
+    Div(Box<Expr>, Box<Expr>),
+    Powi(Box<Expr>, i32),
+    Avg(Avg, Vec<Expr>),
+    Sum {
+        var: VarId,
+        range: Range,
+        body: Box<Expr>,
+    },
+}
+
+impl Expr {
+    /// Applies `f` to every index in the expression.
+    pub fn map_indices(&self, f: &impl Fn(Ix) -> Ix) -> Expr {
+        let ixs = |v: &Vec<Ix>| v.iter().map(|i| f(*i)).collect::<Vec<_>>();
+        let b = |e: &Expr| Box::new(e.map_indices(f));
+        match self {
+            Expr::Num(_) | Expr::Param(_) => self.clone(),
+            Expr::Rho(i) => Expr::Rho(f(*i)),
+            Expr::State { id, hidden, mode } => Expr::State {
+                id: *id,
+                hidden: ixs(hidden),
+                mode: mode.map(f),
+            },
+            Expr::Let { id, hidden, mode } => Expr::Let {
+                id: *id,
+                hidden: ixs(hidden),
+                mode: mode.map(f),
+            },
+            Expr::Input {
+                input,
+                hidden,
+                mode,
+            } => Expr::Input {
+                input: *input,
+                hidden: ixs(hidden),
+                mode: mode.map(f),
+            },
+            Expr::Func(func, a) => Expr::Func(*func, b(a)),
+            Expr::Neg(a) => Expr::Neg(b(a)),
+            Expr::Add(x, y) => Expr::Add(b(x), b(y)),
+            Expr::Sub(x, y) => Expr::Sub(b(x), b(y)),
+            Expr::Mul(x, y) => Expr::Mul(b(x), b(y)),
+            Expr::Div(x, y) => Expr::Div(b(x), b(y)),
+            Expr::Powi(x, n) => Expr::Powi(b(x), *n),
+            Expr::Avg(a, args) => Expr::Avg(*a, args.iter().map(|e| e.map_indices(f)).collect()),
+            Expr::Sum { var, range, body } => Expr::Sum {
+                var: *var,
+                range: match range {
+                    Range::Hidden(Some((op, ix))) => Range::Hidden(Some((*op, f(*ix)))),
+                    other => other.clone(),
+                },
+                body: b(body),
+            },
+        }
+    }
+
+    /// Rebuilds the expression bottom-up, offering every node to `f` after its children.
+    pub fn rewrite(&self, f: &mut dyn FnMut(Expr) -> Expr) -> Expr {
+        let rebuilt = match self {
+            Expr::Func(func, a) => Expr::Func(*func, Box::new(a.rewrite(f))),
+            Expr::Neg(a) => Expr::Neg(Box::new(a.rewrite(f))),
+            Expr::Add(x, y) => Expr::Add(Box::new(x.rewrite(f)), Box::new(y.rewrite(f))),
+            Expr::Sub(x, y) => Expr::Sub(Box::new(x.rewrite(f)), Box::new(y.rewrite(f))),
+            Expr::Mul(x, y) => Expr::Mul(Box::new(x.rewrite(f)), Box::new(y.rewrite(f))),
+            Expr::Div(x, y) => Expr::Div(Box::new(x.rewrite(f)), Box::new(y.rewrite(f))),
+            Expr::Powi(x, n) => Expr::Powi(Box::new(x.rewrite(f)), *n),
+            Expr::Avg(a, args) => Expr::Avg(*a, args.iter().map(|e| e.rewrite(f)).collect()),
+            Expr::Sum { var, range, body } => Expr::Sum {
+                var: *var,
+                range: range.clone(),
+                body: Box::new(body.rewrite(f)),
+            },
+            leaf => leaf.clone(),
+        };
+        f(rebuilt)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub default: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub name: String,
+    /// Number of hidden-unit indices (0, 1 or 2).
+    pub hidden: usize,
+    /// Whether the state has a mode index (one copy per mode).
+    pub mode: bool,
+    /// Stored once for k <= l (two hidden indices only).
+    pub symmetric: bool,
+    pub lhs_hidden: Vec<VarId>,
+    pub lhs_mode: Option<VarId>,
+    pub rhs: Expr,
+    pub init_hidden: Vec<VarId>,
+    pub init_mode: Option<VarId>,
+    pub init: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Let {
+    pub name: String,
+    pub hidden: Vec<VarId>,
+    pub mode: Option<VarId>,
+    pub body: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observable {
+    pub name: String,
+    pub hidden: Vec<VarId>,
+    pub body: Expr,
+}
+
+/// A resolved equation file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub name: String,
+    pub path: String,
+    pub vars: Vec<VarInfo>,
+    pub params: Vec<Param>,
+    pub states: Vec<State>,
+    pub lets: Vec<Let>,
+    pub observables: Vec<Observable>,
+    /// How many `[I21 (..) + I22 (..)] / S` ratios the symbolic pass rewrote.
+    pub ratio_rewrites: usize,
+}
+
+impl Model {
+    pub fn param_index(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+    pub fn has_modes(&self) -> bool {
+        self.states.iter().any(|s| s.mode)
+    }
+}

@@ -1,0 +1,32 @@
+//! Front end of the aedyn equation language: parse, resolve, rewrite, unroll and emit.
+//!
+//! This crate holds all the logic of the code generator so that it can be tested directly;
+//! `ae-macros` is a thin procedural-macro wrapper around [`emit::emit`].
+
+pub mod ast;
+pub mod emit;
+pub mod error;
+pub mod ir;
+pub mod layout;
+pub mod lexer;
+pub mod parser;
+pub mod passes;
+pub mod resolve;
+pub mod unroll;
+
+pub use error::{Error, Result, Span};
+pub use ir::Model;
+
+/// Parses and resolves an equation file and applies the symbolic passes.
+pub fn compile(path: &str, source: &str) -> Result<Model> {
+    let file = parser::parse(path, source)?;
+    let mut model = resolve::resolve(&file)?;
+    passes::rewrite_ratios(&mut model);
+    Ok(model)
+}
+
+/// Like [`compile`] but without the symbolic passes (the literal equations, for checking them).
+pub fn compile_literal(path: &str, source: &str) -> Result<Model> {
+    let file = parser::parse(path, source)?;
+    resolve::resolve(&file)
+}

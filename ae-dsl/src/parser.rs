@@ -1,0 +1,518 @@
+//! Recursive-descent parser from tokens to the syntax tree.
+
+use crate::ast::*;
+use crate::error::{Error, Result, Span};
+use crate::lexer::{lex, Tok, Token};
+
+/// Nesting limit of expressions: deeper input is rejected instead of overflowing the stack.
+const MAX_DEPTH: usize = 200;
+
+pub const KEYWORDS: [&str; 8] = [
+    "equations", "hidden", "modes", "param", "state", "let", "def", "observe",
+];
+
+pub fn parse(path: &str, src: &str) -> Result<File> {
+    let tokens = lex(path, src)?;
+    let mut p = Parser {
+        path,
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
+    let mut stmts = Vec::new();
+    while !p.at_eof() {
+        stmts.push(p.stmt()?);
+    }
+    Ok(File {
+        path: path.to_string(),
+        stmts,
+    })
+}
+
+struct Parser<'a> {
+    path: &'a str,
+    tokens: Vec<Token>,
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> &Token {
+        &self.tokens[self.pos]
+    }
+    fn peek_at(&self, ahead: usize) -> &Tok {
+        &self.tokens[(self.pos + ahead).min(self.tokens.len() - 1)].tok
+    }
+    fn at_eof(&self) -> bool {
+        self.peek().tok == Tok::Eof
+    }
+    fn bump(&mut self) -> Token {
+        let t = self.tokens[self.pos].clone();
+        if self.pos + 1 < self.tokens.len() {
+            self.pos += 1;
+        }
+        t
+    }
+    fn err<T>(&self, span: Span, msg: impl Into<String>) -> Result<T> {
+        Err(Error::new(self.path, span, msg))
+    }
+    fn describe(tok: &Tok) -> String {
+        match tok {
+            Tok::Ident(s) => format!("`{s}`"),
+            Tok::Num(n) => format!("number `{n}`"),
+            Tok::Punct(p) => format!("`{p}`"),
+            Tok::Eof => "end of file".to_string(),
+        }
+    }
+    fn is_punct(&self, p: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Punct(q) if *q == p)
+    }
+    fn is_ident(&self, word: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Ident(s) if s == word)
+    }
+    fn eat_punct(&mut self, p: &str) -> bool {
+        if self.is_punct(p) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect_punct(&mut self, p: &str, context: &str) -> Result<Span> {
+        if self.is_punct(p) {
+            Ok(self.bump().span)
+        } else {
+            let t = self.peek();
+            self.err(
+                t.span,
+                format!("expected `{p}` {context}, found {}", Self::describe(&t.tok)),
+            )
+        }
+    }
+    fn ident(&mut self, what: &str) -> Result<Name> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Ident(s) => {
+                self.bump();
+                Ok(Name {
+                    text: s,
+                    span: t.span,
+                })
+            }
+            other => self.err(
+                t.span,
+                format!("expected {what}, found {}", Self::describe(&other)),
+            ),
+        }
+    }
+    fn name_list(&mut self, what: &str) -> Result<Vec<Name>> {
+        let mut names = vec![self.ident(what)?];
+        while self.eat_punct(",") {
+            names.push(self.ident(what)?);
+        }
+        Ok(names)
+    }
+
+    fn stmt(&mut self) -> Result<Stmt> {
+        let t = self.peek().clone();
+        let Tok::Ident(word) = &t.tok else {
+            return self.err(
+                t.span,
+                format!(
+                    "expected a statement (`equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe`), found {}",
+                    Self::describe(&t.tok)
+                ),
+            );
+        };
+        if word == "d" && self.peek_at(1) == &Tok::Punct("/") {
+            self.bump();
+            self.bump();
+            let dt = self.ident("`dt` after `d/`")?;
+            if dt.text != "dt" {
+                return self.err(dt.span, format!("expected `dt` after `d/`, found `{}`", dt.text));
+            }
+            let name = self.ident("the name of a state after `d/dt`")?;
+            let sig = self.opt_signature()?;
+            self.expect_punct("=", "after the left-hand side of a `d/dt` equation")?;
+            let body = self.expr()?;
+            return Ok(Stmt::Ddt { name, sig, body });
+        }
+        let word = word.clone();
+        match word.as_str() {
+            "equations" => {
+                self.bump();
+                Ok(Stmt::Equations(self.ident("the name of the equations")?))
+            }
+            "hidden" => {
+                self.bump();
+                Ok(Stmt::Hidden(self.name_list("a hidden-unit index name")?))
+            }
+            "modes" => {
+                self.bump();
+                Ok(Stmt::Modes(self.name_list("a mode index name")?))
+            }
+            "param" => {
+                self.bump();
+                let name = self.ident("a parameter name")?;
+                let default = if self.eat_punct("=") {
+                    let neg = self.eat_punct("-");
+                    let t = self.bump();
+                    match t.tok {
+                        Tok::Num(v) => Some(if neg { -v } else { v }),
+                        other => {
+                            return self.err(
+                                t.span,
+                                format!(
+                                    "expected a number as the default of parameter `{}`, found {}",
+                                    name.text,
+                                    Self::describe(&other)
+                                ),
+                            )
+                        }
+                    }
+                } else {
+                    None
+                };
+                Ok(Stmt::Param { name, default })
+            }
+            "state" => {
+                self.bump();
+                let name = self.ident("a state name")?;
+                let sig = self.opt_signature()?;
+                let symmetric = self.is_ident("symmetric");
+                if symmetric {
+                    self.bump();
+                }
+                if !self.is_ident("init") {
+                    let t = self.peek();
+                    return self.err(
+                        t.span,
+                        format!(
+                            "expected `init <expression>` (the initial value) for state `{}`, found {}",
+                            name.text,
+                            Self::describe(&t.tok)
+                        ),
+                    );
+                }
+                self.bump();
+                let init = self.expr()?;
+                Ok(Stmt::State {
+                    name,
+                    sig,
+                    symmetric,
+                    init,
+                })
+            }
+            "let" | "observe" => {
+                self.bump();
+                let name = self.ident("a name")?;
+                let sig = self.opt_signature()?;
+                self.expect_punct("=", &format!("after `{word} {}`", name.text))?;
+                let body = self.expr()?;
+                Ok(if word == "let" {
+                    Stmt::Let { name, sig, body }
+                } else {
+                    Stmt::Observe { name, sig, body }
+                })
+            }
+            "def" => {
+                self.bump();
+                let name = self.ident("the name of a definition")?;
+                self.expect_punct("(", "after the name of a definition")?;
+                let mut index_params = Vec::new();
+                let mut fn_params = Vec::new();
+                if !self.is_punct(";") && !self.is_punct(")") {
+                    index_params = self.name_list("an index parameter")?;
+                }
+                if self.eat_punct(";") {
+                    fn_params = self.name_list("a function parameter")?;
+                }
+                self.expect_punct(")", "to close the parameter list")?;
+                self.expect_punct("=", "after the parameter list of a definition")?;
+                let body = self.expr()?;
+                Ok(Stmt::Def {
+                    name,
+                    index_params,
+                    fn_params,
+                    body,
+                })
+            }
+            _ => self.err(
+                t.span,
+                format!(
+                    "unknown statement `{word}`: expected `equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt` or `observe`"
+                ),
+            ),
+        }
+    }
+
+    fn opt_signature(&mut self) -> Result<Signature> {
+        if self.is_punct("[") {
+            self.bump();
+            self.signature_body()
+        } else {
+            Ok(Signature::default())
+        }
+    }
+
+    /// Parses the inside of `[...]` after the opening bracket.
+    fn signature_body(&mut self) -> Result<Signature> {
+        let mut sig = Signature::default();
+        if !self.is_punct(";") {
+            sig.hidden.push(self.idx()?);
+            while self.eat_punct(",") {
+                sig.hidden.push(self.idx()?);
+            }
+        }
+        if self.eat_punct(";") {
+            sig.mode = Some(self.idx()?);
+        }
+        self.expect_punct("]", "to close the index list")?;
+        Ok(sig)
+    }
+
+    fn idx(&mut self) -> Result<Idx> {
+        let t = self.bump();
+        let arg = match &t.tok {
+            Tok::Ident(s) if s == "_" => IdxArg::Hole,
+            Tok::Ident(s) => IdxArg::Var(s.clone()),
+            Tok::Num(v) if v.fract() == 0.0 && *v >= 0.0 && *v < 1e6 => IdxArg::Int(*v as usize),
+            other => {
+                return self.err(
+                    t.span,
+                    format!("expected an index (a name or a whole number), found {}", Self::describe(other)),
+                )
+            }
+        };
+        Ok(Idx { arg, span: t.span })
+    }
+
+    fn enter(&mut self, span: Span) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(span, format!("expression nested more than {MAX_DEPTH} levels deep"));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self) -> Result<Expr> {
+        let span = self.peek().span;
+        self.enter(span)?;
+        let mut lhs = self.term()?;
+        loop {
+            let op = if self.is_punct("+") {
+                BinOp::Add
+            } else if self.is_punct("-") {
+                BinOp::Sub
+            } else {
+                break;
+            };
+            let op_span = self.bump().span;
+            let rhs = self.term()?;
+            lhs = Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span: op_span,
+            };
+        }
+        self.depth -= 1;
+        Ok(lhs)
+    }
+
+    fn term(&mut self) -> Result<Expr> {
+        let mut lhs = self.unary()?;
+        loop {
+            let op = if self.is_punct("*") {
+                BinOp::Mul
+            } else if self.is_punct("/") {
+                BinOp::Div
+            } else {
+                break;
+            };
+            let op_span = self.bump().span;
+            let rhs = self.unary()?;
+            lhs = Expr {
+                kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
+                span: op_span,
+            };
+        }
+        Ok(lhs)
+    }
+
+    fn unary(&mut self) -> Result<Expr> {
+        if self.is_punct("-") {
+            let span = self.bump().span;
+            self.enter(span)?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr {
+                kind: ExprKind::Neg(Box::new(inner)),
+                span,
+            });
+        }
+        self.power()
+    }
+
+    fn power(&mut self) -> Result<Expr> {
+        let base = self.primary()?;
+        if self.is_punct("^") {
+            let span = self.bump().span;
+            let neg = self.eat_punct("-");
+            let t = self.bump();
+            let exponent = match t.tok {
+                Tok::Num(v) if v.fract() == 0.0 && v.abs() <= 64.0 => v as i32,
+                other => {
+                    return self.err(
+                        t.span,
+                        format!(
+                            "expected a whole-number exponent between -64 and 64 after `^`, found {}",
+                            Self::describe(&other)
+                        ),
+                    )
+                }
+            };
+            return Ok(Expr {
+                kind: ExprKind::Pow(Box::new(base), if neg { -exponent } else { exponent }),
+                span,
+            });
+        }
+        Ok(base)
+    }
+
+    fn primary(&mut self) -> Result<Expr> {
+        let t = self.bump();
+        match t.tok {
+            Tok::Num(v) => Ok(Expr {
+                kind: ExprKind::Num(v),
+                span: t.span,
+            }),
+            Tok::Punct("(") => {
+                let inner = self.expr()?;
+                self.expect_punct(")", "to close the parenthesis")?;
+                Ok(inner)
+            }
+            Tok::Ident(name) => {
+                if self.is_punct("[") {
+                    self.bump();
+                    let sig = self.signature_body()?;
+                    return Ok(Expr {
+                        kind: ExprKind::Indexed(name, sig),
+                        span: t.span,
+                    });
+                }
+                if !self.is_punct("(") {
+                    return Ok(Expr {
+                        kind: ExprKind::Name(name),
+                        span: t.span,
+                    });
+                }
+                self.bump();
+                self.enter(t.span)?;
+                let e = match name.as_str() {
+                    "sum" => self.sum_body(t.span)?,
+                    "sym" => {
+                        let first = self.idx()?;
+                        self.expect_punct(",", "after the first index of `sym`")?;
+                        let second = self.idx()?;
+                        self.expect_punct(",", "after the second index of `sym`")?;
+                        let body = self.expr()?;
+                        self.expect_punct(")", "to close `sym(`")?;
+                        Expr {
+                            kind: ExprKind::Sym {
+                                first,
+                                second,
+                                body: Box::new(body),
+                            },
+                            span: t.span,
+                        }
+                    }
+                    _ => self.call_body(name, t.span)?,
+                };
+                self.depth -= 1;
+                Ok(e)
+            }
+            other => self.err(
+                t.span,
+                format!("expected an expression, found {}", Self::describe(&other)),
+            ),
+        }
+    }
+
+    /// `sum(a, body)`, `sum(a != k, body)`, `sum(a <= k, body)`: after `sum(`.
+    fn sum_body(&mut self, span: Span) -> Result<Expr> {
+        let var = self.idx()?;
+        let constraint = match &self.peek().tok {
+            Tok::Punct(p @ ("!=" | "<=" | "<" | ">=" | ">")) => {
+                let op = match *p {
+                    "!=" => CmpOp::Ne,
+                    "<=" => CmpOp::Le,
+                    "<" => CmpOp::Lt,
+                    ">=" => CmpOp::Ge,
+                    _ => CmpOp::Gt,
+                };
+                self.bump();
+                Some((op, self.idx()?))
+            }
+            _ => None,
+        };
+        self.expect_punct(",", "after the index of `sum` (write `sum(a, body)` or `sum(a != k, body)`)")?;
+        let body = self.expr()?;
+        self.expect_punct(")", "to close `sum(`")?;
+        Ok(Expr {
+            kind: ExprKind::Sum {
+                var,
+                constraint,
+                body: Box::new(body),
+            },
+            span,
+        })
+    }
+
+    /// `f(e1, e2)` or `f(k, l; e1, e2)`: after `f(`.
+    fn call_body(&mut self, name: String, span: Span) -> Result<Expr> {
+        let mut index_args = Vec::new();
+        let mut args = Vec::new();
+        // A `;` in the argument list splits index arguments from expression arguments.
+        let has_semicolon = {
+            let mut depth = 0i32;
+            let mut found = false;
+            for t in &self.tokens[self.pos..] {
+                match t.tok {
+                    Tok::Punct("(") | Tok::Punct("[") => depth += 1,
+                    Tok::Punct(")") | Tok::Punct("]") if depth == 0 => break,
+                    Tok::Punct(")") | Tok::Punct("]") => depth -= 1,
+                    Tok::Punct(";") if depth == 0 => {
+                        found = true;
+                        break;
+                    }
+                    Tok::Eof => break,
+                    _ => {}
+                }
+            }
+            found
+        };
+        if has_semicolon {
+            if !self.is_punct(";") {
+                index_args.push(self.idx()?);
+                while self.eat_punct(",") {
+                    index_args.push(self.idx()?);
+                }
+            }
+            self.expect_punct(";", "after the index arguments")?;
+        }
+        if !self.is_punct(")") {
+            args.push(self.expr()?);
+            while self.eat_punct(",") {
+                args.push(self.expr()?);
+            }
+        }
+        self.expect_punct(")", &format!("to close the call of `{name}`"))?;
+        Ok(Expr {
+            kind: ExprKind::Call {
+                name,
+                index_args,
+                args,
+            },
+            span,
+        })
+    }
+}

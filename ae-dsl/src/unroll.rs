@@ -1,0 +1,421 @@
+//! Unrolling for a fixed K: every hidden-unit index becomes a number and the equations become
+//! one hash-consed expression graph, so shared subexpressions (each Gaussian average, each
+//! order parameter) exist once. Modes stay symbolic: a node is either loop-invariant or
+//! "at the current mode", and mode sums are nodes of their own.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result, Span};
+use crate::ir::*;
+use crate::layout::{entry, tuples, Layout};
+
+pub type NodeId = usize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Node {
+    /// A constant, stored as its bit pattern so nodes can be hashed.
+    Const(u64),
+    Param(usize),
+    /// A state entry without mode index, at this position of the state vector.
+    Y(usize),
+    /// Entry `entry` of mode state `state`, at the current mode.
+    ModeY {
+        state: usize,
+        entry: usize,
+    },
+    /// The rescaled eigenvalue of the current mode.
+    Rho,
+    /// Sum over all modes of a node that depends on the current mode.
+    ModeSum(NodeId),
+    Neg(NodeId),
+    Add(NodeId, NodeId),
+    Sub(NodeId, NodeId),
+    Mul(NodeId, NodeId),
+    Div(NodeId, NodeId),
+    Powi(NodeId, i32),
+    Func(Func, NodeId),
+    Avg(Avg, Vec<NodeId>),
+}
+
+impl Node {
+    pub fn children(&self) -> Vec<NodeId> {
+        match self {
+            Node::Const(_) | Node::Param(_) | Node::Y(_) | Node::ModeY { .. } | Node::Rho => vec![],
+            Node::ModeSum(a) | Node::Neg(a) | Node::Powi(a, _) | Node::Func(_, a) => vec![*a],
+            Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) => vec![*a, *b],
+            Node::Avg(_, args) => args.clone(),
+        }
+    }
+}
+
+/// Where an output value goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `dy[i]` for a state without mode index.
+    Y(usize),
+    /// Entry of a mode state at the current mode.
+    ModeY { state: usize, entry: usize },
+    /// Observable number `i`.
+    Out(usize),
+}
+
+/// An unrolled computation: nodes in topological order and the outputs they feed.
+#[derive(Debug, Clone, Default)]
+pub struct Program {
+    pub nodes: Vec<Node>,
+    pub outputs: Vec<(Target, NodeId)>,
+}
+
+/// Checks that every fixed index of the model is below `k`.
+pub fn check_k(model: &Model, k: usize) -> Result<()> {
+    if k == 0 {
+        return Err(Error::new(&model.path, Span::default(), "K must be at least 1"));
+    }
+    let mut worst = None;
+    let mut visit = |e: &Expr| {
+        collect_fixed(e, &mut |n| {
+            if n >= k {
+                worst = Some(worst.unwrap_or(0).max(n));
+            }
+        });
+    };
+    for s in &model.states {
+        visit(&s.rhs);
+        visit(&s.init);
+    }
+    for l in &model.lets {
+        visit(&l.body);
+    }
+    for o in &model.observables {
+        visit(&o.body);
+    }
+    match worst {
+        Some(n) => Err(Error::new(
+            &model.path,
+            Span::default(),
+            format!("the equations use hidden unit {n}, which does not exist for K = {k}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn collect_fixed(e: &Expr, f: &mut impl FnMut(usize)) {
+    let mut ixs = |v: &[Ix]| {
+        for ix in v {
+            if let Ix::Fixed(n) = ix {
+                f(*n)
+            }
+        }
+    };
+    match e {
+        Expr::State { hidden, .. } | Expr::Let { hidden, .. } | Expr::Input { hidden, .. } => ixs(hidden),
+        Expr::Func(_, a) | Expr::Neg(a) | Expr::Powi(a, _) => collect_fixed(a, f),
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+            collect_fixed(a, f);
+            collect_fixed(b, f);
+        }
+        Expr::Avg(_, args) => args.iter().for_each(|a| collect_fixed(a, f)),
+        Expr::Sum { range, body, .. } => {
+            if let Range::Hidden(Some((_, Ix::Fixed(n)))) = range {
+                f(*n);
+            }
+            collect_fixed(body, f);
+        }
+        _ => {}
+    }
+}
+
+/// Whether hidden unit `a` is in the range of a constrained sum, given the other index's value.
+pub fn in_range(a: usize, op: CmpOp, other: usize) -> bool {
+    match op {
+        CmpOp::Ne => a != other,
+        CmpOp::Le => a <= other,
+        CmpOp::Lt => a < other,
+        CmpOp::Ge => a >= other,
+        CmpOp::Gt => a > other,
+    }
+}
+
+struct Builder<'m> {
+    model: &'m Model,
+    k: usize,
+    layout: Layout,
+    nodes: Vec<Node>,
+    map: HashMap<Node, NodeId>,
+    lets: HashMap<(usize, Vec<usize>), NodeId>,
+    env: Vec<usize>,
+}
+
+fn is_const(n: &Node, v: f64) -> bool {
+    matches!(n, Node::Const(b) if f64::from_bits(*b) == v)
+}
+
+impl Builder<'_> {
+    fn konst(&mut self, v: f64) -> NodeId {
+        // -0.0 and 0.0 are one constant.
+        let v = if v == 0.0 { 0.0 } else { v };
+        self.intern(Node::Const(v.to_bits()))
+    }
+
+    fn intern(&mut self, n: Node) -> NodeId {
+        if let Some(id) = self.map.get(&n) {
+            return *id;
+        }
+        self.nodes.push(n.clone());
+        self.map.insert(n, self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    fn value(&self, id: NodeId) -> Option<f64> {
+        match self.nodes[id] {
+            Node::Const(b) => Some(f64::from_bits(b)),
+            _ => None,
+        }
+    }
+
+    /// Creates a node after local simplification (constant folding, neutral elements,
+    /// a canonical operand order for `+` and `*` so that `a*b` and `b*a` are shared).
+    fn mk(&mut self, n: Node) -> NodeId {
+        use Node::*;
+        let c = |b: &Self, id: NodeId| b.value(id);
+        match n {
+            Neg(a) => {
+                if let Some(x) = c(self, a) {
+                    return self.konst(-x);
+                }
+                if let Neg(inner) = self.nodes[a] {
+                    return inner;
+                }
+                self.intern(Neg(a))
+            }
+            Add(a, b) => match (c(self, a), c(self, b)) {
+                (Some(x), Some(y)) => self.konst(x + y),
+                _ if is_const(&self.nodes[a], 0.0) => b,
+                _ if is_const(&self.nodes[b], 0.0) => a,
+                _ => self.intern(Add(a.min(b), a.max(b))),
+            },
+            Sub(a, b) => match (c(self, a), c(self, b)) {
+                (Some(x), Some(y)) => self.konst(x - y),
+                _ if is_const(&self.nodes[b], 0.0) => a,
+                _ if is_const(&self.nodes[a], 0.0) => self.mk(Neg(b)),
+                _ => self.intern(Sub(a, b)),
+            },
+            Mul(a, b) => match (c(self, a), c(self, b)) {
+                (Some(x), Some(y)) => self.konst(x * y),
+                _ if is_const(&self.nodes[a], 0.0) || is_const(&self.nodes[b], 0.0) => self.konst(0.0),
+                _ if is_const(&self.nodes[a], 1.0) => b,
+                _ if is_const(&self.nodes[b], 1.0) => a,
+                _ => self.intern(Mul(a.min(b), a.max(b))),
+            },
+            Div(a, b) => match (c(self, a), c(self, b)) {
+                (Some(x), Some(y)) => self.konst(x / y),
+                _ if is_const(&self.nodes[b], 1.0) => a,
+                _ if is_const(&self.nodes[a], 0.0) => self.konst(0.0),
+                _ => self.intern(Div(a, b)),
+            },
+            Powi(a, p) => match (c(self, a), p) {
+                (Some(x), _) => self.konst(x.powi(p)),
+                (_, 0) => self.konst(1.0),
+                (_, 1) => a,
+                _ => self.intern(Powi(a, p)),
+            },
+            Func(f, a) => match c(self, a) {
+                Some(x) => self.konst(f.apply(x)),
+                None => self.intern(Func(f, a)),
+            },
+            ModeSum(a) if is_const(&self.nodes[a], 0.0) => self.konst(0.0),
+            other => self.intern(other),
+        }
+    }
+
+    fn ix(&self, ix: Ix) -> usize {
+        match ix {
+            Ix::Var(v) => self.env[v],
+            Ix::Fixed(n) => n,
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> NodeId {
+        match e {
+            Expr::Num(v) => self.konst(*v),
+            Expr::Param(i) => self.intern(Node::Param(*i)),
+            Expr::Rho(_) => self.intern(Node::Rho),
+            Expr::State { id, hidden, mode } => {
+                let h: Vec<usize> = hidden.iter().map(|i| self.ix(*i)).collect();
+                let s = &self.model.states[*id];
+                if mode.is_some() {
+                    let e = entry(self.k, &h, s.symmetric);
+                    self.intern(Node::ModeY { state: *id, entry: e })
+                } else {
+                    let i = self.layout.index(*id, &h, None);
+                    self.intern(Node::Y(i))
+                }
+            }
+            Expr::Let { id, hidden, .. } => {
+                let h: Vec<usize> = hidden.iter().map(|i| self.ix(*i)).collect();
+                if let Some(n) = self.lets.get(&(*id, h.clone())) {
+                    return *n;
+                }
+                let model = self.model;
+                let l = &model.lets[*id];
+                for (v, val) in l.hidden.iter().zip(&h) {
+                    self.env[*v] = *val;
+                }
+                let n = self.expr(&l.body);
+                self.lets.insert((*id, h), n);
+                n
+            }
+            Expr::Input { .. } => unreachable!("inputs appear only in init expressions, which are not unrolled"),
+            Expr::Func(f, a) => {
+                let a = self.expr(a);
+                self.mk(Node::Func(*f, a))
+            }
+            Expr::Neg(a) => {
+                let a = self.expr(a);
+                self.mk(Node::Neg(a))
+            }
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                self.mk(match e {
+                    Expr::Add(..) => Node::Add(a, b),
+                    Expr::Sub(..) => Node::Sub(a, b),
+                    Expr::Mul(..) => Node::Mul(a, b),
+                    _ => Node::Div(a, b),
+                })
+            }
+            Expr::Powi(a, p) => {
+                let a = self.expr(a);
+                self.mk(Node::Powi(a, *p))
+            }
+            Expr::Avg(avg, args) => {
+                let mut args: Vec<NodeId> = args.iter().map(|a| self.expr(a)).collect();
+                // I2 is symmetric under x1 <-> x2: one canonical argument order shares I2_ka and I2_ak.
+                if *avg == Avg::I2 && args[0] > args[2] {
+                    args.swap(0, 2);
+                }
+                self.intern(Node::Avg(*avg, args))
+            }
+            Expr::Sum { var, range, body } => match range {
+                Range::Modes => {
+                    let b = self.expr(body);
+                    self.mk(Node::ModeSum(b))
+                }
+                Range::Hidden(constraint) => {
+                    let constraint = constraint.map(|(op, ix)| (op, self.ix(ix)));
+                    let mut acc: Option<NodeId> = None;
+                    for a in 0..self.k {
+                        if let Some((op, other)) = constraint {
+                            if !in_range(a, op, other) {
+                                continue;
+                            }
+                        }
+                        self.env[*var] = a;
+                        let term = self.expr(body);
+                        acc = Some(match acc {
+                            None => term,
+                            Some(prev) => self.mk(Node::Add(prev, term)),
+                        });
+                    }
+                    match acc {
+                        Some(n) => n,
+                        None => self.konst(0.0),
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn builder(model: &Model, k: usize) -> Builder<'_> {
+    Builder {
+        model,
+        k,
+        layout: Layout::new(model, k, 1),
+        nodes: vec![],
+        map: HashMap::new(),
+        lets: HashMap::new(),
+        env: vec![usize::MAX; model.vars.len()],
+    }
+}
+
+/// The right-hand side of every state equation, unrolled for `k` hidden units.
+pub fn unroll_rhs(model: &Model, k: usize) -> Program {
+    let mut b = builder(model, k);
+    let mut outputs = Vec::new();
+    for (id, s) in model.states.iter().enumerate() {
+        for t in tuples(k, s.hidden, s.symmetric) {
+            for (v, val) in s.lhs_hidden.iter().zip(&t) {
+                b.env[*v] = *val;
+            }
+            let n = b.expr(&s.rhs);
+            let target = if s.mode {
+                Target::ModeY {
+                    state: id,
+                    entry: entry(k, &t, s.symmetric),
+                }
+            } else {
+                Target::Y(b.layout.index(id, &t, None))
+            };
+            outputs.push((target, n));
+        }
+    }
+    Program {
+        nodes: b.nodes,
+        outputs,
+    }
+}
+
+/// Names of the observable outputs in order (`eg`, `Q[0,1]`, ...).
+pub fn observable_names(model: &Model, k: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    for o in &model.observables {
+        for t in tuples(k, o.hidden.len(), false) {
+            if t.is_empty() {
+                names.push(o.name.clone());
+            } else {
+                let idx: Vec<String> = t.iter().map(|i| i.to_string()).collect();
+                names.push(format!("{}[{}]", o.name, idx.join(",")));
+            }
+        }
+    }
+    names
+}
+
+/// Every observable, unrolled for `k` hidden units, in the order of `observable_names`.
+pub fn unroll_observables(model: &Model, k: usize) -> Program {
+    let mut b = builder(model, k);
+    let mut outputs = Vec::new();
+    for o in &model.observables {
+        for t in tuples(k, o.hidden.len(), false) {
+            for (v, val) in o.hidden.iter().zip(&t) {
+                b.env[*v] = *val;
+            }
+            let n = b.expr(&o.body);
+            outputs.push((Target::Out(outputs.len()), n));
+        }
+    }
+    Program {
+        nodes: b.nodes,
+        outputs,
+    }
+}
+
+impl Program {
+    /// Number of distinct Gaussian averages the program computes per evaluation.
+    pub fn average_count(&self) -> usize {
+        self.reachable().iter().zip(&self.nodes).filter(|(r, n)| **r && matches!(n, Node::Avg(..))).count()
+    }
+
+    /// Which nodes some output depends on.
+    pub fn reachable(&self) -> Vec<bool> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<NodeId> = self.outputs.iter().map(|(_, n)| *n).collect();
+        while let Some(n) = stack.pop() {
+            if !seen[n] {
+                seen[n] = true;
+                stack.extend(self.nodes[n].children());
+            }
+        }
+        seen
+    }
+}

@@ -1,0 +1,136 @@
+//! Procedural macro that reads aedyn equation files and emits one specialised, unrolled type per
+//! (file, K, activation), plus a dispatcher. All logic lives in `ae-dsl`; this crate only
+//! parses the macro input, reads the files and turns front-end errors into compile errors.
+//!
+//! ```ignore
+//! ae_macros::generate! {
+//!     files = ["equations/vanilla.ae", "equations/density.ae"],
+//!     k = [1, 2, 3, 4],
+//!     activations = [erf, linear, relu, tanh],
+//! }
+//! ```
+//! Paths are relative to the invoking crate's `CARGO_MANIFEST_DIR`. Editing a file triggers
+//! regeneration: each type's `SOURCE` is an `include_str!` of it, which cargo tracks.
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{bracketed, Ident, LitInt, LitStr, Token};
+
+struct Input {
+    files: Vec<LitStr>,
+    ks: Vec<LitInt>,
+    activations: Vec<Ident>,
+}
+
+impl Parse for Input {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut files = None;
+        let mut ks = None;
+        let mut activations = None;
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let content;
+            bracketed!(content in input);
+            match key.to_string().as_str() {
+                "files" => files = Some(Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?.into_iter().collect()),
+                "k" => ks = Some(Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?.into_iter().collect()),
+                "activations" => {
+                    activations = Some(Punctuated::<Ident, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown key `{other}`: expected `files`, `k` or `activations`"),
+                    ))
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        let missing = |what: &str| syn::Error::new(proc_macro2::Span::call_site(), format!("missing `{what} = [...]`"));
+        Ok(Input {
+            files: files.ok_or_else(|| missing("files"))?,
+            ks: ks.ok_or_else(|| missing("k"))?,
+            activations: activations.ok_or_else(|| missing("activations"))?,
+        })
+    }
+}
+
+#[proc_macro]
+pub fn generate(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as Input);
+    match expand(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand(input: &Input) -> syn::Result<TokenStream2> {
+    let root = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_string());
+    let mut items = TokenStream2::new();
+    let mut arms = Vec::new();
+    let mut sources = Vec::new();
+    let mut listed = Vec::new();
+    let mut ks = Vec::new();
+    for k in &input.ks {
+        let value: usize = k.base10_parse()?;
+        if value == 0 || value > 16 {
+            return Err(syn::Error::new(k.span(), "K must be between 1 and 16"));
+        }
+        ks.push(value);
+    }
+    for file in &input.files {
+        let rel = file.value();
+        let path = std::path::Path::new(&root).join(&rel);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| syn::Error::new(file.span(), format!("cannot read equation file {}: {e}", path.display())))?;
+        let abs = path.to_string_lossy().to_string();
+        // The located message (file:line:column) is the whole point; the span marks the macro input.
+        let model = ae_dsl::compile(&rel, &text).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
+        let source = quote!(include_str!(#abs));
+        let eq = model.name.clone();
+        sources.push(quote!((#eq, #source)));
+        for &k in &ks {
+            ae_dsl::unroll::check_k(&model, k).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
+            for act in &input.activations {
+                let act_name = act.to_string();
+                let type_name = ae_dsl::emit::type_name(&model.name, k, &act_name);
+                let act_type = format_ident!("{}", ae_dsl::emit::camel(&act_name), span = act.span());
+                let spec = ae_dsl::emit::EmitSpec {
+                    model: &model,
+                    k,
+                    type_name: &type_name,
+                    activation: &act_name,
+                    activation_path: quote!(::ae_runtime::averages::#act_type),
+                    source: source.clone(),
+                };
+                items.extend(ae_dsl::emit::emit(&spec));
+                let ty = format_ident!("{}", type_name);
+                arms.push(quote!((#eq, #k, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new())),));
+                listed.push(quote!((#eq, #k, #act_name)));
+            }
+        }
+    }
+    Ok(quote! {
+        #items
+
+        /// The generated kernel for (equations, K, activation), if it was generated.
+        pub fn kernel(equations: &str, k: usize, activation: &str) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+            match (equations, k, activation) {
+                #(#arms)*
+                _ => ::std::option::Option::None,
+            }
+        }
+
+        /// Every generated (equations, K, activation).
+        pub const GENERATED: &[(&str, usize, &str)] = &[#(#listed),*];
+
+        /// The source text of each equation file, by equation name.
+        pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];
+    })
+}

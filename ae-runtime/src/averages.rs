@@ -1,0 +1,405 @@
+//! Gaussian averages of SPEC section 5: closed forms for erf(x/sqrt2), linear and ReLU, and
+//! Gauss-Hermite quadrature over the Cholesky factor of the covariance for any other g.
+//!
+//! Arguments are covariance entries: `(C11, C12, C22)` for the two-variable averages and
+//! `(C11, C12, C13, C22, C23, C33)` for I3.
+
+use std::f64::consts::{FRAC_PI_2, PI};
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use ae_dsl::ir::Avg;
+
+/// The five averages for one activation. Generated code calls these through static dispatch.
+pub trait Averages {
+    /// E[g(x1) g(x2)]
+    fn i2(c11: f64, c12: f64, c22: f64) -> f64;
+    /// E[x1 g(x2)]
+    fn j2(c11: f64, c12: f64, c22: f64) -> f64;
+    /// E[g'(x1) x1 x2]
+    fn i21(c11: f64, c12: f64, c22: f64) -> f64;
+    /// E[g'(x1) x2^2]
+    fn i22(c11: f64, c12: f64, c22: f64) -> f64;
+    /// E[g'(x1) x2 g(x3)]
+    fn i3(c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64;
+}
+
+/// An activation function and its derivative (what the simulator and the quadrature need).
+pub trait Activation {
+    fn g(x: f64) -> f64;
+    fn dg(x: f64) -> f64;
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+
+/// g(x) = erf(x / sqrt 2), the paper's "sigmoidal" activation.
+#[derive(Debug, Clone, Copy)]
+pub struct Erf;
+/// g(x) = x.
+#[derive(Debug, Clone, Copy)]
+pub struct Linear;
+/// g(x) = max(x, 0).
+#[derive(Debug, Clone, Copy)]
+pub struct Relu;
+/// g(x) = tanh(x), averages by quadrature.
+pub type Tanh = Quadrature<TanhFn>;
+
+impl Activation for Erf {
+    #[inline]
+    fn g(x: f64) -> f64 {
+        libm::erf(x * std::f64::consts::FRAC_1_SQRT_2)
+    }
+    #[inline]
+    fn dg(x: f64) -> f64 {
+        SQRT_2_OVER_PI * (-0.5 * x * x).exp()
+    }
+}
+
+impl Activation for Linear {
+    #[inline]
+    fn g(x: f64) -> f64 {
+        x
+    }
+    #[inline]
+    fn dg(_x: f64) -> f64 {
+        1.0
+    }
+}
+
+impl Activation for Relu {
+    #[inline]
+    fn g(x: f64) -> f64 {
+        x.max(0.0)
+    }
+    #[inline]
+    fn dg(x: f64) -> f64 {
+        if x > 0.0 {
+            1.0
+        } else {
+            0.0
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TanhFn;
+impl Activation for TanhFn {
+    #[inline]
+    fn g(x: f64) -> f64 {
+        x.tanh()
+    }
+    #[inline]
+    fn dg(x: f64) -> f64 {
+        let t = x.tanh();
+        1.0 - t * t
+    }
+}
+
+impl Averages for Erf {
+    #[inline(always)]
+    fn i2(c11: f64, c12: f64, c22: f64) -> f64 {
+        (2.0 / PI) * (c12 / ((1.0 + c11) * (1.0 + c22)).sqrt()).asin()
+    }
+    #[inline(always)]
+    fn j2(_c11: f64, c12: f64, c22: f64) -> f64 {
+        SQRT_2_OVER_PI * c12 / (1.0 + c22).sqrt()
+    }
+    #[inline(always)]
+    fn i21(c11: f64, c12: f64, _c22: f64) -> f64 {
+        SQRT_2_OVER_PI * c12 / (1.0 + c11).powf(1.5)
+    }
+    #[inline(always)]
+    fn i22(c11: f64, c12: f64, c22: f64) -> f64 {
+        SQRT_2_OVER_PI * (c22 * (1.0 + c11) - c12 * c12) / (1.0 + c11).powf(1.5)
+    }
+    #[inline(always)]
+    fn i3(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
+        let a = 1.0 + c11;
+        (2.0 / PI) * (c23 * a - c12 * c13) / (a * (a * (1.0 + c33) - c13 * c13).sqrt())
+    }
+}
+
+impl Averages for Linear {
+    #[inline(always)]
+    fn i2(_c11: f64, c12: f64, _c22: f64) -> f64 {
+        c12
+    }
+    #[inline(always)]
+    fn j2(_c11: f64, c12: f64, _c22: f64) -> f64 {
+        c12
+    }
+    #[inline(always)]
+    fn i21(_c11: f64, c12: f64, _c22: f64) -> f64 {
+        c12
+    }
+    #[inline(always)]
+    fn i22(_c11: f64, _c12: f64, c22: f64) -> f64 {
+        c22
+    }
+    #[inline(always)]
+    fn i3(_c11: f64, _c12: f64, _c13: f64, _c22: f64, c23: f64, _c33: f64) -> f64 {
+        c23
+    }
+}
+
+/// ReLU closed forms. I3 is derived here (SPEC asks for it):
+///
+/// `I3 = E[Θ(x1) x2 relu(x3)] = E[x2 x3 1{x1>0, x3>0}]`. Regress `x2 = α x1 + γ x3 + z` with `z`
+/// independent of `(x1, x3)`; then `I3 = α E[x1 x3 1{..}] + γ E[x3² 1{..}]`. With
+/// `ρ = C13/√(C11 C33)`, `s = √(1-ρ²)`, `θ = π/2 + asin ρ`, the orthant moments are
+/// `E[x1 x3 1{..}] = √(C11 C33)(ρθ + s)/(2π)` and `E[x3² 1{..}] = C33 (θ + ρ s)/(2π)`.
+/// Substituting `α, γ` (the inverse of the (x1, x3) covariance) every `1/(1-ρ²)` cancels:
+///
+/// `I3 = [ C23 (π/2 + atan2(C13, √Δ13)) + C12 √Δ13 / C11 ] / (2π)`, `Δ13 = C11 C33 - C13²`,
+///
+/// finite on the degenerate set `Δ13 = 0` (for example `I3_kk = Q/2`). Checked against Monte
+/// Carlo in the tests.
+impl Averages for Relu {
+    #[inline(always)]
+    fn i2(c11: f64, c12: f64, c22: f64) -> f64 {
+        let delta = (c11 * c22 - c12 * c12).max(0.0).sqrt();
+        (delta + c12 * (FRAC_PI_2 + c12.atan2(delta))) / (2.0 * PI)
+    }
+    #[inline(always)]
+    fn j2(_c11: f64, c12: f64, _c22: f64) -> f64 {
+        0.5 * c12
+    }
+    #[inline(always)]
+    fn i21(_c11: f64, c12: f64, _c22: f64) -> f64 {
+        0.5 * c12
+    }
+    #[inline(always)]
+    fn i22(_c11: f64, _c12: f64, c22: f64) -> f64 {
+        0.5 * c22
+    }
+    #[inline(always)]
+    fn i3(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
+        let delta = (c11 * c33 - c13 * c13).max(0.0).sqrt();
+        (c23 * (FRAC_PI_2 + c13.atan2(delta)) + c12 * delta / c11) / (2.0 * PI)
+    }
+}
+
+/// Gauss-Hermite averages for any activation `A`, using the Cholesky factor of the covariance
+/// and the linearity of the integrands in some variables to reduce I3 to two dimensions and
+/// J2, I21, I22 to one.
+pub struct Quadrature<A>(PhantomData<A>);
+
+/// Nodes and weights for E_{z~N(0,1)}[f(z)] with `n` points.
+pub fn gauss_hermite(n: usize) -> (Vec<f64>, Vec<f64>) {
+    // Golub-Welsch would need an eigensolver; Newton on the orthonormal Hermite recurrence
+    // (Numerical Recipes' gauher) is exact to rounding for n up to a few hundred.
+    let mut x = vec![0.0; n];
+    let mut w = vec![0.0; n];
+    let pim4 = PI.powf(-0.25);
+    let m = n.div_ceil(2);
+    let mut z = 0.0f64;
+    for i in 0..m {
+        z = match i {
+            0 => (2.0 * n as f64 + 1.0).sqrt() - 1.85575 * (2.0 * n as f64 + 1.0).powf(-1.0 / 6.0),
+            1 => z - 1.14 * (n as f64).powf(0.426) / z,
+            2 => 1.86 * z - 0.86 * x[0],
+            3 => 1.91 * z - 0.91 * x[1],
+            _ => 2.0 * z - x[i - 2],
+        };
+        let mut pp = 0.0;
+        for _ in 0..100 {
+            let mut p1 = pim4;
+            let mut p2 = 0.0;
+            for j in 0..n {
+                let p3 = p2;
+                p2 = p1;
+                p1 = z * (2.0 / (j as f64 + 1.0)).sqrt() * p2 - (j as f64 / (j as f64 + 1.0)).sqrt() * p3;
+            }
+            pp = (2.0 * n as f64).sqrt() * p2;
+            let z1 = z;
+            z = z1 - p1 / pp;
+            if (z - z1).abs() <= 1e-15 * z.abs().max(1.0) {
+                break;
+            }
+        }
+        x[i] = z;
+        x[n - 1 - i] = -z;
+        w[i] = 2.0 / (pp * pp);
+        w[n - 1 - i] = w[i];
+    }
+    // Physicists' (weight e^{-x^2}) to probabilists' (standard normal) form.
+    let nodes = x.iter().map(|v| v * std::f64::consts::SQRT_2).collect();
+    let weights = w.iter().map(|v| v / PI.sqrt()).collect();
+    (nodes, weights)
+}
+
+/// Points for one-dimensional integrals.
+const N1: usize = 96;
+/// Points per dimension for two-dimensional integrals.
+const N2: usize = 48;
+
+fn rule(n: usize) -> &'static (Vec<f64>, Vec<f64>) {
+    static R1: OnceLock<(Vec<f64>, Vec<f64>)> = OnceLock::new();
+    static R2: OnceLock<(Vec<f64>, Vec<f64>)> = OnceLock::new();
+    match n {
+        N1 => R1.get_or_init(|| gauss_hermite(N1)),
+        _ => R2.get_or_init(|| gauss_hermite(N2)),
+    }
+}
+
+fn expect1(f: impl Fn(f64) -> f64) -> f64 {
+    let (x, w) = rule(N1);
+    x.iter().zip(w).map(|(z, w)| w * f(*z)).sum()
+}
+
+fn expect2(f: impl Fn(f64, f64) -> f64) -> f64 {
+    let (x, w) = rule(N2);
+    let mut acc = 0.0;
+    for (z1, w1) in x.iter().zip(w) {
+        let mut inner = 0.0;
+        for (z2, w2) in x.iter().zip(w) {
+            inner += w2 * f(*z1, *z2);
+        }
+        acc += w1 * inner;
+    }
+    acc
+}
+
+/// Pivots below this (relative to the diagonal) count as zero: the covariance is singular there.
+const PIVOT_EPS: f64 = 1e-13;
+
+/// Cholesky of a 2x2 covariance that tolerates semi-definiteness: (L11, L21, L22).
+fn chol2(c11: f64, c12: f64, c22: f64) -> (f64, f64, f64) {
+    let l11 = c11.max(0.0).sqrt();
+    let l21 = if l11 > 0.0 { c12 / l11 } else { 0.0 };
+    let d = c22 - l21 * l21;
+    let l22 = if d > PIVOT_EPS * c22.abs() { d.sqrt() } else { 0.0 };
+    (l11, l21, l22)
+}
+
+impl<A: Activation> Averages for Quadrature<A> {
+    fn i2(c11: f64, c12: f64, c22: f64) -> f64 {
+        let (l11, l21, l22) = chol2(c11, c12, c22);
+        if l22 == 0.0 {
+            return expect1(|z| A::g(l11 * z) * A::g(l21 * z));
+        }
+        expect2(|z1, z2| A::g(l11 * z1) * A::g(l21 * z1 + l22 * z2))
+    }
+    fn j2(_c11: f64, c12: f64, c22: f64) -> f64 {
+        // x2 = a z, x1 = (c12/a) z + independent part, which averages out.
+        let a = c22.max(0.0).sqrt();
+        if a == 0.0 {
+            return 0.0;
+        }
+        c12 / a * expect1(|z| z * A::g(a * z))
+    }
+    fn i21(c11: f64, c12: f64, _c22: f64) -> f64 {
+        // x1 = a z, x2 = (c12/a) z + independent part: E[g'(az) a z (c12/a) z].
+        let a = c11.max(0.0).sqrt();
+        c12 * expect1(|z| A::dg(a * z) * z * z)
+    }
+    fn i22(c11: f64, c12: f64, c22: f64) -> f64 {
+        let a = c11.max(0.0).sqrt();
+        let b = if a > 0.0 { c12 / a } else { 0.0 };
+        let s2 = (c22 - b * b).max(0.0);
+        expect1(|z| A::dg(a * z) * (b * b * z * z + s2))
+    }
+    fn i3(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
+        // Cholesky in the order (x1, x3, x2); x2's own noise averages out.
+        let (l11, l21, l22) = chol2(c11, c13, c33);
+        let l31 = if l11 > 0.0 { c12 / l11 } else { 0.0 };
+        let l32 = if l22 > 0.0 { (c23 - l31 * l21) / l22 } else { 0.0 };
+        if l22 == 0.0 {
+            return expect1(|z| A::dg(l11 * z) * l31 * z * A::g(l21 * z));
+        }
+        expect2(|z1, z2| A::dg(l11 * z1) * (l31 * z1 + l32 * z2) * A::g(l21 * z1 + l22 * z2))
+    }
+}
+
+/// The activations the runtime knows, for dynamic dispatch (interpreter, simulator, CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivationKind {
+    Erf,
+    Linear,
+    Relu,
+    Tanh,
+}
+
+impl ActivationKind {
+    pub const ALL: [ActivationKind; 4] = [
+        ActivationKind::Erf,
+        ActivationKind::Linear,
+        ActivationKind::Relu,
+        ActivationKind::Tanh,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationKind::Erf => "erf",
+            ActivationKind::Linear => "linear",
+            ActivationKind::Relu => "relu",
+            ActivationKind::Tanh => "tanh",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActivationKind> {
+        ActivationKind::ALL.into_iter().find(|a| a.name() == s)
+    }
+
+    /// Whether the averages are closed forms (as opposed to quadrature).
+    pub fn has_closed_forms(self) -> bool {
+        !matches!(self, ActivationKind::Tanh)
+    }
+
+    pub fn g(self, x: f64) -> f64 {
+        match self {
+            ActivationKind::Erf => Erf::g(x),
+            ActivationKind::Linear => Linear::g(x),
+            ActivationKind::Relu => Relu::g(x),
+            ActivationKind::Tanh => TanhFn::g(x),
+        }
+    }
+
+    pub fn dg(self, x: f64) -> f64 {
+        match self {
+            ActivationKind::Erf => Erf::dg(x),
+            ActivationKind::Linear => Linear::dg(x),
+            ActivationKind::Relu => Relu::dg(x),
+            ActivationKind::Tanh => TanhFn::dg(x),
+        }
+    }
+
+    /// Evaluates average `avg` on covariance entries `c` (3 or 6 of them).
+    pub fn average(self, avg: Avg, c: &[f64]) -> f64 {
+        fn dispatch<T: Averages>(avg: Avg, c: &[f64]) -> f64 {
+            match avg {
+                Avg::I2 => T::i2(c[0], c[1], c[2]),
+                Avg::J2 => T::j2(c[0], c[1], c[2]),
+                Avg::I21 => T::i21(c[0], c[1], c[2]),
+                Avg::I22 => T::i22(c[0], c[1], c[2]),
+                Avg::I3 => T::i3(c[0], c[1], c[2], c[3], c[4], c[5]),
+            }
+        }
+        match self {
+            ActivationKind::Erf => dispatch::<Erf>(avg, c),
+            ActivationKind::Linear => dispatch::<Linear>(avg, c),
+            ActivationKind::Relu => dispatch::<Relu>(avg, c),
+            ActivationKind::Tanh => dispatch::<Tanh>(avg, c),
+        }
+    }
+
+    /// The same average by quadrature, whatever the activation (to check closed forms).
+    pub fn average_by_quadrature(self, avg: Avg, c: &[f64]) -> f64 {
+        fn dispatch<A: Activation>(avg: Avg, c: &[f64]) -> f64 {
+            type Q<A> = Quadrature<A>;
+            match avg {
+                Avg::I2 => Q::<A>::i2(c[0], c[1], c[2]),
+                Avg::J2 => Q::<A>::j2(c[0], c[1], c[2]),
+                Avg::I21 => Q::<A>::i21(c[0], c[1], c[2]),
+                Avg::I22 => Q::<A>::i22(c[0], c[1], c[2]),
+                Avg::I3 => Q::<A>::i3(c[0], c[1], c[2], c[3], c[4], c[5]),
+            }
+        }
+        match self {
+            ActivationKind::Erf => dispatch::<Erf>(avg, c),
+            ActivationKind::Linear => dispatch::<Linear>(avg, c),
+            ActivationKind::Relu => dispatch::<Relu>(avg, c),
+            ActivationKind::Tanh => dispatch::<TanhFn>(avg, c),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! aedyn: learning dynamics of shallow non-linear autoencoders. This library holds the generated
+//! kernels and the glue the command-line program and the tests share.
+
+pub mod models;

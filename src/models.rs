@@ -1,0 +1,37 @@
+//! The generated right-hand sides: one type per (equation file, K, activation).
+
+/// The default set: every shipped equation file, K = 1..=4, the four activations.
+pub mod default {
+    ae_macros::generate! {
+        files = ["equations/vanilla.ae", "equations/full_spectrum.ae", "equations/density.ae"],
+        k = [1, 2, 3, 4],
+        activations = [erf, linear, relu, tanh],
+    }
+}
+
+/// K = 5..=8, behind the `large-k` feature (compile time: see README).
+#[cfg(feature = "large-k")]
+pub mod large {
+    ae_macros::generate! {
+        files = ["equations/vanilla.ae", "equations/full_spectrum.ae", "equations/density.ae"],
+        k = [5, 6, 7, 8],
+        activations = [erf, linear, relu, tanh],
+    }
+}
+
+/// The generated kernel for (equations, K, activation), if any.
+pub fn generated(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+    if let Some(kernel) = default::kernel(equations, k, activation) {
+        return Some(kernel);
+    }
+    #[cfg(feature = "large-k")]
+    if let Some(kernel) = large::kernel(equations, k, activation) {
+        return Some(kernel);
+    }
+    None
+}
+
+/// The source of a shipped equation file, by equation name.
+pub fn shipped_source(equations: &str) -> Option<&'static str> {
+    default::SOURCES.iter().find(|(name, _)| *name == equations).map(|(_, src)| *src)
+}
