@@ -1,4 +1,5 @@
 //! aedyn: learning dynamics of shallow non-linear autoencoders. This library holds the generated
-//! kernels and the glue the command-line program and the tests share.
+//! kernels and the jobs that the command-line program and the tests share.
 
 pub mod models;
+pub mod run;

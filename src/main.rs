@@ -1,1 +1,310 @@
-fn main() {}
+//! The `aedyn` command: thin argument parsing over the library's jobs.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use aedyn::run::{write_csv, InitChoice, OdeJob, RunError};
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::integrate::{log_times, Method, Solver};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "aedyn", version, about = "Learning dynamics of shallow non-linear autoencoders: ODEs of the order parameters, generated from equation files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Integrate the order-parameter ODEs and write eg and the order parameters as CSV.
+    Ode(OdeArgs),
+}
+
+#[derive(Args)]
+struct OdeArgs {
+    /// Equations: a shipped name (vanilla, full_spectrum, density) or the path of an .ae file
+    /// (interpreted).
+    #[arg(long, default_value = "vanilla")]
+    equations: String,
+    /// Number of hidden units K.
+    #[arg(long, default_value_t = 3)]
+    k: usize,
+    /// Activation g: erf (erf(x/sqrt 2)), linear, relu, tanh (quadrature).
+    #[arg(long, default_value = "erf")]
+    activation: String,
+    /// Spike strengths rho~_m, comma-separated (the equations use rho~_m + sigma^2/D).
+    #[arg(long, default_value = "9,3,1", allow_hyphen_values = true)]
+    spikes: String,
+    /// Bulk standard deviation sigma.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    sigma: f64,
+    /// Learning rate eta.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    lr: f64,
+    /// Weight decay kappa (per unit time).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    kappa: f64,
+    /// Input dimension D, or `inf` for the strict limit (the bulk freezes; not uniform in time).
+    #[arg(long, default_value = "1000")]
+    d: String,
+    /// Final time t (t = SGD steps / D).
+    #[arg(long, default_value_t = 1000.0, allow_hyphen_values = true)]
+    t_end: f64,
+    /// First output time after t = 0; outputs are log-spaced from here to --t-end.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    t_min: f64,
+    /// Number of log-spaced output times (besides t = 0).
+    #[arg(long, default_value_t = 100)]
+    points: usize,
+    /// Seed of the initial weights (and of random eigenvectors).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Standard deviation sigma0 of the i.i.d. initial weights.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    init_std: f64,
+    /// Informed start `a,b`: w_k = a e_k, v_k = b sqrt(D) e_k (needs K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    informed: Option<String>,
+    /// Initial weights from a file: 2K lines of D numbers (encoder rows, then decoder rows).
+    #[arg(long)]
+    weights: Option<String>,
+    /// Spike eigenvectors: random, sinusoidal or canonical.
+    #[arg(long, default_value = "random")]
+    eigenvectors: String,
+    /// Further equation parameters, NAME=VALUE (repeatable).
+    #[arg(long = "param", allow_hyphen_values = true)]
+    params: Vec<String>,
+    /// Integrator: dop853 or dopri5.
+    #[arg(long, default_value = "dop853")]
+    method: String,
+    /// Relative tolerance of the adaptive step.
+    #[arg(long, default_value_t = 1e-10)]
+    rtol: f64,
+    /// Absolute tolerance of the adaptive step.
+    #[arg(long, default_value_t = 1e-12)]
+    atol: f64,
+    /// Use the interpreter even where generated code exists.
+    #[arg(long)]
+    interpret: bool,
+    /// Also write every state entry.
+    #[arg(long)]
+    states: bool,
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    out: Option<String>,
+    /// No messages on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn bad<T>(msg: impl Into<String>) -> Result<T, RunError> {
+    Err(RunError::Input(msg.into()))
+}
+
+fn finite(name: &str, v: f64) -> Result<f64, RunError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        bad(format!("--{name} must be a finite number, got {v}"))
+    }
+}
+
+fn parse_list(name: &str, s: &str) -> Result<Vec<f64>, RunError> {
+    s.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| RunError::Input(format!("--{name}: `{}` is not a number", x.trim())))
+                .and_then(|v| finite(name, v))
+        })
+        .collect()
+}
+
+fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read --weights {path}: {e}")))?;
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    x.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| RunError::Input(format!("{path}:{}: `{x}` is not a finite number", i + 1)))
+                })
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    if rows.len() != 2 * k {
+        return bad(format!("{path}: expected {} rows (K encoder rows, then K decoder rows), found {}", 2 * k, rows.len()));
+    }
+    let d = rows[0].len();
+    if let Some(i) = rows.iter().position(|r| r.len() != d) {
+        return bad(format!("{path}: row {} has {} numbers, row 1 has {d}", i + 1, rows[i].len()));
+    }
+    let v = rows[k..].to_vec();
+    let w = rows[..k].to_vec();
+    Ok(Weights { w, v })
+}
+
+fn ode_job(a: &OdeArgs) -> Result<OdeJob, RunError> {
+    let activation = ActivationKind::parse(&a.activation)
+        .ok_or_else(|| RunError::Input(format!("unknown --activation `{}`: expected erf, linear, relu or tanh", a.activation)))?;
+    if a.k == 0 {
+        return bad("--k must be at least 1");
+    }
+    let d = match a.d.as_str() {
+        "inf" | "infinity" => Dim::Infinite,
+        s => match s.parse::<usize>() {
+            Ok(d) if d > 0 => Dim::Finite(d),
+            _ => return bad(format!("--d must be a positive whole number or `inf`, got `{s}`")),
+        },
+    };
+    let spikes = parse_list("spikes", &a.spikes)?;
+    if let Some(s) = spikes.iter().find(|s| **s <= 0.0) {
+        return bad(format!("--spikes must be positive, got {s}"));
+    }
+    if let Dim::Finite(d) = d {
+        if d <= a.k {
+            return bad(format!("--d ({d}) must exceed --k ({})", a.k));
+        }
+        if spikes.len() > d {
+            return bad(format!("{} spikes do not fit in D = {d}", spikes.len()));
+        }
+        if d > 1 << 24 {
+            return bad(format!("--d {d} is too large (at most {})", 1 << 24));
+        }
+    }
+    let sigma = finite("sigma", a.sigma)?;
+    if sigma < 0.0 {
+        return bad("--sigma must be non-negative");
+    }
+    if finite("lr", a.lr)? <= 0.0 {
+        return bad("--lr must be positive");
+    }
+    if finite("kappa", a.kappa)? < 0.0 {
+        return bad("--kappa must be non-negative");
+    }
+    let t_end = finite("t-end", a.t_end)?;
+    let t_min = finite("t-min", a.t_min)?;
+    if t_end <= 0.0 {
+        return bad("--t-end must be positive");
+    }
+    if t_min <= 0.0 || t_min > t_end {
+        return bad("--t-min must be positive and at most --t-end");
+    }
+    if a.points == 0 || a.points > 1_000_000 {
+        return bad("--points must be between 1 and 1000000");
+    }
+    if !(finite("rtol", a.rtol)? > 0.0 && finite("atol", a.atol)? > 0.0) {
+        return bad("--rtol and --atol must be positive");
+    }
+    if finite("init-std", a.init_std)? <= 0.0 {
+        return bad("--init-std must be positive");
+    }
+    let family = EigenFamily::parse(&a.eigenvectors)
+        .ok_or_else(|| RunError::Input(format!("unknown --eigenvectors `{}`: expected random, sinusoidal or canonical", a.eigenvectors)))?;
+    let method = match a.method.as_str() {
+        "dop853" => Method::Dop853,
+        "dopri5" => Method::Dopri5,
+        other => return bad(format!("unknown --method `{other}`: expected dop853 or dopri5")),
+    };
+    let init = match (&a.informed, &a.weights) {
+        (Some(_), Some(_)) => return bad("give at most one of --informed and --weights"),
+        (Some(s), None) => {
+            let v = parse_list("informed", s)?;
+            let [a_, b_] = v[..] else {
+                return bad("--informed takes two numbers `a,b`");
+            };
+            InitChoice::Informed { a: a_, b: b_ }
+        }
+        (None, Some(path)) => InitChoice::Weights(read_weights(path, a.k)?),
+        (None, None) => InitChoice::Random {
+            seed: a.seed,
+            std: a.init_std,
+        },
+    };
+    let mut params = vec![("lr".to_string(), a.lr), ("kappa".to_string(), a.kappa)];
+    for p in &a.params {
+        let Some((name, value)) = p.split_once('=') else {
+            return bad(format!("--param takes NAME=VALUE, got `{p}`"));
+        };
+        let value = value
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| RunError::Input(format!("--param {name}: `{value}` is not a number")))?;
+        params.push((name.trim().to_string(), finite("param", value)?));
+    }
+    Ok(OdeJob {
+        equations: a.equations.clone(),
+        k: a.k,
+        activation,
+        data: Spiked { d, spikes, sigma },
+        family,
+        eigen_seed: a.seed,
+        init,
+        params,
+        times: log_times(t_min, t_end, a.points),
+        solver: Solver {
+            method,
+            rtol: a.rtol,
+            atol: a.atol,
+            ..Solver::default()
+        },
+        interpret: a.interpret,
+    })
+}
+
+fn run_ode(a: &OdeArgs) -> Result<(), RunError> {
+    let job = ode_job(a)?;
+    if job.data.d == Dim::Infinite && !a.quiet {
+        eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
+    }
+    let start = std::time::Instant::now();
+    let run = job.run(|_| {})?;
+    let elapsed = start.elapsed();
+    let mut buf = Vec::new();
+    write_csv(&run, a.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
+    match &a.out {
+        Some(path) => std::fs::write(path, &buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}")))?,
+        None => std::io::stdout().write_all(&buf).map_err(|e| RunError::Io(e.to_string()))?,
+    }
+    if !a.quiet {
+        let tr = &run.trajectory;
+        let last = tr.observables.last().and_then(|o| o.first()).copied().unwrap_or(f64::NAN);
+        eprintln!(
+            "{} K={} {} ({}): t = {} eg = {last:.6} in {:.1} ms ({} evaluations, {} steps)",
+            job.equations,
+            job.k,
+            job.activation.name(),
+            if run.generated { "generated" } else { "interpreted" },
+            tr.times.last().copied().unwrap_or(0.0),
+            elapsed.as_secs_f64() * 1e3,
+            tr.stats.evaluations,
+            tr.stats.accepted
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Ode(a) => run_ode(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                RunError::Input(_) | RunError::Equations(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

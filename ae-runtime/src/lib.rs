@@ -1,7 +1,10 @@
-//! Runtime of aedyn: Gaussian averages, the IR interpreter, initial conditions, adaptive
-//! integration of generated or interpreted equations.
+//! Runtime of aedyn: Gaussian averages, the IR interpreter, data models and initial
+//! conditions, adaptive integration of generated or interpreted equations.
 
 pub mod averages;
+pub mod data;
+pub mod init;
+pub mod integrate;
 pub mod interp;
 pub mod kernel;
 

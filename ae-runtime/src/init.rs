@@ -1,0 +1,124 @@
+//! Initial order parameters (the inputs of `init` expressions) from weights, from the informed
+//! start of SPEC section 3, or from a typical i.i.d. draw in the strict limit D -> infinity.
+
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::data::{dot, rng, stream, Spiked, Weights};
+use crate::interp::InitInputs;
+
+fn zeros(k: usize, n: usize) -> Vec<Vec<f64>> {
+    vec![vec![0.0; n]; k]
+}
+
+/// Order parameters of `weights` with respect to the spike directions `eig` (rows) of `data`.
+///
+/// `omega0 = w.e`, `varpi0 = v.e / sqrt(D)`, and the bulk sums
+/// `Qb0 = (sigma^2/D) w_k P w_l`, `Rb0 = (sigma^2/D) v_k P w_l / sqrt(D)`,
+/// `Tb0 = (sigma^2/D) v_k P v_l / D` with `P` the projector off the spikes.
+pub fn from_weights(weights: &Weights, eig: &[Vec<f64>], data: &Spiked) -> InitInputs {
+    let (k, m, d) = (weights.k(), eig.len(), weights.d() as f64);
+    let sq = d.sqrt();
+    let wt: Vec<Vec<f64>> = weights.w.iter().map(|w| eig.iter().map(|e| dot(w, e)).collect()).collect();
+    let vt: Vec<Vec<f64>> = weights.v.iter().map(|v| eig.iter().map(|e| dot(v, e)).collect()).collect();
+    let s2d = data.sigma * data.sigma / d;
+    let mut inputs = InitInputs {
+        k,
+        m,
+        omega0: wt.clone(),
+        varpi0: vt.iter().map(|r| r.iter().map(|x| x / sq).collect()).collect(),
+        qb0: zeros(k, k),
+        rb0: zeros(k, k),
+        tb0: zeros(k, k),
+        t00: zeros(k, k),
+    };
+    for a in 0..k {
+        for b in 0..k {
+            let spike = |x: &[f64], y: &[f64]| -> f64 { x.iter().zip(y).map(|(p, q)| p * q).sum() };
+            let ww = dot(&weights.w[a], &weights.w[b]) - spike(&wt[a], &wt[b]);
+            let vw = dot(&weights.v[a], &weights.w[b]) - spike(&vt[a], &wt[b]);
+            let vv_full = dot(&weights.v[a], &weights.v[b]);
+            let vv = vv_full - spike(&vt[a], &vt[b]);
+            inputs.qb0[a][b] = s2d * ww;
+            inputs.rb0[a][b] = s2d * vw / sq;
+            inputs.tb0[a][b] = s2d * vv / d;
+            inputs.t00[a][b] = vv_full / d;
+        }
+    }
+    inputs
+}
+
+/// Order parameters for every mode of a full basis (`eig` holds all D rows): no bulk.
+pub fn from_weights_full(weights: &Weights, eig: &[Vec<f64>]) -> InitInputs {
+    let spiked = Spiked {
+        d: crate::data::Dim::Finite(weights.d()),
+        spikes: vec![],
+        sigma: 0.0,
+    };
+    from_weights(weights, eig, &spiked)
+}
+
+/// The informed start `w_k = a e_k`, `v_k = b sqrt(D) e_k` (needs K <= M).
+pub fn informed(k: usize, m: usize, a: f64, b: f64) -> InitInputs {
+    let mut inputs = InitInputs {
+        k,
+        m,
+        omega0: zeros(k, m),
+        varpi0: zeros(k, m),
+        qb0: zeros(k, k),
+        rb0: zeros(k, k),
+        tb0: zeros(k, k),
+        t00: zeros(k, k),
+    };
+    for i in 0..k.min(m) {
+        inputs.omega0[i][i] = a;
+        inputs.varpi0[i][i] = b;
+        inputs.t00[i][i] = b * b;
+    }
+    inputs
+}
+
+/// A typical i.i.d. N(0, std^2) start in the strict limit: the spike projections of the encoder
+/// are O(1) draws, those of the decoder vanish as 1/sqrt(D), and the bulk sums take their
+/// averages `Qb = sigma^2 std^2 I`, `T0 = std^2 I`, `Rb = Tb = 0`.
+pub fn typical_infinite(k: usize, data: &Spiked, std: f64, seed: u64) -> InitInputs {
+    let m = data.spikes.len();
+    let mut r = rng(seed, stream::WEIGHTS);
+    let mut inputs = informed(k, m, 0.0, 0.0);
+    for row in inputs.omega0.iter_mut() {
+        for x in row.iter_mut() {
+            let z: f64 = StandardNormal.sample(&mut r);
+            *x = std * z;
+        }
+    }
+    for i in 0..k {
+        inputs.qb0[i][i] = data.sigma * data.sigma * std * std;
+        inputs.t00[i][i] = std * std;
+    }
+    inputs
+}
+
+/// Coordinates of each row of `rows` in an orthonormal basis of R^D whose first M vectors are
+/// the spike directions `eig` (exactly, with their signs) and whose other D - M vectors span the
+/// bulk (a Householder completion: any orthonormal bulk basis is as good as another).
+pub fn full_basis_coordinates(rows: &[Vec<f64>], eig: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let d = rows.first().map_or(0, |r| r.len());
+    let m = eig.len();
+    if m == 0 {
+        return rows.to_vec();
+    }
+    let e = nalgebra::DMatrix::from_fn(d, m, |i, j| eig[j][i]);
+    let qr = e.qr();
+    let r = qr.r();
+    rows.iter()
+        .map(|row| {
+            let mut x = nalgebra::DMatrix::from_column_slice(d, 1, row);
+            qr.q_tr_mul(&mut x);
+            let mut out: Vec<f64> = x.column(0).iter().copied().collect();
+            for (j, c) in out.iter_mut().take(m).enumerate() {
+                // E = Q R with orthonormal E makes R diagonal with entries +-1.
+                *c *= r[(j, j)].signum();
+            }
+            out
+        })
+        .collect()
+}

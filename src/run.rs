@@ -1,0 +1,262 @@
+//! The jobs behind the subcommands, as library functions: choose a kernel (generated or
+//! interpreted), set its parameters and modes, build the initial state, integrate.
+
+use std::sync::Arc;
+
+use ae_dsl::unroll::observable_names;
+use ae_dsl::Model;
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::init;
+use ae_runtime::integrate::{integrate, IntegrationError, Solver, Trajectory};
+use ae_runtime::interp::{InitInputs, Interpreter};
+use ae_runtime::kernel::Kernel;
+
+use crate::models;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad input: the CLI exits with code 2.
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Equations(#[from] ae_dsl::Error),
+    #[error("integration failed: {0}")]
+    Integration(#[from] IntegrationError),
+    #[error("{0}")]
+    Io(String),
+}
+
+fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
+    Err(RunError::Input(msg.into()))
+}
+
+/// A kernel and the model it was built from.
+pub struct Loaded {
+    pub kernel: Box<dyn Kernel>,
+    pub model: Arc<Model>,
+}
+
+/// Loads equations by shipped name (`vanilla`) or by path (`my/variant.ae`). Shipped equations
+/// use generated code when (K, activation) was generated, unless `interpret` is set.
+pub fn load(equations: &str, k: usize, activation: ActivationKind, interpret: bool) -> Result<Loaded, RunError> {
+    let (path, source) = match models::shipped_source(equations) {
+        Some(src) => (format!("equations/{equations}.ae"), src.to_string()),
+        None if equations.ends_with(".ae") || equations.contains('/') => {
+            let text = std::fs::read_to_string(equations)
+                .map_err(|e| RunError::Input(format!("cannot read equation file {equations}: {e}")))?;
+            (equations.to_string(), text)
+        }
+        None => {
+            let names: Vec<&str> = models::default::SOURCES.iter().map(|(n, _)| *n).collect();
+            return input(format!(
+                "unknown equations `{equations}`: expected one of {} or the path of an .ae file",
+                names.join(", ")
+            ));
+        }
+    };
+    let model = Arc::new(ae_dsl::compile(&path, &source)?);
+    ae_dsl::unroll::check_k(&model, k)?;
+    let generated = if interpret || models::shipped_source(equations).is_none() {
+        None
+    } else {
+        models::generated(&model.name, k, activation.name())
+    };
+    let kernel = match generated {
+        Some(kernel) => kernel,
+        None => Box::new(Interpreter::new(model.clone(), &source, k, activation)),
+    };
+    Ok(Loaded { kernel, model })
+}
+
+/// Sets modes and named parameters; every parameter without a default must be given.
+pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -> Result<(), RunError> {
+    loaded.kernel.set_rho(rho);
+    for (name, value) in params {
+        match loaded.model.param_index(name) {
+            Some(i) => loaded.kernel.params_mut()[i] = *value,
+            None => {
+                let known: Vec<&str> = loaded.model.params.iter().map(|p| p.name.as_str()).collect();
+                return input(format!(
+                    "equations `{}` have no parameter `{name}` (they have: {})",
+                    loaded.model.name,
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+    if let Some((p, _)) = loaded
+        .model
+        .params
+        .iter()
+        .zip(loaded.kernel.params())
+        .find(|(_, v)| v.is_nan())
+    {
+        return input(format!("parameter `{}` has no default and was not given (use --param {}=VALUE)", p.name, p.name));
+    }
+    Ok(())
+}
+
+/// How the initial state is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitChoice {
+    /// I.i.d. N(0, std^2) weights from the seed (the same draw the simulator starts from).
+    Random { seed: u64, std: f64 },
+    /// w_k = a e_k, v_k = b sqrt(D) e_k.
+    Informed { a: f64, b: f64 },
+    /// Given weights (rows w_1..w_K then v_1..v_K).
+    Weights(Weights),
+}
+
+/// Everything an ODE run needs.
+#[derive(Debug, Clone)]
+pub struct OdeJob {
+    pub equations: String,
+    pub k: usize,
+    pub activation: ActivationKind,
+    pub data: Spiked,
+    pub family: EigenFamily,
+    /// Seed of the eigenvector draw (random family).
+    pub eigen_seed: u64,
+    pub init: InitChoice,
+    /// Named parameters (lr, kappa, ...).
+    pub params: Vec<(String, f64)>,
+    pub times: Vec<f64>,
+    pub solver: Solver,
+    pub interpret: bool,
+}
+
+/// The outcome of an ODE run, with column names for its observables and states.
+pub struct OdeRun {
+    pub trajectory: Trajectory,
+    pub observable_names: Vec<String>,
+    pub state_names: Vec<String>,
+    pub generated: bool,
+}
+
+impl OdeJob {
+    /// Whether the model lumps a bulk (spike+bulk form) or wants every mode (full spectrum).
+    fn lumps_bulk(model: &Model) -> bool {
+        model.param_index("rho_bulk").is_some()
+    }
+
+    /// Modes (rescaled eigenvalues) and initial order parameters for the model.
+    pub fn modes_and_init(&self, model: &Model) -> Result<(Vec<f64>, InitInputs), RunError> {
+        let m = self.data.spikes.len();
+        let lumped = Self::lumps_bulk(model);
+        let d = match self.data.d {
+            Dim::Finite(d) => Some(d),
+            Dim::Infinite => None,
+        };
+        let rho: Vec<f64> = if lumped || d.is_none() {
+            self.data.spike_rho()
+        } else {
+            let d = d.unwrap_or(0);
+            let mut r = self.data.spike_rho();
+            r.extend(std::iter::repeat_n(self.data.rho_bulk(), d - m));
+            r
+        };
+        if !lumped && d.is_none() {
+            return input("equations without a lumped bulk need a finite --d (every mode is explicit)");
+        }
+        let inputs = match (&self.init, d) {
+            (InitChoice::Informed { a, b }, _) => {
+                if self.k > m {
+                    return input(format!("--informed needs K <= M (K = {}, M = {m})", self.k));
+                }
+                init::informed(self.k, rho.len(), *a, *b)
+            }
+            (InitChoice::Random { seed, std }, None) => init::typical_infinite(self.k, &self.data, *std, *seed),
+            (InitChoice::Weights(_), None) => return input("--weights needs a finite --d"),
+            (choice, Some(d)) => {
+                let weights = match choice {
+                    InitChoice::Random { seed, std } => Weights::random(self.k, d, *std, *seed),
+                    InitChoice::Weights(w) => {
+                        if w.k() != self.k || w.d() != d {
+                            return input(format!(
+                                "the weights file has K = {}, D = {}, but the run has K = {}, D = {d}",
+                                w.k(),
+                                w.d(),
+                                self.k
+                            ));
+                        }
+                        w.clone()
+                    }
+                    InitChoice::Informed { .. } => unreachable!("handled above"),
+                };
+                let eig = eigenvectors(self.family, m, d, self.eigen_seed);
+                if lumped {
+                    init::from_weights(&weights, &eig, &self.data)
+                } else {
+                    let full = Weights {
+                        w: init::full_basis_coordinates(&weights.w, &eig),
+                        v: init::full_basis_coordinates(&weights.v, &eig),
+                    };
+                    let canonical = eigenvectors(EigenFamily::Canonical, d, d, 0);
+                    init::from_weights_full(&full, &canonical)
+                }
+            }
+        };
+        Ok((rho, inputs))
+    }
+
+    pub fn run(&self, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
+        let mut loaded = load(&self.equations, self.k, self.activation, self.interpret)?;
+        let model = loaded.model.clone();
+        let (rho, inputs) = self.modes_and_init(&model)?;
+        let mut params = vec![];
+        if model.param_index("rho_bulk").is_some() {
+            params.push(("rho_bulk".to_string(), self.data.rho_bulk()));
+        }
+        if model.param_index("bulk_trace").is_some() {
+            params.push(("bulk_trace".to_string(), self.data.bulk_trace()));
+        }
+        params.extend(self.params.iter().cloned());
+        configure(&mut loaded, rho.clone(), &params)?;
+        let interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
+        let y0 = interp.init(&inputs);
+        let layout = ae_dsl::layout::Layout::new(&model, self.k, rho.len());
+        let state_names = layout.names(&model);
+        let observable_names = observable_names(&model, self.k);
+        let trajectory = integrate(
+            loaded.kernel.as_ref(),
+            &state_names,
+            y0,
+            &self.times,
+            &self.solver,
+            observable_names.len(),
+            progress,
+        )?;
+        Ok(OdeRun {
+            trajectory,
+            observable_names,
+            state_names,
+            generated: loaded.kernel.is_generated(),
+        })
+    }
+}
+
+/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`.
+pub fn csv_name(name: &str) -> String {
+    name.replace(['[', ',', ';'], "_").replace(']', "")
+}
+
+/// Writes t, the observables and optionally every state entry as CSV.
+pub fn write_csv(run: &OdeRun, with_states: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut header = vec!["t".to_string()];
+    header.extend(run.observable_names.iter().map(|n| csv_name(n)));
+    if with_states {
+        header.extend(run.state_names.iter().map(|n| csv_name(n)));
+    }
+    writeln!(out, "{}", header.join(","))?;
+    let tr = &run.trajectory;
+    for i in 0..tr.times.len() {
+        let mut row = vec![format!("{:e}", tr.times[i])];
+        row.extend(tr.observables[i].iter().map(|v| format!("{v:e}")));
+        if with_states {
+            row.extend(tr.states[i].iter().map(|v| format!("{v:e}")));
+        }
+        writeln!(out, "{}", row.join(","))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use ae_dsl::Model;
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::init;
+use ae_runtime::interp::{InitInputs, Interpreter};
+
+pub fn shipped(name: &str) -> (Arc<Model>, &'static str) {
+    let src = aedyn::models::shipped_source(name).expect("shipped equations");
+    (Arc::new(ae_dsl::compile(&format!("equations/{name}.ae"), src).expect("compiles")), src)
+}
+
+/// Parameters of every shipped file, set to generic non-trivial values.
+pub fn generic_params(model: &Model) -> Vec<f64> {
+    model
+        .params
+        .iter()
+        .map(|p| match p.name.as_str() {
+            "lr" => 0.7,
+            "kappa" => 0.13,
+            "rho_bulk" => 0.02,
+            "bulk_trace" => 0.97,
+            _ => 0.5,
+        })
+        .collect()
+}
+
+/// A physically valid state: the order parameters of random weights of dimension `d` for `m`
+/// modes (all `d` modes when the model has no bulk), with modes `rho`.
+pub fn random_state(model: &Model, k: usize, d: usize, m: usize, seed: u64) -> (Vec<f64>, InitInputs) {
+    let lumped = model.param_index("rho_bulk").is_some();
+    let weights = Weights::random(k, d, 0.7, seed);
+    let data = Spiked {
+        d: Dim::Finite(d),
+        spikes: vec![1.0; m],
+        sigma: 1.0,
+    };
+    let eig = eigenvectors(EigenFamily::Random, if lumped { m } else { d }, d, seed + 1);
+    let inputs = if lumped {
+        init::from_weights(&weights, &eig, &data)
+    } else {
+        init::from_weights_full(&weights, &eig)
+    };
+    let rho: Vec<f64> = (0..inputs.m).map(|i| 2.0 / (1.0 + i as f64) + 0.1).collect();
+    (rho, inputs)
+}
+
+pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind, rho: &[f64]) -> Interpreter {
+    use ae_runtime::kernel::Kernel;
+    let mut it = Interpreter::new(model.clone(), src, k, act);
+    it.set_rho(rho.to_vec());
+    let params = generic_params(model);
+    it.params_mut().copy_from_slice(&params);
+    it
+}
