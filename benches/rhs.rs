@@ -1,1 +1,64 @@
-fn main() {}
+//! Right-hand-side evaluation (generated vs interpreted) and a full integration, for README.
+//! Run: `cargo bench --bench rhs`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::init;
+use ae_runtime::interp::Interpreter;
+use ae_runtime::kernel::Kernel;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn vanilla_k3_state() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let src = aedyn::models::shipped_source("vanilla").unwrap();
+    let model = Arc::new(ae_dsl::compile("equations/vanilla.ae", src).unwrap());
+    let data = Spiked { d: Dim::Finite(1000), spikes: vec![9.0, 3.0, 1.0], sigma: 1.0 };
+    let weights = Weights::random(3, 1000, 0.3, 1);
+    let eig = eigenvectors(EigenFamily::Random, 3, 1000, 1);
+    let inputs = init::from_weights(&weights, &eig, &data);
+    let interp = Interpreter::new(model, src, 3, ActivationKind::Erf);
+    let params = vec![1.0, 0.0, data.rho_bulk(), data.bulk_trace()];
+    (interp.init(&inputs), data.spike_rho(), params)
+}
+
+fn rhs(c: &mut Criterion) {
+    let (y, rho, params) = vanilla_k3_state();
+    let src = aedyn::models::shipped_source("vanilla").unwrap();
+    let model = Arc::new(ae_dsl::compile("equations/vanilla.ae", src).unwrap());
+    let mut generated = aedyn::models::generated("vanilla", 3, "erf").unwrap();
+    let mut interp = Interpreter::new(model, src, 3, ActivationKind::Erf);
+    for k in [&mut generated as &mut dyn Kernel, &mut interp] {
+        k.set_rho(rho.clone());
+        k.params_mut().copy_from_slice(&params);
+    }
+    let mut dy = vec![0.0; y.len()];
+    let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes: one rhs");
+    group.bench_function("generated", |b| b.iter(|| generated.rhs(black_box(&y), &mut dy)));
+    group.bench_function("interpreted", |b| b.iter(|| interp.rhs(black_box(&y), &mut dy)));
+    group.finish();
+}
+
+fn integration(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes, D=1000: integrate t = 0..1000");
+    group.sample_size(10);
+    let job = aedyn::run::OdeJob {
+        equations: "vanilla".into(),
+        k: 3,
+        activation: ActivationKind::Erf,
+        data: Spiked { d: Dim::Finite(1000), spikes: vec![9.0, 3.0, 1.0], sigma: 1.0 },
+        family: EigenFamily::Random,
+        eigen_seed: 0,
+        init: aedyn::run::InitChoice::Random { seed: 0, std: 0.1 },
+        params: vec![("lr".into(), 1.0)],
+        times: ae_runtime::integrate::log_times(0.01, 1000.0, 100),
+        solver: ae_runtime::integrate::Solver::default(),
+        interpret: false,
+    };
+    group.bench_function("dop853, rtol 1e-10", |b| b.iter(|| job.run(|_| {}).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, rhs, integration);
+criterion_main!(benches);

@@ -51,6 +51,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
         Some(v) => float(v),
         None => quote!(f64::NAN),
     });
+    let k_lit = lit(k);
     let rhs_body = emit_program(&unroll_rhs(model, k), model, k, act);
     let observe_body = emit_program(&unroll_observables(model, k), model, k, act);
     let doc = format!(
@@ -72,7 +73,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
         }
 
         impl #name {
-            pub const K: usize = #k;
+            pub const K: usize = #k_lit;
             pub const EQUATIONS: &'static str = #equations;
             pub const ACTIVATION: &'static str = #activation;
             pub const SOURCE: &'static str = #source;
@@ -96,7 +97,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
         impl ::ae_runtime::kernel::Kernel for #name {
             fn equations(&self) -> &str { #equations }
             fn activation(&self) -> &str { #activation }
-            fn k(&self) -> usize { #k }
+            fn k(&self) -> usize { #k_lit }
             fn source(&self) -> &str { #source }
             fn params(&self) -> &[f64] { &self.params }
             fn params_mut(&mut self) -> &mut [f64] { &mut self.params }
@@ -137,8 +138,13 @@ fn float(v: f64) -> TokenStream {
 /// scopes overflow LLVM's debug-info generator, and an array with constant indices optimises
 /// just as well.
 fn slot(slots: &[usize], id: NodeId) -> TokenStream {
-    let i = slots[id];
+    let i = lit(slots[id]);
     quote!(t[#i])
+}
+
+/// An index literal without the `usize` suffix, for readable generated code.
+fn lit(i: usize) -> Literal {
+    Literal::usize_unsuffixed(i)
 }
 
 struct Emitter<'p> {
@@ -158,12 +164,18 @@ impl Emitter<'_> {
     fn r(&self, id: NodeId) -> TokenStream {
         match &self.program.nodes[id] {
             Node::Const(b) => float(f64::from_bits(*b)),
-            Node::Param(i) => quote!(p[#i]),
-            Node::Y(i) => quote!(y[#i]),
+            Node::Param(i) => {
+                let i = lit(*i);
+                quote!(p[#i])
+            }
+            Node::Y(i) => {
+                let i = lit(*i);
+                quote!(y[#i])
+            }
             Node::Rho => quote!(rho_t),
             Node::ModeY { state, entry } => {
                 let base = self.base(*state);
-                let stride = self.layout.blocks[*state].entries;
+                let (stride, entry) = (lit(self.layout.blocks[*state].entries), lit(*entry));
                 quote!(y[#base + tau * #stride + #entry])
             }
             _ => slot(&self.slots, id),
@@ -263,10 +275,11 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
         act,
     };
     let mut out = TokenStream::new();
+    let n_slots_lit = lit(n_slots);
     out.extend(quote! {
         let p: &[f64] = &self.params;
         let m = self.rho.len();
-        let mut t = [0.0f64; #n_slots];
+        let mut t = [0.0f64; #n_slots_lit];
     });
     // Base offsets of the mode blocks, for the mode states this program reads or writes.
     let mut used_states: Vec<usize> = program
@@ -288,6 +301,7 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
     for s in used_states {
         let before: usize = em.layout.blocks[..s].iter().filter(|b| b.mode).map(|b| b.entries).sum();
         let base = em.base(s);
+        let (n_scalar, before) = (lit(n_scalar), lit(before));
         out.extend(quote!(let #base: usize = #n_scalar + #before * m;));
     }
 
@@ -363,6 +377,7 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
     for (target, id) in &program.outputs {
         match target {
             Target::Y(i) | Target::Out(i) => {
+                let i = lit(*i);
                 let v = em.r(*id);
                 out.extend(quote!(dy[#i] = #v;));
             }
@@ -375,7 +390,7 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
         let lets = cone.iter().map(|id| em.binding(*id));
         let stores = mode_outputs.iter().map(|(state, entry, id)| {
             let base = em.base(*state);
-            let stride = em.layout.blocks[*state].entries;
+            let (stride, entry) = (lit(em.layout.blocks[*state].entries), lit(*entry));
             let v = em.r(*id);
             quote!(dy[#base + tau * #stride + #entry] = #v;)
         });

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod lexer;
 pub mod parser;
 pub mod passes;
+pub mod pretty;
 pub mod resolve;
 pub mod unroll;
 

@@ -642,15 +642,40 @@ impl<'a> Resolver<'a> {
                 ),
             );
         };
+        // `f(k, l)` for a def with index parameters only: the arguments are indices.
+        let converted: Vec<Idx>;
+        let (index_args, args): (&[Idx], &'a [ast::Expr]) = if index_args.is_empty()
+            && def.fn_params.is_empty()
+            && args.len() == def.index_params.len()
+            && args.iter().all(|a| matches!(a.kind, ExprKind::Name(_) | ExprKind::Num(_)))
+        {
+            converted = args
+                .iter()
+                .map(|a| Idx {
+                    arg: match &a.kind {
+                        ExprKind::Name(n) => IdxArg::Var(n.clone()),
+                        ExprKind::Num(v) if v.fract() == 0.0 && *v >= 0.0 => IdxArg::Int(*v as usize),
+                        _ => IdxArg::Hole,
+                    },
+                    span: a.span,
+                })
+                .collect();
+            (&converted, &[])
+        } else {
+            (index_args, args)
+        };
         if index_args.len() != def.index_params.len() || args.len() != def.fn_params.len() {
             return self.err(
                 e.span,
                 format!(
-                    "`{name}` takes {} index argument(s) and {} function argument(s): `{name}({}; {})`; found {} and {}",
+                    "`{name}` takes {} index argument(s) and {} function argument(s): `{name}({})`; found {} and {}",
                     def.index_params.len(),
                     def.fn_params.len(),
-                    def.index_params.join(", "),
-                    def.fn_params.join(", "),
+                    if def.fn_params.is_empty() {
+                        def.index_params.join(", ")
+                    } else {
+                        format!("{}; {}", def.index_params.join(", "), def.fn_params.join(", "))
+                    },
                     index_args.len(),
                     args.len()
                 ),

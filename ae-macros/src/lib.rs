@@ -134,3 +134,40 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_error(file_text: &str, name: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("ae-macros-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, file_text).unwrap();
+        let path = path.to_string_lossy().to_string();
+        let input: Input = syn::parse2(quote!(files = [#path], k = [2], activations = [erf])).unwrap();
+        let err = expand(&input).expect_err("a malformed file must not expand");
+        let tokens = err.to_compile_error().to_string();
+        assert!(tokens.contains("compile_error"), "{tokens}");
+        err.to_string()
+    }
+
+    #[test]
+    fn malformed_equation_file_is_a_located_compile_error() {
+        let msg = expand_error("hidden k\nstate x[k] init 0\nd/dt x[k] = y[k]\n", "bad.ae");
+        assert!(msg.ends_with("bad.ae:3:13: unknown name `y`"), "{msg}");
+    }
+
+    #[test]
+    fn missing_equation_file_names_the_path() {
+        let input: Input = syn::parse2(quote!(files = ["no/such/file.ae"], k = [1], activations = [erf])).unwrap();
+        let msg = expand(&input).unwrap_err().to_string();
+        assert!(msg.contains("cannot read equation file") && msg.contains("no/such/file.ae"), "{msg}");
+    }
+
+    #[test]
+    fn bad_k_is_rejected() {
+        let input: Input = syn::parse2(quote!(files = [], k = [0], activations = [erf])).unwrap();
+        assert!(expand(&input).unwrap_err().to_string().contains("K must be between 1 and 16"));
+    }
+}

@@ -1,0 +1,32 @@
+//! Snapshots of what the generator sees and emits. Review changes with `cargo insta review`.
+
+mod common;
+
+use quote::quote;
+
+fn generated_code(equations: &str, k: usize, activation: &str) -> String {
+    let (model, _) = common::shipped(equations);
+    let type_name = ae_dsl::emit::type_name(&model.name, k, activation);
+    let spec = ae_dsl::emit::EmitSpec {
+        model: &model,
+        k,
+        type_name: &type_name,
+        activation,
+        activation_path: quote!(::ae_runtime::averages::Erf),
+        // The macro passes include_str!(absolute path); a placeholder keeps the snapshot portable.
+        source: quote!("<equation source>"),
+    };
+    let tokens = ae_dsl::emit::emit(&spec);
+    prettyplease::unparse(&syn::parse2(tokens).expect("generated code parses as a file"))
+}
+
+#[test]
+fn vanilla_k2_erf_generated_code() {
+    insta::assert_snapshot!(generated_code("vanilla", 2, "erf"));
+}
+
+#[test]
+fn vanilla_ir() {
+    let (model, _) = common::shipped("vanilla");
+    insta::assert_snapshot!(model.pretty());
+}
