@@ -14,7 +14,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn vanilla_k3_state() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let src = aedyn::models::shipped_source("vanilla").unwrap();
     let model = Arc::new(ae_dsl::compile("equations/vanilla.ae", src).unwrap());
-    let data = Spiked { d: Dim::Finite(1000), spikes: vec![9.0, 3.0, 1.0], sigma: 1.0 };
+    let data = Spiked {
+        d: Dim::Finite(1000),
+        spikes: vec![9.0, 3.0, 1.0],
+        sigma: 1.0,
+    };
     let weights = Weights::random(3, 1000, 0.3, 1);
     let eig = eigenvectors(EigenFamily::Random, 3, 1000, 1);
     let inputs = init::from_weights(&weights, &eig, &data);
@@ -29,7 +33,7 @@ fn rhs(c: &mut Criterion) {
     let model = Arc::new(ae_dsl::compile("equations/vanilla.ae", src).unwrap());
     let mut generated = aedyn::models::generated("vanilla", 3, "erf").unwrap();
     let mut interp = Interpreter::new(model, src, 3, ActivationKind::Erf);
-    for k in [&mut generated as &mut dyn Kernel, &mut interp] {
+    for k in [generated.as_mut(), &mut interp as &mut dyn Kernel] {
         k.set_rho(rho.clone());
         k.params_mut().copy_from_slice(&params);
     }
@@ -47,7 +51,11 @@ fn integration(c: &mut Criterion) {
         equations: "vanilla".into(),
         k: 3,
         activation: ActivationKind::Erf,
-        data: Spiked { d: Dim::Finite(1000), spikes: vec![9.0, 3.0, 1.0], sigma: 1.0 },
+        data: Spiked {
+            d: Dim::Finite(1000),
+            spikes: vec![9.0, 3.0, 1.0],
+            sigma: 1.0,
+        },
         family: EigenFamily::Random,
         eigen_seed: 0,
         init: aedyn::run::InitChoice::Random { seed: 0, std: 0.1 },

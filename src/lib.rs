@@ -1,5 +1,6 @@
 //! aedyn: learning dynamics of shallow non-linear autoencoders. This library holds the generated
 //! kernels and the jobs that the command-line program and the tests share.
 
+pub mod compare;
 pub mod models;
 pub mod run;

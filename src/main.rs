@@ -3,14 +3,20 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use aedyn::run::{write_csv, InitChoice, OdeJob, RunError};
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::integrate::{log_times, Method, Solver};
+use ae_runtime::sgd::{Rule, SgdConfig};
+use aedyn::compare::{CompareJob, Measure};
+use aedyn::run::{write_csv, InitChoice, OdeJob, RunError};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "aedyn", version, about = "Learning dynamics of shallow non-linear autoencoders: ODEs of the order parameters, generated from equation files")]
+#[command(
+    name = "aedyn",
+    version,
+    about = "Learning dynamics of shallow non-linear autoencoders: ODEs of the order parameters, generated from equation files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,10 +26,12 @@ struct Cli {
 enum Command {
     /// Integrate the order-parameter ODEs and write eg and the order parameters as CSV.
     Ode(OdeArgs),
+    /// Run the ODEs and N SGD replicas from the same initial weights; write both as one CSV.
+    Compare(CompareArgs),
 }
 
 #[derive(Args)]
-struct OdeArgs {
+struct ModelArgs {
     /// Equations: a shipped name (vanilla, full_spectrum, density) or the path of an .ae file
     /// (interpreted).
     #[arg(long, default_value = "vanilla")]
@@ -76,7 +84,7 @@ struct OdeArgs {
     /// Further equation parameters, NAME=VALUE (repeatable).
     #[arg(long = "param", allow_hyphen_values = true)]
     params: Vec<String>,
-    /// Integrator: dop853 or dopri5.
+    /// Integrator: dop853 or dopri5 (explicit), rodas4 (stiff; small states only).
     #[arg(long, default_value = "dop853")]
     method: String,
     /// Relative tolerance of the adaptive step.
@@ -88,9 +96,42 @@ struct OdeArgs {
     /// Use the interpreter even where generated code exists.
     #[arg(long)]
     interpret: bool,
+}
+
+#[derive(Args)]
+struct OdeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
     /// Also write every state entry.
     #[arg(long)]
     states: bool,
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    out: Option<String>,
+    /// No messages on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Number of SGD replicas: the same initial weights, independent sample streams.
+    #[arg(long, default_value_t = 4)]
+    seeds: usize,
+    /// Worker threads for the replicas (0: all cores). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// SGD rule: vanilla, truncated or sanger.
+    #[arg(long, default_value = "vanilla")]
+    rule: String,
+    /// Tied weights (decoder = encoder) in the SGD runs.
+    #[arg(long)]
+    tied: bool,
+    /// Train a bias in each pre-activation of the SGD runs.
+    #[arg(long)]
+    bias: bool,
     /// Output CSV file (default: standard output).
     #[arg(long)]
     out: Option<String>,
@@ -123,7 +164,8 @@ fn parse_list(name: &str, s: &str) -> Result<Vec<f64>, RunError> {
 }
 
 fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read --weights {path}: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read --weights {path}: {e}")))?;
     let rows: Vec<Vec<f64>> = text
         .lines()
         .enumerate()
@@ -141,20 +183,32 @@ fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
         })
         .collect::<Result<_, _>>()?;
     if rows.len() != 2 * k {
-        return bad(format!("{path}: expected {} rows (K encoder rows, then K decoder rows), found {}", 2 * k, rows.len()));
+        return bad(format!(
+            "{path}: expected {} rows (K encoder rows, then K decoder rows), found {}",
+            2 * k,
+            rows.len()
+        ));
     }
     let d = rows[0].len();
     if let Some(i) = rows.iter().position(|r| r.len() != d) {
-        return bad(format!("{path}: row {} has {} numbers, row 1 has {d}", i + 1, rows[i].len()));
+        return bad(format!(
+            "{path}: row {} has {} numbers, row 1 has {d}",
+            i + 1,
+            rows[i].len()
+        ));
     }
     let v = rows[k..].to_vec();
     let w = rows[..k].to_vec();
     Ok(Weights { w, v })
 }
 
-fn ode_job(a: &OdeArgs) -> Result<OdeJob, RunError> {
-    let activation = ActivationKind::parse(&a.activation)
-        .ok_or_else(|| RunError::Input(format!("unknown --activation `{}`: expected erf, linear, relu or tanh", a.activation)))?;
+fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
+    let activation = ActivationKind::parse(&a.activation).ok_or_else(|| {
+        RunError::Input(format!(
+            "unknown --activation `{}`: expected erf, linear, relu or tanh",
+            a.activation
+        ))
+    })?;
     if a.k == 0 {
         return bad("--k must be at least 1");
     }
@@ -207,12 +261,17 @@ fn ode_job(a: &OdeArgs) -> Result<OdeJob, RunError> {
     if finite("init-std", a.init_std)? <= 0.0 {
         return bad("--init-std must be positive");
     }
-    let family = EigenFamily::parse(&a.eigenvectors)
-        .ok_or_else(|| RunError::Input(format!("unknown --eigenvectors `{}`: expected random, sinusoidal or canonical", a.eigenvectors)))?;
+    let family = EigenFamily::parse(&a.eigenvectors).ok_or_else(|| {
+        RunError::Input(format!(
+            "unknown --eigenvectors `{}`: expected random, sinusoidal or canonical",
+            a.eigenvectors
+        ))
+    })?;
     let method = match a.method.as_str() {
         "dop853" => Method::Dop853,
         "dopri5" => Method::Dopri5,
-        other => return bad(format!("unknown --method `{other}`: expected dop853 or dopri5")),
+        "rodas4" => Method::Rodas4,
+        other => return bad(format!("unknown --method `{other}`: expected dop853, dopri5 or rodas4")),
     };
     let init = match (&a.informed, &a.weights) {
         (Some(_), Some(_)) => return bad("give at most one of --informed and --weights"),
@@ -260,23 +319,86 @@ fn ode_job(a: &OdeArgs) -> Result<OdeJob, RunError> {
     })
 }
 
-fn run_ode(a: &OdeArgs) -> Result<(), RunError> {
+fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
+    match out {
+        Some(path) => std::fs::write(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
+        None => std::io::stdout()
+            .write_all(buf)
+            .map_err(|e| RunError::Io(e.to_string())),
+    }
+}
+
+fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+    let ode = ode_job(&a.model)?;
+    if a.seeds == 0 || a.seeds > 10_000 {
+        return bad("--seeds must be between 1 and 10000");
+    }
+    let rule = match a.rule.as_str() {
+        "vanilla" => Rule::Vanilla,
+        "truncated" => Rule::Truncated,
+        "sanger" => Rule::Sanger,
+        other => {
+            return bad(format!(
+                "unknown --rule `{other}`: expected vanilla, truncated or sanger"
+            ))
+        }
+    };
+    let sgd = SgdConfig {
+        activation: ode.activation,
+        rule,
+        lr: a.model.lr,
+        kappa: a.model.kappa,
+        tied: a.tied,
+        train_bias: a.bias,
+    };
+    let job = CompareJob {
+        ode,
+        seeds: a.seeds,
+        sgd,
+        threads: a.threads,
+    };
+    let start = std::time::Instant::now();
+    let run = job.run()?;
+    let measure = Measure::new(&job.ode, job.ode.k)?;
+    let names = ae_dsl::unroll::observable_names(measure.interp_model(), job.ode.k);
+    let mut buf = Vec::new();
+    run.write_csv(&names, &mut buf)
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    write_output(&a.out, &buf)?;
+    if !a.quiet {
+        let eg_sgd = run.sgd_eg();
+        let (mean, std) = eg_sgd.last().copied().unwrap_or((f64::NAN, f64::NAN));
+        eprintln!(
+            "t = {}: eg ODE {:.6}, SGD {mean:.6} +- {std:.6} ({} replicas) in {:.2} s",
+            job.ode.times.last().copied().unwrap_or(0.0),
+            run.ode_eg().last().copied().unwrap_or(f64::NAN),
+            job.seeds,
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
+    let a = &args.model;
     let job = ode_job(a)?;
-    if job.data.d == Dim::Infinite && !a.quiet {
+    if job.data.d == Dim::Infinite && !args.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
     }
     let start = std::time::Instant::now();
     let run = job.run(|_| {})?;
     let elapsed = start.elapsed();
     let mut buf = Vec::new();
-    write_csv(&run, a.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
-    match &a.out {
-        Some(path) => std::fs::write(path, &buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}")))?,
-        None => std::io::stdout().write_all(&buf).map_err(|e| RunError::Io(e.to_string()))?,
-    }
-    if !a.quiet {
+    write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
+    write_output(&args.out, &buf)?;
+    if !args.quiet {
         let tr = &run.trajectory;
-        let last = tr.observables.last().and_then(|o| o.first()).copied().unwrap_or(f64::NAN);
+        let last = tr
+            .observables
+            .last()
+            .and_then(|o| o.first())
+            .copied()
+            .unwrap_or(f64::NAN);
         eprintln!(
             "{} K={} {} ({}): t = {} eg = {last:.6} in {:.1} ms ({} evaluations, {} steps)",
             job.equations,
@@ -296,6 +418,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Ode(a) => run_ode(a),
+        Command::Compare(a) => run_compare(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -92,7 +92,10 @@ pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -
         .zip(loaded.kernel.params())
         .find(|(_, v)| v.is_nan())
     {
-        return input(format!("parameter `{}` has no default and was not given (use --param {}=VALUE)", p.name, p.name));
+        return input(format!(
+            "parameter `{}` has no default and was not given (use --param {}=VALUE)",
+            p.name, p.name
+        ));
     }
     Ok(())
 }

@@ -41,8 +41,14 @@ fn generated_kernels_match_the_interpreter() {
             let (mut dg, mut di) = (vec![0.0; y.len()], vec![0.0; y.len()]);
             kernel.rhs(&y, &mut dg);
             interp.rhs(&y, &mut di);
-            assert!(di.iter().all(|v| v.is_finite()), "{equations} K={k} {activation}: non-finite rhs");
-            assert!(di.iter().any(|v| *v != 0.0), "{equations} K={k} {activation}: trivial rhs");
+            assert!(
+                di.iter().all(|v| v.is_finite()),
+                "{equations} K={k} {activation}: non-finite rhs"
+            );
+            assert!(
+                di.iter().any(|v| *v != 0.0),
+                "{equations} K={k} {activation}: trivial rhs"
+            );
             assert_close(&format!("{equations} K={k} {activation} rhs"), &dg, &di);
             let n_obs = ae_dsl::unroll::observable_names(&model, k).len();
             let (mut og, mut oi) = (vec![0.0; n_obs], vec![0.0; n_obs]);

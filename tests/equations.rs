@@ -53,7 +53,11 @@ fn ratio_rewrite_is_exact_off_the_aligned_manifold() {
                 b.rhs(&y, &mut db);
                 let scale = db.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 for (i, (x, z)) in da.iter().zip(&db).enumerate() {
-                    assert!((x - z).abs() <= 1e-9 * scale, "{name} {} K={k} entry {i}: {x} vs {z}", act.name());
+                    assert!(
+                        (x - z).abs() <= 1e-9 * scale,
+                        "{name} {} K={k} entry {i}: {x} vs {z}",
+                        act.name()
+                    );
                 }
             }
         }
@@ -85,12 +89,17 @@ fn density_equations_agree_with_vector_form_up_to_t_1() {
     // time, so up to t = 1 both forms integrated at rtol 1e-10 must agree to 1e-6 (the bound the
     // issue sets; rounding amplified by e^3.3 ~ 30 stays far below it).
     let times: Vec<f64> = (0..=10).map(|i| i as f64 / 10.0).collect();
-    let v = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()).run(|_| {}).unwrap();
+    let v = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone())
+        .run(|_| {})
+        .unwrap();
     let d = job("density", 3, 1000, &[9.0, 3.0, 1.0], times).run(|_| {}).unwrap();
     assert_eq!(v.observable_names, d.observable_names);
     for (ov, od) in v.trajectory.observables.iter().zip(&d.trajectory.observables) {
         for (name, (a, b)) in v.observable_names.iter().zip(ov.iter().zip(od)) {
-            assert!((a - b).abs() <= 1e-6 * a.abs().max(1e-3), "{name}: vanilla {a}, density {b}");
+            assert!(
+                (a - b).abs() <= 1e-6 * a.abs().max(1e-3),
+                "{name}: vanilla {a}, density {b}"
+            );
         }
     }
 }
@@ -107,12 +116,25 @@ fn full_spectrum_equals_spike_plus_lumped_bulk() {
     let idx = |run: &aedyn::run::OdeRun, name: &str| run.observable_names.iter().position(|n| n == name).unwrap();
     let (ev, ef) = (idx(&v, "eg"), idx(&f, "eg"));
     for (ov, of) in v.trajectory.observables.iter().zip(&f.trajectory.observables) {
-        assert!((ov[ev] - of[ef]).abs() <= 1e-7 * ov[ev], "eg: vanilla {}, full spectrum {}", ov[ev], of[ef]);
+        assert!(
+            (ov[ev] - of[ef]).abs() <= 1e-7 * ov[ev],
+            "eg: vanilla {}, full spectrum {}",
+            ov[ev],
+            of[ef]
+        );
     }
     // In the full-spectrum form T0 is also the sum over modes of the decoder outer products.
     for o in &f.trajectory.observables {
-        for (a, b) in ["0,0", "0,1", "1,1"].iter().map(|ij| (idx(&f, &format!("T0[{ij}]")), idx(&f, &format!("T0_modes[{ij}]")))) {
-            assert!((o[a] - o[b]).abs() <= 1e-8 * o[a].abs().max(1e-6), "T0 {} vs sum over modes {}", o[a], o[b]);
+        for (a, b) in ["0,0", "0,1", "1,1"]
+            .iter()
+            .map(|ij| (idx(&f, &format!("T0[{ij}]")), idx(&f, &format!("T0_modes[{ij}]"))))
+        {
+            assert!(
+                (o[a] - o[b]).abs() <= 1e-8 * o[a].abs().max(1e-6),
+                "T0 {} vs sum over modes {}",
+                o[a],
+                o[b]
+            );
         }
     }
 }
@@ -121,7 +143,9 @@ fn full_spectrum_equals_spike_plus_lumped_bulk() {
 fn generated_and_interpreted_runs_are_identical() {
     // Same arithmetic in the same order: the whole integrated trajectory agrees bit for bit.
     let times = ae_runtime::integrate::log_times(0.1, 10.0, 5);
-    let g = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()).run(|_| {}).unwrap();
+    let g = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone())
+        .run(|_| {})
+        .unwrap();
     let mut j = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times);
     j.interpret = true;
     let i = j.run(|_| {}).unwrap();

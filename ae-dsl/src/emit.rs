@@ -30,11 +30,13 @@ pub fn type_name(equations: &str, k: usize, activation: &str) -> String {
 }
 
 pub fn camel(s: &str) -> String {
-    s.split(|c: char| c == '_' || c == '-')
+    s.split(['_', '-'])
         .filter(|p| !p.is_empty())
         .map(|p| {
             let mut c = p.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -262,7 +264,10 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
     let mut slots = vec![usize::MAX; n];
     let mut n_slots = 0usize;
     for (id, node) in program.nodes.iter().enumerate() {
-        let leaf = matches!(node, Node::Const(_) | Node::Param(_) | Node::Y(_) | Node::Rho | Node::ModeY { .. });
+        let leaf = matches!(
+            node,
+            Node::Const(_) | Node::Param(_) | Node::Y(_) | Node::Rho | Node::ModeY { .. }
+        );
         if reach[id] && !leaf {
             slots[id] = n_slots;
             n_slots += 1;

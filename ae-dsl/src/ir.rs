@@ -54,7 +54,11 @@ impl Func {
         ("tanh", Func::Tanh),
     ];
     pub fn name(self) -> &'static str {
-        Func::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+        Func::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
     pub fn apply(self, x: f64) -> f64 {
         match self {
@@ -96,7 +100,11 @@ impl Avg {
         ("I3", Avg::I3),
     ];
     pub fn name(self) -> &'static str {
-        Avg::ALL.iter().find(|(_, a)| *a == self).map(|(n, _)| *n).unwrap_or("?")
+        Avg::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
     pub fn arity(self) -> usize {
         match self {
@@ -142,7 +150,11 @@ impl Input {
         ("T00", Input::T00),
     ];
     pub fn name(self) -> &'static str {
-        Input::ALL.iter().find(|(_, i)| *i == self).map(|(n, _)| *n).unwrap_or("?")
+        Input::ALL
+            .iter()
+            .find(|(_, i)| *i == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
     /// (hidden indices, has mode index)
     pub fn shape(self) -> (usize, bool) {
@@ -212,11 +224,7 @@ impl Expr {
                 hidden: ixs(hidden),
                 mode: mode.map(f),
             },
-            Expr::Input {
-                input,
-                hidden,
-                mode,
-            } => Expr::Input {
+            Expr::Input { input, hidden, mode } => Expr::Input {
                 input: *input,
                 hidden: ixs(hidden),
                 mode: mode.map(f),

@@ -107,7 +107,11 @@ impl Layout {
     pub fn names(&self, model: &Model) -> Vec<String> {
         let mut names = vec![String::new(); self.len];
         for (s, (state, b)) in model.states.iter().zip(&self.blocks).enumerate() {
-            let modes: Vec<Option<usize>> = if b.mode { (0..self.m).map(Some).collect() } else { vec![None] };
+            let modes: Vec<Option<usize>> = if b.mode {
+                (0..self.m).map(Some).collect()
+            } else {
+                vec![None]
+            };
             for tau in modes {
                 for t in tuples(self.k, b.hidden, b.symmetric) {
                     let idx: Vec<String> = t.iter().map(|i| i.to_string()).collect();

@@ -8,7 +8,14 @@ use crate::lexer::{lex, Tok, Token};
 const MAX_DEPTH: usize = 200;
 
 pub const KEYWORDS: [&str; 8] = [
-    "equations", "hidden", "modes", "param", "state", "let", "def", "observe",
+    "equations",
+    "hidden",
+    "modes",
+    "param",
+    "state",
+    "let",
+    "def",
+    "observe",
 ];
 
 pub fn parse(path: &str, src: &str) -> Result<File> {
@@ -94,15 +101,9 @@ impl Parser<'_> {
         match t.tok {
             Tok::Ident(s) => {
                 self.bump();
-                Ok(Name {
-                    text: s,
-                    span: t.span,
-                })
+                Ok(Name { text: s, span: t.span })
             }
-            other => self.err(
-                t.span,
-                format!("expected {what}, found {}", Self::describe(&other)),
-            ),
+            other => self.err(t.span, format!("expected {what}, found {}", Self::describe(&other))),
         }
     }
     fn name_list(&mut self, what: &str) -> Result<Vec<Name>> {
@@ -280,7 +281,10 @@ impl Parser<'_> {
             other => {
                 return self.err(
                     t.span,
-                    format!("expected an index (a name or a whole number), found {}", Self::describe(other)),
+                    format!(
+                        "expected an index (a name or a whole number), found {}",
+                        Self::describe(other)
+                    ),
                 )
             }
         };
@@ -454,7 +458,10 @@ impl Parser<'_> {
             }
             _ => None,
         };
-        self.expect_punct(",", "after the index of `sum` (write `sum(a, body)` or `sum(a != k, body)`)")?;
+        self.expect_punct(
+            ",",
+            "after the index of `sum` (write `sum(a, body)` or `sum(a != k, body)`)",
+        )?;
         let body = self.expr()?;
         self.expect_punct(")", "to close `sum(`")?;
         Ok(Expr {
@@ -507,11 +514,7 @@ impl Parser<'_> {
         }
         self.expect_punct(")", &format!("to close the call of `{name}`"))?;
         Ok(Expr {
-            kind: ExprKind::Call {
-                name,
-                index_args,
-                args,
-            },
+            kind: ExprKind::Call { name, index_args, args },
             span,
         })
     }

@@ -42,7 +42,7 @@ pub fn rewrite_ratios(model: &mut Model) -> usize {
 }
 
 /// `a * b` in either order.
-fn product<'e>(e: &'e Expr) -> Option<(&'e Expr, &'e Expr)> {
+fn product(e: &Expr) -> Option<(&Expr, &Expr)> {
     match e {
         Expr::Mul(a, b) => Some((a, b)),
         _ => None,
@@ -100,7 +100,9 @@ fn match_ratio(num: &Expr, den: &Expr) -> Option<Expr> {
         return None;
     }
     // x = c22 u - c12 v,  y = c11 v - c12 u
-    let (Expr::Sub(x1, x2), Expr::Sub(y1, y2)) = (x, y) else { return None };
+    let (Expr::Sub(x1, x2), Expr::Sub(y1, y2)) = (x, y) else {
+        return None;
+    };
     let u = times(x1, c22)?;
     let v = times(x2, c12)?;
     if times(y1, c11)? != v || times(y2, c12)? != u {

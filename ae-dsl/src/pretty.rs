@@ -8,7 +8,11 @@ use crate::ir::{CmpOp, Expr, Ix, Model, Range};
 impl Model {
     pub fn pretty(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "equations {} ({} ratio rewrite(s))", self.name, self.ratio_rewrites);
+        let _ = writeln!(
+            out,
+            "equations {} ({} ratio rewrite(s))",
+            self.name, self.ratio_rewrites
+        );
         for p in &self.params {
             match p.default {
                 Some(v) => {
@@ -31,10 +35,20 @@ impl Model {
             let _ = writeln!(out, "  d/dt {lhs} = {}", self.expr(&s.rhs));
         }
         for l in &self.lets {
-            let _ = writeln!(out, "let {} = {}", self.lhs(&l.name, &l.hidden, l.mode), self.expr(&l.body));
+            let _ = writeln!(
+                out,
+                "let {} = {}",
+                self.lhs(&l.name, &l.hidden, l.mode),
+                self.expr(&l.body)
+            );
         }
         for o in &self.observables {
-            let _ = writeln!(out, "observe {} = {}", self.lhs(&o.name, &o.hidden, None), self.expr(&o.body));
+            let _ = writeln!(
+                out,
+                "observe {} = {}",
+                self.lhs(&o.name, &o.hidden, None),
+                self.expr(&o.body)
+            );
         }
         out
     }
@@ -64,7 +78,10 @@ impl Model {
     }
 
     fn ixs(&self, hidden: &[Ix], mode: &Option<Ix>) -> (Vec<String>, Option<String>) {
-        (hidden.iter().map(|i| self.ix(i)).collect(), mode.as_ref().map(|m| self.ix(m)))
+        (
+            hidden.iter().map(|i| self.ix(i)).collect(),
+            mode.as_ref().map(|m| self.ix(m)),
+        )
     }
 
     /// Fully parenthesised infix text of an expression.

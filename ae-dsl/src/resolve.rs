@@ -18,6 +18,9 @@ pub fn resolve(file: &ast::File) -> Result<Model> {
     Resolver::new(&file.path).run(file)
 }
 
+/// A resolved `d/dt` equation: its left-hand-side variables and its right-hand side.
+type Equation = (Vec<VarId>, Option<VarId>, Expr);
+
 struct StateDecl {
     hidden: usize,
     mode: bool,
@@ -149,10 +152,7 @@ impl<'a> Resolver<'a> {
                     });
                 }
                 ast::Stmt::State {
-                    name,
-                    sig,
-                    symmetric,
-                    ..
+                    name, sig, symmetric, ..
                 } => {
                     self.declare(name)?;
                     let decl = self.shape_of(name, sig, *symmetric, true)?;
@@ -211,7 +211,7 @@ impl<'a> Resolver<'a> {
                 });
             }
         }
-        let mut rhs: Vec<Option<(Vec<VarId>, Option<VarId>, Expr)>> = vec![None; self.state_names.len()];
+        let mut rhs: Vec<Option<Equation>> = vec![None; self.state_names.len()];
         let mut inits = Vec::new();
         let mut observables = Vec::new();
         for stmt in &file.stmts {
@@ -223,7 +223,10 @@ impl<'a> Resolver<'a> {
                         } else {
                             ""
                         };
-                        return self.err(name.span, format!("`d/dt {}`: no state named `{}`{hint}", name.text, name.text));
+                        return self.err(
+                            name.span,
+                            format!("`d/dt {}`: no state named `{}`{hint}", name.text, name.text),
+                        );
                     };
                     if rhs[id].is_some() {
                         return self.err(name.span, format!("state `{}` has a second `d/dt` equation", name.text));
@@ -242,7 +245,10 @@ impl<'a> Resolver<'a> {
                 }
                 ast::Stmt::Observe { name, sig, body } => {
                     if sig.mode.is_some() {
-                        return self.err(name.span, "an observable cannot have a mode index (sum over the modes instead)");
+                        return self.err(
+                            name.span,
+                            "an observable cannot have a mode index (sum over the modes instead)",
+                        );
                     }
                     // Observables have a namespace of their own: `observe Q[k,l] = Q[k,l]` is fine.
                     if observables.iter().any(|o: &Observable| o.name == name.text) {
@@ -260,12 +266,8 @@ impl<'a> Resolver<'a> {
             }
         }
         let mut states = Vec::new();
-        for (id, ((name, decl), (init_hidden, init_mode, init))) in self
-            .state_names
-            .iter()
-            .zip(&self.state_decls)
-            .zip(inits)
-            .enumerate()
+        for (id, ((name, decl), (init_hidden, init_mode, init))) in
+            self.state_names.iter().zip(&self.state_decls).zip(inits).enumerate()
         {
             let Some((lhs_hidden, lhs_mode, rhs)) = rhs[id].take() else {
                 return self.err(
@@ -287,7 +289,14 @@ impl<'a> Resolver<'a> {
             });
         }
         if states.is_empty() {
-            return self.err(Span { line: 1, col: 1, ..Span::default() }, "the file declares no state");
+            return self.err(
+                Span {
+                    line: 1,
+                    col: 1,
+                    ..Span::default()
+                },
+                "the file declares no state",
+            );
         }
         let name = model_name.unwrap_or_else(|| {
             let stem = self.path.rsplit('/').next().unwrap_or(&self.path);
@@ -309,14 +318,27 @@ impl<'a> Resolver<'a> {
         if sig.hidden.len() > 2 {
             return self.err(
                 sig.hidden[2].span,
-                format!("`{}` has {} hidden-unit indices; at most 2 are supported", name.text, sig.hidden.len()),
+                format!(
+                    "`{}` has {} hidden-unit indices; at most 2 are supported",
+                    name.text,
+                    sig.hidden.len()
+                ),
             );
         }
         if symmetric && sig.hidden.len() != 2 {
-            return self.err(name.span, format!("`{}` is declared symmetric but does not have two hidden-unit indices", name.text));
+            return self.err(
+                name.span,
+                format!(
+                    "`{}` is declared symmetric but does not have two hidden-unit indices",
+                    name.text
+                ),
+            );
         }
         if sig.mode.is_some() && is_state && self.mode_names.is_empty() {
-            return self.err(name.span, "a mode index needs a `modes` declaration (for example `modes tau`)");
+            return self.err(
+                name.span,
+                "a mode index needs a `modes` declaration (for example `modes tau`)",
+            );
         }
         Ok(StateDecl {
             hidden: sig.hidden.len(),
@@ -327,7 +349,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// Binds the index names of a left-hand side `name[k, l; tau]` as fresh variables.
-    fn bind_lhs(&mut self, name: &ast::Name, sig: &Signature, state: Option<usize>) -> Result<(Scope<'a>, Vec<VarId>, Option<VarId>)> {
+    fn bind_lhs(
+        &mut self,
+        name: &ast::Name,
+        sig: &Signature,
+        state: Option<usize>,
+    ) -> Result<(Scope<'a>, Vec<VarId>, Option<VarId>)> {
         if let Some(id) = state {
             let decl = &self.state_decls[id];
             if sig.hidden.len() != decl.hidden || sig.mode.is_some() != decl.mode {
@@ -400,7 +427,12 @@ impl<'a> Resolver<'a> {
             }
             IdxArg::Hole => match scope.hole {
                 Some(ix) => (ix, idx.span),
-                None => return self.err(idx.span, "`_` stands only in an argument of a def, where it marks the index the def supplies"),
+                None => {
+                    return self.err(
+                        idx.span,
+                        "`_` stands only in an argument of a def, where it marks the index the def supplies",
+                    )
+                }
             },
             IdxArg::Var(n) => match scope.lookup(n) {
                 Some(ix) => (ix, idx.span),
@@ -429,7 +461,15 @@ impl<'a> Resolver<'a> {
         Ok(ix)
     }
 
-    fn sig_ixs(&self, name: &str, span: Span, sig: &Signature, hidden: usize, mode: bool, scope: &Scope) -> Result<(Vec<Ix>, Option<Ix>)> {
+    fn sig_ixs(
+        &self,
+        name: &str,
+        span: Span,
+        sig: &Signature,
+        hidden: usize,
+        mode: bool,
+        scope: &Scope,
+    ) -> Result<(Vec<Ix>, Option<Ix>)> {
         if sig.hidden.len() != hidden || sig.mode.is_some() != mode {
             return self.err(
                 span,
@@ -463,7 +503,10 @@ impl<'a> Resolver<'a> {
                     Expr::Num(std::f64::consts::PI)
                 } else if scope.lookup(n).is_some() {
                     return self.err(e.span, format!("index `{n}` cannot be used as a value"));
-                } else if self.state_names.contains(n) || self.let_names.contains(n) || Input::ALL.iter().any(|(i, _)| i == n) {
+                } else if self.state_names.contains(n)
+                    || self.let_names.contains(n)
+                    || Input::ALL.iter().any(|(i, _)| i == n)
+                {
                     return self.indexed(e, n, &Signature::default(), scope);
                 } else {
                     return self.unknown(e.span, n);
@@ -486,17 +529,25 @@ impl<'a> Resolver<'a> {
                     return self.err(var.span, "`sum` needs an index name to sum over");
                 };
                 if scope.lookup(n).is_some() {
-                    return self.err(var.span, format!("index `{n}` is already bound here; sum over another name"));
+                    return self.err(
+                        var.span,
+                        format!("index `{n}` is already bound here; sum over another name"),
+                    );
                 }
                 let kind = if self.hidden_names.contains(n) {
                     IndexKind::Hidden
                 } else if self.mode_names.contains(n) {
                     IndexKind::Mode
                 } else {
-                    return self.err(var.span, format!("unknown index `{n}`: declare it with `hidden {n}` or `modes {n}`"));
+                    return self.err(
+                        var.span,
+                        format!("unknown index `{n}`: declare it with `hidden {n}` or `modes {n}`"),
+                    );
                 };
                 let range = match (kind, constraint) {
-                    (IndexKind::Hidden, Some((op, other))) => Range::Hidden(Some((*op, self.ix(other, IndexKind::Hidden, scope)?))),
+                    (IndexKind::Hidden, Some((op, other))) => {
+                        Range::Hidden(Some((*op, self.ix(other, IndexKind::Hidden, scope)?)))
+                    }
                     (IndexKind::Hidden, None) => Range::Hidden(None),
                     (IndexKind::Mode, Some((_, other))) => {
                         return self.err(other.span, "a sum over modes takes no constraint");
@@ -508,7 +559,9 @@ impl<'a> Resolver<'a> {
                 if kind == IndexKind::Mode {
                     // One mode index at a time: a mode sum cannot see an outer mode index.
                     let vars = &self.vars;
-                    inner.bindings.retain(|(_, ix)| !matches!(ix, Ix::Var(w) if vars[*w].kind == IndexKind::Mode));
+                    inner
+                        .bindings
+                        .retain(|(_, ix)| !matches!(ix, Ix::Var(w) if vars[*w].kind == IndexKind::Mode));
                     if matches!(inner.hole, Some(Ix::Var(w)) if vars[w].kind == IndexKind::Mode) {
                         inner.hole = None;
                     }
@@ -564,10 +617,16 @@ impl<'a> Resolver<'a> {
         if let Some((_, arg, caller)) = scope.fn_params.iter().rev().find(|(p, _, _)| p == n) {
             let (arg, caller) = (*arg, caller.clone());
             let [i] = &sig.hidden[..] else {
-                return self.err(e.span, format!("function parameter `{n}` takes exactly one index: `{n}[a]`"));
+                return self.err(
+                    e.span,
+                    format!("function parameter `{n}` takes exactly one index: `{n}[a]`"),
+                );
             };
             if sig.mode.is_some() {
-                return self.err(e.span, format!("function parameter `{n}` takes exactly one index: `{n}[a]`"));
+                return self.err(
+                    e.span,
+                    format!("function parameter `{n}` takes exactly one index: `{n}[a]`"),
+                );
             }
             let ix = self.ix(i, IndexKind::Hidden, scope)?;
             let mut inner = (*caller).clone();
@@ -576,7 +635,12 @@ impl<'a> Resolver<'a> {
         }
         if let Some(id) = self.state_names.iter().position(|s| s == n) {
             if self.in_init {
-                return self.err(e.span, format!("an initial value cannot read state `{n}`; use the inputs omega0, varpi0, Qb0, Rb0, Tb0, T00"));
+                return self.err(
+                    e.span,
+                    format!(
+                        "an initial value cannot read state `{n}`; use the inputs omega0, varpi0, Qb0, Rb0, Tb0, T00"
+                    ),
+                );
             }
             let (h, m) = (self.state_decls[id].hidden, self.state_decls[id].mode);
             let (hidden, mode) = self.sig_ixs(n, e.span, sig, h, m, scope)?;
@@ -584,7 +648,10 @@ impl<'a> Resolver<'a> {
         }
         if let Some(id) = self.let_names.iter().position(|s| s == n) {
             if self.in_init {
-                return self.err(e.span, format!("an initial value cannot read `{n}`; use the inputs omega0, varpi0, Qb0, Rb0, Tb0, T00"));
+                return self.err(
+                    e.span,
+                    format!("an initial value cannot read `{n}`; use the inputs omega0, varpi0, Qb0, Rb0, Tb0, T00"),
+                );
             }
             let l = &self.lets[id];
             let (h, m) = (l.hidden.len(), l.mode.is_some());
@@ -593,11 +660,18 @@ impl<'a> Resolver<'a> {
         }
         if let Some((_, input)) = Input::ALL.iter().find(|(i, _)| *i == n) {
             if !self.in_init {
-                return self.err(e.span, format!("`{n}` is an initial value and may be used only after `init`"));
+                return self.err(
+                    e.span,
+                    format!("`{n}` is an initial value and may be used only after `init`"),
+                );
             }
             let (h, m) = input.shape();
             let (hidden, mode) = self.sig_ixs(n, e.span, sig, h, m, scope)?;
-            return Ok(Expr::Input { input: *input, hidden, mode });
+            return Ok(Expr::Input {
+                input: *input,
+                hidden,
+                mode,
+            });
         }
         if self.params.iter().any(|p| p.name == n) {
             return self.err(e.span, format!("parameter `{n}` takes no indices"));
@@ -611,7 +685,14 @@ impl<'a> Resolver<'a> {
         self.unknown(e.span, n)
     }
 
-    fn call(&mut self, e: &'a ast::Expr, name: &str, index_args: &[Idx], args: &'a [ast::Expr], scope: &Scope<'a>) -> Result<Expr> {
+    fn call(
+        &mut self,
+        e: &'a ast::Expr,
+        name: &str,
+        index_args: &[Idx],
+        args: &'a [ast::Expr],
+        scope: &Scope<'a>,
+    ) -> Result<Expr> {
         if let Some((_, f)) = Func::ALL.iter().find(|(n, _)| *n == name) {
             if args.len() != 1 || !index_args.is_empty() {
                 return self.err(e.span, format!("`{name}` takes one argument, found {}", args.len()));
@@ -620,10 +701,18 @@ impl<'a> Resolver<'a> {
         }
         if let Some((_, avg)) = Avg::ALL.iter().find(|(n, _)| *n == name) {
             if args.len() != avg.arity() || !index_args.is_empty() {
-                let entries = if avg.arity() == 3 { "C11, C12, C22" } else { "C11, C12, C13, C22, C23, C33" };
+                let entries = if avg.arity() == 3 {
+                    "C11, C12, C22"
+                } else {
+                    "C11, C12, C13, C22, C23, C33"
+                };
                 return self.err(
                     e.span,
-                    format!("`{name}` takes {} covariance entries ({entries}), found {}", avg.arity(), args.len()),
+                    format!(
+                        "`{name}` takes {} covariance entries ({entries}), found {}",
+                        avg.arity(),
+                        args.len()
+                    ),
                 );
             }
             let args = args.iter().map(|a| self.expr(a, scope)).collect::<Result<Vec<_>>>()?;
@@ -631,7 +720,10 @@ impl<'a> Resolver<'a> {
         }
         let Some(def) = self.defs.get(name) else {
             if self.state_names.iter().chain(&self.let_names).any(|x| x == name) {
-                return self.err(e.span, format!("`{name}` is indexed with brackets, not called: `{name}[...]`"));
+                return self.err(
+                    e.span,
+                    format!("`{name}` is indexed with brackets, not called: `{name}[...]`"),
+                );
             }
             let funcs: Vec<&str> = Func::ALL.iter().map(|(n, _)| *n).collect();
             return self.err(
@@ -647,7 +739,9 @@ impl<'a> Resolver<'a> {
         let (index_args, args): (&[Idx], &'a [ast::Expr]) = if index_args.is_empty()
             && def.fn_params.is_empty()
             && args.len() == def.index_params.len()
-            && args.iter().all(|a| matches!(a.kind, ExprKind::Name(_) | ExprKind::Num(_)))
+            && args
+                .iter()
+                .all(|a| matches!(a.kind, ExprKind::Name(_) | ExprKind::Num(_)))
         {
             converted = args
                 .iter()
@@ -682,14 +776,21 @@ impl<'a> Resolver<'a> {
             );
         }
         if self.def_depth >= MAX_DEF_DEPTH {
-            return self.err(e.span, format!("definitions nest more than {MAX_DEF_DEPTH} deep (is `{name}` recursive?)"));
+            return self.err(
+                e.span,
+                format!("definitions nest more than {MAX_DEF_DEPTH} deep (is `{name}` recursive?)"),
+            );
         }
         let body = def.body;
         let params: Vec<(String, IndexKind)> = def
             .index_params
             .iter()
             .map(|p| {
-                let kind = if self.hidden_names.contains(p) { IndexKind::Hidden } else { IndexKind::Mode };
+                let kind = if self.hidden_names.contains(p) {
+                    IndexKind::Hidden
+                } else {
+                    IndexKind::Mode
+                };
                 (p.clone(), kind)
             })
             .collect();

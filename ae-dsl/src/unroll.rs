@@ -403,7 +403,11 @@ pub fn unroll_observables(model: &Model, k: usize) -> Program {
 impl Program {
     /// Number of distinct Gaussian averages the program computes per evaluation.
     pub fn average_count(&self) -> usize {
-        self.reachable().iter().zip(&self.nodes).filter(|(r, n)| **r && matches!(n, Node::Avg(..))).count()
+        self.reachable()
+            .iter()
+            .zip(&self.nodes)
+            .filter(|(r, n)| **r && matches!(n, Node::Avg(..)))
+            .count()
     }
 
     /// Which nodes some output depends on.

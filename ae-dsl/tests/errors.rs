@@ -52,7 +52,10 @@ fn wrong_index_count() {
 #[test]
 fn state_without_equation() {
     assert_eq!(
-        error_of("d/dt T0[k, l] = -lr * sum(a, I2(Q[k,k], Q[k,a], Q[a,a]) * T0[a, l])\n", ""),
+        error_of(
+            "d/dt T0[k, l] = -lr * sum(a, I2(Q[k,k], Q[k,a], Q[a,a]) * T0[a, l])\n",
+            ""
+        ),
         "6:7: state `T0` has no equation: add `d/dt T0... = ...`"
     );
 }
@@ -90,7 +93,10 @@ fn unbound_index() {
 
 #[test]
 fn mode_index_in_hidden_slot() {
-    assert_eq!(error_of("omega[k; tau] * omega[l; tau])", "omega[tau; tau] * omega[l; tau])"), "7:41: this slot takes a hidden-unit index");
+    assert_eq!(
+        error_of("omega[k; tau] * omega[l; tau])", "omega[tau; tau] * omega[l; tau])"),
+        "7:41: this slot takes a hidden-unit index"
+    );
 }
 
 #[test]
@@ -103,7 +109,10 @@ fn equation_for_unknown_state() {
 
 #[test]
 fn unexpected_character() {
-    assert_eq!(error_of("param lr = 1", "param lr = 1 $"), "4:14: unexpected character `$`");
+    assert_eq!(
+        error_of("param lr = 1", "param lr = 1 $"),
+        "4:14: unexpected character `$`"
+    );
 }
 
 #[test]
@@ -119,6 +128,9 @@ fn hidden_index_above_k_is_rejected_at_generation() {
     let src = GOOD.replacen("T0[k, k])", "T0[k, 5])", 1);
     let model = ae_dsl::compile("tiny.ae", &src).unwrap();
     let e = ae_dsl::unroll::check_k(&model, 3).unwrap_err();
-    assert!(e.to_string().contains("hidden unit 5, which does not exist for K = 3"), "{e}");
+    assert!(
+        e.to_string().contains("hidden unit 5, which does not exist for K = 3"),
+        "{e}"
+    );
     ae_dsl::unroll::check_k(&model, 6).unwrap();
 }

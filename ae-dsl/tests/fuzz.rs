@@ -22,7 +22,11 @@ fn check(src: &str) {
         }
         Err(e) => {
             let lines = src.lines().count().max(1) + 1;
-            assert!(e.span.line >= 1 && e.span.line <= lines, "line {} out of range: {e}", e.span.line);
+            assert!(
+                e.span.line >= 1 && e.span.line <= lines,
+                "line {} out of range: {e}",
+                e.span.line
+            );
             assert!(e.span.col >= 1, "column 0: {e}");
         }
     }
@@ -65,7 +69,11 @@ proptest! {
 
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
-    let src = format!("hidden k\nstate x init 0\nd/dt x = {}1{}\n", "(".repeat(100_000), ")".repeat(100_000));
+    let src = format!(
+        "hidden k\nstate x init 0\nd/dt x = {}1{}\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     let e = ae_dsl::compile("deep.ae", &src).unwrap_err();
     assert!(e.to_string().contains("nested more than"), "{e}");
     let src = format!("hidden k\nstate x init 0\nd/dt x = {}1\n", "-".repeat(100_000));

@@ -36,10 +36,26 @@ impl Parse for Input {
             let content;
             bracketed!(content in input);
             match key.to_string().as_str() {
-                "files" => files = Some(Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?.into_iter().collect()),
-                "k" => ks = Some(Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?.into_iter().collect()),
+                "files" => {
+                    files = Some(
+                        Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?
+                            .into_iter()
+                            .collect(),
+                    )
+                }
+                "k" => {
+                    ks = Some(
+                        Punctuated::<LitInt, Token![,]>::parse_terminated(&content)?
+                            .into_iter()
+                            .collect(),
+                    )
+                }
                 "activations" => {
-                    activations = Some(Punctuated::<Ident, Token![,]>::parse_terminated(&content)?.into_iter().collect())
+                    activations = Some(
+                        Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+                            .into_iter()
+                            .collect(),
+                    )
                 }
                 other => {
                     return Err(syn::Error::new(
@@ -87,8 +103,12 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
     for file in &input.files {
         let rel = file.value();
         let path = std::path::Path::new(&root).join(&rel);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| syn::Error::new(file.span(), format!("cannot read equation file {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            syn::Error::new(
+                file.span(),
+                format!("cannot read equation file {}: {e}", path.display()),
+            )
+        })?;
         let abs = path.to_string_lossy().to_string();
         // The located message (file:line:column) is the whole point; the span marks the macro input.
         let model = ae_dsl::compile(&rel, &text).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
@@ -111,7 +131,9 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
                 };
                 items.extend(ae_dsl::emit::emit(&spec));
                 let ty = format_ident!("{}", type_name);
-                arms.push(quote!((#eq, #k, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new())),));
+                arms.push(
+                    quote!((#eq, #k, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new())),),
+                );
                 listed.push(quote!((#eq, #k, #act_name)));
             }
         }
@@ -162,12 +184,18 @@ mod tests {
     fn missing_equation_file_names_the_path() {
         let input: Input = syn::parse2(quote!(files = ["no/such/file.ae"], k = [1], activations = [erf])).unwrap();
         let msg = expand(&input).unwrap_err().to_string();
-        assert!(msg.contains("cannot read equation file") && msg.contains("no/such/file.ae"), "{msg}");
+        assert!(
+            msg.contains("cannot read equation file") && msg.contains("no/such/file.ae"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_k_is_rejected() {
         let input: Input = syn::parse2(quote!(files = [], k = [0], activations = [erf])).unwrap();
-        assert!(expand(&input).unwrap_err().to_string().contains("K must be between 1 and 16"));
+        assert!(expand(&input)
+            .unwrap_err()
+            .to_string()
+            .contains("K must be between 1 and 16"));
     }
 }

@@ -106,11 +106,11 @@ impl Averages for Erf {
     }
     #[inline(always)]
     fn i21(c11: f64, c12: f64, _c22: f64) -> f64 {
-        SQRT_2_OVER_PI * c12 / (1.0 + c11).powf(1.5)
+        SQRT_2_OVER_PI * c12 / ((1.0 + c11) * (1.0 + c11).sqrt())
     }
     #[inline(always)]
     fn i22(c11: f64, c12: f64, c22: f64) -> f64 {
-        SQRT_2_OVER_PI * (c22 * (1.0 + c11) - c12 * c12) / (1.0 + c11).powf(1.5)
+        SQRT_2_OVER_PI * (c22 * (1.0 + c11) - c12 * c12) / ((1.0 + c11) * (1.0 + c11).sqrt())
     }
     #[inline(always)]
     fn i3(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
@@ -294,7 +294,9 @@ impl<A: Activation> Averages for Quadrature<A> {
         if l22 == 0.0 {
             return expect1(c11.max(l21 * l21), |z| A::g(l11 * z) * A::g(l21 * z));
         }
-        expect2(c11.max(l21 * l21), l22 * l22, |z1, z2| A::g(l11 * z1) * A::g(l21 * z1 + l22 * z2))
+        expect2(c11.max(l21 * l21), l22 * l22, |z1, z2| {
+            A::g(l11 * z1) * A::g(l21 * z1 + l22 * z2)
+        })
     }
     fn j2(_c11: f64, c12: f64, c22: f64) -> f64 {
         // x2 = a z, x1 = (c12/a) z + independent part, which averages out.
@@ -323,7 +325,9 @@ impl<A: Activation> Averages for Quadrature<A> {
         if l22 == 0.0 {
             return expect1(c11.max(l21 * l21), |z| A::dg(l11 * z) * l31 * z * A::g(l21 * z));
         }
-        expect2(c11.max(l21 * l21), l22 * l22, |z1, z2| A::dg(l11 * z1) * (l31 * z1 + l32 * z2) * A::g(l21 * z1 + l22 * z2))
+        expect2(c11.max(l21 * l21), l22 * l22, |z1, z2| {
+            A::dg(l11 * z1) * (l31 * z1 + l32 * z2) * A::g(l21 * z1 + l22 * z2)
+        })
     }
 }
 

@@ -117,7 +117,9 @@ pub fn eigenvectors(family: EigenFamily, m: usize, d: usize, seed: u64) -> Vec<V
     let mut rows: Vec<Vec<f64>> = match family {
         EigenFamily::Random => {
             let mut r = rng(seed, stream::EIGENVECTORS);
-            (0..m).map(|_| (0..d).map(|_| StandardNormal.sample(&mut r)).collect()).collect()
+            (0..m)
+                .map(|_| (0..d).map(|_| StandardNormal.sample(&mut r)).collect())
+                .collect()
         }
         EigenFamily::Sinusoidal => (0..m)
             .map(|j| (0..d).map(|i| ((j as f64 + 2.0) * i as f64 / 100.0).sin()).collect())

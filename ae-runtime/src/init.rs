@@ -18,8 +18,16 @@ fn zeros(k: usize, n: usize) -> Vec<Vec<f64>> {
 pub fn from_weights(weights: &Weights, eig: &[Vec<f64>], data: &Spiked) -> InitInputs {
     let (k, m, d) = (weights.k(), eig.len(), weights.d() as f64);
     let sq = d.sqrt();
-    let wt: Vec<Vec<f64>> = weights.w.iter().map(|w| eig.iter().map(|e| dot(w, e)).collect()).collect();
-    let vt: Vec<Vec<f64>> = weights.v.iter().map(|v| eig.iter().map(|e| dot(v, e)).collect()).collect();
+    let wt: Vec<Vec<f64>> = weights
+        .w
+        .iter()
+        .map(|w| eig.iter().map(|e| dot(w, e)).collect())
+        .collect();
+    let vt: Vec<Vec<f64>> = weights
+        .v
+        .iter()
+        .map(|v| eig.iter().map(|e| dot(v, e)).collect())
+        .collect();
     let s2d = data.sigma * data.sigma / d;
     let mut inputs = InitInputs {
         k,

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use ode_solvers::{DVector, Dop853, Dopri5, OutputType, System};
 
 use crate::kernel::Kernel;
+use crate::rosenbrock::RodasFailure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -13,7 +14,13 @@ pub enum Method {
     Dop853,
     /// Dormand-Prince 5(4).
     Dopri5,
+    /// Rodas4, a stiffly accurate Rosenbrock method (finite-difference Jacobian, dense linear
+    /// algebra: for states of up to a few hundred entries).
+    Rodas4,
 }
+
+/// States longer than this are refused by Rodas4 (its dense Jacobian and LU grow as n^2, n^3).
+pub const RODAS_MAX_STATE: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Solver {
@@ -48,6 +55,31 @@ pub enum IntegrationError {
     },
     #[error("more than {steps} steps between t = {from:.6e} and t = {to:.6e} (the problem may be stiff); stopped at t = {t:.6e}")]
     TooManySteps { steps: u32, from: f64, to: f64, t: f64 },
+    #[error("the state has {len} entries; rodas4 handles at most {max} (use dop853)")]
+    TooLarge { len: usize, max: usize },
+}
+
+/// The error for a collapsed step: names the state entry that changes fastest relative to its
+/// tolerance, which is where to look first.
+fn step_collapse(
+    kernel: &dyn Kernel,
+    last: &[f64],
+    t: f64,
+    solver: &Solver,
+    name: &dyn Fn(usize) -> String,
+) -> IntegrationError {
+    let mut dy = vec![0.0; last.len()];
+    kernel.rhs(last, &mut dy);
+    let scale = |i: usize| solver.atol + solver.rtol * last[i].abs();
+    let i = (0..last.len())
+        .max_by(|a, b| (dy[*a].abs() / scale(*a)).total_cmp(&(dy[*b].abs() / scale(*b))))
+        .unwrap_or(0);
+    IntegrationError::StepCollapse {
+        t,
+        state: name(i),
+        value: last[i],
+        derivative: dy[i],
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -111,7 +143,11 @@ pub fn log_times(t_min: f64, t_end: f64, n: usize) -> Vec<f64> {
     }
     let (a, b) = (t_min.ln(), t_end.ln());
     for i in 0..n {
-        let t = if i + 1 == n { t_end } else { (a + (b - a) * i as f64 / (n - 1) as f64).exp() };
+        let t = if i + 1 == n {
+            t_end
+        } else {
+            (a + (b - a) * i as f64 / (n - 1) as f64).exp()
+        };
         times.push(t);
     }
     times
@@ -152,9 +188,61 @@ pub fn integrate(
         });
     }
     record(times[0], &y, &mut traj)?;
+    if solver.method == Method::Rodas4 && y.len() > RODAS_MAX_STATE {
+        return Err(IntegrationError::TooLarge {
+            len: y.len(),
+            max: RODAS_MAX_STATE,
+        });
+    }
+    let mut rodas_h = 0.0;
     for w in times.windows(2) {
         let (from, to) = (w[0], w[1]);
         if to <= from {
+            continue;
+        }
+        if solver.method == Method::Rodas4 {
+            let mut state: Vec<f64> = y.as_slice().to_vec();
+            let mut rs = crate::rosenbrock::RodasStats::default();
+            let f = |x: &[f64], dx: &mut [f64]| kernel.rhs(x, dx);
+            let res = crate::rosenbrock::integrate(
+                &f,
+                from,
+                to,
+                &mut state,
+                &mut rodas_h,
+                solver.rtol,
+                solver.atol,
+                solver.max_steps,
+                &mut rs,
+            );
+            traj.stats.evaluations += rs.evaluations;
+            traj.stats.accepted += rs.accepted;
+            traj.stats.rejected += rs.rejected;
+            match res {
+                Ok(()) => {}
+                Err(RodasFailure::NonFinite(i, t, value, is_state)) => {
+                    let quantity = if is_state {
+                        format!("state {}", name(i))
+                    } else {
+                        format!("d{}/dt", name(i))
+                    };
+                    return Err(IntegrationError::NonFinite { quantity, value, t });
+                }
+                Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
+                    return Err(step_collapse(kernel, &state, t, solver, &name));
+                }
+                Err(RodasFailure::TooManySteps(t)) => {
+                    return Err(IntegrationError::TooManySteps {
+                        steps: solver.max_steps,
+                        from,
+                        to,
+                        t,
+                    })
+                }
+            }
+            y = DVector::from_vec(state);
+            record(to, &y, &mut traj)?;
+            progress(to);
             continue;
         }
         let mut sys = Sys {
@@ -185,18 +273,7 @@ pub fn integrate(
                     });
                 }
                 let last = end_state.unwrap_or_else(|| y.clone());
-                let mut dy = DVector::zeros(last.len());
-                kernel.rhs(last.as_slice(), dy.as_mut_slice());
-                let scale = |i: usize| solver.atol + solver.rtol * last[i].abs();
-                let i = (0..last.len())
-                    .max_by(|a, b| (dy[*a].abs() / scale(*a)).total_cmp(&(dy[*b].abs() / scale(*b))))
-                    .unwrap_or(0);
-                return Err(IntegrationError::StepCollapse {
-                    t: x,
-                    state: name(i),
-                    value: last[i],
-                    derivative: dy[i],
-                });
+                return Err(step_collapse(kernel, last.as_slice(), x, solver, &name));
             }
             Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x, .. })
             | Err(ode_solvers::dop_shared::IntegrationError::StiffnessDetected { x }) => {
@@ -262,5 +339,6 @@ fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solv
     match solver.method {
         Method::Dop853 => run!(Dop853, 0.0),
         Method::Dopri5 => run!(Dopri5, 0.04),
+        Method::Rodas4 => unreachable!("rodas4 runs in integrate()"),
     }
 }

@@ -79,7 +79,11 @@ impl Interpreter {
         let mut ev = ev;
         let mut y = vec![0.0; ev.layout.len];
         for (id, s) in self.model.states.iter().enumerate() {
-            let modes: Vec<Option<usize>> = if s.mode { (0..inputs.m).map(Some).collect() } else { vec![None] };
+            let modes: Vec<Option<usize>> = if s.mode {
+                (0..inputs.m).map(Some).collect()
+            } else {
+                vec![None]
+            };
             for tau in modes {
                 for t in tuples(self.k, s.hidden, s.symmetric) {
                     for (v, val) in s.init_hidden.iter().zip(&t) {
@@ -125,7 +129,11 @@ impl Kernel for Interpreter {
     fn rhs(&self, y: &[f64], dy: &mut [f64]) {
         let mut ev = self.evaluator(y, None);
         for (id, s) in self.model.states.iter().enumerate() {
-            let modes: Vec<Option<usize>> = if s.mode { (0..self.rho.len()).map(Some).collect() } else { vec![None] };
+            let modes: Vec<Option<usize>> = if s.mode {
+                (0..self.rho.len()).map(Some).collect()
+            } else {
+                vec![None]
+            };
             for tau in modes {
                 for t in tuples(self.k, s.hidden, s.symmetric) {
                     for (v, val) in s.lhs_hidden.iter().zip(&t) {
@@ -217,7 +225,9 @@ impl Eval<'_> {
                 v
             }
             Expr::Input { input, hidden, mode } => {
-                let inputs = self.inputs.expect("init inputs are given when init expressions are evaluated");
+                let inputs = self
+                    .inputs
+                    .expect("init inputs are given when init expressions are evaluated");
                 let h: Vec<usize> = hidden.iter().map(|i| self.ix(i)).collect();
                 match input {
                     Input::Omega0 => inputs.omega0[h[0]][self.ix(mode.as_ref().expect("mode index"))],

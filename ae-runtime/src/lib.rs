@@ -7,6 +7,8 @@ pub mod init;
 pub mod integrate;
 pub mod interp;
 pub mod kernel;
+pub mod rosenbrock;
+pub mod sgd;
 
 pub use nalgebra;
 pub use ode_solvers;

@@ -45,7 +45,13 @@ fn monte_carlo(act: ActivationKind, c: &[[f64; 3]; 3], n: usize, seed: u64) -> V
     for i in 0..3 {
         for j in 0..=i {
             let s = c[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
-            l[i][j] = if i == j { s.max(0.0).sqrt() } else if l[j][j] > 0.0 { s / l[j][j] } else { 0.0 };
+            l[i][j] = if i == j {
+                s.max(0.0).sqrt()
+            } else if l[j][j] > 0.0 {
+                s / l[j][j]
+            } else {
+                0.0
+            };
         }
     }
     let mut r = rng(seed, 99);
@@ -53,7 +59,11 @@ fn monte_carlo(act: ActivationKind, c: &[[f64; 3]; 3], n: usize, seed: u64) -> V
     let mut sum = [0.0; 5];
     let mut sum2 = [0.0; 5];
     for _ in 0..n {
-        let z: [f64; 3] = [StandardNormal.sample(&mut r), StandardNormal.sample(&mut r), StandardNormal.sample(&mut r)];
+        let z: [f64; 3] = [
+            StandardNormal.sample(&mut r),
+            StandardNormal.sample(&mut r),
+            StandardNormal.sample(&mut r),
+        ];
         let x = [
             l[0][0] * z[0],
             l[1][0] * z[0] + l[1][1] * z[1],
@@ -176,7 +186,11 @@ fn gauss_hermite_rules_integrate_moments() {
                 double_factorial *= (2 * j - 1) as f64;
             }
             let m: f64 = x.iter().zip(&w).map(|(z, w)| w * z.powi(2 * j)).sum();
-            assert!((m - double_factorial).abs() <= 1e-11 * double_factorial, "n = {n}: E[z^{}] = {m}", 2 * j);
+            assert!(
+                (m - double_factorial).abs() <= 1e-11 * double_factorial,
+                "n = {n}: E[z^{}] = {m}",
+                2 * j
+            );
         }
     }
 }

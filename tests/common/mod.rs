@@ -11,7 +11,10 @@ use ae_runtime::interp::{InitInputs, Interpreter};
 
 pub fn shipped(name: &str) -> (Arc<Model>, &'static str) {
     let src = aedyn::models::shipped_source(name).expect("shipped equations");
-    (Arc::new(ae_dsl::compile(&format!("equations/{name}.ae"), src).expect("compiles")), src)
+    (
+        Arc::new(ae_dsl::compile(&format!("equations/{name}.ae"), src).expect("compiles")),
+        src,
+    )
 }
 
 /// Parameters of every shipped file, set to generic non-trivial values.

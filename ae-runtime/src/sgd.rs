@@ -1,0 +1,270 @@
+//! Exact online SGD of SPEC section 3: one fresh sample per step, time t = steps / D. Variants:
+//! vanilla, truncated (neuron k sees the reconstruction of neurons j <= k), tied weights,
+//! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
+
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::averages::ActivationKind;
+use crate::data::{rng, stream, Weights};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Plain SGD on the reconstruction loss.
+    Vanilla,
+    /// Each neuron k uses delta_k = x - sum_{j<=k} v_j g(lambda_j).
+    Truncated,
+    /// Generalised Hebbian learning (linear, encoder only).
+    Sanger,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgdConfig {
+    pub activation: ActivationKind,
+    pub rule: Rule,
+    pub lr: f64,
+    pub kappa: f64,
+    /// Decoder = encoder, one set of weights receiving both updates.
+    pub tied: bool,
+    /// Train a bias beta_k in each pre-activation.
+    pub train_bias: bool,
+}
+
+/// A source of input samples x in R^D.
+pub trait Sampler: Send {
+    fn d(&self) -> usize;
+    fn sample(&mut self, rng: &mut ChaCha8Rng, x: &mut [f64]);
+}
+
+/// The spiked model: x = sum_m sqrt(rho~_m D) c_m e_m + sigma xi.
+#[derive(Debug, Clone)]
+pub struct SpikedSampler {
+    /// Spike directions (rows, unit norm).
+    pub eig: Vec<Vec<f64>>,
+    /// sqrt(rho~_m D) per spike.
+    pub amplitude: Vec<f64>,
+    pub sigma: f64,
+}
+
+impl SpikedSampler {
+    pub fn new(eig: Vec<Vec<f64>>, spikes: &[f64], sigma: f64) -> Self {
+        let d = eig.first().map_or(0, |e| e.len()) as f64;
+        SpikedSampler {
+            amplitude: spikes.iter().map(|s| (s * d).sqrt()).collect(),
+            eig,
+            sigma,
+        }
+    }
+}
+
+impl Sampler for SpikedSampler {
+    fn d(&self) -> usize {
+        self.eig.first().map_or(0, |e| e.len())
+    }
+    fn sample(&mut self, rng: &mut ChaCha8Rng, x: &mut [f64]) {
+        for xi in x.iter_mut() {
+            let z: f64 = StandardNormal.sample(rng);
+            *xi = self.sigma * z;
+        }
+        for (e, a) in self.eig.iter().zip(&self.amplitude) {
+            let z: f64 = StandardNormal.sample(rng);
+            axpy(a * z, e, x);
+        }
+    }
+}
+
+/// Dot product with four accumulators: a fixed summation order (so results do not depend on
+/// the machine) that still vectorises.
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 4];
+    let chunks = n / 4;
+    for c in 0..chunks {
+        for l in 0..4 {
+            acc[l] += a[4 * c + l] * b[4 * c + l];
+        }
+    }
+    let mut tail = 0.0;
+    for i in 4 * chunks..n {
+        tail += a[i] * b[i];
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// y += alpha x
+#[inline]
+pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
+}
+
+/// The state of one SGD run.
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    pub config: SgdConfig,
+    pub k: usize,
+    pub d: usize,
+    /// Encoder rows, K x D, row-major.
+    pub w: Vec<f64>,
+    /// Decoder rows (unused when tied), K x D.
+    pub v: Vec<f64>,
+    pub bias: Vec<f64>,
+    pub steps: u64,
+    x: Vec<f64>,
+    residual: Vec<f64>,
+    g: Vec<f64>,
+    dg: Vec<f64>,
+    vd: Vec<f64>,
+}
+
+impl Sgd {
+    pub fn new(config: SgdConfig, weights: &Weights, bias: Vec<f64>) -> Self {
+        let (k, d) = (weights.k(), weights.d());
+        let flat = |rows: &[Vec<f64>]| rows.iter().flatten().copied().collect::<Vec<f64>>();
+        let v = if config.tied {
+            flat(&weights.w)
+        } else {
+            flat(&weights.v)
+        };
+        Sgd {
+            config,
+            k,
+            d,
+            w: flat(&weights.w),
+            v,
+            bias: if bias.is_empty() { vec![0.0; k] } else { bias },
+            steps: 0,
+            x: vec![0.0; d],
+            residual: vec![0.0; d],
+            g: vec![0.0; k],
+            dg: vec![0.0; k],
+            vd: vec![0.0; k],
+        }
+    }
+
+    /// Time t = steps / D.
+    pub fn time(&self) -> f64 {
+        self.steps as f64 / self.d as f64
+    }
+
+    pub fn weights(&self) -> Weights {
+        let rows = |m: &[f64]| m.chunks(self.d).map(|r| r.to_vec()).collect::<Vec<_>>();
+        Weights {
+            w: rows(&self.w),
+            v: if self.config.tied { rows(&self.w) } else { rows(&self.v) },
+        }
+    }
+
+    /// Runs `n` steps on fresh samples.
+    pub fn run(&mut self, sampler: &mut dyn Sampler, rng: &mut ChaCha8Rng, n: u64) {
+        let mut x = std::mem::take(&mut self.x);
+        for _ in 0..n {
+            sampler.sample(rng, &mut x);
+            self.step(&x);
+        }
+        self.x = x;
+    }
+
+    /// One SGD step on sample `x`.
+    pub fn step(&mut self, x: &[f64]) {
+        let (k, d) = (self.k, self.d);
+        let sqrt_d = (d as f64).sqrt();
+        let lr_d = self.config.lr / d as f64;
+        let act = self.config.activation;
+        for j in 0..k {
+            let lambda = dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d + self.bias[j];
+            self.g[j] = act.g(lambda);
+            self.dg[j] = act.dg(lambda);
+        }
+        match self.config.rule {
+            Rule::Sanger => self.sanger_step(x),
+            Rule::Vanilla => {
+                // residual = x - sum_j v_j g_j, with the weights from before the step.
+                self.residual.copy_from_slice(x);
+                for j in 0..k {
+                    let row = if self.config.tied {
+                        &self.w[j * d..(j + 1) * d]
+                    } else {
+                        &self.v[j * d..(j + 1) * d]
+                    };
+                    axpy(-self.g[j], row, &mut self.residual);
+                }
+                for j in 0..k {
+                    self.update_neuron(j, x, lr_d, sqrt_d);
+                }
+            }
+            Rule::Truncated => {
+                // Neuron j sees delta_j = x - sum_{i<=j} v_i g_i: build it up neuron by neuron.
+                self.residual.copy_from_slice(x);
+                for j in 0..k {
+                    let row = if self.config.tied {
+                        &self.w[j * d..(j + 1) * d]
+                    } else {
+                        &self.v[j * d..(j + 1) * d]
+                    };
+                    axpy(-self.g[j], row, &mut self.residual);
+                    self.update_neuron(j, x, lr_d, sqrt_d);
+                }
+            }
+        }
+        if self.config.kappa != 0.0 {
+            let shrink = 1.0 - self.config.kappa / d as f64;
+            self.w.iter_mut().for_each(|w| *w *= shrink);
+            if !self.config.tied {
+                self.v.iter_mut().for_each(|v| *v *= shrink);
+            }
+        }
+        self.steps += 1;
+    }
+
+    /// Decoder and encoder update of neuron j against `self.residual` (its delta).
+    fn update_neuron(&mut self, j: usize, x: &[f64], lr_d: f64, sqrt_d: f64) {
+        let d = self.d;
+        let (g, dg) = (self.g[j], self.dg[j]);
+        let delta = &self.residual;
+        if self.config.tied {
+            let w = &mut self.w[j * d..(j + 1) * d];
+            let vd = dot(w, delta) / d as f64;
+            let enc = lr_d * vd * dg / sqrt_d;
+            let dec = lr_d * g;
+            for i in 0..d {
+                w[i] += dec * delta[i] + enc * x[i];
+            }
+            self.vd[j] = vd;
+        } else {
+            let v = &mut self.v[j * d..(j + 1) * d];
+            let vd = dot(v, delta) / d as f64;
+            axpy(lr_d * g, delta, v);
+            axpy(lr_d * vd * dg / sqrt_d, x, &mut self.w[j * d..(j + 1) * d]);
+            self.vd[j] = vd;
+        }
+        if self.config.train_bias {
+            self.bias[j] += lr_d * self.vd[j] * dg;
+        }
+    }
+
+    /// W <- W + (eta/D)(y x^T/sqrt(D) - tril(y y^T) W), y = W x / sqrt(D) (linear, encoder only).
+    fn sanger_step(&mut self, x: &[f64]) {
+        let (k, d) = (self.k, self.d);
+        let sqrt_d = (d as f64).sqrt();
+        let lr_d = self.config.lr / d as f64;
+        let y: Vec<f64> = (0..k).map(|j| dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d).collect();
+        // Row j's update reads rows i <= j from before the step: go from the last row down.
+        for j in (0..k).rev() {
+            let mut update = vec![0.0; d];
+            axpy(y[j] / sqrt_d, x, &mut update);
+            for i in 0..=j {
+                axpy(-y[j] * y[i], &self.w[i * d..(i + 1) * d], &mut update);
+            }
+            axpy(lr_d, &update, &mut self.w[j * d..(j + 1) * d]);
+        }
+    }
+}
+
+/// The sample generator of replica `replica` of a run seeded with `seed`.
+pub fn sample_rng(seed: u64, replica: u64) -> ChaCha8Rng {
+    rng(seed, stream::SAMPLES + replica)
+}

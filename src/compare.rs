@@ -1,0 +1,236 @@
+//! ODE against SGD on the same configuration: the ODE from the order parameters of the initial
+//! weights, and N SGD replicas from those very weights on independent sample streams, run in
+//! parallel. Writes one CSV with eg from both sides, the PCA errors and the order parameters.
+
+use std::sync::Arc;
+
+use ae_dsl::layout::Layout;
+use ae_runtime::data::{eigenvectors, Dim, Weights};
+use ae_runtime::init;
+use ae_runtime::interp::Interpreter;
+use ae_runtime::kernel::Kernel;
+use ae_runtime::sgd::{sample_rng, Sgd, SgdConfig, SpikedSampler};
+
+use crate::run::{csv_name, load, InitChoice, OdeJob, OdeRun, RunError};
+
+/// What `aedyn compare` runs.
+#[derive(Debug, Clone)]
+pub struct CompareJob {
+    pub ode: OdeJob,
+    /// Number of SGD replicas (independent sample streams from the same initial weights).
+    pub seeds: usize,
+    pub sgd: SgdConfig,
+    /// Worker threads for the replicas (0: all cores).
+    pub threads: usize,
+}
+
+/// Observables of every replica at every output time: `[replica][time][observable]`.
+pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
+
+pub struct CompareRun {
+    pub ode: OdeRun,
+    pub sgd: ReplicaObservables,
+    pub pca: Vec<f64>,
+}
+
+impl CompareJob {
+    fn d(&self) -> Result<usize, RunError> {
+        match self.ode.data.d {
+            Dim::Finite(d) => Ok(d),
+            Dim::Infinite => Err(RunError::Input(
+                "compare needs a finite --d (SGD runs in dimension D)".into(),
+            )),
+        }
+    }
+
+    /// The initial weights every replica starts from (the ODE starts from their order parameters).
+    pub fn initial_weights(&self, eig: &[Vec<f64>]) -> Result<Weights, RunError> {
+        let d = self.d()?;
+        let k = self.ode.k;
+        Ok(match &self.ode.init {
+            InitChoice::Random { seed, std } => Weights::random(k, d, *std, *seed),
+            InitChoice::Weights(w) => w.clone(),
+            InitChoice::Informed { a, b } => {
+                if k > eig.len() {
+                    return Err(RunError::Input(format!(
+                        "--informed needs K <= M (K = {k}, M = {})",
+                        eig.len()
+                    )));
+                }
+                let sq = (d as f64).sqrt();
+                Weights {
+                    w: (0..k).map(|i| eig[i].iter().map(|e| a * e).collect()).collect(),
+                    v: (0..k).map(|i| eig[i].iter().map(|e| b * sq * e).collect()).collect(),
+                }
+            }
+        })
+    }
+
+    pub fn run(&self) -> Result<CompareRun, RunError> {
+        let d = self.d()?;
+        let m = self.ode.data.spikes.len();
+        let eig = eigenvectors(self.ode.family, m, d, self.ode.eigen_seed);
+        let weights = self.initial_weights(&eig)?;
+        let mut ode_job = self.ode.clone();
+        ode_job.init = InitChoice::Weights(weights.clone());
+        let ode = ode_job.run(|_| {})?;
+
+        // The SGD side is measured with the vanilla equations' observables, whatever ODE file
+        // runs: they are exact functions of the weights' order parameters.
+        let measure = Arc::new(Measure::new(&self.ode, self.ode.k)?);
+        let steps: Vec<u64> = self.ode.times.iter().map(|t| (t * d as f64).round() as u64).collect();
+        let threads = if self.threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.threads
+        };
+        let mut results: Vec<Option<Vec<Vec<f64>>>> = vec![None; self.seeds];
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let seed = match self.ode.init {
+            InitChoice::Random { seed, .. } => seed,
+            _ => self.ode.eigen_seed,
+        };
+        std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for _ in 0..threads.min(self.seeds).max(1) {
+                let (measure, steps, weights, eig, next) = (measure.clone(), &steps, &weights, &eig, &next);
+                handles.push(scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let replica = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if replica >= self.seeds {
+                            break;
+                        }
+                        let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
+                        let mut sampler = SpikedSampler::new(eig.clone(), &self.ode.data.spikes, self.ode.data.sigma);
+                        let mut rng = sample_rng(seed, replica as u64);
+                        let mut obs = Vec::with_capacity(steps.len());
+                        for &s in steps {
+                            sgd.run(&mut sampler, &mut rng, s.saturating_sub(sgd.steps));
+                            obs.push(measure.observe(&sgd.weights(), eig));
+                        }
+                        done.push((replica, obs));
+                    }
+                    done
+                }));
+            }
+            for h in handles {
+                for (replica, obs) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some(obs);
+                }
+            }
+        });
+        let sgd = results.into_iter().map(|r| r.expect("every replica ran")).collect();
+        let pca = (1..=m).map(|r| self.ode.data.pca_error(r)).collect();
+        Ok(CompareRun { ode, sgd, pca })
+    }
+}
+
+/// Observables (eg and order parameters) of weights, through the vanilla equations.
+pub struct Measure {
+    interp: Interpreter,
+    data: ae_runtime::data::Spiked,
+    n_obs: usize,
+}
+
+impl Measure {
+    pub fn new(job: &OdeJob, k: usize) -> Result<Measure, RunError> {
+        let mut loaded = load("vanilla", k, job.activation, true)?;
+        let params = vec![
+            ("rho_bulk".to_string(), job.data.rho_bulk()),
+            ("bulk_trace".to_string(), job.data.bulk_trace()),
+        ];
+        crate::run::configure(&mut loaded, job.data.spike_rho(), &params)?;
+        let mut interp = Interpreter::new(loaded.model.clone(), loaded.kernel.source(), k, job.activation);
+        interp.set_rho(job.data.spike_rho());
+        interp.params_mut().copy_from_slice(loaded.kernel.params());
+        let n_obs = ae_dsl::unroll::observable_names(&loaded.model, k).len();
+        Ok(Measure {
+            interp,
+            data: job.data.clone(),
+            n_obs,
+        })
+    }
+
+    pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> Vec<f64> {
+        let inputs = init::from_weights(weights, eig, &self.data);
+        let y = self.interp.init(&inputs);
+        let mut out = vec![0.0; self.n_obs];
+        self.interp.observe(&y, &mut out);
+        out
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.interp.model(), self.interp.k(), self.data.spikes.len())
+    }
+
+    pub fn interp_model(&self) -> &ae_dsl::Model {
+        self.interp.model()
+    }
+}
+
+/// Mean and (sample) standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+impl CompareRun {
+    /// Index of an observable by name on both sides (the ODE file's names).
+    pub fn ode_index(&self, name: &str) -> Option<usize> {
+        self.ode.observable_names.iter().position(|n| n == name)
+    }
+
+    /// Seed-averaged SGD eg at every output time (eg is the first vanilla observable).
+    pub fn sgd_eg(&self) -> Vec<(f64, f64)> {
+        (0..self.ode.trajectory.times.len())
+            .map(|i| mean_std(&self.sgd.iter().map(|r| r[i][0]).collect::<Vec<_>>()))
+            .collect()
+    }
+
+    pub fn ode_eg(&self) -> Vec<f64> {
+        let i = self.ode_index("eg").unwrap_or(0);
+        self.ode.trajectory.observables.iter().map(|o| o[i]).collect()
+    }
+
+    pub fn write_csv(&self, sgd_names: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut header: Vec<String> = vec!["t".into(), "eg_ode".into(), "eg_sgd_mean".into(), "eg_sgd_std".into()];
+        header.extend((1..=self.pca.len()).map(|r| format!("eg_pca_{r}")));
+        // Order parameters present on both sides, ODE then SGD mean.
+        let shared: Vec<(usize, usize, &String)> = sgd_names
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(j, n)| self.ode_index(n).map(|i| (i, j, n)))
+            .collect();
+        for (_, _, n) in &shared {
+            header.push(format!("{}_ode", csv_name(n)));
+            header.push(format!("{}_sgd", csv_name(n)));
+        }
+        writeln!(out, "{}", header.join(","))?;
+        let eg_sgd = self.sgd_eg();
+        let eg_ode = self.ode_eg();
+        for (i, t) in self.ode.trajectory.times.iter().enumerate() {
+            let mut row = vec![
+                format!("{t:e}"),
+                format!("{:e}", eg_ode[i]),
+                format!("{:e}", eg_sgd[i].0),
+                format!("{:e}", eg_sgd[i].1),
+            ];
+            row.extend(self.pca.iter().map(|p| format!("{p:e}")));
+            for (oi, sj, _) in &shared {
+                let (mean, _) = mean_std(&self.sgd.iter().map(|r| r[i][*sj]).collect::<Vec<_>>());
+                row.push(format!("{:e}", self.ode.trajectory.observables[i][*oi]));
+                row.push(format!("{mean:e}"));
+            }
+            writeln!(out, "{}", row.join(","))?;
+        }
+        Ok(())
+    }
+}
