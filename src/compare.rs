@@ -30,6 +30,10 @@ pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
 pub struct CompareRun {
     pub ode: OdeRun,
     pub sgd: ReplicaObservables,
+    /// Reconstructed fraction of each spike's variance: `[replica][time][spike]`.
+    pub sgd_spikes: ReplicaObservables,
+    /// The same from the ODE, `[time][spike]` (when the ODE file is spike+bulk vanilla).
+    pub ode_spikes: Option<Vec<Vec<f64>>>,
     pub pca: Vec<f64>,
 }
 
@@ -84,7 +88,7 @@ impl CompareJob {
         } else {
             self.threads
         };
-        let mut results: Vec<Option<Vec<Vec<f64>>>> = vec![None; self.seeds];
+        let mut results: Vec<Option<(Vec<Vec<f64>>, Vec<Vec<f64>>)>> = vec![None; self.seeds];
         let next = std::sync::atomic::AtomicUsize::new(0);
         let seed = match self.ode.init {
             InitChoice::Random { seed, .. } => seed,
@@ -105,24 +109,36 @@ impl CompareJob {
                         let mut sampler = SpikedSampler::new(eig.clone(), &self.ode.data.spikes, self.ode.data.sigma);
                         let mut rng = sample_rng(seed, replica as u64);
                         let mut obs = Vec::with_capacity(steps.len());
+                        let mut recon = Vec::with_capacity(steps.len());
                         for &s in steps {
                             sgd.run(&mut sampler, &mut rng, s.saturating_sub(sgd.steps));
-                            obs.push(measure.observe(&sgd.weights(), eig));
+                            let (o, r) = measure.observe(&sgd.weights(), eig);
+                            obs.push(o);
+                            recon.push(r);
                         }
-                        done.push((replica, obs));
+                        done.push((replica, obs, recon));
                     }
                     done
                 }));
             }
             for h in handles {
-                for (replica, obs) in h.join().expect("an SGD worker panicked") {
-                    results[replica] = Some(obs);
+                for (replica, obs, recon) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some((obs, recon));
                 }
             }
         });
-        let sgd = results.into_iter().map(|r| r.expect("every replica ran")).collect();
+        let (sgd, sgd_spikes) = results.into_iter().map(|r| r.expect("every replica ran")).unzip();
         let pca = (1..=m).map(|r| self.ode.data.pca_error(r)).collect();
-        Ok(CompareRun { ode, sgd, pca })
+        let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
+        let rho = self.ode.data.spike_rho();
+        let ode_spikes = (model.name == "vanilla").then(|| {
+            ode.trajectory
+                .states
+                .iter()
+                .map(|y| spikes::reconstruction(self.ode.activation, &spikes::from_vanilla_state(&model, self.ode.k, m, y), &rho))
+                .collect()
+        });
+        Ok(CompareRun { ode, sgd, sgd_spikes, ode_spikes, pca })
     }
 }
 
@@ -152,12 +168,15 @@ impl Measure {
         })
     }
 
-    pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> Vec<f64> {
+    /// The vanilla observables and the reconstructed fraction of each spike's variance.
+    pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
         let inputs = init::from_weights(weights, eig, &self.data);
         let y = self.interp.init(&inputs);
         let mut out = vec![0.0; self.n_obs];
         self.interp.observe(&y, &mut out);
-        out
+        let act = ae_runtime::averages::ActivationKind::parse(self.interp.activation()).expect("known activation");
+        let recon = spikes::reconstruction(act, &inputs, &self.data.spike_rho());
+        (out, recon)
     }
 
     pub fn layout(&self) -> Layout {
@@ -213,6 +232,12 @@ impl CompareRun {
             header.push(format!("{}_ode", csv_name(n)));
             header.push(format!("{}_sgd", csv_name(n)));
         }
+        for m in 1..=self.pca.len() {
+            if self.ode_spikes.is_some() {
+                header.push(format!("spike{m}_reconstructed_ode"));
+            }
+            header.push(format!("spike{m}_reconstructed_sgd"));
+        }
         writeln!(out, "{}", header.join(","))?;
         let eg_sgd = self.sgd_eg();
         let eg_ode = self.ode_eg();
@@ -229,8 +254,63 @@ impl CompareRun {
                 row.push(format!("{:e}", self.ode.trajectory.observables[i][*oi]));
                 row.push(format!("{mean:e}"));
             }
+            for m in 0..self.pca.len() {
+                if let Some(ode) = &self.ode_spikes {
+                    row.push(format!("{:e}", ode[i][m]));
+                }
+                let (mean, _) = mean_std(&self.sgd_spikes.iter().map(|r| r[i][m]).collect::<Vec<_>>());
+                row.push(format!("{mean:e}"));
+            }
             writeln!(out, "{}", row.join(","))?;
         }
         Ok(())
+    }
+}
+
+/// Per-spike reconstructed fraction of variance (see `ae_runtime::measure`) along a run.
+pub mod spikes {
+    use ae_runtime::averages::ActivationKind;
+    use ae_runtime::interp::InitInputs;
+    use ae_runtime::measure::mode_reconstruction;
+
+    /// Q = sum_m rho_m omega omega^T + Qb from order-parameter inputs.
+    pub fn q_matrix(inputs: &InitInputs, rho: &[f64]) -> Vec<Vec<f64>> {
+        let k = inputs.k;
+        (0..k)
+            .map(|a| {
+                (0..k)
+                    .map(|b| {
+                        inputs.qb0[a][b]
+                            + rho
+                                .iter()
+                                .enumerate()
+                                .map(|(m, r)| r * inputs.omega0[a][m] * inputs.omega0[b][m])
+                                .sum::<f64>()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn reconstruction(act: ActivationKind, inputs: &InitInputs, rho: &[f64]) -> Vec<f64> {
+        mode_reconstruction(act, rho, &inputs.omega0, &inputs.varpi0, &q_matrix(inputs, rho))
+    }
+
+    /// The spike+bulk order parameters held in a state of `vanilla.ae` (states omega, varpi, Qb).
+    pub fn from_vanilla_state(model: &ae_dsl::Model, k: usize, m: usize, y: &[f64]) -> InitInputs {
+        let layout = ae_dsl::layout::Layout::new(model, k, m);
+        let id = |name: &str| model.states.iter().position(|s| s.name == name).expect("a vanilla state");
+        let (om, vp, qb) = (id("omega"), id("varpi"), id("Qb"));
+        let mut inputs = ae_runtime::init::informed(k, m, 0.0, 0.0);
+        for a in 0..k {
+            for t in 0..m {
+                inputs.omega0[a][t] = y[layout.index(om, &[a], Some(t))];
+                inputs.varpi0[a][t] = y[layout.index(vp, &[a], Some(t))];
+            }
+            for b in 0..k {
+                inputs.qb0[a][b] = y[layout.index(qb, &[a, b], None)];
+            }
+        }
+        inputs
     }
 }

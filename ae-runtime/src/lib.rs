@@ -7,6 +7,7 @@ pub mod init;
 pub mod integrate;
 pub mod interp;
 pub mod kernel;
+pub mod measure;
 pub mod rosenbrock;
 pub mod sgd;
 

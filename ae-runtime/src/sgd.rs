@@ -2,8 +2,9 @@
 //! vanilla, truncated (neuron k sees the reconstruction of neurons j <= k), tied weights,
 //! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
 
-use rand_chacha::ChaCha8Rng;
+use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::averages::ActivationKind;
 use crate::data::{rng, stream, Weights};
@@ -33,7 +34,7 @@ pub struct SgdConfig {
 /// A source of input samples x in R^D.
 pub trait Sampler: Send {
     fn d(&self) -> usize;
-    fn sample(&mut self, rng: &mut ChaCha8Rng, x: &mut [f64]);
+    fn sample(&mut self, rng: &mut SampleRng, x: &mut [f64]);
 }
 
 /// The spiked model: x = sum_m sqrt(rho~_m D) c_m e_m + sigma xi.
@@ -61,7 +62,7 @@ impl Sampler for SpikedSampler {
     fn d(&self) -> usize {
         self.eig.first().map_or(0, |e| e.len())
     }
-    fn sample(&mut self, rng: &mut ChaCha8Rng, x: &mut [f64]) {
+    fn sample(&mut self, rng: &mut SampleRng, x: &mut [f64]) {
         for xi in x.iter_mut() {
             let z: f64 = StandardNormal.sample(rng);
             *xi = self.sigma * z;
@@ -159,7 +160,7 @@ impl Sgd {
     }
 
     /// Runs `n` steps on fresh samples.
-    pub fn run(&mut self, sampler: &mut dyn Sampler, rng: &mut ChaCha8Rng, n: u64) {
+    pub fn run(&mut self, sampler: &mut dyn Sampler, rng: &mut SampleRng, n: u64) {
         let mut x = std::mem::take(&mut self.x);
         for _ in 0..n {
             sampler.sample(rng, &mut x);
@@ -264,7 +265,14 @@ impl Sgd {
     }
 }
 
+/// The generator of samples: xoshiro256++ (several times faster than ChaCha per normal, and
+/// sampling x is the bottleneck of a step), seeded from the ChaCha stream of its replica.
+pub type SampleRng = Xoshiro256PlusPlus;
+
 /// The sample generator of replica `replica` of a run seeded with `seed`.
-pub fn sample_rng(seed: u64, replica: u64) -> ChaCha8Rng {
-    rng(seed, stream::SAMPLES + replica)
+pub fn sample_rng(seed: u64, replica: u64) -> SampleRng {
+    let mut seeder = rng(seed, stream::SAMPLES + replica);
+    let mut key = [0u8; 32];
+    seeder.fill_bytes(&mut key);
+    Xoshiro256PlusPlus::from_seed(key)
 }
