@@ -135,10 +135,22 @@ impl CompareJob {
             ode.trajectory
                 .states
                 .iter()
-                .map(|y| spikes::reconstruction(self.ode.activation, &spikes::from_vanilla_state(&model, self.ode.k, m, y), &rho))
+                .map(|y| {
+                    spikes::reconstruction(
+                        self.ode.activation,
+                        &spikes::from_vanilla_state(&model, self.ode.k, m, y),
+                        &rho,
+                    )
+                })
                 .collect()
         });
-        Ok(CompareRun { ode, sgd, sgd_spikes, ode_spikes, pca })
+        Ok(CompareRun {
+            ode,
+            sgd,
+            sgd_spikes,
+            ode_spikes,
+            pca,
+        })
     }
 }
 
@@ -299,7 +311,13 @@ pub mod spikes {
     /// The spike+bulk order parameters held in a state of `vanilla.ae` (states omega, varpi, Qb).
     pub fn from_vanilla_state(model: &ae_dsl::Model, k: usize, m: usize, y: &[f64]) -> InitInputs {
         let layout = ae_dsl::layout::Layout::new(model, k, m);
-        let id = |name: &str| model.states.iter().position(|s| s.name == name).expect("a vanilla state");
+        let id = |name: &str| {
+            model
+                .states
+                .iter()
+                .position(|s| s.name == name)
+                .expect("a vanilla state")
+        };
         let (om, vp, qb) = (id("omega"), id("varpi"), id("Qb"));
         let mut inputs = ae_runtime::init::informed(k, m, 0.0, 0.0);
         for a in 0..k {

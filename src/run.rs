@@ -214,7 +214,17 @@ impl OdeJob {
         if model.param_index("bulk_trace").is_some() {
             params.push(("bulk_trace".to_string(), self.data.bulk_trace()));
         }
-        params.extend(self.params.iter().cloned());
+        // The CLI always passes --lr and --kappa; a file without them (a custom variant) is fine
+        // as long as they keep their neutral defaults.
+        params.extend(
+            self.params
+                .iter()
+                .filter(|(name, value)| {
+                    model.param_index(name).is_some()
+                        || !matches!((name.as_str(), *value), ("lr", 1.0) | ("kappa", 0.0))
+                })
+                .cloned(),
+        );
         configure(&mut loaded, rho.clone(), &params)?;
         let interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
         let y0 = interp.init(&inputs);

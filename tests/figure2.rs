@@ -39,13 +39,24 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         tied: false,
         train_bias: false,
     };
-    CompareJob { ode, seeds, sgd, threads: 0 }.run().unwrap()
+    CompareJob {
+        ode,
+        seeds,
+        sgd,
+        threads: 0,
+    }
+    .run()
+    .unwrap()
 }
 
 /// Relative deviation of the seed-averaged SGD eg from the ODE eg at every t > 0.
 fn deviations(run: &CompareRun) -> Vec<f64> {
     let (ode, sgd) = (run.ode_eg(), run.sgd_eg());
-    ode.iter().zip(&sgd).skip(1).map(|(o, (s, _))| (s - o).abs() / o).collect()
+    ode.iter()
+        .zip(&sgd)
+        .skip(1)
+        .map(|(o, (s, _))| (s - o).abs() / o)
+        .collect()
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -84,11 +95,18 @@ fn erf_ode_tracks_sgd_at_d1000_and_learns_components_in_order() {
     let times = &run.ode.trajectory.times;
     let ode = half_times(times, run.ode_spikes.as_ref().unwrap());
     let sgd_mean: Vec<Vec<f64>> = (0..times.len())
-        .map(|i| (0..3).map(|m| mean_std(&run.sgd_spikes.iter().map(|r| r[i][m]).collect::<Vec<_>>()).0).collect())
+        .map(|i| {
+            (0..3)
+                .map(|m| mean_std(&run.sgd_spikes.iter().map(|r| r[i][m]).collect::<Vec<_>>()).0)
+                .collect()
+        })
         .collect();
     let sgd = half_times(times, &sgd_mean);
     for t in [&ode, &sgd] {
-        assert!(t[0] < t[1] && t[1] < t[2] && t[2].is_finite(), "half-reconstruction times {t:?}");
+        assert!(
+            t[0] < t[1] && t[1] < t[2] && t[2].is_finite(),
+            "half-reconstruction times {t:?}"
+        );
     }
 }
 
@@ -109,7 +127,12 @@ fn linear_and_relu_track_sgd_at_d2000() {
     for act in [ActivationKind::Linear, ActivationKind::Relu] {
         let dev = deviations(&compare(act, 2000, 0.0, 4));
         let worst = dev.iter().cloned().fold(0.0, f64::max);
-        assert!(median(&dev) <= 0.025 && worst <= 0.15, "{}: median {} worst {worst}", act.name(), median(&dev));
+        assert!(
+            median(&dev) <= 0.025 && worst <= 0.15,
+            "{}: median {} worst {worst}",
+            act.name(),
+            median(&dev)
+        );
     }
 }
 
@@ -119,7 +142,11 @@ fn weight_decay_tracks_sgd() {
     // by (1 - kappa/D) per step in SGD; same tolerance argument as without decay (D = 1000).
     let dev = deviations(&compare(ActivationKind::Erf, 1000, 0.1, 4));
     let worst = dev.iter().cloned().fold(0.0, f64::max);
-    assert!(median(&dev) <= 0.025 && worst <= 0.15, "median {} worst {worst}", median(&dev));
+    assert!(
+        median(&dev) <= 0.025 && worst <= 0.15,
+        "median {} worst {worst}",
+        median(&dev)
+    );
 }
 
 #[test]
@@ -151,8 +178,18 @@ fn compare_output_does_not_depend_on_thread_count() {
             tied: false,
             train_bias: false,
         };
-        let run = CompareJob { ode, seeds: 3, sgd, threads }.run().unwrap();
-        let names = ae_dsl::unroll::observable_names(&aedyn::run::load("vanilla", 3, ActivationKind::Erf, true).unwrap().model, 3);
+        let run = CompareJob {
+            ode,
+            seeds: 3,
+            sgd,
+            threads,
+        }
+        .run()
+        .unwrap();
+        let names = ae_dsl::unroll::observable_names(
+            &aedyn::run::load("vanilla", 3, ActivationKind::Erf, true).unwrap().model,
+            3,
+        );
         let mut buf = Vec::new();
         run.write_csv(&names, &mut buf).unwrap();
         buf

@@ -1,0 +1,141 @@
+//! The command line: bad input is one line on stderr, exit code 2, and nothing written.
+
+use std::process::Command;
+
+fn aedyn(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aedyn-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `args` plus `--out FILE` and checks: exit code 2, one error line naming `needle`, no file.
+fn rejects(sub: &str, args: &[&str], needle: &str) {
+    let out = temp(&format!("{sub}-{}.csv", args.join("_").replace(['/', '.'], "")));
+    let mut all = vec![sub];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", out.to_str().unwrap(), "--t-end", "1"]);
+    let (code, stdout, stderr) = aedyn(&all);
+    assert_eq!(code, 2, "{all:?}: exit code {code}, stderr: {stderr}");
+    assert!(stdout.is_empty(), "{all:?}: wrote to stdout");
+    assert!(
+        stderr.contains(needle),
+        "{all:?}: stderr `{stderr}` does not mention `{needle}`"
+    );
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "{all:?}: more than one line: {stderr}"
+    );
+    assert!(!out.exists(), "{all:?}: wrote {}", out.display());
+}
+
+#[test]
+fn bad_numbers_are_rejected_by_ode_and_compare() {
+    for sub in ["ode", "compare"] {
+        rejects(sub, &["--k", "0"], "--k");
+        rejects(sub, &["--k", "3", "--d", "3"], "must exceed --k");
+        rejects(sub, &["--k", "2", "--d", "4", "--spikes", "1,1,1,1,1"], "do not fit");
+        rejects(sub, &["--spikes", "9,-1"], "--spikes must be positive");
+        rejects(sub, &["--spikes", "9,0"], "--spikes must be positive");
+        rejects(sub, &["--spikes", ""], "--spikes");
+        rejects(sub, &["--spikes", "9,abc"], "not a number");
+        rejects(sub, &["--lr", "0"], "--lr must be positive");
+        rejects(sub, &["--lr", "-1"], "--lr must be positive");
+        rejects(sub, &["--lr", "NaN"], "finite");
+        rejects(sub, &["--sigma", "inf"], "finite");
+        rejects(sub, &["--kappa", "-0.1"], "--kappa");
+        rejects(sub, &["--d", "0"], "--d");
+        rejects(sub, &["--d", "99999999999"], "too large");
+        rejects(sub, &["--activation", "sigmoid"], "unknown --activation");
+        rejects(sub, &["--init-std", "0"], "--init-std");
+        rejects(sub, &["--eigenvectors", "fourier"], "unknown --eigenvectors");
+        rejects(sub, &["--method", "euler"], "unknown --method");
+        rejects(sub, &["--equations", "nonsense"], "unknown equations");
+        rejects(sub, &["--param", "nonsense=1"], "no parameter `nonsense`");
+    }
+    rejects("compare", &["--seeds", "0"], "--seeds");
+    rejects("compare", &["--rule", "hebb"], "unknown --rule");
+    rejects("compare", &["--d", "inf"], "finite --d");
+    rejects("ode", &["--informed", "1"], "two numbers");
+    rejects("ode", &["--k", "4", "--informed", "1,1"], "K <= M");
+}
+
+#[test]
+fn a_malformed_equation_file_is_reported_at_its_location() {
+    let path = temp("broken.ae");
+    std::fs::write(&path, "hidden k\nstate x[k] init 0\nd/dt x[k] = x[k] * (1 +\n").unwrap();
+    let p = path.to_str().unwrap();
+    rejects(
+        "ode",
+        &["--equations", p],
+        &format!("{p}:4:1: expected an expression, found end of file"),
+    );
+}
+
+#[test]
+fn a_blow_up_is_an_error_naming_the_state_and_the_time() {
+    // dx/dt = x^2 from x = 1 reaches infinity at t = 1.
+    let path = temp("blowup.ae");
+    std::fs::write(
+        &path,
+        "hidden k\nstate x[k] init 1\nd/dt x[k] = x[k]^2\nobserve s = sum(k, x[k])\n",
+    )
+    .unwrap();
+    let out = temp("blowup.csv");
+    let (code, _, stderr) = aedyn(&[
+        "ode",
+        "--equations",
+        path.to_str().unwrap(),
+        "--k",
+        "1",
+        "--t-end",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("x[0]") && stderr.contains("t = 1.0000"), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn ode_writes_a_csv_with_a_header_naming_every_column() {
+    let (code, stdout, stderr) = aedyn(&[
+        "ode", "--k", "2", "--spikes", "4,2", "--t-end", "2", "--points", "3", "--quiet",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.is_empty());
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "t,eg,Q_0_0,Q_0_1,Q_1_0,Q_1_1,R_0_0,R_0_1,R_1_0,R_1_1,T_0_0,T_0_1,T_1_0,T_1_1,T0_0_0,T0_0_1,T0_1_0,T0_1_1"
+    );
+    assert_eq!(lines.len(), 5, "header, t = 0 and three output times");
+    assert!(lines[1..].iter().all(|l| l.split(',').count() == 18));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let run = || {
+        aedyn(&[
+            "compare", "--k", "2", "--spikes", "4,2", "--d", "100", "--t-end", "2", "--points", "3", "--seeds", "2",
+            "--quiet",
+        ])
+        .1
+    };
+    let first = run();
+    assert!(!first.is_empty());
+    assert_eq!(first, run());
+}
