@@ -24,6 +24,9 @@ pub struct CompareJob {
     pub threads: usize,
 }
 
+/// One replica's observables and spike reconstructions, each `[time][..]`.
+type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
 /// Observables of every replica at every output time: `[replica][time][observable]`.
 pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
 
@@ -88,7 +91,7 @@ impl CompareJob {
         } else {
             self.threads
         };
-        let mut results: Vec<Option<(Vec<Vec<f64>>, Vec<Vec<f64>>)>> = vec![None; self.seeds];
+        let mut results: Vec<Option<ReplicaRecord>> = vec![None; self.seeds];
         let next = std::sync::atomic::AtomicUsize::new(0);
         let seed = match self.ode.init {
             InitChoice::Random { seed, .. } => seed,
