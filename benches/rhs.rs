@@ -65,6 +65,14 @@ fn integration(c: &mut Criterion) {
         interpret: false,
     };
     group.bench_function("dop853, rtol 1e-10", |b| b.iter(|| job.run(|_| {}).unwrap()));
+    let mut stiff = job.clone();
+    stiff.solver = ae_runtime::integrate::Solver {
+        method: ae_runtime::integrate::Method::Rodas4,
+        rtol: 1e-7,
+        atol: 1e-10,
+        ..ae_runtime::integrate::Solver::default()
+    };
+    group.bench_function("rodas4, rtol 1e-7", |b| b.iter(|| stiff.run(|_| {}).unwrap()));
     group.finish();
 }
 

@@ -9,7 +9,7 @@ use ae_runtime::data::{eigenvectors, Dim, Weights};
 use ae_runtime::init;
 use ae_runtime::interp::Interpreter;
 use ae_runtime::kernel::Kernel;
-use ae_runtime::sgd::{sample_rng, Sgd, SgdConfig, SpikedSampler};
+use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig, SpikedSampler};
 
 use crate::run::{csv_name, load, InitChoice, OdeJob, OdeRun, RunError};
 
@@ -22,10 +22,12 @@ pub struct CompareJob {
     pub sgd: SgdConfig,
     /// Worker threads for the replicas (0: all cores).
     pub threads: usize,
+    /// Size of a held-out test set for a Monte-Carlo eg of each replica (0: none).
+    pub test_samples: usize,
 }
 
-/// One replica's observables and spike reconstructions, each `[time][..]`.
-type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+/// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
+type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>);
 
 /// Observables of every replica at every output time: `[replica][time][observable]`.
 pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
@@ -37,6 +39,8 @@ pub struct CompareRun {
     pub sgd_spikes: ReplicaObservables,
     /// The same from the ODE, `[time][spike]` (when the ODE file is spike+bulk vanilla).
     pub ode_spikes: Option<Vec<Vec<f64>>>,
+    /// Monte-Carlo eg of each replica on the held-out set, `[replica][time]` (empty: none).
+    pub sgd_test_eg: Vec<Vec<f64>>,
     pub pca: Vec<f64>,
 }
 
@@ -111,26 +115,40 @@ impl CompareJob {
                         let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
                         let mut sampler = SpikedSampler::new(eig.clone(), &self.ode.data.spikes, self.ode.data.sigma);
                         let mut rng = sample_rng(seed, replica as u64);
+                        let test = test_set(&mut sampler, seed, self.test_samples);
                         let mut obs = Vec::with_capacity(steps.len());
                         let mut recon = Vec::with_capacity(steps.len());
+                        let mut mc = Vec::new();
                         for &s in steps {
                             sgd.run(&mut sampler, &mut rng, s.saturating_sub(sgd.steps));
                             let (o, r) = measure.observe(&sgd.weights(), eig);
                             obs.push(o);
                             recon.push(r);
+                            if !test.is_empty() {
+                                mc.push(sgd.test_error(&test));
+                            }
                         }
-                        done.push((replica, obs, recon));
+                        done.push((replica, obs, recon, mc));
                     }
                     done
                 }));
             }
             for h in handles {
-                for (replica, obs, recon) in h.join().expect("an SGD worker panicked") {
-                    results[replica] = Some((obs, recon));
+                for (replica, obs, recon, mc) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some((obs, recon, mc));
                 }
             }
         });
-        let (sgd, sgd_spikes) = results.into_iter().map(|r| r.expect("every replica ran")).unzip();
+        let mut sgd = Vec::new();
+        let mut sgd_spikes = Vec::new();
+        let mut sgd_test_eg = Vec::new();
+        for (obs, recon, mc) in results.into_iter().map(|r| r.expect("every replica ran")) {
+            sgd.push(obs);
+            sgd_spikes.push(recon);
+            if !mc.is_empty() {
+                sgd_test_eg.push(mc);
+            }
+        }
         let pca = (1..=m).map(|r| self.ode.data.pca_error(r)).collect();
         let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
         let rho = self.ode.data.spike_rho();
@@ -152,6 +170,7 @@ impl CompareJob {
             sgd,
             sgd_spikes,
             ode_spikes,
+            sgd_test_eg,
             pca,
         })
     }
@@ -235,6 +254,9 @@ impl CompareRun {
 
     pub fn write_csv(&self, sgd_names: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mut header: Vec<String> = vec!["t".into(), "eg_ode".into(), "eg_sgd_mean".into(), "eg_sgd_std".into()];
+        if !self.sgd_test_eg.is_empty() {
+            header.push("eg_sgd_test_mean".into());
+        }
         header.extend((1..=self.pca.len()).map(|r| format!("eg_pca_{r}")));
         // Order parameters present on both sides, ODE then SGD mean.
         let shared: Vec<(usize, usize, &String)> = sgd_names
@@ -263,6 +285,10 @@ impl CompareRun {
                 format!("{:e}", eg_sgd[i].0),
                 format!("{:e}", eg_sgd[i].1),
             ];
+            if !self.sgd_test_eg.is_empty() {
+                let (mean, _) = mean_std(&self.sgd_test_eg.iter().map(|r| r[i]).collect::<Vec<_>>());
+                row.push(format!("{mean:e}"));
+            }
             row.extend(self.pca.iter().map(|p| format!("{p:e}")));
             for (oi, sj, _) in &shared {
                 let (mean, _) = mean_std(&self.sgd.iter().map(|r| r[i][*sj]).collect::<Vec<_>>());

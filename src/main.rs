@@ -123,6 +123,9 @@ struct CompareArgs {
     /// Worker threads for the replicas (0: all cores). The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Size of a held-out test set: adds a Monte-Carlo eg of the SGD runs (0: none).
+    #[arg(long, default_value_t = 0)]
+    test_samples: usize,
     /// SGD rule: vanilla, truncated or sanger.
     #[arg(long, default_value = "vanilla")]
     rule: String,
@@ -333,6 +336,9 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
     if a.seeds == 0 || a.seeds > 10_000 {
         return bad("--seeds must be between 1 and 10000");
     }
+    if a.test_samples > 1_000_000 {
+        return bad("--test-samples must be at most 1000000");
+    }
     let rule = match a.rule.as_str() {
         "vanilla" => Rule::Vanilla,
         "truncated" => Rule::Truncated,
@@ -356,6 +362,7 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         seeds: a.seeds,
         sgd,
         threads: a.threads,
+        test_samples: a.test_samples,
     };
     let start = std::time::Instant::now();
     let run = job.run()?;

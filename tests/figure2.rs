@@ -44,6 +44,7 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         seeds,
         sgd,
         threads: 0,
+        test_samples: 0,
     }
     .run()
     .unwrap()
@@ -183,6 +184,7 @@ fn compare_output_does_not_depend_on_thread_count() {
             seeds: 3,
             sgd,
             threads,
+            test_samples: 20,
         }
         .run()
         .unwrap();
@@ -197,4 +199,40 @@ fn compare_output_does_not_depend_on_thread_count() {
     let one = make(1);
     assert_eq!(one, make(2));
     assert_eq!(one, make(3));
+}
+
+#[test]
+fn monte_carlo_test_error_agrees_with_the_exact_eg_of_the_same_weights() {
+    // The exact eg is E_x[||x - x_hat||^2 / (2D)] under the data distribution; the mean over a
+    // held-out set of n = 2000 samples estimates it with a relative standard error of about
+    // sqrt(Var[L]/n)/eg. ||x - x_hat||^2/D is a sum of D weakly dependent terms dominated by the
+    // spikes (chi-square-like with O(M) degrees of freedom), so Var[L]/eg^2 = O(1) and the error
+    // is ~1/sqrt(2000) ~ 2%: we allow 8% (4 standard errors).
+    let ode = ode_job(ActivationKind::Erf, Dim::Finite(400), 0.0, log_times(0.5, 20.0, 4));
+    let sgd = SgdConfig {
+        activation: ActivationKind::Erf,
+        rule: Rule::Vanilla,
+        lr: 1.0,
+        kappa: 0.0,
+        tied: false,
+        train_bias: false,
+    };
+    let run = CompareJob {
+        ode,
+        seeds: 2,
+        sgd,
+        threads: 0,
+        test_samples: 2000,
+    }
+    .run()
+    .unwrap();
+    for (replica, mc) in run.sgd.iter().zip(&run.sgd_test_eg) {
+        for (obs, estimate) in replica.iter().zip(mc) {
+            let exact = obs[0];
+            assert!(
+                (estimate - exact).abs() <= 0.08 * exact,
+                "Monte Carlo {estimate}, exact {exact}"
+            );
+        }
+    }
 }

@@ -10,6 +10,8 @@ use rand_distr::{Distribution, StandardNormal};
 pub mod stream {
     pub const WEIGHTS: u64 = 0;
     pub const EIGENVECTORS: u64 = 1;
+    /// Held-out test samples for Monte-Carlo estimates of eg.
+    pub const TEST: u64 = 2;
     /// SGD samples use `SAMPLES + replica`.
     pub const SAMPLES: u64 = 16;
 }

@@ -159,6 +159,35 @@ impl Sgd {
         }
     }
 
+    /// The network's reconstruction of `x`.
+    pub fn reconstruct(&self, x: &[f64], out: &mut [f64]) {
+        let d = self.d;
+        let sqrt_d = (d as f64).sqrt();
+        out.iter_mut().for_each(|o| *o = 0.0);
+        for j in 0..self.k {
+            let lambda = dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d + self.bias[j];
+            let row = if self.config.tied {
+                &self.w[j * d..(j + 1) * d]
+            } else {
+                &self.v[j * d..(j + 1) * d]
+            };
+            axpy(self.config.activation.g(lambda), row, out);
+        }
+    }
+
+    /// Monte-Carlo generalisation error on a held-out set: the mean of ||x - x_hat||^2 / (2D).
+    pub fn test_error(&self, test: &[Vec<f64>]) -> f64 {
+        let mut xhat = vec![0.0; self.d];
+        let total: f64 = test
+            .iter()
+            .map(|x| {
+                self.reconstruct(x, &mut xhat);
+                x.iter().zip(&xhat).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
+            })
+            .sum();
+        total / (2.0 * self.d as f64 * test.len() as f64)
+    }
+
     /// Runs `n` steps on fresh samples.
     pub fn run(&mut self, sampler: &mut dyn Sampler, rng: &mut SampleRng, n: u64) {
         let mut x = std::mem::take(&mut self.x);
@@ -268,6 +297,21 @@ impl Sgd {
 /// The generator of samples: xoshiro256++ (several times faster than ChaCha per normal, and
 /// sampling x is the bottleneck of a step), seeded from the ChaCha stream of its replica.
 pub type SampleRng = Xoshiro256PlusPlus;
+
+/// `n` held-out samples for Monte-Carlo estimates of eg, the same for every replica of `seed`.
+pub fn test_set(sampler: &mut dyn Sampler, seed: u64, n: usize) -> Vec<Vec<f64>> {
+    let mut seeder = rng(seed, stream::TEST);
+    let mut key = [0u8; 32];
+    seeder.fill_bytes(&mut key);
+    let mut r = Xoshiro256PlusPlus::from_seed(key);
+    (0..n)
+        .map(|_| {
+            let mut x = vec![0.0; sampler.d()];
+            sampler.sample(&mut r, &mut x);
+            x
+        })
+        .collect()
+}
 
 /// The sample generator of replica `replica` of a run seeded with `seed`.
 pub fn sample_rng(seed: u64, replica: u64) -> SampleRng {
