@@ -231,6 +231,9 @@ impl OdeJob {
         let layout = ae_dsl::layout::Layout::new(&model, self.k, rho.len());
         let state_names = layout.names(&model);
         let observable_names = observable_names(&model, self.k);
+        let mut doctor = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
+        doctor.set_rho(rho.clone());
+        doctor.params_mut().copy_from_slice(loaded.kernel.params());
         let trajectory = integrate(
             loaded.kernel.as_ref(),
             &state_names,
@@ -238,6 +241,7 @@ impl OdeJob {
             &self.times,
             &self.solver,
             observable_names.len(),
+            &|y| doctor.diagnose(y),
             progress,
         )?;
         Ok(OdeRun {

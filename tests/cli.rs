@@ -139,3 +139,51 @@ fn same_seed_same_bytes() {
     assert!(!first.is_empty());
     assert_eq!(first, run());
 }
+
+/// Runs a one-state equation file that breaks down and returns the error line.
+fn breakdown(name: &str, equations: &str) -> String {
+    let path = temp(name);
+    std::fs::write(&path, equations).unwrap();
+    let out = temp(&format!("{name}.csv"));
+    let (code, _, stderr) = aedyn(&[
+        "ode",
+        "--equations",
+        path.to_str().unwrap(),
+        "--k",
+        "1",
+        "--t-end",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!out.exists(), "a failed run wrote its CSV");
+    stderr
+}
+
+#[test]
+fn a_covariance_leaving_positive_definiteness_is_named() {
+    // x grows past 1, so the covariance [[1, x], [x, 1]] of I2 stops being positive definite.
+    let e = breakdown(
+        "pd.ae",
+        "hidden k\nstate x[k] init 0.5\nd/dt x[k] = 0.2 + 0 * I2(1, x[k], 1)\nobserve s = sum(k, x[k])\n",
+    );
+    assert!(e.contains("dx[0]/dt became NaN at t = "), "{e}");
+    assert!(
+        e.contains("I2(1, x[0], 1) = NaN") && e.contains("not positive semi-definite"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_function_leaving_its_domain_is_named() {
+    let e = breakdown(
+        "sqrt.ae",
+        "hidden k\nstate x[k] init 1\nd/dt x[k] = 1 + sqrt(2 - x[k])\nobserve s = sum(k, x[k])\n",
+    );
+    assert!(
+        e.contains("dx[0]/dt became NaN") && e.contains("sqrt((2 - x[0])) = NaN"),
+        "{e}"
+    );
+    assert!(e.contains("outside the function's domain"), "{e}");
+}

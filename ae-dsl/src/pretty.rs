@@ -5,6 +5,9 @@ use std::fmt::Write;
 
 use crate::ir::{CmpOp, Expr, Ix, Model, Range};
 
+/// The value of an index variable where it is bound.
+pub type Bound<'a> = &'a dyn Fn(usize) -> Option<usize>;
+
 impl Model {
     pub fn pretty(&self) -> String {
         let mut out = String::new();
@@ -57,9 +60,9 @@ impl Model {
         format!("{}{}", self.vars[v].name, v)
     }
 
-    fn ix(&self, ix: &Ix) -> String {
+    fn ix(&self, ix: &Ix, bound: Bound) -> String {
         match ix {
-            Ix::Var(v) => self.var(*v),
+            Ix::Var(v) => bound(*v).map_or_else(|| self.var(*v), |value| value.to_string()),
             Ix::Fixed(n) => n.to_string(),
         }
     }
@@ -77,40 +80,47 @@ impl Model {
         }
     }
 
-    fn ixs(&self, hidden: &[Ix], mode: &Option<Ix>) -> (Vec<String>, Option<String>) {
+    fn ixs(&self, hidden: &[Ix], mode: &Option<Ix>, bound: Bound) -> (Vec<String>, Option<String>) {
         (
-            hidden.iter().map(|i| self.ix(i)).collect(),
-            mode.as_ref().map(|m| self.ix(m)),
+            hidden.iter().map(|i| self.ix(i, bound)).collect(),
+            mode.as_ref().map(|m| self.ix(m, bound)),
         )
     }
 
     /// Fully parenthesised infix text of an expression.
     pub fn expr(&self, e: &Expr) -> String {
+        self.expr_bound(e, &|_| None)
+    }
+
+    /// Like [`Model::expr`], with the values of bound index variables filled in.
+    pub fn expr_bound(&self, e: &Expr, bound: Bound) -> String {
+        let show = |i: &Ix| self.ix(i, bound);
+        let sub = |e: &Expr| self.expr_bound(e, bound);
         match e {
             Expr::Num(v) => format!("{v}"),
             Expr::Param(i) => self.params[*i].name.clone(),
-            Expr::Rho(ix) => format!("rho[{}]", self.ix(ix)),
+            Expr::Rho(i) => format!("rho[{}]", show(i)),
             Expr::State { id, hidden, mode } => {
-                let (h, m) = self.ixs(hidden, mode);
+                let (h, m) = self.ixs(hidden, mode, bound);
                 self.indexed(&self.states[*id].name, h, m)
             }
             Expr::Let { id, hidden, mode } => {
-                let (h, m) = self.ixs(hidden, mode);
+                let (h, m) = self.ixs(hidden, mode, bound);
                 self.indexed(&self.lets[*id].name, h, m)
             }
             Expr::Input { input, hidden, mode } => {
-                let (h, m) = self.ixs(hidden, mode);
+                let (h, m) = self.ixs(hidden, mode, bound);
                 self.indexed(input.name(), h, m)
             }
-            Expr::Func(f, a) => format!("{}({})", f.name(), self.expr(a)),
-            Expr::Neg(a) => format!("(-{})", self.expr(a)),
-            Expr::Add(a, b) => format!("({} + {})", self.expr(a), self.expr(b)),
-            Expr::Sub(a, b) => format!("({} - {})", self.expr(a), self.expr(b)),
-            Expr::Mul(a, b) => format!("{} * {}", self.expr(a), self.expr(b)),
-            Expr::Div(a, b) => format!("{} / ({})", self.expr(a), self.expr(b)),
-            Expr::Powi(a, n) => format!("({})^{n}", self.expr(a)),
+            Expr::Func(f, a) => format!("{}({})", f.name(), sub(a)),
+            Expr::Neg(a) => format!("(-{})", sub(a)),
+            Expr::Add(a, b) => format!("({} + {})", sub(a), sub(b)),
+            Expr::Sub(a, b) => format!("({} - {})", sub(a), sub(b)),
+            Expr::Mul(a, b) => format!("{} * {}", sub(a), sub(b)),
+            Expr::Div(a, b) => format!("{} / ({})", sub(a), sub(b)),
+            Expr::Powi(a, n) => format!("({})^{n}", sub(a)),
             Expr::Avg(avg, args) => {
-                let args: Vec<String> = args.iter().map(|a| self.expr(a)).collect();
+                let args: Vec<String> = args.iter().map(&sub).collect();
                 format!("{}({})", avg.name(), args.join(", "))
             }
             Expr::Sum { var, range, body } => {
@@ -124,10 +134,10 @@ impl Model {
                             CmpOp::Ge => ">=",
                             CmpOp::Gt => ">",
                         };
-                        format!("{} {op} {}", self.var(*var), self.ix(ix))
+                        format!("{} {op} {}", self.var(*var), show(ix))
                     }
                 };
-                format!("sum({head}, {})", self.expr(body))
+                format!("sum({head}, {})", sub(body))
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Adaptive integration (ode_solvers' Dop853 or Dopri5) with output at chosen times and guards:
 //! a non-finite value or a collapsing step stops the run with an error naming the state and t.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use ode_solvers::{DVector, Dop853, Dopri5, OutputType, System};
 
@@ -44,8 +44,14 @@ impl Default for Solver {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IntegrationError {
-    #[error("{quantity} became {value} at t = {t:.6e}")]
-    NonFinite { quantity: String, value: f64, t: f64 },
+    #[error("{quantity} became {value} at t = {t:.6e}{cause}")]
+    NonFinite {
+        quantity: String,
+        value: f64,
+        t: f64,
+        /// Where the first non-finite value arose, if it could be found (starts with "; ").
+        cause: String,
+    },
     #[error("the step size collapsed at t = {t:.6e}; fastest-changing state: {state} (value {value:.6e}, derivative {derivative:.6e})")]
     StepCollapse {
         t: f64,
@@ -100,8 +106,9 @@ pub struct Trajectory {
 
 struct Sys<'a> {
     kernel: &'a dyn Kernel,
-    /// First non-finite derivative seen: (index, t, value).
+    /// First non-finite derivative seen: (index, t, value), and the state it came from.
     bad_derivative: Cell<Option<(usize, f64, f64)>>,
+    bad_input: RefCell<Option<Vec<f64>>>,
     /// First non-finite state after an accepted step.
     bad_state: Option<(usize, f64, f64)>,
 }
@@ -112,6 +119,7 @@ impl System<f64, DVector<f64>> for Sys<'_> {
         if self.bad_derivative.get().is_none() {
             if let Some(i) = dy.iter().position(|v| !v.is_finite()) {
                 self.bad_derivative.set(Some((i, t, dy[i])));
+                *self.bad_input.borrow_mut() = Some(y.as_slice().to_vec());
             }
         }
     }
@@ -153,8 +161,14 @@ pub fn log_times(t_min: f64, t_end: f64, n: usize) -> Vec<f64> {
     times
 }
 
+/// Explains a non-finite derivative at a state: the first operation that made a non-finite
+/// value out of finite inputs (see `Interpreter::diagnose`).
+pub type Diagnose<'a> = &'a dyn Fn(&[f64]) -> Option<String>;
+
 /// Integrates from `times[0]` through every later time; `names` name the state entries (for
-/// errors); `progress` is called with each output time reached.
+/// errors); `diagnose` explains non-finite derivatives; `progress` is called with each output
+/// time reached.
+#[allow(clippy::too_many_arguments)]
 pub fn integrate(
     kernel: &dyn Kernel,
     names: &[String],
@@ -162,8 +176,15 @@ pub fn integrate(
     times: &[f64],
     solver: &Solver,
     n_observables: usize,
+    diagnose: Diagnose,
     mut progress: impl FnMut(f64),
 ) -> Result<Trajectory, IntegrationError> {
+    let cause = |state: Option<Vec<f64>>| -> String {
+        state
+            .and_then(|y| diagnose(&y))
+            .map(|c| format!("; the first non-finite value: {c}"))
+            .unwrap_or_default()
+    };
     let mut y = DVector::from_vec(y0);
     let mut traj = Trajectory {
         times: vec![],
@@ -185,6 +206,7 @@ pub fn integrate(
             quantity: format!("initial state {}", name(i)),
             value: y[i],
             t: times.first().copied().unwrap_or(0.0),
+            cause: String::new(),
         });
     }
     record(times[0], &y, &mut traj)?;
@@ -203,7 +225,13 @@ pub fn integrate(
         if solver.method == Method::Rodas4 {
             let mut state: Vec<f64> = y.as_slice().to_vec();
             let mut rs = crate::rosenbrock::RodasStats::default();
-            let f = |x: &[f64], dx: &mut [f64]| kernel.rhs(x, dx);
+            let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
+            let f = |x: &[f64], dx: &mut [f64]| {
+                kernel.rhs(x, dx);
+                if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
+                    *bad_input.borrow_mut() = Some(x.to_vec());
+                }
+            };
             let res = crate::rosenbrock::integrate(
                 &f,
                 from,
@@ -226,7 +254,17 @@ pub fn integrate(
                     } else {
                         format!("d{}/dt", name(i))
                     };
-                    return Err(IntegrationError::NonFinite { quantity, value, t });
+                    let cause = if is_state {
+                        String::new()
+                    } else {
+                        cause(bad_input.borrow_mut().take())
+                    };
+                    return Err(IntegrationError::NonFinite {
+                        quantity,
+                        value,
+                        t,
+                        cause,
+                    });
                 }
                 Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
                     return Err(step_collapse(kernel, &state, t, solver, &name));
@@ -248,6 +286,7 @@ pub fn integrate(
         let mut sys = Sys {
             kernel,
             bad_derivative: Cell::new(None),
+            bad_input: RefCell::new(None),
             bad_state: None,
         };
         let result = run_segment(&mut sys, from, to, y.clone(), solver);
@@ -260,6 +299,7 @@ pub fn integrate(
                 quantity: format!("state {}", name(i)),
                 value,
                 t,
+                cause: String::new(),
             });
         }
         match outcome {
@@ -270,6 +310,7 @@ pub fn integrate(
                         quantity: format!("d{}/dt", name(i)),
                         value,
                         t,
+                        cause: cause(sys.bad_input.borrow_mut().take()),
                     });
                 }
                 let last = end_state.unwrap_or_else(|| y.clone());
@@ -282,6 +323,7 @@ pub fn integrate(
                         quantity: format!("d{}/dt", name(i)),
                         value,
                         t,
+                        cause: cause(sys.bad_input.borrow_mut().take()),
                     });
                 }
                 return Err(IntegrationError::TooManySteps {

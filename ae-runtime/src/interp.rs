@@ -70,7 +70,40 @@ impl Interpreter {
                 .map(|l| vec![None; self.k.pow(l.hidden.len() as u32) * if l.mode.is_some() { m.max(1) } else { 1 }])
                 .collect(),
             inputs,
+            diagnose: false,
+            culprit: None,
         }
+    }
+
+    /// The first operation of the right-hand side at `y` that turns finite inputs into a
+    /// non-finite value, described with its indices and arguments (None if there is none).
+    pub fn diagnose(&self, y: &[f64]) -> Option<String> {
+        let mut ev = self.evaluator(y, None);
+        ev.diagnose = true;
+        for (id, s) in self.model.states.iter().enumerate() {
+            let modes: Vec<Option<usize>> = if s.mode {
+                (0..self.rho.len()).map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for tau in modes {
+                for t in tuples(self.k, s.hidden, s.symmetric) {
+                    for (v, val) in s.lhs_hidden.iter().zip(&t) {
+                        ev.env[*v] = *val;
+                    }
+                    if let (Some(v), Some(tau)) = (s.lhs_mode, tau) {
+                        ev.env[v] = tau;
+                    }
+                    let value = ev.eval(&s.rhs);
+                    if let Some(c) = ev.culprit.take() {
+                        let _ = value;
+                        return Some(c);
+                    }
+                    let _ = id;
+                }
+            }
+        }
+        None
     }
 
     /// The initial state from the order parameters of the initial weights.
@@ -179,9 +212,42 @@ struct Eval<'a> {
     /// Memoised values of each `let`, by flattened index (hidden indices, then mode).
     lets: Vec<Vec<Option<f64>>>,
     inputs: Option<&'a InitInputs>,
+    /// When diagnosing: the first operation that made a non-finite value out of finite inputs.
+    diagnose: bool,
+    culprit: Option<String>,
 }
 
 impl Eval<'_> {
+    /// Records `e` as the culprit if it made a non-finite value out of finite inputs.
+    fn blame(&mut self, e: &Expr, value: f64, inputs: &[f64]) {
+        if !self.diagnose || self.culprit.is_some() || value.is_finite() || inputs.iter().any(|x| !x.is_finite()) {
+            return;
+        }
+        let env = &self.env;
+        let text = self.model.expr_bound(e, &|v| env.get(v).copied());
+        let args: Vec<String> = inputs.iter().map(|x| format!("{x:.6e}")).collect();
+        let hint = match e {
+            Expr::Avg(_, _) => {
+                let c = inputs;
+                let pd2 = |a: f64, b: f64, d: f64| a >= 0.0 && d >= 0.0 && b * b <= a * d * (1.0 + 1e-12);
+                let ok = if c.len() == 3 {
+                    pd2(c[0], c[1], c[2])
+                } else {
+                    pd2(c[0], c[1], c[3]) && pd2(c[0], c[2], c[5]) && pd2(c[3], c[4], c[5])
+                };
+                if ok {
+                    ""
+                } else {
+                    ": these covariance entries are not positive semi-definite"
+                }
+            }
+            Expr::Div(..) => ": division by zero",
+            Expr::Func(..) => ": argument outside the function's domain",
+            _ => ": overflow",
+        };
+        self.culprit = Some(format!("{text} = {value} with arguments ({}){hint}", args.join(", ")));
+    }
+
     fn ix(&self, ix: &Ix) -> usize {
         match ix {
             Ix::Var(v) => self.env[*v],
@@ -238,19 +304,38 @@ impl Eval<'_> {
                     Input::T00 => inputs.t00[h[0]][h[1]],
                 }
             }
-            Expr::Func(f, a) => f.apply(self.eval(a)),
+            Expr::Func(f, a) => {
+                let x = self.eval(a);
+                let v = f.apply(x);
+                self.blame(e, v, &[x]);
+                v
+            }
             Expr::Neg(a) => -self.eval(a),
             Expr::Add(a, b) => self.eval(a) + self.eval(b),
             Expr::Sub(a, b) => self.eval(a) - self.eval(b),
-            Expr::Mul(a, b) => self.eval(a) * self.eval(b),
-            Expr::Div(a, b) => self.eval(a) / self.eval(b),
-            Expr::Powi(a, n) => self.eval(a).powi(*n),
+            Expr::Mul(a, b) => {
+                let (x, y) = (self.eval(a), self.eval(b));
+                self.blame(e, x * y, &[x, y]);
+                x * y
+            }
+            Expr::Div(a, b) => {
+                let (x, y) = (self.eval(a), self.eval(b));
+                self.blame(e, x / y, &[x, y]);
+                x / y
+            }
+            Expr::Powi(a, n) => {
+                let x = self.eval(a);
+                self.blame(e, x.powi(*n), &[x]);
+                x.powi(*n)
+            }
             Expr::Avg(avg, args) => {
                 let mut c = [0.0; 6];
                 for (slot, a) in c.iter_mut().zip(args) {
                     *slot = self.eval(a);
                 }
-                self.act.average(*avg, &c[..args.len()])
+                let v = self.act.average(*avg, &c[..args.len()]);
+                self.blame(e, v, &c[..args.len()]);
+                v
             }
             Expr::Sum { var, range, body } => {
                 let mut acc = 0.0;
