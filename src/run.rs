@@ -240,7 +240,7 @@ impl OdeJob {
             y0,
             &self.times,
             &self.solver,
-            observable_names.len(),
+            &observable_names,
             &|y| doctor.diagnose(y),
             progress,
         )?;

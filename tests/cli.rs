@@ -187,3 +187,25 @@ fn a_function_leaving_its_domain_is_named() {
     );
     assert!(e.contains("outside the function's domain"), "{e}");
 }
+
+#[test]
+fn a_non_finite_observable_is_an_error_not_a_nan_in_the_csv() {
+    let e = breakdown(
+        "obs.ae",
+        "hidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\nobserve bad = sum(k, log(x[k] - 2))\n",
+    );
+    assert!(e.contains("observable bad became NaN at t = 0"), "{e}");
+}
+
+#[test]
+fn ode_output_is_byte_identical_across_runs() {
+    let run = || {
+        aedyn(&[
+            "ode", "--k", "2", "--spikes", "4,2", "--t-end", "5", "--points", "4", "--quiet",
+        ])
+        .1
+    };
+    let first = run();
+    assert!(first.lines().count() == 6);
+    assert_eq!(first, run());
+}

@@ -175,7 +175,7 @@ pub fn integrate(
     y0: Vec<f64>,
     times: &[f64],
     solver: &Solver,
-    n_observables: usize,
+    observable_names: &[String],
     diagnose: Diagnose,
     mut progress: impl FnMut(f64),
 ) -> Result<Trajectory, IntegrationError> {
@@ -194,8 +194,17 @@ pub fn integrate(
     };
     let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("y[{i}]"));
     let record = |t: f64, y: &DVector<f64>, traj: &mut Trajectory| -> Result<(), IntegrationError> {
-        let mut obs = vec![0.0; n_observables];
+        let mut obs = vec![0.0; observable_names.len()];
         kernel.observe(y.as_slice(), &mut obs);
+        if let Some(i) = obs.iter().position(|v| !v.is_finite()) {
+            // Never a silent NaN in the output: an observable can fail where the states do not.
+            return Err(IntegrationError::NonFinite {
+                quantity: format!("observable {}", observable_names[i]),
+                value: obs[i],
+                t,
+                cause: String::new(),
+            });
+        }
         traj.times.push(t);
         traj.states.push(y.as_slice().to_vec());
         traj.observables.push(obs);
