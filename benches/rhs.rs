@@ -63,6 +63,7 @@ fn integration(c: &mut Criterion) {
         times: ae_runtime::integrate::log_times(0.01, 1000.0, 100),
         solver: ae_runtime::integrate::Solver::default(),
         interpret: false,
+        real: None,
     };
     group.bench_function("dop853, rtol 1e-10", |b| b.iter(|| job.run(|_| {}).unwrap()));
     let mut stiff = job.clone();

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use ae_dsl::layout::Layout;
 use ae_runtime::data::{eigenvectors, Dim, Weights};
 use ae_runtime::init;
+use ae_runtime::interp::InitInputs;
 use ae_runtime::interp::Interpreter;
 use ae_runtime::kernel::Kernel;
-use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig, SpikedSampler};
+use ae_runtime::realdata::{DataSampler, Draw, RealData};
+use ae_runtime::sgd::{sample_rng, test_set, Sampler, Sgd, SgdConfig, SpikedSampler};
 
 use crate::run::{csv_name, load, InitChoice, OdeJob, OdeRun, RunError};
 
@@ -24,6 +25,8 @@ pub struct CompareJob {
     pub threads: usize,
     /// Size of a held-out test set for a Monte-Carlo eg of each replica (0: none).
     pub test_samples: usize,
+    /// How SGD draws from real data (when the ODE job has real data).
+    pub draw: Draw,
 }
 
 /// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
@@ -46,6 +49,9 @@ pub struct CompareRun {
 
 impl CompareJob {
     fn d(&self) -> Result<usize, RunError> {
+        if let Some(real) = &self.ode.real {
+            return Ok(real.d);
+        }
         match self.ode.data.d {
             Dim::Finite(d) => Ok(d),
             Dim::Infinite => Err(RunError::Input(
@@ -79,8 +85,13 @@ impl CompareJob {
 
     pub fn run(&self) -> Result<CompareRun, RunError> {
         let d = self.d()?;
-        let m = self.ode.data.spikes.len();
-        let eig = eigenvectors(self.ode.family, m, d, self.ode.eigen_seed);
+        let (m, eig) = match &self.ode.real {
+            Some(real) => (self.ode.k.min(real.d), real.eigenvectors.clone()),
+            None => {
+                let m = self.ode.data.spikes.len();
+                (m, eigenvectors(self.ode.family, m, d, self.ode.eigen_seed))
+            }
+        };
         let weights = self.initial_weights(&eig)?;
         let mut ode_job = self.ode.clone();
         ode_job.init = InitChoice::Weights(weights.clone());
@@ -113,14 +124,21 @@ impl CompareJob {
                             break;
                         }
                         let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
-                        let mut sampler = SpikedSampler::new(eig.clone(), &self.ode.data.spikes, self.ode.data.sigma);
+                        let mut sampler: Box<dyn Sampler> = match &self.ode.real {
+                            Some(real) => Box::new(DataSampler::new(real.clone(), self.draw)),
+                            None => Box::new(SpikedSampler::new(
+                                eig.clone(),
+                                &self.ode.data.spikes,
+                                self.ode.data.sigma,
+                            )),
+                        };
                         let mut rng = sample_rng(seed, replica as u64);
-                        let test = test_set(&mut sampler, seed, self.test_samples);
+                        let test = test_set(sampler.as_mut(), seed, self.test_samples);
                         let mut obs = Vec::with_capacity(steps.len());
                         let mut recon = Vec::with_capacity(steps.len());
                         let mut mc = Vec::new();
                         for &s in steps {
-                            sgd.run(&mut sampler, &mut rng, s.saturating_sub(sgd.steps));
+                            sgd.run(sampler.as_mut(), &mut rng, s.saturating_sub(sgd.steps));
                             let (o, r) = measure.observe(&sgd.weights(), eig);
                             obs.push(o);
                             recon.push(r);
@@ -149,18 +167,28 @@ impl CompareJob {
                 sgd_test_eg.push(mc);
             }
         }
-        let pca = (1..=m).map(|r| self.ode.data.pca_error(r)).collect();
+        let pca = match &self.ode.real {
+            Some(real) => (1..=m).map(|r| real.pca_error(r)).collect(),
+            None => (1..=m).map(|r| self.ode.data.pca_error(r)).collect(),
+        };
         let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
-        let rho = self.ode.data.spike_rho();
-        let ode_spikes = (model.name == "vanilla").then(|| {
+        let rho: Vec<f64> = match &self.ode.real {
+            Some(real) => real.rho(),
+            None => self.ode.data.spike_rho(),
+        };
+        let tracks_modes =
+            model.states.iter().any(|s| s.name == "omega") && model.states.iter().any(|s| s.name == "varpi");
+        let n_modes = self.ode.real.as_ref().map_or(m, |r| r.d);
+        let ode_spikes = tracks_modes.then(|| {
             ode.trajectory
                 .states
                 .iter()
                 .map(|y| {
-                    spikes::reconstruction(
+                    spikes::reconstruction_top(
                         self.ode.activation,
-                        &spikes::from_vanilla_state(&model, self.ode.k, m, y),
+                        &spikes::from_vanilla_state(&model, self.ode.k, n_modes, y),
                         &rho,
+                        m,
                     )
                 })
                 .collect()
@@ -176,45 +204,64 @@ impl CompareJob {
     }
 }
 
-/// Observables (eg and order parameters) of weights, through the vanilla equations.
+/// Observables (eg and order parameters) of weights, through the equations the data call for:
+/// vanilla (spike+bulk) on the spiked model, full_spectrum on real data.
 pub struct Measure {
     interp: Interpreter,
     data: ae_runtime::data::Spiked,
+    real: Option<Arc<RealData>>,
+    /// Modes whose reconstruction is tracked (the spikes, or the top K modes of real data).
+    tracked: usize,
     n_obs: usize,
 }
 
 impl Measure {
     pub fn new(job: &OdeJob, k: usize) -> Result<Measure, RunError> {
-        let mut loaded = load("vanilla", k, job.activation, true)?;
-        let params = vec![
-            ("rho_bulk".to_string(), job.data.rho_bulk()),
-            ("bulk_trace".to_string(), job.data.bulk_trace()),
-        ];
-        crate::run::configure(&mut loaded, job.data.spike_rho(), &params)?;
+        let (equations, rho, params, tracked) = match &job.real {
+            Some(real) => ("full_spectrum", real.rho(), vec![], k.min(real.d)),
+            None => (
+                "vanilla",
+                job.data.spike_rho(),
+                vec![
+                    ("rho_bulk".to_string(), job.data.rho_bulk()),
+                    ("bulk_trace".to_string(), job.data.bulk_trace()),
+                ],
+                job.data.spikes.len(),
+            ),
+        };
+        let mut loaded = load(equations, k, job.activation, true)?;
+        crate::run::configure(&mut loaded, rho.clone(), &params)?;
         let mut interp = Interpreter::new(loaded.model.clone(), loaded.kernel.source(), k, job.activation);
-        interp.set_rho(job.data.spike_rho());
+        interp.set_rho(rho);
         interp.params_mut().copy_from_slice(loaded.kernel.params());
         let n_obs = ae_dsl::unroll::observable_names(&loaded.model, k).len();
         Ok(Measure {
             interp,
             data: job.data.clone(),
+            real: job.real.clone(),
+            tracked,
             n_obs,
         })
     }
 
-    /// The vanilla observables and the reconstructed fraction of each spike's variance.
+    /// The order parameters of `weights` in the eigenbasis `eig`.
+    pub fn order_parameters(&self, weights: &Weights, eig: &[Vec<f64>]) -> InitInputs {
+        match &self.real {
+            Some(_) => init::from_weights_full(weights, eig),
+            None => init::from_weights(weights, eig, &self.data),
+        }
+    }
+
+    /// The observables and the reconstructed fraction of each tracked mode's variance.
     pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-        let inputs = init::from_weights(weights, eig, &self.data);
+        let inputs = self.order_parameters(weights, eig);
         let y = self.interp.init(&inputs);
         let mut out = vec![0.0; self.n_obs];
         self.interp.observe(&y, &mut out);
         let act = ae_runtime::averages::ActivationKind::parse(self.interp.activation()).expect("known activation");
-        let recon = spikes::reconstruction(act, &inputs, &self.data.spike_rho());
+        let rho = self.interp.rho();
+        let recon = spikes::reconstruction_top(act, &inputs, rho, self.tracked);
         (out, recon)
-    }
-
-    pub fn layout(&self) -> Layout {
-        Layout::new(self.interp.model(), self.interp.k(), self.data.spikes.len())
     }
 
     pub fn interp_model(&self) -> &ae_dsl::Model {
@@ -337,25 +384,29 @@ pub mod spikes {
         mode_reconstruction(act, rho, &inputs.omega0, &inputs.varpi0, &q_matrix(inputs, rho))
     }
 
-    /// The spike+bulk order parameters held in a state of `vanilla.ae` (states omega, varpi, Qb).
+    /// Reconstruction of the first `tracked` modes, with Q from all of `rho`'s modes.
+    pub fn reconstruction_top(act: ActivationKind, inputs: &InitInputs, rho: &[f64], tracked: usize) -> Vec<f64> {
+        let q = q_matrix(inputs, rho);
+        let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
+        mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)
+    }
+
+    /// The order parameters held in a state of per-mode vectors with `m` modes (states omega,
+    /// varpi and, where the bulk is lumped, Qb).
     pub fn from_vanilla_state(model: &ae_dsl::Model, k: usize, m: usize, y: &[f64]) -> InitInputs {
         let layout = ae_dsl::layout::Layout::new(model, k, m);
-        let id = |name: &str| {
-            model
-                .states
-                .iter()
-                .position(|s| s.name == name)
-                .expect("a vanilla state")
-        };
-        let (om, vp, qb) = (id("omega"), id("varpi"), id("Qb"));
+        let id = |name: &str| model.states.iter().position(|s| s.name == name);
+        let (om, vp) = (id("omega").expect("omega"), id("varpi").expect("varpi"));
         let mut inputs = ae_runtime::init::informed(k, m, 0.0, 0.0);
         for a in 0..k {
             for t in 0..m {
                 inputs.omega0[a][t] = y[layout.index(om, &[a], Some(t))];
                 inputs.varpi0[a][t] = y[layout.index(vp, &[a], Some(t))];
             }
-            for b in 0..k {
-                inputs.qb0[a][b] = y[layout.index(qb, &[a, b], None)];
+            if let Some(qb) = id("Qb") {
+                for b in 0..k {
+                    inputs.qb0[a][b] = y[layout.index(qb, &[a, b], None)];
+                }
             }
         }
         inputs

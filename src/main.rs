@@ -9,6 +9,9 @@ use ae_runtime::integrate::{log_times, Method, Solver};
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::{CompareJob, Measure};
 use aedyn::run::{write_csv, InitChoice, OdeJob, RunError};
+use std::sync::Arc;
+
+use ae_runtime::realdata::{self, Draw, Format, LoadOptions, RealData};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -81,6 +84,22 @@ struct ModelArgs {
     /// Spike eigenvectors: random, sinusoidal or canonical.
     #[arg(long, default_value = "random")]
     eigenvectors: String,
+    /// Real data instead of the spiked model: CSV (optionally gzipped), IDX, CIFAR-10 .bin,
+    /// .npy, or a JPEG/PNG photograph with --patch. Needs --equations full_spectrum.
+    #[arg(long)]
+    data: Option<String>,
+    /// Data format when the file name does not tell: csv, idx, cifar, npy, image.
+    #[arg(long)]
+    format: Option<String>,
+    /// Side P of the grey P x P patches cut from a photograph (D = P^2).
+    #[arg(long)]
+    patch: Option<usize>,
+    /// CSV data: drop the last column (a class label, as in data/digits.csv.gz).
+    #[arg(long)]
+    drop_last_column: bool,
+    /// Use at most this many samples of the data (0: all).
+    #[arg(long, default_value_t = 0)]
+    max_samples: usize,
     /// Further equation parameters, NAME=VALUE (repeatable).
     #[arg(long = "param", allow_hyphen_values = true)]
     params: Vec<String>,
@@ -123,6 +142,10 @@ struct CompareArgs {
     /// Worker threads for the replicas (0: all cores). The output does not depend on it.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// With --data: how SGD draws samples: online (uniform at every step), epochs (passes over
+    /// the fixed set), gaussian (Gaussian samples with the data's covariance).
+    #[arg(long, default_value = "online")]
+    draw: String,
     /// Size of a held-out test set: adds a Monte-Carlo eg of the SGD runs (0: none).
     #[arg(long, default_value_t = 0)]
     test_samples: usize,
@@ -319,7 +342,35 @@ fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
             ..Solver::default()
         },
         interpret: a.interpret,
+        real: load_data(a)?,
     })
+}
+
+/// Loads, standardises and diagonalises `--data`, if given.
+fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
+    let Some(path) = &a.data else {
+        if a.patch.is_some() || a.format.is_some() {
+            return bad("--patch and --format go with --data");
+        }
+        return Ok(None);
+    };
+    let format = match &a.format {
+        Some(f) => Some(Format::parse(f).ok_or_else(|| {
+            RunError::Input(format!(
+                "unknown --format `{f}`: expected csv, idx, cifar, npy or image"
+            ))
+        })?),
+        None => None,
+    };
+    let options = LoadOptions {
+        format,
+        patch: a.patch,
+        drop_last_column: a.drop_last_column,
+        max_samples: a.max_samples,
+    };
+    let samples = realdata::load(path, &options).map_err(|e| RunError::Input(e.to_string()))?;
+    let data = RealData::new(samples).map_err(|e| RunError::Input(e.to_string()))?;
+    Ok(Some(Arc::new(data)))
 }
 
 fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
@@ -357,7 +408,14 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         tied: a.tied,
         train_bias: a.bias,
     };
+    let draw = match a.draw.as_str() {
+        "online" => Draw::Online,
+        "epochs" => Draw::Epochs,
+        "gaussian" => Draw::Gaussian,
+        other => return bad(format!("unknown --draw `{other}`: expected online, epochs or gaussian")),
+    };
     let job = CompareJob {
+        draw,
         ode,
         seeds: a.seeds,
         sgd,

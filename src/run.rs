@@ -11,6 +11,7 @@ use ae_runtime::init;
 use ae_runtime::integrate::{integrate, IntegrationError, Solver, Trajectory};
 use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::kernel::Kernel;
+use ae_runtime::realdata::RealData;
 
 use crate::models;
 
@@ -127,6 +128,8 @@ pub struct OdeJob {
     pub times: Vec<f64>,
     pub solver: Solver,
     pub interpret: bool,
+    /// Real data: when given, the modes are its empirical spectrum (and `data` is unused).
+    pub real: Option<Arc<RealData>>,
 }
 
 /// The outcome of an ODE run, with column names for its observables and states.
@@ -145,6 +148,9 @@ impl OdeJob {
 
     /// Modes (rescaled eigenvalues) and initial order parameters for the model.
     pub fn modes_and_init(&self, model: &Model) -> Result<(Vec<f64>, InitInputs), RunError> {
+        if let Some(real) = &self.real {
+            return self.real_modes_and_init(model, real);
+        }
         let m = self.data.spikes.len();
         let lumped = Self::lumps_bulk(model);
         let d = match self.data.d {
@@ -201,6 +207,38 @@ impl OdeJob {
             }
         };
         Ok((rho, inputs))
+    }
+
+    /// Modes and initial order parameters on real data: every eigenmode, no bulk.
+    fn real_modes_and_init(&self, model: &Model, real: &RealData) -> Result<(Vec<f64>, InitInputs), RunError> {
+        if Self::lumps_bulk(model) {
+            return input(format!(
+                "real data has no spike/bulk split: use --equations full_spectrum (not `{}`)",
+                model.name
+            ));
+        }
+        let d = real.d;
+        if d <= self.k {
+            return input(format!("the data have D = {d}, which must exceed --k ({})", self.k));
+        }
+        let inputs = match &self.init {
+            InitChoice::Informed { a, b } => init::informed(self.k, d, *a, *b),
+            InitChoice::Random { seed, std } => {
+                init::from_weights_full(&Weights::random(self.k, d, *std, *seed), &real.eigenvectors)
+            }
+            InitChoice::Weights(w) => {
+                if w.k() != self.k || w.d() != d {
+                    return input(format!(
+                        "the weights file has K = {}, D = {}, but the run has K = {}, D = {d}",
+                        w.k(),
+                        w.d(),
+                        self.k
+                    ));
+                }
+                init::from_weights_full(w, &real.eigenvectors)
+            }
+        };
+        Ok((real.rho(), inputs))
     }
 
     pub fn run(&self, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {

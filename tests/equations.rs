@@ -29,6 +29,7 @@ fn job(equations: &str, k: usize, d: usize, spikes: &[f64], times: Vec<f64>) -> 
         times,
         solver: Solver::default(),
         interpret: false,
+        real: None,
     }
 }
 

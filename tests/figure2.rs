@@ -26,6 +26,7 @@ fn ode_job(act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> OdeJob {
         times,
         solver: Solver::default(),
         interpret: false,
+        real: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         sgd,
         threads: 0,
         test_samples: 0,
+        draw: ae_runtime::realdata::Draw::Online,
     }
     .run()
     .unwrap()
@@ -185,6 +187,7 @@ fn compare_output_does_not_depend_on_thread_count() {
             sgd,
             threads,
             test_samples: 20,
+            draw: ae_runtime::realdata::Draw::Online,
         }
         .run()
         .unwrap();
@@ -223,6 +226,7 @@ fn monte_carlo_test_error_agrees_with_the_exact_eg_of_the_same_weights() {
         sgd,
         threads: 0,
         test_samples: 2000,
+        draw: ae_runtime::realdata::Draw::Online,
     }
     .run()
     .unwrap();

@@ -1,0 +1,610 @@
+//! Real data: loaders (CSV optionally gzipped, IDX, CIFAR-10 binary, NumPy .npy, grey patches of
+//! JPEG/PNG photographs), standardisation, and the empirical spectrum whose eigenpairs are the
+//! modes of the full-spectrum equations (SPEC section 2).
+//!
+//! Standardisation: samples are centred (the mean image is subtracted) and scaled by one common
+//! factor so that the average variance per input coordinate is 1, i.e. tr(Omega)/D = 1 (the
+//! spiked model with sigma = 1 and no spikes has the same normalisation).
+
+use std::io::Read;
+use std::path::Path;
+
+use nalgebra::{DMatrix, SymmetricEigen};
+
+/// A problem with a data file, located by byte offset or line.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {location}: {message}")]
+pub struct DataError {
+    pub file: String,
+    /// `line 3`, `byte 16`, ...
+    pub location: String,
+    pub message: String,
+}
+
+fn fail<T>(file: &str, location: impl Into<String>, message: impl Into<String>) -> Result<T, DataError> {
+    Err(DataError {
+        file: file.to_string(),
+        location: location.into(),
+        message: message.into(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One sample per line, comma-separated numbers (`.csv`, `.csv.gz`).
+    Csv,
+    /// The MNIST / FashionMNIST format (`-idx3-ubyte`, `.idx`).
+    Idx,
+    /// CIFAR-10 binary batches (`.bin`): 1 label byte + 3072 colour bytes, converted to grey.
+    Cifar,
+    /// NumPy `.npy`, a 2-D array (samples x D) of floats or integers.
+    Npy,
+    /// A JPEG or PNG photograph cut into grey P x P patches (`--patch P`).
+    Image,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "csv" => Some(Format::Csv),
+            "idx" => Some(Format::Idx),
+            "cifar" => Some(Format::Cifar),
+            "npy" => Some(Format::Npy),
+            "image" => Some(Format::Image),
+            _ => None,
+        }
+    }
+
+    /// The format a file name suggests.
+    pub fn from_path(path: &str) -> Option<Format> {
+        let p = path.to_ascii_lowercase();
+        if p.ends_with(".csv") || p.ends_with(".csv.gz") || p.ends_with(".txt") {
+            Some(Format::Csv)
+        } else if p.ends_with("ubyte") || p.ends_with("ubyte.gz") || p.ends_with(".idx") || p.ends_with(".idx.gz") {
+            Some(Format::Idx)
+        } else if p.ends_with(".bin") {
+            Some(Format::Cifar)
+        } else if p.ends_with(".npy") {
+            Some(Format::Npy)
+        } else if p.ends_with(".jpg") || p.ends_with(".jpeg") || p.ends_with(".png") {
+            Some(Format::Image)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadOptions {
+    pub format: Option<Format>,
+    /// Patch size for photographs.
+    pub patch: Option<usize>,
+    /// CSV: drop the last column (a class label, as in the shipped digits).
+    pub drop_last_column: bool,
+    /// Keep at most this many samples (0: all).
+    pub max_samples: usize,
+}
+
+/// Raw samples as loaded (not yet standardised).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    pub source: String,
+    pub d: usize,
+    pub rows: Vec<Vec<f64>>,
+}
+
+/// Reads a file, un-gzipping it when it starts with the gzip magic bytes.
+fn read_bytes(path: &str) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path).map_err(|e| DataError {
+        file: path.to_string(),
+        location: "open".into(),
+        message: e.to_string(),
+    })?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| DataError {
+                file: path.to_string(),
+                location: "gzip stream".into(),
+                message: format!("corrupt or truncated gzip data: {e}"),
+            })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+pub fn load(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
+    let format = match options.format.or_else(|| Format::from_path(path)) {
+        Some(f) => f,
+        None => {
+            return fail(
+                path,
+                "name",
+                "cannot tell the format from the file name; give --format csv|idx|cifar|npy|image",
+            )
+        }
+    };
+    if format != Format::Image && options.patch.is_some() {
+        return fail(path, "name", "--patch applies to photographs (JPEG/PNG) only");
+    }
+    let mut samples = match format {
+        Format::Csv => load_csv(path, options.drop_last_column)?,
+        Format::Idx => load_idx(path)?,
+        Format::Cifar => load_cifar(path)?,
+        Format::Npy => load_npy(path)?,
+        Format::Image => match options.patch {
+            Some(p) => load_patches(path, p)?,
+            None => {
+                return fail(
+                    path,
+                    "name",
+                    "a photograph needs --patch P (the side of the grey patches)",
+                )
+            }
+        },
+    };
+    if options.max_samples > 0 {
+        samples.rows.truncate(options.max_samples);
+    }
+    Ok(samples)
+}
+
+fn load_csv(path: &str, drop_last: bool) -> Result<Samples, DataError> {
+    let bytes = read_bytes(path)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| DataError {
+        file: path.to_string(),
+        location: format!("byte {}", e.valid_up_to()),
+        message: "not UTF-8 text".into(),
+    })?;
+    let mut rows: Vec<Vec<f64>> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut row = Vec::new();
+        for (j, field) in line.split(',').enumerate() {
+            match field.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => row.push(v),
+                _ if rows.is_empty() && row.is_empty() && j == 0 && field.trim().chars().any(|c| c.is_alphabetic()) => {
+                    // A header line: skip it.
+                    row.clear();
+                    break;
+                }
+                _ => {
+                    return fail(
+                        path,
+                        format!("line {}", i + 1),
+                        format!("field {} `{}` is not a finite number", j + 1, field.trim()),
+                    )
+                }
+            }
+        }
+        if row.is_empty() {
+            continue;
+        }
+        if drop_last {
+            row.pop();
+        }
+        if let Some(first) = rows.first() {
+            if row.len() != first.len() {
+                return fail(
+                    path,
+                    format!("line {}", i + 1),
+                    format!(
+                        "{} values where the first row has {} (ragged rows)",
+                        row.len() + usize::from(drop_last),
+                        first.len() + usize::from(drop_last)
+                    ),
+                );
+            }
+        }
+        rows.push(row);
+    }
+    let d = rows.first().map_or(0, |r| r.len());
+    Ok(Samples {
+        source: path.to_string(),
+        d,
+        rows,
+    })
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn load_idx(path: &str) -> Result<Samples, DataError> {
+    let bytes = read_bytes(path)?;
+    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+        return fail(
+            path,
+            "byte 0",
+            "wrong magic number: an IDX file starts with two zero bytes",
+        );
+    }
+    if bytes[2] != 0x08 {
+        return fail(
+            path,
+            "byte 2",
+            format!(
+                "element type 0x{:02x}; only unsigned bytes (0x08) are supported",
+                bytes[2]
+            ),
+        );
+    }
+    let dims = bytes[3] as usize;
+    if dims < 2 {
+        return fail(
+            path,
+            "byte 3",
+            format!("{dims} dimension(s): images need at least 2 (count, pixels...)"),
+        );
+    }
+    let header = 4 + 4 * dims;
+    if bytes.len() < header {
+        return fail(path, format!("byte {}", bytes.len()), "truncated header");
+    }
+    let sizes: Vec<usize> = (0..dims).map(|i| be_u32(&bytes, 4 + 4 * i) as usize).collect();
+    let n = sizes[0];
+    let d: usize = sizes[1..].iter().product();
+    let need = header + n * d;
+    if bytes.len() < need {
+        return fail(
+            path,
+            format!("byte {}", bytes.len()),
+            format!("truncated: {n} samples of {d} bytes need {need} bytes"),
+        );
+    }
+    let rows = (0..n)
+        .map(|i| {
+            bytes[header + i * d..header + (i + 1) * d]
+                .iter()
+                .map(|b| *b as f64)
+                .collect()
+        })
+        .collect();
+    Ok(Samples {
+        source: path.to_string(),
+        d,
+        rows,
+    })
+}
+
+fn load_cifar(path: &str) -> Result<Samples, DataError> {
+    const RECORD: usize = 1 + 3072;
+    let bytes = read_bytes(path)?;
+    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+        return fail(
+            path,
+            format!("byte {}", bytes.len() - bytes.len() % RECORD),
+            format!(
+                "a CIFAR-10 batch is a whole number of {RECORD}-byte records; {} bytes are left over",
+                bytes.len() % RECORD
+            ),
+        );
+    }
+    // Grey as the paper did: the luminance 0.299 R + 0.587 G + 0.114 B of the 32x32 planes.
+    let rows = bytes
+        .chunks(RECORD)
+        .map(|rec| {
+            let (r, g, b) = (&rec[1..1025], &rec[1025..2049], &rec[2049..3073]);
+            (0..1024)
+                .map(|i| 0.299 * r[i] as f64 + 0.587 * g[i] as f64 + 0.114 * b[i] as f64)
+                .collect()
+        })
+        .collect();
+    Ok(Samples {
+        source: path.to_string(),
+        d: 1024,
+        rows,
+    })
+}
+
+fn load_npy(path: &str) -> Result<Samples, DataError> {
+    let bytes = read_bytes(path)?;
+    if !bytes.starts_with(b"\x93NUMPY") {
+        return fail(path, "byte 0", "wrong magic number: not a NumPy .npy file");
+    }
+    if bytes.len() < 10 {
+        return fail(path, format!("byte {}", bytes.len()), "truncated header");
+    }
+    let major = bytes[6];
+    let (len, start) = match major {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        _ => return fail(path, "byte 6", format!("unsupported .npy version {major}")),
+    };
+    if bytes.len() < start + len {
+        return fail(path, format!("byte {}", bytes.len()), "truncated header");
+    }
+    let header = String::from_utf8_lossy(&bytes[start..start + len]).to_string();
+    let field = |key: &str| -> Option<String> {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest.to_string())
+    };
+    let descr = field("descr").and_then(|r| r.split('\'').nth(1).map(str::to_string));
+    let fortran = field("fortran_order").is_some_and(|r| r.starts_with("True"));
+    let shape: Vec<usize> = field("shape")
+        .and_then(|r| {
+            r.strip_prefix('(')
+                .map(|r| r.split(')').next().unwrap_or("").to_string())
+        })
+        .map(|r| r.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    let Some(descr) = descr else {
+        return fail(path, format!("byte {start}"), "header without a dtype ('descr')");
+    };
+    if shape.len() != 2 {
+        return fail(
+            path,
+            format!("byte {start}"),
+            format!("shape {shape:?}: expected a 2-D array (samples x D)"),
+        );
+    }
+    if fortran {
+        return fail(
+            path,
+            format!("byte {start}"),
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
+        );
+    }
+    let (n, d) = (shape[0], shape[1]);
+    let data = &bytes[start + len..];
+    let (size, read): (usize, fn(&[u8]) -> f64) = match descr.as_str() {
+        "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
+        "<f4" => (4, |b| f32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64),
+        "|u1" | "<u1" => (1, |b| b[0] as f64),
+        "<i8" => (8, |b| i64::from_le_bytes(b.try_into().unwrap_or([0; 8])) as f64),
+        "<i4" => (4, |b| i32::from_le_bytes(b.try_into().unwrap_or([0; 4])) as f64),
+        other => {
+            return fail(
+                path,
+                format!("byte {start}"),
+                format!("dtype {other} is not supported (use float64, float32, int64, int32 or uint8)"),
+            )
+        }
+    };
+    if data.len() < n * d * size {
+        return fail(
+            path,
+            format!("byte {}", bytes.len()),
+            format!(
+                "truncated: {n} x {d} values of {size} bytes need {} bytes of data",
+                n * d * size
+            ),
+        );
+    }
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut row = Vec::with_capacity(d);
+        for j in 0..d {
+            let at = (i * d + j) * size;
+            let v = read(&data[at..at + size]);
+            if !v.is_finite() {
+                return fail(
+                    path,
+                    format!("byte {}", start + len + at),
+                    format!("value {v} is not finite"),
+                );
+            }
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    Ok(Samples {
+        source: path.to_string(),
+        d,
+        rows,
+    })
+}
+
+/// Non-overlapping grey P x P patches of a photograph (luminance, 0..255), row by row.
+fn load_patches(path: &str, p: usize) -> Result<Samples, DataError> {
+    if p == 0 || p > 64 {
+        return fail(
+            path,
+            "name",
+            format!("--patch {p}: the side must be between 1 and 64 (D = P^2 at most 4096)"),
+        );
+    }
+    let bytes = read_bytes(path)?;
+    let img = image::load_from_memory(&bytes).map_err(|e| DataError {
+        file: path.to_string(),
+        location: "image data".into(),
+        message: format!("cannot decode the photograph: {e}"),
+    })?;
+    let grey = img.to_luma8();
+    let (w, h) = (grey.width() as usize, grey.height() as usize);
+    let mut rows = Vec::new();
+    for top in (0..h.saturating_sub(p - 1)).step_by(p) {
+        for left in (0..w.saturating_sub(p - 1)).step_by(p) {
+            let mut row = Vec::with_capacity(p * p);
+            for y in top..top + p {
+                for x in left..left + p {
+                    row.push(grey.get_pixel(x as u32, y as u32)[0] as f64);
+                }
+            }
+            rows.push(row);
+        }
+    }
+    Ok(Samples {
+        source: path.to_string(),
+        d: p * p,
+        rows,
+    })
+}
+
+/// Samples centred and scaled (see the module doc), with their empirical spectrum.
+#[derive(Debug, Clone)]
+pub struct RealData {
+    pub source: String,
+    pub d: usize,
+    pub rows: Vec<Vec<f64>>,
+    /// Eigenvalues of the empirical covariance, largest first.
+    pub eigenvalues: Vec<f64>,
+    /// The matching unit eigenvectors (rows).
+    pub eigenvectors: Vec<Vec<f64>>,
+    /// The common factor the centred samples were divided by.
+    pub scale: f64,
+}
+
+impl RealData {
+    /// Centres, scales and diagonalises. Needs more samples than dimensions for a covariance
+    /// of full rank; at least 2 samples in any case.
+    pub fn new(samples: Samples) -> Result<RealData, DataError> {
+        let (n, d) = (samples.rows.len(), samples.d);
+        if n < 2 || d == 0 {
+            return fail(
+                &samples.source,
+                "samples",
+                format!("{n} sample(s) of dimension {d}: a covariance needs at least 2 samples"),
+            );
+        }
+        if n <= d {
+            return fail(
+                &samples.source,
+                "samples",
+                format!("{n} samples for D = {d}: a covariance of full rank needs more samples than dimensions"),
+            );
+        }
+        let mut mean = vec![0.0; d];
+        for row in &samples.rows {
+            for (m, x) in mean.iter_mut().zip(row) {
+                *m += x / n as f64;
+            }
+        }
+        let mut rows: Vec<Vec<f64>> = samples
+            .rows
+            .iter()
+            .map(|r| r.iter().zip(&mean).map(|(x, m)| x - m).collect())
+            .collect();
+        let var: f64 = rows.iter().flatten().map(|x| x * x).sum::<f64>() / (n * d) as f64;
+        if var <= 0.0 {
+            return fail(
+                &samples.source,
+                "samples",
+                "every sample is the same: the covariance is zero",
+            );
+        }
+        let scale = var.sqrt();
+        rows.iter_mut().flatten().for_each(|x| *x /= scale);
+        let mut cov = DMatrix::<f64>::zeros(d, d);
+        for row in &rows {
+            let x = nalgebra::DVectorView::from_slice(row, d);
+            cov.ger(1.0 / n as f64, &x, &x, 1.0);
+        }
+        let (eigenvalues, eigenvectors) = eigen(cov);
+        Ok(RealData {
+            source: samples.source,
+            d,
+            rows,
+            eigenvalues,
+            eigenvectors,
+            scale,
+        })
+    }
+
+    /// Rescaled eigenvalues rho_tau / D, the modes of the full-spectrum equations.
+    pub fn rho(&self) -> Vec<f64> {
+        self.eigenvalues.iter().map(|r| r / self.d as f64).collect()
+    }
+
+    /// PCA error of rank r: (tr Omega - top r eigenvalues) / (2D).
+    pub fn pca_error(&self, r: usize) -> f64 {
+        let total: f64 = self.eigenvalues.iter().sum();
+        let top: f64 = self.eigenvalues.iter().take(r).sum();
+        (total - top) / (2.0 * self.d as f64)
+    }
+}
+
+/// Eigenpairs of a symmetric matrix, eigenvalues descending, eigenvectors as rows.
+pub fn eigen(m: DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let d = m.nrows();
+    let eig = SymmetricEigen::new(m);
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|a, b| eig.eigenvalues[*b].total_cmp(&eig.eigenvalues[*a]));
+    let values = order.iter().map(|i| eig.eigenvalues[*i].max(0.0)).collect();
+    let vectors = order
+        .iter()
+        .map(|i| eig.eigenvectors.column(*i).iter().copied().collect())
+        .collect();
+    (values, vectors)
+}
+
+/// How SGD draws from real data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Draw {
+    /// A sample chosen uniformly at every step (online).
+    Online,
+    /// Epochs over the fixed set, each in a fresh random order.
+    Epochs,
+    /// Gaussian samples with the same covariance (for the universality comparison).
+    Gaussian,
+}
+
+/// A sampler over real data.
+pub struct DataSampler {
+    data: std::sync::Arc<RealData>,
+    draw: Draw,
+    order: Vec<usize>,
+    next: usize,
+    sqrt_eig: Vec<f64>,
+}
+
+impl DataSampler {
+    pub fn new(data: std::sync::Arc<RealData>, draw: Draw) -> Self {
+        let sqrt_eig = data.eigenvalues.iter().map(|v| v.sqrt()).collect();
+        let n = data.rows.len();
+        DataSampler {
+            data,
+            draw,
+            order: (0..n).collect(),
+            next: n,
+            sqrt_eig,
+        }
+    }
+}
+
+impl crate::sgd::Sampler for DataSampler {
+    fn d(&self) -> usize {
+        self.data.d
+    }
+    fn sample(&mut self, rng: &mut crate::sgd::SampleRng, x: &mut [f64]) {
+        use rand::Rng;
+        use rand_distr::{Distribution, StandardNormal};
+        let n = self.data.rows.len();
+        match self.draw {
+            Draw::Online => x.copy_from_slice(&self.data.rows[rng.random_range(0..n)]),
+            Draw::Epochs => {
+                if self.next >= n {
+                    // Fisher-Yates with the run's own generator: reproducible.
+                    for i in (1..n).rev() {
+                        let j = rng.random_range(0..=i);
+                        self.order.swap(i, j);
+                    }
+                    self.next = 0;
+                }
+                x.copy_from_slice(&self.data.rows[self.order[self.next]]);
+                self.next += 1;
+            }
+            Draw::Gaussian => {
+                x.iter_mut().for_each(|v| *v = 0.0);
+                for (e, s) in self.data.eigenvectors.iter().zip(&self.sqrt_eig) {
+                    let z: f64 = StandardNormal.sample(rng);
+                    crate::sgd::axpy(s * z, e, x);
+                }
+            }
+        }
+    }
+}
+
+/// Whether `path` exists and is a file (for messages that say which argument is wrong).
+pub fn is_file(path: &str) -> bool {
+    Path::new(path).is_file()
+}
