@@ -373,6 +373,20 @@ fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
     Ok(Some(Arc::new(data)))
 }
 
+/// One line on stderr about the real data a run uses.
+fn report_data(job: &OdeJob) {
+    if let Some(real) = &job.real {
+        eprintln!(
+            "data: {}: {} samples, D = {} (centred, divided by {:.4} so that tr(Omega)/D = 1); top eigenvalue / D = {:.4}",
+            real.source,
+            real.rows.len(),
+            real.d,
+            real.scale,
+            real.eigenvalues[0] / real.d as f64
+        );
+    }
+}
+
 fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
     match out {
         Some(path) => std::fs::write(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
@@ -422,6 +436,9 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         threads: a.threads,
         test_samples: a.test_samples,
     };
+    if !a.quiet {
+        report_data(&job.ode);
+    }
     let start = std::time::Instant::now();
     let run = job.run()?;
     let measure = Measure::new(&job.ode, job.ode.k)?;
@@ -449,6 +466,9 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let job = ode_job(a)?;
     if job.data.d == Dim::Infinite && !args.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
+    }
+    if !args.quiet {
+        report_data(&job);
     }
     let start = std::time::Instant::now();
     let run = job.run(|_| {})?;

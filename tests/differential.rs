@@ -27,7 +27,10 @@ fn assert_close(what: &str, generated: &[f64], interpreted: &[f64]) {
 #[test]
 fn generated_kernels_match_the_interpreter() {
     let mut checked = 0;
-    for &(equations, k, activation) in aedyn::models::default::GENERATED {
+    for &(equations, k, activation) in aedyn::models::default::GENERATED
+        .iter()
+        .chain(aedyn::models::wide::GENERATED)
+    {
         let (model, src) = shipped(equations);
         let act = ActivationKind::parse(activation).expect("known activation");
         for seed in 0..3u64 {
@@ -58,6 +61,6 @@ fn generated_kernels_match_the_interpreter() {
         }
         checked += 1;
     }
-    // 3 files x K = 1..=4 x 4 activations.
-    assert_eq!(checked, 48);
+    // 3 files x K = 1..=4 x 4 activations, and full_spectrum x K = 5..=8 x {erf, linear}.
+    assert_eq!(checked, 56);
 }

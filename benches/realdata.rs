@@ -1,0 +1,77 @@
+//! Real-data costs for README: the eigendecomposition of a D = 1024 empirical covariance, and a
+//! full-spectrum ODE run for K = 8, D = 1024, t = 0..100. Run: `cargo bench --bench realdata`
+//! (add `--features large-k` for generated K = 8 code; without it the interpreter runs K = 8).
+
+use std::sync::Arc;
+
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{Dim, EigenFamily, Spiked};
+use ae_runtime::integrate::{log_times, Solver};
+use ae_runtime::realdata::{eigen, RealData, Samples};
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand_distr::{Distribution, StandardNormal};
+
+/// 3000 samples in D = 1024 with a power-law spectrum, like natural images.
+fn samples(d: usize) -> Samples {
+    let mut rng = ae_runtime::data::rng(5, 77);
+    let scales: Vec<f64> = (0..d).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
+    let rows = (0..3000)
+        .map(|_| {
+            scales
+                .iter()
+                .map(|s| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    s * z
+                })
+                .collect()
+        })
+        .collect();
+    Samples {
+        source: "synthetic".into(),
+        d,
+        rows,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let d = 1024;
+    let data = RealData::new(samples(d)).unwrap();
+    let mut cov = nalgebra::DMatrix::<f64>::zeros(d, d);
+    for row in &data.rows {
+        let x = nalgebra::DVectorView::from_slice(row, d);
+        cov.ger(1.0 / data.rows.len() as f64, &x, &x, 1.0);
+    }
+    let mut group = c.benchmark_group("real data, D = 1024");
+    group.sample_size(10);
+    group.bench_function("symmetric eigendecomposition (nalgebra)", |b| {
+        b.iter(|| eigen(cov.clone()))
+    });
+    let job = aedyn::run::OdeJob {
+        equations: "full_spectrum".into(),
+        k: 8,
+        activation: ActivationKind::Erf,
+        data: Spiked {
+            d: Dim::Finite(d),
+            spikes: vec![],
+            sigma: 0.0,
+        },
+        family: EigenFamily::Canonical,
+        eigen_seed: 0,
+        init: aedyn::run::InitChoice::Random { seed: 1, std: 0.1 },
+        params: vec![("lr".into(), 1.0)],
+        times: log_times(0.1, 100.0, 10),
+        solver: Solver::default(),
+        interpret: false,
+        real: Some(Arc::new(data)),
+    };
+    let generated = aedyn::models::generated("full_spectrum", 8, "erf").is_some();
+    let name = format!(
+        "full-spectrum ODE, K = 8, t = 0..100 ({})",
+        if generated { "generated" } else { "interpreted" }
+    );
+    group.bench_function(name, |b| b.iter(|| job.run(|_| {}).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
