@@ -101,6 +101,18 @@ pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -
     Ok(())
 }
 
+/// Given weights must match the run's K and D.
+fn check_weights(w: &Weights, k: usize, d: usize) -> Result<(), RunError> {
+    if w.k() != k || w.d() != d {
+        return input(format!(
+            "the weights file has K = {}, D = {}, but the run has K = {k}, D = {d}",
+            w.k(),
+            w.d()
+        ));
+    }
+    Ok(())
+}
+
 /// How the initial state is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InitChoice {
@@ -181,14 +193,7 @@ impl OdeJob {
                 let weights = match choice {
                     InitChoice::Random { seed, std } => Weights::random(self.k, d, *std, *seed),
                     InitChoice::Weights(w) => {
-                        if w.k() != self.k || w.d() != d {
-                            return input(format!(
-                                "the weights file has K = {}, D = {}, but the run has K = {}, D = {d}",
-                                w.k(),
-                                w.d(),
-                                self.k
-                            ));
-                        }
+                        check_weights(w, self.k, d)?;
                         w.clone()
                     }
                     InitChoice::Informed { .. } => unreachable!("handled above"),
@@ -227,14 +232,7 @@ impl OdeJob {
                 init::from_weights_full(&Weights::random(self.k, d, *std, *seed), &real.eigenvectors)
             }
             InitChoice::Weights(w) => {
-                if w.k() != self.k || w.d() != d {
-                    return input(format!(
-                        "the weights file has K = {}, D = {}, but the run has K = {}, D = {d}",
-                        w.k(),
-                        w.d(),
-                        self.k
-                    ));
-                }
+                check_weights(w, self.k, d)?;
                 init::from_weights_full(w, &real.eigenvectors)
             }
         };

@@ -35,6 +35,20 @@ pub struct Interpreter {
     rho: Vec<f64>,
 }
 
+/// Every stored entry of every state: (state, hidden indices, mode), in layout order of states.
+fn state_entries(model: &Model, k: usize, m: usize) -> Vec<(usize, Vec<usize>, Option<usize>)> {
+    let mut out = Vec::new();
+    for (id, s) in model.states.iter().enumerate() {
+        let modes: Vec<Option<usize>> = if s.mode { (0..m).map(Some).collect() } else { vec![None] };
+        for tau in modes {
+            for t in tuples(k, s.hidden, s.symmetric) {
+                out.push((id, t, tau));
+            }
+        }
+    }
+    out
+}
+
 impl Interpreter {
     pub fn new(model: Arc<Model>, source: &str, k: usize, activation: ActivationKind) -> Self {
         let params = model.params.iter().map(|p| p.default.unwrap_or(f64::NAN)).collect();
@@ -80,27 +94,12 @@ impl Interpreter {
     pub fn diagnose(&self, y: &[f64]) -> Option<String> {
         let mut ev = self.evaluator(y, None);
         ev.diagnose = true;
-        for (id, s) in self.model.states.iter().enumerate() {
-            let modes: Vec<Option<usize>> = if s.mode {
-                (0..self.rho.len()).map(Some).collect()
-            } else {
-                vec![None]
-            };
-            for tau in modes {
-                for t in tuples(self.k, s.hidden, s.symmetric) {
-                    for (v, val) in s.lhs_hidden.iter().zip(&t) {
-                        ev.env[*v] = *val;
-                    }
-                    if let (Some(v), Some(tau)) = (s.lhs_mode, tau) {
-                        ev.env[v] = tau;
-                    }
-                    let value = ev.eval(&s.rhs);
-                    if let Some(c) = ev.culprit.take() {
-                        let _ = value;
-                        return Some(c);
-                    }
-                    let _ = id;
-                }
+        for (id, t, tau) in state_entries(&self.model, self.k, self.rho.len()) {
+            let s = &self.model.states[id];
+            ev.bind(&s.lhs_hidden, s.lhs_mode, &t, tau);
+            ev.eval(&s.rhs);
+            if let Some(c) = ev.culprit.take() {
+                return Some(c);
             }
         }
         None
@@ -111,23 +110,10 @@ impl Interpreter {
         let ev = self.evaluator(&[], Some(inputs));
         let mut ev = ev;
         let mut y = vec![0.0; ev.layout.len];
-        for (id, s) in self.model.states.iter().enumerate() {
-            let modes: Vec<Option<usize>> = if s.mode {
-                (0..inputs.m).map(Some).collect()
-            } else {
-                vec![None]
-            };
-            for tau in modes {
-                for t in tuples(self.k, s.hidden, s.symmetric) {
-                    for (v, val) in s.init_hidden.iter().zip(&t) {
-                        ev.env[*v] = *val;
-                    }
-                    if let (Some(v), Some(tau)) = (s.init_mode, tau) {
-                        ev.env[v] = tau;
-                    }
-                    y[ev.layout.index(id, &t, tau)] = ev.eval(&s.init);
-                }
-            }
+        for (id, t, tau) in state_entries(&self.model, self.k, inputs.m) {
+            let s = &self.model.states[id];
+            ev.bind(&s.init_hidden, s.init_mode, &t, tau);
+            y[ev.layout.index(id, &t, tau)] = ev.eval(&s.init);
         }
         y
     }
@@ -161,23 +147,10 @@ impl Kernel for Interpreter {
 
     fn rhs(&self, y: &[f64], dy: &mut [f64]) {
         let mut ev = self.evaluator(y, None);
-        for (id, s) in self.model.states.iter().enumerate() {
-            let modes: Vec<Option<usize>> = if s.mode {
-                (0..self.rho.len()).map(Some).collect()
-            } else {
-                vec![None]
-            };
-            for tau in modes {
-                for t in tuples(self.k, s.hidden, s.symmetric) {
-                    for (v, val) in s.lhs_hidden.iter().zip(&t) {
-                        ev.env[*v] = *val;
-                    }
-                    if let (Some(v), Some(tau)) = (s.lhs_mode, tau) {
-                        ev.env[v] = tau;
-                    }
-                    dy[ev.layout.index(id, &t, tau)] = ev.eval(&s.rhs);
-                }
-            }
+        for (id, t, tau) in state_entries(&self.model, self.k, self.rho.len()) {
+            let s = &self.model.states[id];
+            ev.bind(&s.lhs_hidden, s.lhs_mode, &t, tau);
+            dy[ev.layout.index(id, &t, tau)] = ev.eval(&s.rhs);
         }
     }
 
@@ -218,6 +191,16 @@ struct Eval<'a> {
 }
 
 impl Eval<'_> {
+    /// Binds the variables of a left-hand side to an entry's indices.
+    fn bind(&mut self, hidden: &[usize], mode: Option<usize>, values: &[usize], tau: Option<usize>) {
+        for (v, val) in hidden.iter().zip(values) {
+            self.env[*v] = *val;
+        }
+        if let (Some(v), Some(tau)) = (mode, tau) {
+            self.env[v] = tau;
+        }
+    }
+
     /// Records `e` as the culprit if it made a non-finite value out of finite inputs.
     fn blame(&mut self, e: &Expr, value: f64, inputs: &[f64]) {
         if !self.diagnose || self.culprit.is_some() || value.is_finite() || inputs.iter().any(|x| !x.is_finite()) {

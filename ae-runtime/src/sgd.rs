@@ -102,6 +102,15 @@ pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
+/// Decoder row j: the encoder row itself when the weights are tied.
+fn decoder_row<'a>(config: &SgdConfig, w: &'a [f64], v: &'a [f64], j: usize, d: usize) -> &'a [f64] {
+    if config.tied {
+        &w[j * d..(j + 1) * d]
+    } else {
+        &v[j * d..(j + 1) * d]
+    }
+}
+
 /// The state of one SGD run.
 #[derive(Debug, Clone)]
 pub struct Sgd {
@@ -166,12 +175,11 @@ impl Sgd {
         out.iter_mut().for_each(|o| *o = 0.0);
         for j in 0..self.k {
             let lambda = dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d + self.bias[j];
-            let row = if self.config.tied {
-                &self.w[j * d..(j + 1) * d]
-            } else {
-                &self.v[j * d..(j + 1) * d]
-            };
-            axpy(self.config.activation.g(lambda), row, out);
+            axpy(
+                self.config.activation.g(lambda),
+                decoder_row(&self.config, &self.w, &self.v, j, d),
+                out,
+            );
         }
     }
 
@@ -215,12 +223,11 @@ impl Sgd {
                 // residual = x - sum_j v_j g_j, with the weights from before the step.
                 self.residual.copy_from_slice(x);
                 for j in 0..k {
-                    let row = if self.config.tied {
-                        &self.w[j * d..(j + 1) * d]
-                    } else {
-                        &self.v[j * d..(j + 1) * d]
-                    };
-                    axpy(-self.g[j], row, &mut self.residual);
+                    axpy(
+                        -self.g[j],
+                        decoder_row(&self.config, &self.w, &self.v, j, d),
+                        &mut self.residual,
+                    );
                 }
                 for j in 0..k {
                     self.update_neuron(j, x, lr_d, sqrt_d);
@@ -230,12 +237,11 @@ impl Sgd {
                 // Neuron j sees delta_j = x - sum_{i<=j} v_i g_i: build it up neuron by neuron.
                 self.residual.copy_from_slice(x);
                 for j in 0..k {
-                    let row = if self.config.tied {
-                        &self.w[j * d..(j + 1) * d]
-                    } else {
-                        &self.v[j * d..(j + 1) * d]
-                    };
-                    axpy(-self.g[j], row, &mut self.residual);
+                    axpy(
+                        -self.g[j],
+                        decoder_row(&self.config, &self.w, &self.v, j, d),
+                        &mut self.residual,
+                    );
                     self.update_neuron(j, x, lr_d, sqrt_d);
                 }
             }
@@ -319,4 +325,124 @@ pub fn sample_rng(seed: u64, replica: u64) -> SampleRng {
     let mut key = [0u8; 32];
     seeder.fill_bytes(&mut key);
     Xoshiro256PlusPlus::from_seed(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{eigenvectors, EigenFamily};
+
+    /// SPEC section 3 written out naively, one neuron at a time, as the reference.
+    fn reference_step(config: &SgdConfig, w: &mut [Vec<f64>], v: &mut [Vec<f64>], bias: &mut [f64], x: &[f64]) {
+        let (k, d) = (w.len(), x.len());
+        let (sd, lr_d) = ((d as f64).sqrt(), config.lr / d as f64);
+        let act = config.activation;
+        let lambda: Vec<f64> = (0..k)
+            .map(|j| w[j].iter().zip(x).map(|(a, b)| a * b).sum::<f64>() / sd + bias[j])
+            .collect();
+        let dec: Vec<Vec<f64>> = if config.tied { w.to_vec() } else { v.to_vec() };
+        let (old_w, old_dec) = (w.to_vec(), dec.clone());
+        for j in 0..k {
+            let upto = if config.rule == Rule::Truncated { j + 1 } else { k };
+            let delta: Vec<f64> = (0..d)
+                .map(|i| x[i] - (0..upto).map(|a| old_dec[a][i] * act.g(lambda[a])).sum::<f64>())
+                .collect();
+            let vd = old_dec[j].iter().zip(&delta).map(|(a, b)| a * b).sum::<f64>() / d as f64;
+            let dec_step: Vec<f64> = delta.iter().map(|e| lr_d * act.g(lambda[j]) * e).collect();
+            let enc_step: Vec<f64> = x.iter().map(|xi| lr_d * vd * act.dg(lambda[j]) * xi / sd).collect();
+            for i in 0..d {
+                if config.tied {
+                    w[j][i] = old_w[j][i] + dec_step[i] + enc_step[i];
+                } else {
+                    v[j][i] = old_dec[j][i] + dec_step[i];
+                    w[j][i] = old_w[j][i] + enc_step[i];
+                }
+            }
+            if config.train_bias {
+                bias[j] += lr_d * vd * act.dg(lambda[j]);
+            }
+        }
+        let shrink = 1.0 - config.kappa / d as f64;
+        for row in w.iter_mut().chain(v.iter_mut()) {
+            row.iter_mut().for_each(|x| *x *= shrink);
+        }
+    }
+
+    #[test]
+    fn every_rule_matches_the_reference_update() {
+        let d = 37;
+        let weights = Weights::random(3, d, 0.5, 4);
+        let x: Vec<f64> = (0..d).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
+        for rule in [Rule::Vanilla, Rule::Truncated] {
+            for tied in [false, true] {
+                for train_bias in [false, true] {
+                    for activation in [ActivationKind::Erf, ActivationKind::Relu, ActivationKind::Tanh] {
+                        let config = SgdConfig {
+                            activation,
+                            rule,
+                            lr: 0.8,
+                            kappa: 0.3,
+                            tied,
+                            train_bias,
+                        };
+                        let mut sgd = Sgd::new(config.clone(), &weights, vec![0.1, -0.2, 0.3]);
+                        let (mut w, mut v, mut b) = (weights.w.clone(), weights.v.clone(), vec![0.1, -0.2, 0.3]);
+                        for _ in 0..3 {
+                            sgd.step(&x);
+                            reference_step(&config, &mut w, &mut v, &mut b, &x);
+                        }
+                        let got = sgd.weights();
+                        let expect_v = if tied { w.clone() } else { v.clone() };
+                        for (a, e) in got
+                            .w
+                            .iter()
+                            .flatten()
+                            .zip(w.iter().flatten())
+                            .chain(got.v.iter().flatten().zip(expect_v.iter().flatten()))
+                        {
+                            assert!(
+                                (a - e).abs() <= 1e-12 * e.abs().max(1.0),
+                                "{rule:?} tied={tied} bias={train_bias} {activation:?}: {a} vs {e}"
+                            );
+                        }
+                        if train_bias {
+                            for (a, e) in sgd.bias.iter().zip(&b) {
+                                assert!((a - e).abs() <= 1e-12, "bias {a} vs {e}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sanger_rows_converge_to_the_unit_leading_eigenvectors() {
+        // SPEC section 3: for K = 3 and spikes (9, 3, 1) rows reach +-e_m with |w| = 1 by t = 30
+        // (da/dt = eta a (rho~_m - Y)). The tolerance 0.05 on the overlap covers the O(1/sqrt(D))
+        // fluctuations of the stationary state at D = 400 and the slow tail of the third row.
+        let (k, d) = (3, 400);
+        let eig = eigenvectors(EigenFamily::Random, 3, d, 2);
+        let config = SgdConfig {
+            activation: ActivationKind::Linear,
+            rule: Rule::Sanger,
+            lr: 1.0,
+            kappa: 0.0,
+            tied: false,
+            train_bias: false,
+        };
+        let mut sgd = Sgd::new(config, &Weights::random(k, d, 0.05, 3), vec![]);
+        let mut sampler = SpikedSampler::new(eig.clone(), &[9.0, 3.0, 1.0], 1.0);
+        let mut rng = sample_rng(3, 0);
+        sgd.run(&mut sampler, &mut rng, 30 * d as u64);
+        let w = sgd.weights().w;
+        for m in 0..k {
+            let overlap = dot(&w[m], &eig[m]).abs();
+            let norm = dot(&w[m], &w[m]).sqrt();
+            assert!(
+                (overlap - 1.0).abs() < 0.05 && (norm - 1.0).abs() < 0.05,
+                "row {m}: overlap {overlap}, norm {norm}"
+            );
+        }
+    }
 }
