@@ -3,7 +3,12 @@
 /// The default set: every shipped equation file, K = 1..=4, the four activations.
 pub mod default {
     ae_macros::generate! {
-        files = ["equations/vanilla.ae", "equations/full_spectrum.ae", "equations/density.ae"],
+        files = [
+            "equations/vanilla.ae",
+            "equations/full_spectrum.ae",
+            "equations/density.ae",
+            "equations/truncated.ae",
+        ],
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],
     }

@@ -38,7 +38,7 @@ fn ratio_rewrite_is_exact_off_the_aligned_manifold() {
     // The rewrite replaces [I21(..) + I22(..)]/S by an algebraically identical form; on generic
     // states (S well away from 0) both evaluate to rounding. The tolerance 1e-9 relative covers
     // the conditioning of the literal form's division by S (S/Q T is O(0.1) or more here).
-    for name in ["vanilla", "full_spectrum", "density"] {
+    for name in ["vanilla", "full_spectrum", "density", "truncated"] {
         let (model, src) = shipped(name);
         let literal = Arc::new(ae_dsl::compile_literal(&model.path, src).unwrap());
         assert!(model.ratio_rewrites > 0, "{name}: nothing rewritten");

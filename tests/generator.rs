@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use quote::quote;
 
-const SHIPPED: [&str; 3] = ["vanilla", "full_spectrum", "density"];
+const SHIPPED: [&str; 4] = ["vanilla", "full_spectrum", "density", "truncated"];
 const KEYWORDS: [&str; 8] = [
     "equations",
     "hidden",
@@ -137,7 +137,7 @@ fn rhs_by_name(model: &Arc<ae_dsl::Model>, src: &str, k: usize) -> HashMap<Strin
 
 fn variant_strategy() -> impl Strategy<Value = (usize, Vec<usize>, Vec<usize>, usize)> {
     (
-        0usize..3,
+        0usize..4,
         Just((0..FRESH.len()).collect::<Vec<usize>>()).prop_shuffle(),
         Just((0..40).collect::<Vec<usize>>()).prop_shuffle(),
         0usize..4,
@@ -185,7 +185,7 @@ fn generated_variants_compile() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
     for i in 0..6 {
         let (which, names, order, extra) = variant_strategy().new_tree(&mut runner).unwrap().current();
-        let (_, src) = common::shipped(SHIPPED[which % 3]);
+        let (_, src) = common::shipped(SHIPPED[which % 4]);
         let text = variant(src, &format!("variant{i}"), &names[..4], &order, extra);
         let file = format!("variant{i}.ae");
         std::fs::write(dir.join(&file), text).unwrap();
