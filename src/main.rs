@@ -35,7 +35,7 @@ enum Command {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// Equations: a shipped name (vanilla, full_spectrum, density) or the path of an .ae file
+    /// Equations: a shipped name (vanilla, truncated, full_spectrum, density) or the path of an .ae file
     /// (interpreted).
     #[arg(long, default_value = "vanilla")]
     equations: String,
