@@ -173,14 +173,7 @@ fn ode_reaches_the_pca_error_by_t1000() {
 fn compare_output_does_not_depend_on_thread_count() {
     let make = |threads| {
         let ode = ode_job(ActivationKind::Erf, Dim::Finite(200), 0.0, log_times(0.1, 5.0, 6));
-        let sgd = SgdConfig {
-            activation: ActivationKind::Erf,
-            rule: Rule::Vanilla,
-            lr: 1.0,
-            kappa: 0.0,
-            tied: false,
-            train_bias: false,
-        };
+        let sgd = SgdConfig::vanilla(ActivationKind::Erf);
         let run = CompareJob {
             ode,
             seeds: 3,
@@ -212,14 +205,7 @@ fn monte_carlo_test_error_agrees_with_the_exact_eg_of_the_same_weights() {
     // spikes (chi-square-like with O(M) degrees of freedom), so Var[L]/eg^2 = O(1) and the error
     // is ~1/sqrt(2000) ~ 2%: we allow 8% (4 standard errors).
     let ode = ode_job(ActivationKind::Erf, Dim::Finite(400), 0.0, log_times(0.5, 20.0, 4));
-    let sgd = SgdConfig {
-        activation: ActivationKind::Erf,
-        rule: Rule::Vanilla,
-        lr: 1.0,
-        kappa: 0.0,
-        tied: false,
-        train_bias: false,
-    };
+    let sgd = SgdConfig::vanilla(ActivationKind::Erf);
     let run = CompareJob {
         ode,
         seeds: 2,

@@ -15,16 +15,6 @@ use proptest::strategy::ValueTree;
 use quote::quote;
 
 const SHIPPED: [&str; 4] = ["vanilla", "full_spectrum", "density", "truncated"];
-const KEYWORDS: [&str; 8] = [
-    "equations",
-    "hidden",
-    "modes",
-    "param",
-    "state",
-    "let",
-    "def",
-    "observe",
-];
 const FRESH: [&str; 10] = ["i", "j", "m", "p", "s", "x", "y", "z", "mu", "nu"];
 
 /// The statements of a file: each starts at a line that begins with a keyword or `d/dt`.
@@ -36,7 +26,7 @@ fn statements(src: &str) -> Vec<String> {
             continue;
         }
         let first = code.split_whitespace().next().unwrap_or("");
-        if KEYWORDS.contains(&first) || code.starts_with("d/dt") {
+        if ae_dsl::parser::KEYWORDS.contains(&first) || code.starts_with("d/dt") {
             out.push(code.to_string());
         } else if let Some(last) = out.last_mut() {
             last.push('\n');

@@ -7,7 +7,7 @@ use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{Dim, EigenFamily, Spiked};
 use ae_runtime::integrate::{log_times, Solver};
 use ae_runtime::realdata::{load, Draw, Format, LoadOptions, RealData};
-use ae_runtime::sgd::{Rule, SgdConfig};
+use ae_runtime::sgd::SgdConfig;
 use aedyn::compare::{CompareJob, CompareRun};
 use aedyn::run::{InitChoice, OdeJob};
 
@@ -49,14 +49,7 @@ fn compare(real: Arc<RealData>, k: usize, act: ActivationKind, draw: Draw) -> Co
         interpret: false,
         real: Some(real),
     };
-    let sgd = SgdConfig {
-        activation: act,
-        rule: Rule::Vanilla,
-        lr: 1.0,
-        kappa: 0.0,
-        tied: false,
-        train_bias: false,
-    };
+    let sgd = SgdConfig::vanilla(act);
     CompareJob {
         ode,
         seeds: 8,

@@ -32,12 +32,8 @@ fn truncated_ode_tracks_truncated_sgd() {
         real: None,
     };
     let sgd = SgdConfig {
-        activation: ActivationKind::Erf,
         rule: Rule::Truncated,
-        lr: 1.0,
-        kappa: 0.0,
-        tied: false,
-        train_bias: false,
+        ..SgdConfig::vanilla(ActivationKind::Erf)
     };
     let run = CompareJob {
         ode,

@@ -7,6 +7,7 @@ use crate::lexer::{lex, Tok, Token};
 /// Nesting limit of expressions: deeper input is rejected instead of overflowing the stack.
 const MAX_DEPTH: usize = 200;
 
+/// The words that start a statement (besides `d/dt`).
 pub const KEYWORDS: [&str; 8] = [
     "equations",
     "hidden",

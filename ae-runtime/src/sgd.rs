@@ -31,6 +31,20 @@ pub struct SgdConfig {
     pub train_bias: bool,
 }
 
+impl SgdConfig {
+    /// Plain SGD with learning rate 1: untied, no bias, no weight decay.
+    pub fn vanilla(activation: ActivationKind) -> Self {
+        SgdConfig {
+            activation,
+            rule: Rule::Vanilla,
+            lr: 1.0,
+            kappa: 0.0,
+            tied: false,
+            train_bias: false,
+        }
+    }
+}
+
 /// A source of input samples x in R^D.
 pub trait Sampler: Send {
     fn d(&self) -> usize;
@@ -424,12 +438,8 @@ mod tests {
         let (k, d) = (3, 400);
         let eig = eigenvectors(EigenFamily::Random, 3, d, 2);
         let config = SgdConfig {
-            activation: ActivationKind::Linear,
             rule: Rule::Sanger,
-            lr: 1.0,
-            kappa: 0.0,
-            tied: false,
-            train_bias: false,
+            ..SgdConfig::vanilla(ActivationKind::Linear)
         };
         let mut sgd = Sgd::new(config, &Weights::random(k, d, 0.05, 3), vec![]);
         let mut sampler = SpikedSampler::new(eig.clone(), &[9.0, 3.0, 1.0], 1.0);
