@@ -209,3 +209,43 @@ fn ode_output_is_byte_identical_across_runs() {
     assert!(first.lines().count() == 6);
     assert_eq!(first, run());
 }
+
+#[test]
+fn weights_from_a_file_give_the_same_run_as_the_seeded_draw() {
+    // The file holds exactly the draw `--seed 4 --init-std 0.1` makes: both runs must agree.
+    let (k, d) = (2, 50);
+    let w = ae_runtime::data::Weights::random(k, d, 0.1, 4);
+    let text: String =
+        w.w.iter()
+            .chain(&w.v)
+            .map(|row| row.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(" ") + "\n")
+            .collect();
+    let path = temp("weights.txt");
+    std::fs::write(&path, text).unwrap();
+    let common = [
+        "ode", "--k", "2", "--d", "50", "--spikes", "4,2", "--t-end", "3", "--points", "3", "--quiet",
+    ];
+    let from_seed = aedyn(&[&common[..], &["--seed", "4"]].concat());
+    let from_file = aedyn(&[&common[..], &["--seed", "4", "--weights", path.to_str().unwrap()]].concat());
+    assert_eq!(from_seed.0, 0, "{}", from_seed.2);
+    assert_eq!(from_seed.1, from_file.1);
+    rejects(
+        "ode",
+        &["--k", "2", "--d", "60", "--weights", path.to_str().unwrap()],
+        "K = 2, D = 50, but the run has K = 2, D = 60",
+    );
+    std::fs::write(&path, "1 2\n3\n4 5\n6 7\n").unwrap();
+    rejects(
+        "ode",
+        &["--k", "2", "--weights", path.to_str().unwrap()],
+        "row 2 has 1 numbers",
+    );
+}
+
+#[test]
+fn the_strict_limit_runs_and_warns() {
+    let (code, stdout, stderr) = aedyn(&["ode", "--d", "inf", "--t-end", "2", "--points", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.starts_with("warning: --d inf is the strict limit"), "{stderr}");
+    assert_eq!(stdout.lines().count(), 4);
+}
