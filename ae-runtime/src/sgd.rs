@@ -233,8 +233,11 @@ impl Sgd {
         }
         match self.config.rule {
             Rule::Sanger => self.sanger_step(x),
-            Rule::Vanilla => {
-                // residual = x - sum_j v_j g_j, with the weights from before the step.
+            Rule::Vanilla | Rule::Truncated => {
+                // residual = x - sum_j v_j g_j with the weights from before the step. Truncated
+                // neuron j sees only the neurons i <= j, so it updates as soon as its own
+                // term is in; vanilla neurons all wait for the whole sum.
+                let truncated = self.config.rule == Rule::Truncated;
                 self.residual.copy_from_slice(x);
                 for j in 0..k {
                     axpy(
@@ -242,21 +245,14 @@ impl Sgd {
                         decoder_row(&self.config, &self.w, &self.v, j, d),
                         &mut self.residual,
                     );
+                    if truncated {
+                        self.update_neuron(j, x, lr_d, sqrt_d);
+                    }
                 }
-                for j in 0..k {
-                    self.update_neuron(j, x, lr_d, sqrt_d);
-                }
-            }
-            Rule::Truncated => {
-                // Neuron j sees delta_j = x - sum_{i<=j} v_i g_i: build it up neuron by neuron.
-                self.residual.copy_from_slice(x);
-                for j in 0..k {
-                    axpy(
-                        -self.g[j],
-                        decoder_row(&self.config, &self.w, &self.v, j, d),
-                        &mut self.residual,
-                    );
-                    self.update_neuron(j, x, lr_d, sqrt_d);
+                if !truncated {
+                    for j in 0..k {
+                        self.update_neuron(j, x, lr_d, sqrt_d);
+                    }
                 }
             }
         }
