@@ -47,6 +47,22 @@ pub struct CompareRun {
     pub pca: Vec<f64>,
 }
 
+/// `w_k = a_k e_k`, `v_k = b_k sqrt(D) e_k` (K <= M).
+fn aligned_weights(eig: &[Vec<f64>], d: usize, a: &[f64], b: &[f64]) -> Result<Weights, RunError> {
+    let k = a.len();
+    if k > eig.len() {
+        return Err(RunError::Input(format!(
+            "an informed or aligned start needs K <= M (K = {k}, M = {})",
+            eig.len()
+        )));
+    }
+    let sq = (d as f64).sqrt();
+    Ok(Weights {
+        w: (0..k).map(|i| eig[i].iter().map(|e| a[i] * e).collect()).collect(),
+        v: (0..k).map(|i| eig[i].iter().map(|e| b[i] * sq * e).collect()).collect(),
+    })
+}
+
 impl CompareJob {
     fn d(&self) -> Result<usize, RunError> {
         if let Some(real) = &self.ode.real {
@@ -67,19 +83,8 @@ impl CompareJob {
         Ok(match &self.ode.init {
             InitChoice::Random { seed, std } => Weights::random(k, d, *std, *seed),
             InitChoice::Weights(w) => w.clone(),
-            InitChoice::Informed { a, b } => {
-                if k > eig.len() {
-                    return Err(RunError::Input(format!(
-                        "--informed needs K <= M (K = {k}, M = {})",
-                        eig.len()
-                    )));
-                }
-                let sq = (d as f64).sqrt();
-                Weights {
-                    w: (0..k).map(|i| eig[i].iter().map(|e| a * e).collect()).collect(),
-                    v: (0..k).map(|i| eig[i].iter().map(|e| b * sq * e).collect()).collect(),
-                }
-            }
+            InitChoice::Informed { a, b } => aligned_weights(eig, d, &vec![*a; k], &vec![*b; k])?,
+            InitChoice::Aligned { a, b } => aligned_weights(eig, d, a, b)?,
         })
     }
 

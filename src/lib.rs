@@ -3,4 +3,5 @@
 
 pub mod compare;
 pub mod models;
+pub mod reduced;
 pub mod run;

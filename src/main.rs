@@ -8,6 +8,7 @@ use ae_runtime::data::{Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::integrate::{log_times, Method, Solver};
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::{CompareJob, Measure};
+use aedyn::reduced::ReducedJob;
 use aedyn::run::{write_csv, InitChoice, OdeJob, RunError};
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ enum Command {
     Ode(OdeArgs),
     /// Run the ODEs and N SGD replicas from the same initial weights; write both as one CSV.
     Compare(CompareArgs),
+    /// Integrate the full equations from a random start until the units align with the spikes,
+    /// then the reduced long-time equations (SPEC section 7) from that state; report where the
+    /// two coincide and the long-time power laws. Needs K = number of spikes.
+    ReducedVsFull(ReducedArgs),
 }
 
 #[derive(Args)]
@@ -161,6 +166,30 @@ struct CompareArgs {
     /// Output CSV file (default: standard output).
     #[arg(long)]
     out: Option<String>,
+    /// No messages on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ReducedArgs {
+    /// The full run: --equations (default vanilla), --t-end (its end), --method, ...
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Equations of the reduced run.
+    #[arg(long, default_value = "reduced")]
+    reduced_equations: String,
+    /// End time of the reduced run (at least --t-end).
+    #[arg(long, default_value_t = 1e7)]
+    t_reduced: f64,
+    /// The full run counts as aligned once every unit has at most this share of its encoder
+    /// variance (Q_kk) and of its decoder norm (T0_kk) off its spike.
+    #[arg(long, default_value_t = 1e-3)]
+    align_tol: f64,
+    /// Output: <prefix>_full.csv (t, eg, misalignment, order parameters) and
+    /// <prefix>_reduced.csv (t, eg, a and b per spike).
+    #[arg(long, default_value = "reduced_vs_full")]
+    out_prefix: String,
     /// No messages on standard error.
     #[arg(long)]
     quiet: bool,
@@ -499,11 +528,42 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     Ok(())
 }
 
+fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
+    let full = ode_job(&args.model)?;
+    if finite("t-reduced", args.t_reduced)? <= 0.0 {
+        return bad("--t-reduced must be positive");
+    }
+    if !(finite("align-tol", args.align_tol)? > 0.0 && args.align_tol < 1.0) {
+        return bad("--align-tol must lie in (0, 1)");
+    }
+    let job = ReducedJob {
+        full,
+        reduced_equations: args.reduced_equations.clone(),
+        t_reduced_end: args.t_reduced,
+        points: args.model.points,
+        align_tol: args.align_tol,
+    };
+    let start = std::time::Instant::now();
+    let run = job.run(|_, _| {})?;
+    let mut full_csv = Vec::new();
+    run.write_full_csv(&mut full_csv)
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    let mut reduced_csv = Vec::new();
+    write_csv(&run.reduced, true, &mut reduced_csv).map_err(|e| RunError::Io(e.to_string()))?;
+    write_output(&Some(format!("{}_full.csv", args.out_prefix)), &full_csv)?;
+    write_output(&Some(format!("{}_reduced.csv", args.out_prefix)), &reduced_csv)?;
+    if !args.quiet {
+        eprint!("{}", run.summary(job.full.activation, start.elapsed().as_secs_f64()));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Ode(a) => run_ode(a),
         Command::Compare(a) => run_compare(a),
+        Command::ReducedVsFull(a) => run_reduced(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod default {
             "equations/full_spectrum.ae",
             "equations/density.ae",
             "equations/truncated.ae",
+            "equations/reduced.ae",
         ],
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],

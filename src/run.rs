@@ -122,6 +122,8 @@ pub enum InitChoice {
     Informed { a: f64, b: f64 },
     /// Given weights (rows w_1..w_K then v_1..v_K).
     Weights(Weights),
+    /// w_k = a_k e_k, v_k = b_k sqrt(D) e_k with a scale per unit (K <= M).
+    Aligned { a: Vec<f64>, b: Vec<f64> },
 }
 
 /// Everything an ODE run needs.
@@ -187,6 +189,17 @@ impl OdeJob {
                 }
                 init::informed(self.k, rho.len(), *a, *b)
             }
+            (InitChoice::Aligned { a, b }, _) => {
+                if self.k > m || a.len() != self.k || b.len() != self.k {
+                    return input(format!(
+                        "an aligned start needs K <= M and one (a, b) per unit (K = {}, M = {m}, {} a, {} b)",
+                        self.k,
+                        a.len(),
+                        b.len()
+                    ));
+                }
+                init::aligned(rho.len(), a, b)
+            }
             (InitChoice::Random { seed, std }, None) => init::typical_infinite(self.k, &self.data, *std, *seed),
             (InitChoice::Weights(_), None) => return input("--weights needs a finite --d"),
             (choice, Some(d)) => {
@@ -196,7 +209,7 @@ impl OdeJob {
                         check_weights(w, self.k, d)?;
                         w.clone()
                     }
-                    InitChoice::Informed { .. } => unreachable!("handled above"),
+                    InitChoice::Informed { .. } | InitChoice::Aligned { .. } => unreachable!("handled above"),
                 };
                 let eig = eigenvectors(self.family, m, d, self.eigen_seed);
                 if lumped {
@@ -228,6 +241,7 @@ impl OdeJob {
         }
         let inputs = match &self.init {
             InitChoice::Informed { a, b } => init::informed(self.k, d, *a, *b),
+            InitChoice::Aligned { a, b } => init::aligned(d, a, b),
             InitChoice::Random { seed, std } => {
                 init::from_weights_full(&Weights::random(self.k, d, *std, *seed), &real.eigenvectors)
             }

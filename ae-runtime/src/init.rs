@@ -85,6 +85,19 @@ pub fn informed(k: usize, m: usize, a: f64, b: f64) -> InitInputs {
     inputs
 }
 
+/// An aligned start with its own scale per unit: `w_k = a_k e_k`, `v_k = b_k sqrt(D) e_k`
+/// (needs K <= M; the informed start is the case of equal `a_k`, `b_k`).
+pub fn aligned(m: usize, a: &[f64], b: &[f64]) -> InitInputs {
+    let k = a.len().min(b.len());
+    let mut inputs = informed(k, m, 0.0, 0.0);
+    for i in 0..k.min(m) {
+        inputs.omega0[i][i] = a[i];
+        inputs.varpi0[i][i] = b[i];
+        inputs.t00[i][i] = b[i] * b[i];
+    }
+    inputs
+}
+
 /// A typical i.i.d. N(0, std^2) start in the strict limit: the spike projections of the encoder
 /// are O(1) draws, those of the decoder vanish as 1/sqrt(D), and the bulk sums take their
 /// averages `Qb = sigma^2 std^2 I`, `T0 = std^2 I`, `Rb = Tb = 0`.

@@ -1,0 +1,319 @@
+//! Full against reduced long-time equations: integrate the full equations from a random start,
+//! detect when the units have aligned with the spikes, continue with the reduced equations
+//! from that aligned state, and measure where the two coincide and the long-time power laws.
+//!
+//! # The long-time exponents for erf, derived from `equations/reduced.ae`
+//!
+//! Write `c = sqrt(2/pi)`, `g(x) = erf(x/sqrt 2)`, `u ~ N(0, rho)` and `Q = rho a^2`. The erf
+//! closed forms give, exactly,
+//!
+//! ```text
+//! E[u^2 g'(a u)] = c rho A(Q),      A = (1+Q)^(-3/2)
+//! E[u g g'(a u)] = c^2 rho a C(Q),  C = (1+Q)^(-1) (1+2Q)^(-1/2)
+//! E[u g(a u)]    = c rho a G(Q),    G = (1+Q)^(-1/2)
+//! E[g(a u)^2]    = c^2 H(Q),        H = asin(Q/(1+Q))
+//! ```
+//!
+//! so that with the gain `s = c a b` (the slope of `u -> b g(a u)` at 0) and `eta = 1`:
+//!
+//! ```text
+//! da/dt = c rho b     [A - s C]     =: c rho b F_a
+//! db/dt = c rho a     [G - s H/Q]   =: c rho a F_b
+//! ds/dt = c^2 rho (b^2 F_a + a^2 F_b)
+//! ```
+//!
+//! At long times `a -> 0`, `b -> oo`: the gain relaxes at the fast rate `c^2 rho b^2` onto the
+//! slow manifold `F_a ~ 0`, i.e. `s* = A/C = 1 + Q/2 - 5Q^2/8 + O(Q^3)`. To first order in Q
+//! both brackets vanish together there (`F_a - F_b = Q (s - 1) + O(Q^2)`), so the drift is
+//! an O(Q^2) effect: expanding `A = 1 - 3Q/2 + 15Q^2/8`, `C = 1 - 2Q + 7Q^2/2`,
+//! `G = 1 - Q/2 + 3Q^2/8`, `H/Q = 1 - Q + 7Q^2/6` gives `F_b(s*) = Q^2/3`. Staying on the
+//! manifold (`ds/dt ~ d s*/dt`, negligible against `c^2 rho b^2 F_a`) forces
+//! `F_a = -(a^2/b^2) F_b = -c^2 a^4 Q^2/3` (using `b = 1/(c a)` to leading order). Hence
+//!
+//! ```text
+//! da/dt = -(c^2 rho^3 / 3) a^7   =>   a(t)^6 = pi / (4 rho^3 eta t)   (a ~ t^(-1/6))
+//! db/dt = (c rho^3 / 3) a^5      =>   b = 1/(c a)                     (b ~ t^(+1/6))
+//! ```
+//!
+//! (the two lines are consistent: `d(1/(c a))/dt = -a'/(c a^2) = c rho^3 a^5/3`). The excess
+//! error of unit k is `(rho/2) (1 - 2 s G + s^2 H/Q) = (rho/2) Q^2/6` at `s*`, so
+//!
+//! ```text
+//! eg - eg_PCA(K) = sum_k rho_k^3 a_k^4 / 12 = (pi/(4 eta t))^(2/3) sum_k rho_k / 12   (~ t^(-2/3))
+//! ```
+//!
+//! The exponents are therefore alpha = beta = 1/6 and gamma = 2/3, with relative corrections
+//! of order Q ~ t^(-1/3). (For linear g the reduced equations converge exponentially onto
+//! `a b = 1`; there is no power law.)
+
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::integrate::log_times;
+
+use crate::run::{InitChoice, OdeJob, OdeRun, RunError};
+
+/// The power laws a ~ t^-alpha, b ~ t^beta, eg - eg_PCA ~ t^-gamma.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exponents {
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+}
+
+/// The exponents derived in this module's documentation (erf only).
+pub fn predicted_exponents(activation: ActivationKind) -> Option<Exponents> {
+    (activation == ActivationKind::Erf).then_some(Exponents {
+        alpha: 1.0 / 6.0,
+        beta: 1.0 / 6.0,
+        gamma: 2.0 / 3.0,
+    })
+}
+
+/// The leading long-time asymptotes derived above for erf: `a_k(t)` per unit and
+/// `eg - eg_PCA(K)`, for learning rate `lr` and spikes `rho` (rescaled eigenvalues).
+pub fn predicted_asymptotes(rho: &[f64], lr: f64, t: f64) -> (Vec<f64>, f64) {
+    let pi = std::f64::consts::PI;
+    let a = rho
+        .iter()
+        .map(|r| (pi / (4.0 * r.powi(3) * lr * t)).powf(1.0 / 6.0))
+        .collect();
+    let excess = (pi / (4.0 * lr * t)).powf(2.0 / 3.0) * rho.iter().sum::<f64>() / 12.0;
+    (a, excess)
+}
+
+/// Where the full run has aligned: unit `k` sits on spike `mode[k]` with overlaps `a`, `b`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alignment {
+    /// Index into the full run's output times.
+    pub index: usize,
+    pub t: f64,
+    /// The largest share of any unit's encoder variance or decoder norm off its spike.
+    pub misalignment: f64,
+    pub mode: Vec<usize>,
+    /// Per spike (not per unit): the reduced equations' initial a and b.
+    pub a: Vec<f64>,
+    pub b: Vec<f64>,
+}
+
+pub struct ReducedJob {
+    /// The full run (vanilla equations, random start); its times end at the full run's end.
+    pub full: OdeJob,
+    /// Equations of the reduced run.
+    pub reduced_equations: String,
+    /// The reduced run continues to here.
+    pub t_reduced_end: f64,
+    /// Output times of the reduced run beyond the full one.
+    pub points: usize,
+    /// Alignment threshold on the misalignment.
+    pub align_tol: f64,
+}
+
+pub struct ReducedRun {
+    pub full: OdeRun,
+    /// Misalignment at each of the full run's output times (NaN before any assignment exists).
+    pub misalignment: Vec<f64>,
+    pub alignment: Alignment,
+    /// Starts at the alignment time, shares the full run's later output times, then goes on.
+    pub reduced: OdeRun,
+    pub pca_error: f64,
+    /// Largest |eg_full - eg_reduced| / (eg_full - eg_PCA) at the shared times after alignment.
+    pub max_excess_deviation: f64,
+    /// Largest |eg_full - eg_reduced| / eg_full at the shared times after alignment.
+    pub max_relative_deviation: f64,
+    /// Log-slopes over the last decade of the reduced run (mean over units for a and b).
+    pub fitted: Exponents,
+}
+
+fn column(names: &[String], name: &str) -> Result<usize, RunError> {
+    names.iter().position(|n| n == name).ok_or_else(|| {
+        RunError::Input(format!(
+            "the full equations have no `{name}`: use vanilla-like equations"
+        ))
+    })
+}
+
+impl ReducedJob {
+    /// Misalignment of one state of the full run and the unit-to-spike assignment it implies.
+    fn misalignment(&self, run: &OdeRun, i: usize, rho: &[f64]) -> Result<(f64, Vec<usize>), RunError> {
+        let k = self.full.k;
+        let y = &run.trajectory.states[i];
+        let obs = &run.trajectory.observables[i];
+        let mut worst: f64 = 0.0;
+        let mut mode = Vec::with_capacity(k);
+        for unit in 0..k {
+            let q = obs[column(&run.observable_names, &format!("Q[{unit},{unit}]"))?];
+            let t0 = y[column(&run.state_names, &format!("T0[{unit},{unit}]"))?];
+            let mut best = (0, f64::NEG_INFINITY);
+            for (tau, r) in rho.iter().enumerate() {
+                let w = y[column(&run.state_names, &format!("omega[{unit};{tau}]"))?];
+                if r * w * w > best.1 {
+                    best = (tau, r * w * w);
+                }
+            }
+            let tau = best.0;
+            let v = y[column(&run.state_names, &format!("varpi[{unit};{tau}]"))?];
+            let enc = 1.0 - best.1 / q;
+            let dec = 1.0 - v * v / t0;
+            worst = worst.max(enc.abs()).max(dec.abs());
+            mode.push(tau);
+        }
+        let mut sorted = mode.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() < k {
+            worst = 1.0; // two units on one spike: a rotation, not an alignment
+        }
+        Ok((worst, mode))
+    }
+
+    pub fn run(&self, mut progress: impl FnMut(&str, f64)) -> Result<ReducedRun, RunError> {
+        let k = self.full.k;
+        let m = self.full.data.spikes.len();
+        if self.full.real.is_some() {
+            return Err(RunError::Input(
+                "reduced-vs-full runs on the spiked model, not --data".into(),
+            ));
+        }
+        if k != m {
+            return Err(RunError::Input(format!(
+                "the reduced equations have one unit per spike: --k ({k}) must equal the number of --spikes ({m})"
+            )));
+        }
+        let t_full = self.full.times.last().copied().unwrap_or(0.0);
+        if !(self.t_reduced_end >= t_full) {
+            return Err(RunError::Input(format!(
+                "the reduced run must reach at least the full run's end (t = {t_full})"
+            )));
+        }
+        let full = self.full.run(|t| progress("full", t))?;
+        let rho = self.full.data.spike_rho();
+        let mut misalignment = Vec::with_capacity(full.trajectory.times.len());
+        let mut found = None;
+        for i in 0..full.trajectory.times.len() {
+            let (mis, mode) = self.misalignment(&full, i, &rho)?;
+            misalignment.push(mis);
+            if found.is_none() && mis < self.align_tol && full.trajectory.times[i] > 0.0 {
+                found = Some((i, mis, mode));
+            }
+        }
+        let Some((index, mis, mode)) = found else {
+            let last = misalignment.last().copied().unwrap_or(f64::NAN);
+            return Err(RunError::Input(format!(
+                "the full run did not align by t = {t_full} (misalignment {last:.3e} > {:.1e}); \
+                 run longer, raise --align-tol, or use K = M = 1 (with several units vanilla SGD may learn a rotation)",
+                self.align_tol
+            )));
+        };
+        let y = &full.trajectory.states[index];
+        let (mut a, mut b) = (vec![0.0; m], vec![0.0; m]);
+        for (unit, &tau) in mode.iter().enumerate() {
+            a[tau] = y[column(&full.state_names, &format!("omega[{unit};{tau}]"))?];
+            b[tau] = y[column(&full.state_names, &format!("varpi[{unit};{tau}]"))?];
+        }
+        let alignment = Alignment {
+            index,
+            t: full.trajectory.times[index],
+            misalignment: mis,
+            mode,
+            a: a.clone(),
+            b: b.clone(),
+        };
+        let mut times: Vec<f64> = full.trajectory.times[index..].to_vec();
+        if self.t_reduced_end > t_full {
+            let more = log_times(t_full, self.t_reduced_end, self.points);
+            times.extend(more.into_iter().filter(|t| *t > t_full * (1.0 + 1e-9)));
+        }
+        let reduced_job = OdeJob {
+            equations: self.reduced_equations.clone(),
+            init: InitChoice::Aligned { a, b },
+            times,
+            ..self.full.clone()
+        };
+        let reduced = reduced_job.run(|t| progress("reduced", t))?;
+        let pca_error = self.full.data.pca_error(k);
+        let (mut max_excess, mut max_rel) = (0.0f64, 0.0f64);
+        let eg_col = column(&full.observable_names, "eg")?;
+        let eg_red = column(&reduced.observable_names, "eg")?;
+        for (j, i) in (index..full.trajectory.times.len()).enumerate() {
+            let ef = full.trajectory.observables[i][eg_col];
+            let er = reduced.trajectory.observables[j][eg_red];
+            max_excess = max_excess.max((ef - er).abs() / (ef - pca_error).abs());
+            max_rel = max_rel.max((ef - er).abs() / ef.abs());
+        }
+        let fitted = fit_last_decade(&reduced, m, pca_error)?;
+        Ok(ReducedRun {
+            full,
+            misalignment,
+            alignment,
+            reduced,
+            pca_error,
+            max_excess_deviation: max_excess,
+            max_relative_deviation: max_rel,
+            fitted,
+        })
+    }
+}
+
+/// Log-slopes between the reduced run's last time and the last time at most a tenth of it.
+fn fit_last_decade(run: &OdeRun, m: usize, pca_error: f64) -> Result<Exponents, RunError> {
+    let tr = &run.trajectory;
+    let n = tr.times.len();
+    let t1 = tr.times[n - 1];
+    let i0 = (0..n).rev().find(|&i| tr.times[i] <= t1 / 10.0).unwrap_or(0);
+    let t0 = tr.times[i0];
+    let slope = |y0: f64, y1: f64| (y1.abs().ln() - y0.abs().ln()) / (t1.ln() - t0.ln());
+    let (mut alpha, mut beta) = (0.0, 0.0);
+    for tau in 0..m {
+        let ia = column(&run.state_names, &format!("a[;{tau}]"))?;
+        let ib = column(&run.state_names, &format!("b[;{tau}]"))?;
+        alpha -= slope(tr.states[i0][ia], tr.states[n - 1][ia]) / m as f64;
+        beta += slope(tr.states[i0][ib], tr.states[n - 1][ib]) / m as f64;
+    }
+    let eg = column(&run.observable_names, "eg")?;
+    let gamma = -slope(
+        tr.observables[i0][eg] - pca_error,
+        tr.observables[n - 1][eg] - pca_error,
+    );
+    Ok(Exponents { alpha, beta, gamma })
+}
+
+impl ReducedRun {
+    /// The full run as CSV: t, eg, misalignment, then its observables.
+    pub fn write_full_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut header = vec!["t".to_string(), "misalignment".to_string()];
+        header.extend(self.full.observable_names.iter().map(|n| crate::run::csv_name(n)));
+        writeln!(out, "{}", header.join(","))?;
+        let tr = &self.full.trajectory;
+        for i in 0..tr.times.len() {
+            let mut row = vec![format!("{:e}", tr.times[i]), format!("{:e}", self.misalignment[i])];
+            row.extend(tr.observables[i].iter().map(|v| format!("{v:e}")));
+            writeln!(out, "{}", row.join(","))?;
+        }
+        Ok(())
+    }
+
+    /// A human-readable report: alignment, agreement, exponents (fitted and, for erf, derived).
+    pub fn summary(&self, activation: ActivationKind, seconds: f64) -> String {
+        let al = &self.alignment;
+        let mut s = format!(
+            "aligned at t = {:.4e} (misalignment {:.2e}); unit -> spike {:?}\n",
+            al.t, al.misalignment, al.mode
+        );
+        s += &format!(
+            "after alignment, full vs reduced eg: max relative deviation {:.2e}, max deviation / (eg - eg_PCA) {:.2e}\n",
+            self.max_relative_deviation, self.max_excess_deviation
+        );
+        let f = &self.fitted;
+        s += &format!(
+            "last decade of the reduced run: a ~ t^-{:.4}, b ~ t^{:.4}, eg - eg_PCA ~ t^-{:.4} (eg_PCA = {:.6})\n",
+            f.alpha, f.beta, f.gamma, self.pca_error
+        );
+        if let Some(p) = predicted_exponents(activation) {
+            s += &format!(
+                "derived for erf (src/reduced.rs): alpha = {:.4}, beta = {:.4}, gamma = {:.4}\n",
+                p.alpha, p.beta, p.gamma
+            );
+        }
+        s += &format!("in {seconds:.2} s\n");
+        s
+    }
+}
