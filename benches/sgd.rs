@@ -19,6 +19,7 @@ fn sgd(c: &mut Criterion) {
             kappa: 0.0,
             tied: false,
             train_bias: false,
+            bias_init: 0.0,
         };
         let mut sgd = Sgd::new(config, &weights, vec![]);
         let mut sampler = SpikedSampler::new(eig.clone(), &[9.0, 3.0, 1.0], 1.0);

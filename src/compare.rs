@@ -30,7 +30,7 @@ pub struct CompareJob {
 }
 
 /// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
-type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>);
+type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>, Vec<f64>);
 
 /// Observables of every replica at every output time: `[replica][time][observable]`.
 pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
@@ -45,6 +45,8 @@ pub struct CompareRun {
     /// Monte-Carlo eg of each replica on the held-out set, `[replica][time]` (empty: none).
     pub sgd_test_eg: Vec<Vec<f64>>,
     pub pca: Vec<f64>,
+    /// Each replica's biases at the end (zeros unless they are trained).
+    pub final_bias: Vec<Vec<f64>>,
 }
 
 /// `w_k = a_k e_k`, `v_k = b_k sqrt(D) e_k` (K <= M).
@@ -97,6 +99,11 @@ impl CompareJob {
                 (m, eigenvectors(self.ode.family, m, d, self.ode.eigen_seed))
             }
         };
+        if self.sgd.train_bias && self.test_samples == 0 {
+            return Err(RunError::Input(
+                "with trained biases eg is measured on a test set: give --test-samples (e.g. 10000)".into(),
+            ));
+        }
         let weights = self.initial_weights(&eig)?;
         let mut ode_job = self.ode.clone();
         ode_job.init = InitChoice::Weights(weights.clone());
@@ -144,28 +151,34 @@ impl CompareJob {
                         let mut mc = Vec::new();
                         for &s in steps {
                             sgd.run(sampler.as_mut(), &mut rng, s.saturating_sub(sgd.steps));
-                            let (o, r) = measure.observe(&sgd.weights(), eig);
+                            let (mut o, r) = measure.observe(&sgd.weights(), eig);
+                            if self.sgd.train_bias {
+                                // The order parameters do not see the biases: eg from the test set.
+                                o[0] = sgd.test_error(&test);
+                            }
                             obs.push(o);
                             recon.push(r);
                             if !test.is_empty() {
                                 mc.push(sgd.test_error(&test));
                             }
                         }
-                        done.push((replica, obs, recon, mc));
+                        done.push((replica, obs, recon, mc, sgd.bias.clone()));
                     }
                     done
                 }));
             }
             for h in handles {
-                for (replica, obs, recon, mc) in h.join().expect("an SGD worker panicked") {
-                    results[replica] = Some((obs, recon, mc));
+                for (replica, obs, recon, mc, bias) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some((obs, recon, mc, bias));
                 }
             }
         });
         let mut sgd = Vec::new();
         let mut sgd_spikes = Vec::new();
         let mut sgd_test_eg = Vec::new();
-        for (obs, recon, mc) in results.into_iter().map(|r| r.expect("every replica ran")) {
+        let mut final_bias = Vec::new();
+        for (obs, recon, mc, bias) in results.into_iter().map(|r| r.expect("every replica ran")) {
+            final_bias.push(bias);
             sgd.push(obs);
             sgd_spikes.push(recon);
             if !mc.is_empty() {
@@ -205,6 +218,7 @@ impl CompareJob {
             ode_spikes,
             sgd_test_eg,
             pca,
+            final_bias,
         })
     }
 }

@@ -108,9 +108,10 @@ struct ModelArgs {
     /// Further equation parameters, NAME=VALUE (repeatable).
     #[arg(long = "param", allow_hyphen_values = true)]
     params: Vec<String>,
-    /// Integrator: dop853 or dopri5 (explicit), rodas4 (stiff; small states only).
-    #[arg(long, default_value = "dop853")]
-    method: String,
+    /// Integrator: dop853 or dopri5 (explicit), rodas4 (stiff; small states only)
+    /// [default: dop853; rodas4 for reduced-vs-full, whose long runs are stiff].
+    #[arg(long)]
+    method: Option<String>,
     /// Relative tolerance of the adaptive step.
     #[arg(long, default_value_t = 1e-10)]
     rtol: f64,
@@ -160,9 +161,13 @@ struct CompareArgs {
     /// Tied weights (decoder = encoder) in the SGD runs.
     #[arg(long)]
     tied: bool,
-    /// Train a bias in each pre-activation of the SGD runs.
+    /// Train a bias in each pre-activation of the SGD runs (eg then comes from the test set:
+    /// give --test-samples).
     #[arg(long)]
     bias: bool,
+    /// Initial value of every trained bias.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    bias_init: f64,
     /// Output CSV file (default: standard output).
     #[arg(long)]
     out: Option<String>,
@@ -180,11 +185,11 @@ struct ReducedArgs {
     #[arg(long, default_value = "reduced")]
     reduced_equations: String,
     /// End time of the reduced run (at least --t-end).
-    #[arg(long, default_value_t = 1e7)]
+    #[arg(long, default_value_t = 1e7, allow_hyphen_values = true)]
     t_reduced: f64,
     /// The full run counts as aligned once every unit has at most this share of its encoder
     /// variance (Q_kk) and of its decoder norm (T0_kk) off its spike.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
     align_tol: f64,
     /// Output: <prefix>_full.csv (t, eg, misalignment, order parameters) and
     /// <prefix>_reduced.csv (t, eg, a and b per spike).
@@ -258,6 +263,11 @@ fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
 }
 
 fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
+    ode_job_with(a, "dop853")
+}
+
+/// The job the model arguments describe, with `default_method` when --method is not given.
+fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError> {
     let activation = ActivationKind::parse(&a.activation).ok_or_else(|| {
         RunError::Input(format!(
             "unknown --activation `{}`: expected erf, linear, relu or tanh",
@@ -322,7 +332,7 @@ fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
             a.eigenvectors
         ))
     })?;
-    let method = match a.method.as_str() {
+    let method = match a.method.as_deref().unwrap_or(default_method) {
         "dop853" => Method::Dop853,
         "dopri5" => Method::Dopri5,
         "rodas4" => Method::Rodas4,
@@ -450,6 +460,7 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         kappa: a.model.kappa,
         tied: a.tied,
         train_bias: a.bias,
+        bias_init: finite("bias-init", a.bias_init)?,
     };
     let draw = match a.draw.as_str() {
         "online" => Draw::Online,
@@ -529,7 +540,7 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
 }
 
 fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
-    let full = ode_job(&args.model)?;
+    let full = ode_job_with(&args.model, "rodas4")?;
     if finite("t-reduced", args.t_reduced)? <= 0.0 {
         return bad("--t-reduced must be positive");
     }

@@ -179,7 +179,7 @@ impl ReducedJob {
             )));
         }
         let t_full = self.full.times.last().copied().unwrap_or(0.0);
-        if !(self.t_reduced_end >= t_full) {
+        if self.t_reduced_end.is_nan() || self.t_reduced_end < t_full {
             return Err(RunError::Input(format!(
                 "the reduced run must reach at least the full run's end (t = {t_full})"
             )));
@@ -199,7 +199,7 @@ impl ReducedJob {
             let last = misalignment.last().copied().unwrap_or(f64::NAN);
             return Err(RunError::Input(format!(
                 "the full run did not align by t = {t_full} (misalignment {last:.3e} > {:.1e}); \
-                 run longer, raise --align-tol, or use K = M = 1 (with several units vanilla SGD may learn a rotation)",
+                 run longer, raise --align-tol, use K = M = 1, or --equations truncated (with several units vanilla SGD learns a rotation of the spikes)",
                 self.align_tol
             )));
         };

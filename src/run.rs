@@ -303,9 +303,10 @@ impl OdeJob {
     }
 }
 
-/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`.
+/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`,
+/// `a[;2]` becomes `a_2`.
 pub fn csv_name(name: &str) -> String {
-    name.replace(['[', ',', ';'], "_").replace(']', "")
+    name.replace("[;", "_").replace(['[', ',', ';'], "_").replace(']', "")
 }
 
 /// Writes t, the observables and optionally every state entry as CSV.

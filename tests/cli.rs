@@ -233,3 +233,53 @@ fn the_strict_limit_runs_and_warns() {
     assert!(stderr.starts_with("warning: --d inf is the strict limit"), "{stderr}");
     assert_eq!(stdout.lines().count(), 4);
 }
+
+#[test]
+fn reduced_vs_full_rejects_bad_input_and_writes_both_files() {
+    let prefix = temp("rvf");
+    let p = prefix.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--k", "2"], "must equal the number of --spikes"),
+        (vec!["--align-tol", "2"], "--align-tol"),
+        (vec!["--t-reduced", "-1"], "--t-reduced"),
+        (
+            vec!["--t-reduced", "10", "--t-end", "100"],
+            "at least the full run's end",
+        ),
+        (
+            vec!["--k", "1", "--spikes", "4", "--data", "data/digits.csv.gz"],
+            "spiked model",
+        ),
+    ] {
+        let mut all = vec!["reduced-vs-full", "--out-prefix", p, "--quiet"];
+        all.extend_from_slice(&args);
+        let (code, _, stderr) = aedyn(&all);
+        assert_eq!(code, 2, "{all:?}: {stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.trim().lines().count() == 1,
+            "{all:?}: {stderr}"
+        );
+        assert!(!std::path::Path::new(&format!("{p}_full.csv")).exists());
+    }
+    // K = M = 1 aligns; both CSV files appear, the summary names the derived exponents.
+    let (code, _, stderr) = aedyn(&[
+        "reduced-vs-full",
+        "--k",
+        "1",
+        "--spikes",
+        "4",
+        "--t-end",
+        "1e4",
+        "--out-prefix",
+        p,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("aligned at t =") && stderr.contains("alpha = 0.1667"),
+        "{stderr}"
+    );
+    let full = std::fs::read_to_string(format!("{p}_full.csv")).unwrap();
+    let reduced = std::fs::read_to_string(format!("{p}_reduced.csv")).unwrap();
+    assert!(full.starts_with("t,misalignment,eg,"), "{}", &full[..40]);
+    assert!(reduced.starts_with("t,eg,a_0,b_0"), "{}", &reduced[..40]);
+}

@@ -2,32 +2,17 @@
 //! (9, 3, 1), sigma = 1, lr = 1, initial std 0.1, random eigenvectors, t from 0.05 to 100.
 //! The ODE starts from the order parameters of the very weights every SGD replica starts from.
 
+mod common;
+
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{Dim, EigenFamily, Spiked};
+use ae_runtime::data::Dim;
 use ae_runtime::integrate::{log_times, Method, Solver};
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::{mean_std, CompareJob, CompareRun};
-use aedyn::run::{InitChoice, OdeJob};
+use aedyn::run::OdeJob;
 
 fn ode_job(act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> OdeJob {
-    OdeJob {
-        equations: "vanilla".into(),
-        k: 3,
-        activation: act,
-        data: Spiked {
-            d,
-            spikes: vec![9.0, 3.0, 1.0],
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 3,
-        init: InitChoice::Random { seed: 3, std: 0.1 },
-        params: vec![("lr".into(), 1.0), ("kappa".into(), kappa)],
-        times,
-        solver: Solver::default(),
-        interpret: false,
-        real: None,
-    }
+    common::figure2_job("vanilla", act, d, kappa, times)
 }
 
 fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRun {
@@ -39,6 +24,7 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         kappa,
         tied: false,
         train_bias: false,
+        bias_init: 0.0,
     };
     CompareJob {
         ode,

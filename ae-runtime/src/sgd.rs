@@ -29,6 +29,8 @@ pub struct SgdConfig {
     pub tied: bool,
     /// Train a bias beta_k in each pre-activation.
     pub train_bias: bool,
+    /// Initial value of every trained bias (ReLU learns best from a positive start).
+    pub bias_init: f64,
 }
 
 impl SgdConfig {
@@ -41,6 +43,7 @@ impl SgdConfig {
             kappa: 0.0,
             tied: false,
             train_bias: false,
+            bias_init: 0.0,
         }
     }
 }
@@ -147,6 +150,11 @@ pub struct Sgd {
 impl Sgd {
     pub fn new(config: SgdConfig, weights: &Weights, bias: Vec<f64>) -> Self {
         let (k, d) = (weights.k(), weights.d());
+        let bias = match (bias.is_empty(), config.train_bias) {
+            (false, _) => bias,
+            (true, true) => vec![config.bias_init; k],
+            (true, false) => vec![0.0; k],
+        };
         let flat = |rows: &[Vec<f64>]| rows.iter().flatten().copied().collect::<Vec<f64>>();
         let v = if config.tied {
             flat(&weights.w)
@@ -159,7 +167,7 @@ impl Sgd {
             d,
             w: flat(&weights.w),
             v,
-            bias: if bias.is_empty() { vec![0.0; k] } else { bias },
+            bias,
             steps: 0,
             x: vec![0.0; d],
             residual: vec![0.0; d],
@@ -394,6 +402,7 @@ mod tests {
                             kappa: 0.3,
                             tied,
                             train_bias,
+                            bias_init: 0.0,
                         };
                         let mut sgd = Sgd::new(config.clone(), &weights, vec![0.1, -0.2, 0.3]);
                         let (mut w, mut v, mut b) = (weights.w.clone(), weights.v.clone(), vec![0.1, -0.2, 0.3]);

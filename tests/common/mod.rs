@@ -60,3 +60,27 @@ pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind,
     it.params_mut().copy_from_slice(&params);
     it
 }
+
+/// The figure-2 configuration (K = M = 3, spikes 9,3,1, sigma = 1, lr = 1, seed 3, initial std
+/// 0.1, random eigenvectors) for `equations`, with weight decay `kappa`.
+pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> aedyn::run::OdeJob {
+    use aedyn::run::{InitChoice, OdeJob};
+    OdeJob {
+        equations: equations.into(),
+        k: 3,
+        activation: act,
+        data: Spiked {
+            d,
+            spikes: vec![9.0, 3.0, 1.0],
+            sigma: 1.0,
+        },
+        family: EigenFamily::Random,
+        eigen_seed: 3,
+        init: InitChoice::Random { seed: 3, std: 0.1 },
+        params: vec![("lr".into(), 1.0), ("kappa".into(), kappa)],
+        times,
+        solver: ae_runtime::integrate::Solver::default(),
+        interpret: false,
+        real: None,
+    }
+}
