@@ -30,7 +30,7 @@ pub struct CompareJob {
 }
 
 /// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
-type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>, Vec<f64>);
+type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>, Vec<f64>, Vec<Vec<f64>>);
 
 /// Observables of every replica at every output time: `[replica][time][observable]`.
 pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
@@ -47,6 +47,22 @@ pub struct CompareRun {
     pub pca: Vec<f64>,
     /// Each replica's biases at the end (zeros unless they are trained).
     pub final_bias: Vec<Vec<f64>>,
+    /// Each replica's final |cos| between decoder row k and spike (or top eigenvector) m, K x M.
+    pub final_overlaps: Vec<Vec<Vec<f64>>>,
+}
+
+/// |cos| between each decoder row (the direction a unit writes) and each direction in `eig`.
+pub fn decoder_overlaps(weights: &Weights, eig: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+    weights
+        .v
+        .iter()
+        .map(|v| {
+            eig.iter()
+                .map(|e| (dot(v, e) / (dot(v, v) * dot(e, e)).sqrt()).abs())
+                .collect()
+        })
+        .collect()
 }
 
 /// `w_k = a_k e_k`, `v_k = b_k sqrt(D) e_k` (K <= M).
@@ -66,7 +82,7 @@ fn aligned_weights(eig: &[Vec<f64>], d: usize, a: &[f64], b: &[f64]) -> Result<W
 }
 
 impl CompareJob {
-    fn d(&self) -> Result<usize, RunError> {
+    pub fn d(&self) -> Result<usize, RunError> {
         if let Some(real) = &self.ode.real {
             return Ok(real.d);
         }
@@ -91,6 +107,11 @@ impl CompareJob {
     }
 
     pub fn run(&self) -> Result<CompareRun, RunError> {
+        self.run_with_progress(&|_| {})
+    }
+
+    /// Runs, reporting every batch of SGD steps done (summed over replicas) to `progress`.
+    pub fn run_with_progress(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<CompareRun, RunError> {
         let d = self.d()?;
         let (m, eig) = match &self.ode.real {
             Some(real) => (self.ode.k.min(real.d), real.eigenvectors.clone()),
@@ -150,7 +171,9 @@ impl CompareJob {
                         let mut recon = Vec::with_capacity(steps.len());
                         let mut mc = Vec::new();
                         for &s in steps {
-                            sgd.run(sampler.as_mut(), &mut rng, s.saturating_sub(sgd.steps));
+                            let n = s.saturating_sub(sgd.steps);
+                            sgd.run(sampler.as_mut(), &mut rng, n);
+                            progress(n);
                             let (mut o, r) = measure.observe(&sgd.weights(), eig);
                             if self.sgd.train_bias {
                                 // The order parameters do not see the biases: eg from the test set.
@@ -162,14 +185,15 @@ impl CompareJob {
                                 mc.push(sgd.test_error(&test));
                             }
                         }
-                        done.push((replica, obs, recon, mc, sgd.bias.clone()));
+                        let overlaps = decoder_overlaps(&sgd.weights(), &eig[..m]);
+                        done.push((replica, obs, recon, mc, sgd.bias.clone(), overlaps));
                     }
                     done
                 }));
             }
             for h in handles {
-                for (replica, obs, recon, mc, bias) in h.join().expect("an SGD worker panicked") {
-                    results[replica] = Some((obs, recon, mc, bias));
+                for (replica, obs, recon, mc, bias, overlaps) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some((obs, recon, mc, bias, overlaps));
                 }
             }
         });
@@ -177,8 +201,10 @@ impl CompareJob {
         let mut sgd_spikes = Vec::new();
         let mut sgd_test_eg = Vec::new();
         let mut final_bias = Vec::new();
-        for (obs, recon, mc, bias) in results.into_iter().map(|r| r.expect("every replica ran")) {
+        let mut final_overlaps = Vec::new();
+        for (obs, recon, mc, bias, overlaps) in results.into_iter().map(|r| r.expect("every replica ran")) {
             final_bias.push(bias);
+            final_overlaps.push(overlaps);
             sgd.push(obs);
             sgd_spikes.push(recon);
             if !mc.is_empty() {
@@ -219,6 +245,7 @@ impl CompareJob {
             sgd_test_eg,
             pca,
             final_bias,
+            final_overlaps,
         })
     }
 }
@@ -316,6 +343,25 @@ impl CompareRun {
     pub fn ode_eg(&self) -> Vec<f64> {
         let i = self.ode_index("eg").unwrap_or(0);
         self.ode.trajectory.observables.iter().map(|o| o[i]).collect()
+    }
+
+    /// Each replica's final decoder overlaps: columns replica, unit, then one per spike.
+    pub fn write_overlaps_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let m = self
+            .final_overlaps
+            .first()
+            .and_then(|r| r.first())
+            .map_or(0, |row| row.len());
+        let mut header = vec!["replica".to_string(), "unit".to_string()];
+        header.extend((0..m).map(|j| format!("spike_{j}")));
+        writeln!(out, "{}", header.join(","))?;
+        for (r, matrix) in self.final_overlaps.iter().enumerate() {
+            for (k, row) in matrix.iter().enumerate() {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
+                writeln!(out, "{r},{k},{}", cells.join(","))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn write_csv(&self, sgd_names: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {

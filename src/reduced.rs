@@ -277,15 +277,17 @@ fn fit_last_decade(run: &OdeRun, m: usize, pca_error: f64) -> Result<Exponents, 
 }
 
 impl ReducedRun {
-    /// The full run as CSV: t, eg, misalignment, then its observables.
+    /// The full run as CSV: t, misalignment, its observables (eg first), and eg_PCA(K).
     pub fn write_full_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mut header = vec!["t".to_string(), "misalignment".to_string()];
         header.extend(self.full.observable_names.iter().map(|n| crate::run::csv_name(n)));
+        header.push("eg_pca".to_string());
         writeln!(out, "{}", header.join(","))?;
         let tr = &self.full.trajectory;
         for i in 0..tr.times.len() {
             let mut row = vec![format!("{:e}", tr.times[i]), format!("{:e}", self.misalignment[i])];
             row.extend(tr.observables[i].iter().map(|v| format!("{v:e}")));
+            row.push(format!("{:e}", self.pca_error));
             writeln!(out, "{}", row.join(","))?;
         }
         Ok(())

@@ -5,6 +5,7 @@
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::sgd::{sample_rng, test_set, Rule, Sgd, SgdConfig, SpikedSampler};
+use aedyn::compare::decoder_overlaps;
 
 const D: usize = 500;
 const T: f64 = 1000.0;
@@ -71,7 +72,7 @@ fn truncated_sgd_learns_the_eigenvectors_and_vanilla_a_rotation() {
             "{rule:?}: eg {e}, PCA(3) {}",
             pca.pca_error(3)
         );
-        overlaps.push(decoder_overlaps(&sgd, &eig));
+        overlaps.push(decoder_overlaps(&sgd.weights(), &eig));
     }
     // Truncated: the overlap matrix is the identity up to signs within 0.05 (the decoders'
     // bulk components, O(1/sqrt(D)) of their norm, and the last slow alignment steps).

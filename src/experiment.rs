@@ -1,0 +1,381 @@
+//! Experiment files (experiments/*.toml): named runs of the subcommands with their options as
+//! keys, and the plots drawn from their CSV output. Validation names the key and its line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::plot::{self, Curves, Mark, Series, Table};
+
+/// The shipped experiments, by name: built into the binary, so `reproduce` works anywhere.
+pub const SHIPPED: [(&str, &str); 5] = [
+    ("plateaus", include_str!("../experiments/plateaus.toml")),
+    ("long-time", include_str!("../experiments/long-time.toml")),
+    ("tied-relu", include_str!("../experiments/tied-relu.toml")),
+    ("truncated", include_str!("../experiments/truncated.toml")),
+    ("real-data", include_str!("../experiments/real-data.toml")),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub title: String,
+    pub about: String,
+    #[serde(default)]
+    pub run: Vec<RunSpec>,
+    #[serde(default)]
+    pub plot: Vec<PlotSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// Output stem: `<name>.csv` (ode, compare), `<name>_full.csv` and `<name>_reduced.csv`.
+    pub name: toml::Spanned<String>,
+    /// ode, compare or reduced-vs-full.
+    pub command: toml::Spanned<String>,
+    /// The subcommand's options, keyed by their long names without `--`.
+    #[serde(default)]
+    pub args: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlotSpec {
+    /// Output stem: `<file>.png` and `<file>.svg`.
+    pub file: String,
+    /// eg, excess, columns or overlaps.
+    pub kind: toml::Spanned<String>,
+    pub title: String,
+    pub runs: Vec<String>,
+    /// Legend names, one per run (default: the run names).
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// For `columns`: the columns to draw against t.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// For `eg`: runs drawn as SGD only (their ODE is the untied, bias-free one).
+    #[serde(default)]
+    pub sgd_only: Vec<String>,
+    #[serde(default)]
+    pub y_label: Option<String>,
+    #[serde(default = "yes")]
+    pub log_x: bool,
+    #[serde(default)]
+    pub log_y: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Options that `reproduce` sets itself.
+const RESERVED: [&str; 5] = ["out", "out-prefix", "quiet", "json", "overlaps"];
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of `key = ...` at or after `from` (the run's own table, inline or not), else the
+/// run's line.
+pub fn key_line(text: &str, from: usize, key: &str) -> usize {
+    let start = line_of(text, from);
+    let assigns = |line: &str| {
+        line.match_indices(key).any(|(i, _)| {
+            let before = line[..i].chars().next_back();
+            let after = line[i + key.len()..].trim_start();
+            matches!(before, None | Some(' ' | '\t' | '{' | ',' | '"'))
+                && after.trim_start_matches('"').trim_start().starts_with('=')
+        })
+    };
+    text.lines()
+        .enumerate()
+        .skip(start - 1)
+        .find(|(_, l)| !key.is_empty() && assigns(l))
+        .map_or(start, |(i, _)| i + 1)
+}
+
+/// A located error in an experiment file: `path:line: message`.
+pub fn located(path: &str, line: usize, msg: impl std::fmt::Display) -> String {
+    format!("{path}:{line}: {msg}")
+}
+
+impl Experiment {
+    /// Parses and checks an experiment file (`path` names it in errors).
+    pub fn parse(path: &str, text: &str) -> Result<Experiment, String> {
+        let exp: Experiment = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| line_of(text, s.start));
+            located(path, line, e.message())
+        })?;
+        let mut names = std::collections::HashSet::new();
+        for run in &exp.run {
+            let line = line_of(text, run.name.span().start);
+            if !["ode", "compare", "reduced-vs-full"].contains(&run.command.get_ref().as_str()) {
+                return Err(located(
+                    path,
+                    line_of(text, run.command.span().start),
+                    format!(
+                        "key `command`: unknown command `{}`: expected ode, compare or reduced-vs-full",
+                        run.command.get_ref()
+                    ),
+                ));
+            }
+            let name = run.name.get_ref();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                return Err(located(
+                    path,
+                    line,
+                    format!("key `name`: `{name}` must be letters, digits, -, _ or ."),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(located(path, line, format!("key `name`: two runs are called `{name}`")));
+            }
+            for key in run.args.keys() {
+                if RESERVED.contains(&key.as_str()) {
+                    return Err(located(
+                        path,
+                        key_line(text, run.name.span().start, key),
+                        format!("key `{key}`: reproduce sets the outputs itself; remove it"),
+                    ));
+                }
+            }
+        }
+        for plot in &exp.plot {
+            let line = line_of(text, plot.kind.span().start);
+            let kind = plot.kind.get_ref().as_str();
+            if !["eg", "excess", "columns", "overlaps"].contains(&kind) {
+                return Err(located(
+                    path,
+                    line,
+                    format!("key `kind`: unknown plot kind `{kind}`: expected eg, excess, columns or overlaps"),
+                ));
+            }
+            if let Some(r) = plot.runs.iter().find(|r| !names.contains(*r)) {
+                return Err(located(path, line, format!("key `runs`: no run is called `{r}`")));
+            }
+            if !plot.labels.is_empty() && plot.labels.len() != plot.runs.len() {
+                return Err(located(path, line, "key `labels`: give one label per run"));
+            }
+            if let Some(r) = plot.sgd_only.iter().find(|r| !plot.runs.contains(*r)) {
+                return Err(located(
+                    path,
+                    line,
+                    format!("key `sgd_only`: `{r}` is not among the plot's runs"),
+                ));
+            }
+            if kind == "columns" && plot.columns.is_empty() {
+                return Err(located(
+                    path,
+                    line,
+                    "key `columns`: a columns plot needs at least one column",
+                ));
+            }
+        }
+        Ok(exp)
+    }
+}
+
+impl RunSpec {
+    /// The command line this run stands for, without the program name and outputs.
+    pub fn argv(&self, text: &str, path: &str) -> Result<Vec<String>, String> {
+        let mut argv = vec![self.command.get_ref().clone()];
+        for (key, value) in &self.args {
+            let flag = format!("--{key}");
+            let line = || key_line(text, self.name.span().start, key);
+            let scalar = |v: &toml::Value| -> Result<String, String> {
+                match v {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    toml::Value::Integer(i) => Ok(i.to_string()),
+                    toml::Value::Float(f) => Ok(format!("{f:e}")),
+                    _ => Err(located(
+                        path,
+                        line(),
+                        format!("key `{key}`: expected a number or a string"),
+                    )),
+                }
+            };
+            match value {
+                toml::Value::Boolean(true) => argv.push(flag),
+                toml::Value::Boolean(false) => {}
+                // Lists: comma-separated for --spikes and --informed, repeated for --param.
+                toml::Value::Array(items) if key == "param" => {
+                    for item in items {
+                        argv.push(flag.clone());
+                        argv.push(scalar(item)?);
+                    }
+                }
+                toml::Value::Array(items) => {
+                    let parts: Result<Vec<String>, String> = items.iter().map(scalar).collect();
+                    argv.push(flag);
+                    argv.push(parts?.join(","));
+                }
+                other => {
+                    argv.push(flag);
+                    argv.push(scalar(other)?);
+                }
+            }
+        }
+        Ok(argv)
+    }
+}
+
+fn read(path: &Path) -> Result<Table, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn column<'a>(table: &'a Table, name: &str, file: &Path) -> Result<&'a [f64], String> {
+    table
+        .column(name)
+        .ok_or_else(|| format!("{} has no column `{name}`", file.display()))
+}
+
+/// Draws one plot from the CSV files of its runs in `dir`; returns the files written.
+pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let label = |i: usize| plot.labels.get(i).cloned().unwrap_or_else(|| plot.runs[i].clone());
+    let command = |name: &str| {
+        runs.iter()
+            .find(|r| r.name.get_ref() == name)
+            .map(|r| r.command.get_ref().clone())
+            .unwrap_or_default()
+    };
+    let stem = dir.join(&plot.file);
+    let mut curves = Curves {
+        title: plot.title.clone(),
+        x_label: "t (SGD steps / D)".into(),
+        y_label: plot.y_label.clone().unwrap_or_else(|| "eg".into()),
+        log_x: plot.log_x,
+        log_y: plot.log_y,
+        series: vec![],
+        hlines: vec![],
+    };
+    match plot.kind.get_ref().as_str() {
+        "eg" => {
+            for (i, run) in plot.runs.iter().enumerate() {
+                let file = dir.join(format!("{run}.csv"));
+                let table = read(&file)?;
+                let t = column(&table, "t", &file)?.to_vec();
+                let ode = if command(run) == "compare" { "eg_ode" } else { "eg" };
+                if !plot.sgd_only.contains(run) {
+                    curves.series.push(Series {
+                        label: format!("{} (ODE)", label(i)),
+                        x: t.clone(),
+                        y: column(&table, ode, &file)?.to_vec(),
+                        err: None,
+                        mark: Mark::Line,
+                        color: i,
+                    });
+                }
+                if let (Some(mean), Some(std)) = (table.column("eg_sgd_mean"), table.column("eg_sgd_std")) {
+                    // t = 0 is off a log axis; the markers start at the first output time.
+                    curves.series.push(Series {
+                        label: format!("{} (SGD)", label(i)),
+                        x: t.clone(),
+                        y: mean.to_vec(),
+                        err: Some(std.to_vec()),
+                        mark: Mark::Points,
+                        color: i,
+                    });
+                }
+                if i == 0 {
+                    for (r, name) in table
+                        .header
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, h)| h.starts_with("eg_pca_"))
+                    {
+                        let rank = name.trim_start_matches("eg_pca_");
+                        curves.hlines.push((format!("PCA rank {rank}"), table.columns[r][0]));
+                    }
+                }
+            }
+        }
+        "excess" => {
+            curves.y_label = plot.y_label.clone().unwrap_or_else(|| "eg - eg_PCA(K)".into());
+            curves.log_y = true;
+            for (i, run) in plot.runs.iter().enumerate() {
+                let full_file = dir.join(format!("{run}_full.csv"));
+                let full = read(&full_file)?;
+                let pca = column(&full, "eg_pca", &full_file)?[0];
+                let reduced_file = dir.join(format!("{run}_reduced.csv"));
+                let reduced = read(&reduced_file)?;
+                for (table, file, what, mark) in [
+                    (&full, &full_file, "full", Mark::Line),
+                    (&reduced, &reduced_file, "reduced", Mark::Dashed),
+                ] {
+                    let eg = column(table, "eg", file)?;
+                    curves.series.push(Series {
+                        label: format!("{} ({what})", label(i)),
+                        x: column(table, "t", file)?.to_vec(),
+                        y: eg.iter().map(|e| e - pca).collect(),
+                        err: None,
+                        mark,
+                        color: i,
+                    });
+                }
+            }
+        }
+        "columns" => {
+            curves.y_label = plot.y_label.clone().unwrap_or_default();
+            let mut color = 0;
+            for (i, run) in plot.runs.iter().enumerate() {
+                let file = if command(run) == "reduced-vs-full" {
+                    dir.join(format!("{run}_reduced.csv"))
+                } else {
+                    dir.join(format!("{run}.csv"))
+                };
+                let table = read(&file)?;
+                let t = column(&table, "t", &file)?.to_vec();
+                for name in &plot.columns {
+                    let y = column(&table, name, &file)?.to_vec();
+                    let mark = if name.ends_with("_sgd") {
+                        Mark::Points
+                    } else {
+                        Mark::Line
+                    };
+                    let prefix = if plot.runs.len() > 1 {
+                        format!("{}: ", label(i))
+                    } else {
+                        String::new()
+                    };
+                    curves.series.push(Series {
+                        label: format!("{prefix}{name}"),
+                        x: t.clone(),
+                        y,
+                        err: None,
+                        mark,
+                        color,
+                    });
+                    color += 1;
+                }
+            }
+        }
+        "overlaps" => {
+            let mut panels = Vec::new();
+            for (i, run) in plot.runs.iter().enumerate() {
+                let file = dir.join(format!("{run}_overlaps.csv"));
+                let table = read(&file)?;
+                let replica = column(&table, "replica", &file)?;
+                let spikes: Vec<&[f64]> = (2..table.header.len()).map(|j| &table.columns[j][..]).collect();
+                // Replica 0: another replica may learn another rotation, so averaging would blur it.
+                let rows: Vec<Vec<f64>> = (0..replica.len())
+                    .filter(|r| replica[*r] == 0.0)
+                    .map(|r| spikes.iter().map(|c| c[r]).collect())
+                    .collect();
+                panels.push((label(i), rows));
+            }
+            plot::write_heatmaps(&plot.title, &panels, &stem)?;
+            return Ok(vec![stem.with_extension("png"), stem.with_extension("svg")]);
+        }
+        other => return Err(format!("unknown plot kind `{other}`")),
+    }
+    plot::write_curves(&curves, &stem)?;
+    Ok(vec![stem.with_extension("png"), stem.with_extension("svg")])
+}
