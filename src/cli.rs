@@ -542,7 +542,7 @@ fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
     }
 }
 
-fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     let ode = ode_job(&a.model)?;
     if a.seeds == 0 || a.seeds > 10_000 {
         return bad("--seeds must be between 1 and 10000");
@@ -575,14 +575,22 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         "gaussian" => Draw::Gaussian,
         other => return bad(format!("unknown --draw `{other}`: expected online, epochs or gaussian")),
     };
-    let job = CompareJob {
+    if a.bias && a.test_samples == 0 {
+        return bad("with --bias eg is measured on a test set: give --test-samples (e.g. 10000)");
+    }
+    Ok(CompareJob {
         draw,
         ode,
         seeds: a.seeds,
         sgd,
         threads: a.threads,
         test_samples: a.test_samples,
-    };
+    })
+}
+
+fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+    let job = compare_job(a)?;
+    job.d()?;
     check_json(a.json, &a.out)?;
     if !a.quiet {
         report_data(&job.ode);
@@ -694,7 +702,7 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
+fn reduced_job(args: &ReducedArgs) -> Result<ReducedJob, RunError> {
     let full = ode_job_with(&args.model, "rodas4")?;
     if finite("t-reduced", args.t_reduced)? <= 0.0 {
         return bad("--t-reduced must be positive");
@@ -702,13 +710,17 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     if !(finite("align-tol", args.align_tol)? > 0.0 && args.align_tol < 1.0) {
         return bad("--align-tol must lie in (0, 1)");
     }
-    let job = ReducedJob {
+    Ok(ReducedJob {
         full,
         reduced_equations: args.reduced_equations.clone(),
         t_reduced_end: args.t_reduced,
         points: args.model.points,
         align_tol: args.align_tol,
-    };
+    })
+}
+
+fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
+    let job = reduced_job(args)?;
     let start = std::time::Instant::now();
     let t_min = job.full.times.get(1).copied().unwrap_or(1.0);
     let progress = Progress::new(args.quiet, 1000, "full, reduced");
@@ -762,6 +774,16 @@ fn dispatch(command: &Command) -> Result<(), RunError> {
     }
 }
 
+/// Builds a run's job without running it: every value is checked, nothing is written.
+fn validate(command: &Command) -> Result<(), RunError> {
+    match command {
+        Command::Ode(a) => ode_job(&a.model).map(|_| ()),
+        Command::Compare(a) => compare_job(a)?.d().map(|_| ()),
+        Command::ReducedVsFull(a) => reduced_job(a).map(|_| ()),
+        Command::Reproduce(_) => bad("an experiment cannot run `reproduce`"),
+    }
+}
+
 /// The option a clap error is about (`--k <K>` gives `k`).
 fn clap_key(e: &clap::Error) -> Option<String> {
     match e.get(clap::error::ContextKind::InvalidArg)? {
@@ -770,6 +792,28 @@ fn clap_key(e: &clap::Error) -> Option<String> {
             .next()
             .map(|f| f.trim_start_matches('-').to_string()),
         _ => None,
+    }
+}
+
+/// Locates an input error of an experiment's run at the key it names (`--lr must be positive`
+/// names `lr`), else at the run.
+fn point_at_key(e: RunError, run: &crate::experiment::RunSpec, text: &str, path: &str) -> RunError {
+    match e {
+        RunError::Input(msg) => {
+            let key = run
+                .args
+                .keys()
+                .find(|k| msg.contains(&format!("--{k}")))
+                .cloned()
+                .unwrap_or_default();
+            let line = crate::experiment::key_line(text, run.name.span().start, &key);
+            RunError::Input(crate::experiment::located(
+                path,
+                line,
+                format!("run `{}`: {msg}", run.name.get_ref()),
+            ))
+        }
+        other => other,
     }
 }
 
@@ -838,6 +882,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
                     None => RunError::Input(experiment::located(&path, at(""), first)),
                 }
             })?;
+        validate(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
         commands.push((run, argv, cli));
     }
     if a.dry_run {

@@ -4,6 +4,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -254,34 +255,51 @@ where
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(40)
-            .build_cartesian_2d(0..cols, 0..rows)?;
+            // A segmented range a..b has the segments a..=b.
+            .build_cartesian_2d(
+                (0..cols.max(1) - 1).into_segmented(),
+                (0..rows.max(1) - 1).into_segmented(),
+            )?;
+        // Row k is drawn from the top, so the matrix reads as printed.
+        let flip = |k: usize| rows - 1 - k;
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc("spike m")
             .y_desc("unit k")
-            .x_labels(cols)
-            .y_labels(rows)
-            .x_label_formatter(&|x| format!("{x}"))
-            .y_label_formatter(&|y| format!("{y}"))
+            .x_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) => i.to_string(),
+                _ => String::new(),
+            })
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) if *i < rows => flip(*i).to_string(),
+                _ => String::new(),
+            })
             .label_style(("sans-serif", 14))
             .draw()?;
         chart.draw_series(m.iter().enumerate().flat_map(|(k, row)| {
             row.iter().enumerate().map(move |(j, v)| {
-                // Row k drawn from the top, so the matrix reads as printed.
-                let y = rows - 1 - k;
                 let shade = (255.0 * (1.0 - v.clamp(0.0, 1.0))) as u8;
-                Rectangle::new([(j, y), (j + 1, y + 1)], RGBColor(shade, shade, 255).filled())
+                Rectangle::new(
+                    [
+                        (SegmentValue::Exact(j), SegmentValue::Exact(flip(k))),
+                        (SegmentValue::Exact(j + 1), SegmentValue::Exact(flip(k) + 1)),
+                    ],
+                    RGBColor(shade, shade, 255).filled(),
+                )
             })
         }))?;
         chart.draw_series(m.iter().enumerate().flat_map(|(k, row)| {
             row.iter().enumerate().map(move |(j, v)| {
-                let y = rows - 1 - k;
                 let ink = if *v > 0.5 { WHITE } else { BLACK };
+                let style = ("sans-serif", 18)
+                    .into_font()
+                    .color(&ink)
+                    .pos(Pos::new(HPos::Center, VPos::Center));
                 Text::new(
                     format!("{v:.2}"),
-                    (j, y + 1),
-                    ("sans-serif", 16).into_font().color(&ink),
+                    (SegmentValue::CenterOf(j), SegmentValue::CenterOf(flip(k))),
+                    style,
                 )
             })
         }))?;

@@ -1,0 +1,174 @@
+//! `aedyn reproduce`: the shipped experiment files are valid, bad files are errors naming the
+//! file, line and key, and a small experiment writes its CSV files, plots and JSON summary.
+
+use std::process::Command;
+
+fn aedyn(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aedyn-reproduce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn every_shipped_experiment_parses_into_valid_runs() {
+    let (code, list, err) = aedyn(&["reproduce", "--list"]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["plateaus", "long-time", "tied-relu", "truncated", "real-data"]);
+    for name in names {
+        // --dry-run parses every run's options with the real command-line parser.
+        let (code, out, err) = aedyn(&["reproduce", name, "--dry-run"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert!(
+            out.lines().count() >= 1 && out.lines().all(|l| l.starts_with("aedyn ")),
+            "{out}"
+        );
+    }
+}
+
+/// Writes `text` as an experiment file and runs it; the error must be one line, exit code 2,
+/// naming `file:line` and containing `needle`.
+fn rejects(text: &str, line: usize, needle: &str) {
+    let path = temp(&format!("bad-{}.toml", needle.replace([' ', '`', '/', ':'], "_")));
+    std::fs::write(&path, text).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, _, err) = aedyn(&["reproduce", p, "--out-dir", temp("never").to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{p}:{line}:")), "expected line {line}: {err}");
+    assert!(err.contains(needle), "expected `{needle}`: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!temp("never").exists(), "wrote output for a bad file");
+}
+
+const HEAD: &str = "title = \"t\"\nabout = \"a\"\n\n[[run]]\nname = \"x\"\ncommand = \"ode\"\n";
+
+#[test]
+fn bad_experiment_files_name_the_key_and_line() {
+    rejects(&format!("{HEAD}[run.args]\nk = 2\nbogus = 1\n"), 9, "key `bogus`");
+    rejects(&format!("{HEAD}[run.args]\nk = \"two\"\n"), 8, "key `k`");
+    rejects(
+        &format!("{HEAD}args = {{ k = 2, lr = -1 }}\n"),
+        7,
+        "--lr must be positive",
+    );
+    rejects(&format!("{HEAD}[run.args]\nout = \"x.csv\"\n"), 8, "key `out`");
+    rejects(&format!("{HEAD}colour = 1\n"), 7, "unknown field `colour`");
+    rejects(&HEAD.replace("\"ode\"", "\"odes\""), 6, "unknown command `odes`");
+    rejects(
+        &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"eg\"\ntitle = \"p\"\nruns = [\"y\"]\n"),
+        10,
+        "no run is called `y`",
+    );
+    rejects(
+        &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"pie\"\ntitle = \"p\"\nruns = []\n"),
+        10,
+        "unknown plot kind",
+    );
+}
+
+fn is_png(path: &std::path::Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| b.len() > 5000 && b.starts_with(b"\x89PNG"))
+}
+
+#[test]
+fn a_small_experiment_writes_csv_plots_and_json() {
+    let path = temp("small.toml");
+    std::fs::write(
+        &path,
+        r#"title = "small"
+about = "an ODE and a comparison, briefly"
+
+[[run]]
+name = "ode"
+command = "ode"
+args = { k = 2, spikes = [4, 1], t-end = 10, points = 20 }
+
+[[run]]
+name = "cmp"
+command = "compare"
+args = { k = 2, spikes = [4, 1], d = 200, t-end = 2, t-min = 0.1, points = 5, seeds = 2 }
+
+[[plot]]
+file = "eg"
+kind = "eg"
+title = "eg"
+runs = ["cmp", "ode"]
+log_y = true
+
+[[plot]]
+file = "q"
+kind = "columns"
+title = "Q"
+runs = ["cmp"]
+columns = ["Q_0_0_ode", "Q_0_0_sgd"]
+
+[[plot]]
+file = "overlaps"
+kind = "overlaps"
+title = "overlaps"
+runs = ["cmp"]
+"#,
+    )
+    .unwrap();
+    let dir = temp("small-out");
+    let (code, out, err) = aedyn(&[
+        "reproduce",
+        path.to_str().unwrap(),
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
+    assert_eq!(summary["experiment"], "small");
+    let files = summary["files"].as_array().unwrap();
+    assert_eq!(files.len(), 3 + 6, "{files:?}");
+    for f in files {
+        assert!(std::path::Path::new(f.as_str().unwrap()).exists(), "{f}");
+    }
+    for stem in ["eg", "q", "overlaps"] {
+        assert!(is_png(&dir.join(format!("{stem}.png"))), "{stem}.png");
+        let svg = std::fs::read_to_string(dir.join(format!("{stem}.svg"))).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{stem}.svg");
+    }
+    // stderr is a pipe here, not a terminal: no progress bar was drawn.
+    assert!(!err.contains("[=") && !err.contains("=>"), "{err}");
+    let overlaps = std::fs::read_to_string(dir.join("cmp_overlaps.csv")).unwrap();
+    assert!(overlaps.starts_with("replica,unit,spike_0,spike_1\n"), "{overlaps}");
+    assert_eq!(overlaps.lines().count(), 1 + 2 * 2);
+}
+
+#[test]
+fn json_summaries_need_the_csv_in_a_file() {
+    let (code, _, err) = aedyn(&["ode", "--json", "--t-end", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--json") && err.contains("--out"), "{err}");
+    let out = temp("ode.csv");
+    let (code, stdout, err) = aedyn(&[
+        "ode",
+        "--json",
+        "--t-end",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(
+        v["eg"].as_f64().is_some_and(|e| e > 0.0) && v["generated"] == true,
+        "{v}"
+    );
+}
