@@ -36,19 +36,6 @@ fn eg(sgd: &Sgd, eig: &[Vec<f64>]) -> f64 {
     sgd.test_error(&test_set(&mut sampler, 99, 20_000))
 }
 
-fn cos(a: &[f64], b: &[f64]) -> f64 {
-    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
-    dot(a, b) / (dot(a, a) * dot(b, b)).sqrt()
-}
-
-/// |cos| between each decoder row (the direction a unit writes) and each spike, K x M.
-fn decoder_overlaps(sgd: &Sgd, eig: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let w = sgd.weights();
-    w.v.iter()
-        .map(|v| eig.iter().map(|e| cos(v, e).abs()).collect())
-        .collect()
-}
-
 #[test]
 fn truncated_sgd_learns_the_eigenvectors_and_vanilla_a_rotation() {
     // Claim 6, sinusoidal eigenvectors, erf, K = M = 3. Both rules reach the rank-3 PCA error:
