@@ -324,7 +324,8 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
         }
         "columns" => {
             curves.y_label = plot.y_label.clone().unwrap_or_default();
-            let mut color = 0;
+            // `X_ode` and `X_sgd` are one quantity: they share a colour.
+            let mut bases: Vec<String> = Vec::new();
             for (i, run) in plot.runs.iter().enumerate() {
                 let file = if command(run) == "reduced-vs-full" {
                     dir.join(format!("{run}_reduced.csv"))
@@ -345,6 +346,11 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                     } else {
                         String::new()
                     };
+                    let base = format!("{run}/{}", name.trim_end_matches("_ode").trim_end_matches("_sgd"));
+                    let color = bases.iter().position(|b| *b == base).unwrap_or_else(|| {
+                        bases.push(base);
+                        bases.len() - 1
+                    });
                     curves.series.push(Series {
                         label: format!("{prefix}{name}"),
                         x: t.clone(),
@@ -353,7 +359,6 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                         mark,
                         color,
                     });
-                    color += 1;
                 }
             }
         }
