@@ -55,12 +55,8 @@ struct ReproduceArgs {
     /// Print the command line of every run, and run nothing.
     #[arg(long)]
     dry_run: bool,
-    /// No messages or progress bars on standard error.
-    #[arg(long)]
-    quiet: bool,
-    /// Print a JSON summary (experiment, directory, files, seconds) on standard output.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: Reporting,
 }
 
 #[derive(Args)]
@@ -148,6 +144,17 @@ struct ModelArgs {
     interpret: bool,
 }
 
+/// What a subcommand says besides its files: messages and progress on stderr, a JSON summary.
+#[derive(Args)]
+struct Reporting {
+    /// No messages or progress bars on standard error.
+    #[arg(long)]
+    quiet: bool,
+    /// Print a JSON summary on standard output (ode and compare: needs --out for the CSV).
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct OdeArgs {
     #[command(flatten)]
@@ -158,12 +165,8 @@ struct OdeArgs {
     /// Output CSV file (default: standard output).
     #[arg(long)]
     out: Option<String>,
-    /// No messages or progress bars on standard error.
-    #[arg(long)]
-    quiet: bool,
-    /// Print a JSON summary on standard output (needs the CSV to go to a file).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: Reporting,
 }
 
 #[derive(Args)]
@@ -203,12 +206,8 @@ struct CompareArgs {
     /// Output CSV file (default: standard output).
     #[arg(long)]
     out: Option<String>,
-    /// No messages or progress bars on standard error.
-    #[arg(long)]
-    quiet: bool,
-    /// Print a JSON summary on standard output (needs the CSV to go to a file).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: Reporting,
 }
 
 #[derive(Args)]
@@ -230,12 +229,8 @@ struct ReducedArgs {
     /// <prefix>_reduced.csv (t, eg, a and b per spike).
     #[arg(long, default_value = "reduced_vs_full")]
     out_prefix: String,
-    /// No messages or progress bars on standard error.
-    #[arg(long)]
-    quiet: bool,
-    /// Print a JSON summary on standard output (needs the CSV to go to a file).
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    report: Reporting,
 }
 
 /// A progress bar on stderr that appears only once a run has lasted a second, and never with
@@ -591,14 +586,14 @@ fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
 fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
     let job = compare_job(a)?;
     job.d()?;
-    check_json(a.json, &a.out)?;
-    if !a.quiet {
+    check_json(a.report.json, &a.out)?;
+    if !a.report.quiet {
         report_data(&job.ode);
     }
     let start = std::time::Instant::now();
     let t_end = job.ode.times.last().copied().unwrap_or(0.0);
     let total = (job.seeds as f64 * t_end * job.d()? as f64) as u64;
-    let progress = Progress::new(a.quiet, total, "SGD steps");
+    let progress = Progress::new(a.report.quiet, total, "SGD steps");
     let run = job.run_with_progress(&|n| progress.inc(n))?;
     drop(progress);
     let measure = Measure::new(&job.ode, job.ode.k)?;
@@ -616,14 +611,14 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
     let (mean, std) = run.sgd_eg().last().copied().unwrap_or((f64::NAN, f64::NAN));
     let eg_ode = run.ode_eg().last().copied().unwrap_or(f64::NAN);
     let seconds = start.elapsed().as_secs_f64();
-    if !a.quiet {
+    if !a.report.quiet {
         eprintln!(
             "t = {t_end}: eg ODE {eg_ode:.6}, SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
             job.seeds,
         );
     }
     print_json(
-        a.json,
+        a.report.json,
         serde_json::json!({
             "command": "compare",
             "t_end": t_end,
@@ -643,26 +638,26 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
 fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let a = &args.model;
     let job = ode_job(a)?;
-    if job.data.d == Dim::Infinite && !args.quiet {
+    if job.data.d == Dim::Infinite && !args.report.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
     }
-    if !args.quiet {
+    if !args.report.quiet {
         report_data(&job);
     }
-    check_json(args.json, &args.out)?;
+    check_json(args.report.json, &args.out)?;
     let start = std::time::Instant::now();
     let (t_min, t_end) = (
         job.times.get(1).copied().unwrap_or(1.0),
         job.times.last().copied().unwrap_or(1.0),
     );
-    let progress = Progress::new(args.quiet, 1000, "ODE time");
+    let progress = Progress::new(args.report.quiet, 1000, "ODE time");
     let run = job.run(|t| progress.set(Progress::log_position(t, t_min, t_end)))?;
     drop(progress);
     let elapsed = start.elapsed();
     let mut buf = Vec::new();
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     write_output(&args.out, &buf)?;
-    if !args.quiet {
+    if !args.report.quiet {
         let tr = &run.trajectory;
         let last = tr
             .observables
@@ -684,7 +679,7 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     }
     let tr = &run.trajectory;
     print_json(
-        args.json,
+        args.report.json,
         serde_json::json!({
             "command": "ode",
             "equations": job.equations,
@@ -723,7 +718,7 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     let job = reduced_job(args)?;
     let start = std::time::Instant::now();
     let t_min = job.full.times.get(1).copied().unwrap_or(1.0);
-    let progress = Progress::new(args.quiet, 1000, "full, reduced");
+    let progress = Progress::new(args.report.quiet, 1000, "full, reduced");
     let run = job.run(|_, t| progress.set(Progress::log_position(t, t_min, job.t_reduced_end)))?;
     drop(progress);
     let mut full_csv = Vec::new();
@@ -734,12 +729,12 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     write_output(&Some(format!("{}_full.csv", args.out_prefix)), &full_csv)?;
     write_output(&Some(format!("{}_reduced.csv", args.out_prefix)), &reduced_csv)?;
     let seconds = start.elapsed().as_secs_f64();
-    if !args.quiet {
+    if !args.report.quiet {
         eprint!("{}", run.summary(job.full.activation, seconds));
     }
     let predicted = aedyn_predicted(job.full.activation);
     print_json(
-        args.json,
+        args.report.json,
         serde_json::json!({
             "command": "reduced-vs-full",
             "aligned_at": run.alignment.t,
@@ -850,21 +845,31 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
     // Parse every run before running any, so a bad key fails at once.
     let mut commands = Vec::new();
+    let mut files = Vec::new();
     for run in &exp.run {
         let mut argv = run.argv(&text, &path).map_err(RunError::Input)?;
         let out = dir.join(run.name.get_ref());
         let out = out.to_string_lossy().into_owned();
         match run.command.get_ref().as_str() {
-            "reduced-vs-full" => argv.extend(["--out-prefix".into(), out]),
-            "compare" => argv.extend([
-                "--out".into(),
-                format!("{out}.csv"),
-                "--overlaps".into(),
-                format!("{out}_overlaps.csv"),
-            ]),
-            _ => argv.extend(["--out".into(), format!("{out}.csv")]),
+            "reduced-vs-full" => {
+                files.extend([format!("{out}_full.csv"), format!("{out}_reduced.csv")]);
+                argv.extend(["--out-prefix".into(), out]);
+            }
+            "compare" => {
+                files.extend([format!("{out}.csv"), format!("{out}_overlaps.csv")]);
+                argv.extend([
+                    "--out".into(),
+                    format!("{out}.csv"),
+                    "--overlaps".into(),
+                    format!("{out}_overlaps.csv"),
+                ]);
+            }
+            _ => {
+                files.push(format!("{out}.csv"));
+                argv.extend(["--out".into(), format!("{out}.csv")]);
+            }
         }
-        if a.quiet {
+        if a.report.quiet {
             argv.push("--quiet".into());
         }
         let at = |key: &str| experiment::key_line(&text, run.name.span().start, key);
@@ -893,9 +898,8 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     }
     std::fs::create_dir_all(&dir).map_err(|e| RunError::Io(format!("cannot create {}: {e}", dir.display())))?;
     let start = std::time::Instant::now();
-    let mut files = Vec::new();
     for (i, (run, argv, cli)) in commands.iter().enumerate() {
-        if !a.quiet {
+        if !a.report.quiet {
             eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), argv.join(" "));
         }
         dispatch(&cli.command).map_err(|e| match e {
@@ -916,25 +920,13 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
             }
             other => other,
         })?;
-        let out = dir.join(run.name.get_ref());
-        match run.command.get_ref().as_str() {
-            "reduced-vs-full" => files.extend([
-                format!("{}_full.csv", out.display()),
-                format!("{}_reduced.csv", out.display()),
-            ]),
-            "compare" => files.extend([
-                format!("{}.csv", out.display()),
-                format!("{}_overlaps.csv", out.display()),
-            ]),
-            _ => files.push(format!("{}.csv", out.display())),
-        }
     }
     for plot in &exp.plot {
         let written = experiment::draw(plot, &exp.run, &dir).map_err(RunError::Io)?;
         files.extend(written.iter().map(|p| p.display().to_string()));
     }
     let seconds = start.elapsed().as_secs_f64();
-    if !a.quiet {
+    if !a.report.quiet {
         eprintln!(
             "{}: {} files in {} ({seconds:.1} s)",
             exp.title,
@@ -943,7 +935,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         );
     }
     print_json(
-        a.json,
+        a.report.json,
         serde_json::json!({"experiment": stem, "title": exp.title, "out_dir": dir, "files": files, "seconds": seconds}),
     );
     Ok(())

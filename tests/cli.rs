@@ -1,24 +1,8 @@
 //! The command line: bad input is one line on stderr, exit code 2, and nothing written.
 
-use std::process::Command;
+mod common;
 
-fn aedyn(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("aedyn-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::{aedyn, temp};
 
 /// Runs `args` plus `--out FILE` and checks: exit code 2, one error line naming `needle`, no file.
 fn rejects(sub: &str, args: &[&str], needle: &str) {

@@ -1,25 +1,9 @@
 //! `aedyn reproduce`: the shipped experiment files are valid, bad files are errors naming the
 //! file, line and key, and a small experiment writes its CSV files, plots and JSON summary.
 
-use std::process::Command;
+mod common;
 
-fn aedyn(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args(args)
-        .output()
-        .expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("aedyn-reproduce-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::{aedyn, temp};
 
 #[test]
 fn every_shipped_experiment_parses_into_valid_runs() {

@@ -84,3 +84,23 @@ pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, tim
         real: None,
     }
 }
+
+/// Runs the `aedyn` binary: (exit code, stdout, stderr).
+pub fn aedyn(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args(args)
+        .output()
+        .expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A path in this test process's own temporary directory.
+pub fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("aedyn-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
