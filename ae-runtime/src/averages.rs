@@ -22,12 +22,28 @@ pub trait Averages {
     fn i22(c11: f64, c12: f64, c22: f64) -> f64;
     /// E[g'(x1) x2 g(x3)]
     fn i3(c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64;
+
+    /// Gradients with respect to the arguments, in argument order: the leaves of the symbolic
+    /// Jacobian. Each covariance entry is one variable (`C12` stands for both `C12` and `C21`).
+    fn i2_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3];
+    fn j2_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3];
+    fn i21_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3];
+    fn i22_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3];
+    fn i3_grad(c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> [f64; 6];
 }
 
 /// An activation function and its derivative (what the simulator and the quadrature need).
 pub trait Activation {
     fn g(x: f64) -> f64;
     fn dg(x: f64) -> f64;
+    /// g'' and g''', which the quadrature gradients need (Price's theorem). An activation
+    /// without them (ReLU: distributions) gets NaN gradients by quadrature, never wrong numbers.
+    fn d2g(_x: f64) -> f64 {
+        f64::NAN
+    }
+    fn d3g(_x: f64) -> f64 {
+        f64::NAN
+    }
 }
 
 const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
@@ -53,6 +69,14 @@ impl Activation for Erf {
     fn dg(x: f64) -> f64 {
         SQRT_2_OVER_PI * (-0.5 * x * x).exp()
     }
+    #[inline]
+    fn d2g(x: f64) -> f64 {
+        -x * Self::dg(x)
+    }
+    #[inline]
+    fn d3g(x: f64) -> f64 {
+        (x * x - 1.0) * Self::dg(x)
+    }
 }
 
 impl Activation for Linear {
@@ -63,6 +87,14 @@ impl Activation for Linear {
     #[inline]
     fn dg(_x: f64) -> f64 {
         1.0
+    }
+    #[inline]
+    fn d2g(_x: f64) -> f64 {
+        0.0
+    }
+    #[inline]
+    fn d3g(_x: f64) -> f64 {
+        0.0
     }
 }
 
@@ -93,6 +125,16 @@ impl Activation for TanhFn {
         let t = x.tanh();
         1.0 - t * t
     }
+    #[inline]
+    fn d2g(x: f64) -> f64 {
+        let t = x.tanh();
+        -2.0 * t * (1.0 - t * t)
+    }
+    #[inline]
+    fn d3g(x: f64) -> f64 {
+        let t = x.tanh();
+        (1.0 - t * t) * (6.0 * t * t - 2.0)
+    }
 }
 
 impl Averages for Erf {
@@ -117,6 +159,55 @@ impl Averages for Erf {
         let a = 1.0 + c11;
         (2.0 / PI) * (c23 * a - c12 * c13) / (a * (a * (1.0 + c33) - c13 * c13).sqrt())
     }
+
+    #[inline(always)]
+    fn i2_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        let (a, b) = (1.0 + c11, 1.0 + c22);
+        let s = (a * b).sqrt();
+        let u = c12 / s;
+        let k = (2.0 / PI) / (1.0 - u * u).sqrt();
+        [-k * u / (2.0 * a), k / s, -k * u / (2.0 * b)]
+    }
+    #[inline(always)]
+    fn j2_grad(_c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        let b = 1.0 + c22;
+        let d = SQRT_2_OVER_PI / b.sqrt();
+        [0.0, d, -0.5 * d * c12 / b]
+    }
+    #[inline(always)]
+    fn i21_grad(c11: f64, c12: f64, _c22: f64) -> [f64; 3] {
+        let a = 1.0 + c11;
+        let d = SQRT_2_OVER_PI / (a * a.sqrt());
+        [-1.5 * d * c12 / a, d, 0.0]
+    }
+    #[inline(always)]
+    fn i22_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        let a = 1.0 + c11;
+        let d = SQRT_2_OVER_PI / (a * a.sqrt());
+        [d * (-0.5 * c22 + 1.5 * c12 * c12 / a), -2.0 * d * c12, d * a]
+    }
+    #[inline(always)]
+    fn i3_grad(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> [f64; 6] {
+        // I3 = (2/pi) N / D with N = C23 a - C12 C13, D = a sqrt(W), W = a b - C13^2.
+        let (a, b) = (1.0 + c11, 1.0 + c33);
+        let sw = (a * b - c13 * c13).sqrt();
+        let d = a * sw;
+        let f = (c23 * a - c12 * c13) / d;
+        let dn = [c23, -c13, -c12, 0.0, a, 0.0];
+        let dd = [
+            sw + a * b / (2.0 * sw),
+            0.0,
+            -a * c13 / sw,
+            0.0,
+            0.0,
+            a * a / (2.0 * sw),
+        ];
+        let mut g = [0.0; 6];
+        for i in 0..6 {
+            g[i] = (2.0 / PI) * (dn[i] - f * dd[i]) / d;
+        }
+        g
+    }
 }
 
 impl Averages for Linear {
@@ -139,6 +230,27 @@ impl Averages for Linear {
     #[inline(always)]
     fn i3(_c11: f64, _c12: f64, _c13: f64, _c22: f64, c23: f64, _c33: f64) -> f64 {
         c23
+    }
+
+    #[inline(always)]
+    fn i2_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 1.0, 0.0]
+    }
+    #[inline(always)]
+    fn j2_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 1.0, 0.0]
+    }
+    #[inline(always)]
+    fn i21_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 1.0, 0.0]
+    }
+    #[inline(always)]
+    fn i22_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 0.0, 1.0]
+    }
+    #[inline(always)]
+    fn i3_grad(_c11: f64, _c12: f64, _c13: f64, _c22: f64, _c23: f64, _c33: f64) -> [f64; 6] {
+        [0.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     }
 }
 
@@ -176,6 +288,48 @@ impl Averages for Relu {
     fn i3(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
         let delta = (c11 * c33 - c13 * c13).max(0.0).sqrt();
         (c23 * (FRAC_PI_2 + c13.atan2(delta)) + c12 * delta / c11) / (2.0 * PI)
+    }
+
+    /// `dI2/dC12 = P(x1 > 0, x2 > 0)` and `dI2/dC11 = E[δ(x1) relu(x2)] / 2 = Δ / (4π C11)`
+    /// (Price's theorem; the same as differentiating the closed form).
+    #[inline(always)]
+    fn i2_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        let delta = (c11 * c22 - c12 * c12).max(0.0).sqrt();
+        let side = |c: f64| if delta > 0.0 { delta / (4.0 * PI * c) } else { 0.0 };
+        [side(c11), (FRAC_PI_2 + c12.atan2(delta)) / (2.0 * PI), side(c22)]
+    }
+    #[inline(always)]
+    fn j2_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 0.5, 0.0]
+    }
+    #[inline(always)]
+    fn i21_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 0.5, 0.0]
+    }
+    #[inline(always)]
+    fn i22_grad(_c11: f64, _c12: f64, _c22: f64) -> [f64; 3] {
+        [0.0, 0.0, 0.5]
+    }
+    /// Differentiating the closed form, `2π I3 = C23 θ + C12 Δ13 / C11` with
+    /// `θ = π/2 + atan2(C13, Δ13)`, gives regular terms plus terms in `1/Δ13` (for C11, C13,
+    /// C33). `Δ13 = 0` exactly only where x1 and x3 are one pre-activation, so that C11, C13
+    /// and C33 are one variable: there the `1/Δ13` coefficients sum to zero, and the restricted
+    /// function `C23/2` has exactly the regular terms as its gradient. So at `Δ13 = 0` the
+    /// singular terms are left out.
+    #[inline(always)]
+    fn i3_grad(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> [f64; 6] {
+        let delta = (c11 * c33 - c13 * c13).max(0.0).sqrt();
+        let theta = FRAC_PI_2 + c13.atan2(delta);
+        let inv = if delta > 0.0 { 1.0 / delta } else { 0.0 };
+        let two_pi = 2.0 * PI;
+        [
+            ((c12 * c33 - c23 * c13) / (2.0 * c11) * inv - c12 * delta / (c11 * c11)) / two_pi,
+            delta / (c11 * two_pi),
+            (c23 * c11 - c12 * c13) / c11 * inv / two_pi,
+            0.0,
+            theta / two_pi,
+            (c12 - c23 * c13 / c33) / 2.0 * inv / two_pi,
+        ]
     }
 }
 
@@ -274,6 +428,34 @@ fn expect2(scale1: f64, scale2: f64, f: impl Fn(f64, f64) -> f64) -> f64 {
     acc
 }
 
+/// `expect1` for several integrands sharing one pass over the nodes.
+fn expect1_vec<const N: usize>(scale: f64, f: impl Fn(f64) -> [f64; N]) -> [f64; N] {
+    let n = SIZES.iter().copied().find(|n| *n >= 2 * size_for(scale)).unwrap_or(160);
+    let (x, w) = rule(n);
+    let mut acc = [0.0; N];
+    for (z, w) in x.iter().zip(w) {
+        for (a, v) in acc.iter_mut().zip(f(*z)) {
+            *a += w * v;
+        }
+    }
+    acc
+}
+
+/// `expect2` for several integrands sharing one pass over the nodes.
+fn expect2_vec<const N: usize>(scale1: f64, scale2: f64, f: impl Fn(f64, f64) -> [f64; N]) -> [f64; N] {
+    let (x1, w1) = rule(size_for(scale1));
+    let (x2, w2) = rule(size_for(scale2));
+    let mut acc = [0.0; N];
+    for (z1, a) in x1.iter().zip(w1) {
+        for (z2, b) in x2.iter().zip(w2) {
+            for (acc, v) in acc.iter_mut().zip(f(*z1, *z2)) {
+                *acc += a * b * v;
+            }
+        }
+    }
+    acc
+}
+
 /// Pivots below this (relative to the diagonal) count as zero: the covariance is singular there.
 const PIVOT_EPS: f64 = 1e-13;
 
@@ -328,6 +510,78 @@ impl<A: Activation> Averages for Quadrature<A> {
         expect2(c11.max(l21 * l21), l22 * l22, |z1, z2| {
             A::dg(l11 * z1) * (l31 * z1 + l32 * z2) * A::g(l21 * z1 + l22 * z2)
         })
+    }
+
+    // Gradients by Price's theorem: for x ~ N(0, C), dE[F]/dC_ij = E[d_i d_j F] (i != j) and
+    // dE[F]/dC_ii = E[d_i^2 F] / 2. Each is an average of smooth integrands, finite on
+    // degenerate covariances, computed with the same rules as the averages themselves.
+    fn i2_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        let (l11, l21, l22) = chol2(c11, c12, c22);
+        let f = |x1: f64, x2: f64| [A::d2g(x1) * A::g(x2), A::dg(x1) * A::dg(x2), A::g(x1) * A::d2g(x2)];
+        let r = if l22 == 0.0 {
+            expect1_vec(c11.max(l21 * l21), |z| f(l11 * z, l21 * z))
+        } else {
+            expect2_vec(c11.max(l21 * l21), l22 * l22, |z1, z2| f(l11 * z1, l21 * z1 + l22 * z2))
+        };
+        [r[0] / 2.0, r[1], r[2] / 2.0]
+    }
+    fn j2_grad(_c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        // F = x1 g(x2): d12 F = g'(x2); d22 F = x1 g''(x2), and E[x1 h(x2)] = (C12/C22) E[x2 h(x2)].
+        let a = c22.max(0.0).sqrt();
+        if a == 0.0 {
+            return [0.0, A::dg(0.0), 0.0];
+        }
+        let r = expect1_vec(c22, |z| [A::dg(a * z), a * z * A::d2g(a * z)]);
+        [0.0, r[0], c12 / c22 * r[1] / 2.0]
+    }
+    fn i21_grad(c11: f64, c12: f64, _c22: f64) -> [f64; 3] {
+        // F = g'(x1) x1 x2: d11 F = (g'''(x1) x1 + 2 g''(x1)) x2, d12 F = g''(x1) x1 + g'(x1);
+        // x2 enters linearly: E[x2 h(x1)] = (C12/C11) E[x1 h(x1)].
+        let a = c11.max(0.0).sqrt();
+        let r = expect1_vec(c11, |z| {
+            let x = a * z;
+            [(A::d3g(x) * x + 2.0 * A::d2g(x)) * x, A::d2g(x) * x + A::dg(x)]
+        });
+        let d11 = if c11 > 0.0 { c12 / c11 * r[0] / 2.0 } else { 0.0 };
+        [d11, r[1], 0.0]
+    }
+    fn i22_grad(c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        // F = g'(x1) x2^2: d11 F = g'''(x1) x2^2, d12 F = 2 g''(x1) x2, d22 F = 2 g'(x1).
+        let a = c11.max(0.0).sqrt();
+        let b = if a > 0.0 { c12 / a } else { 0.0 };
+        let s2 = (c22 - b * b).max(0.0);
+        let r = expect1_vec(c11, |z| {
+            let x = a * z;
+            [A::d3g(x) * (b * b * z * z + s2), A::d2g(x) * b * z, A::dg(x)]
+        });
+        [r[0] / 2.0, 2.0 * r[1], r[2]]
+    }
+    fn i3_grad(c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> [f64; 6] {
+        // F = g'(x1) x2 g(x3). With x2 replaced by its projection on (x1, x3) as in `i3`:
+        // d11 F = g'''(x1) x2 g(x3), d12 F = g''(x1) g(x3), d13 F = g''(x1) x2 g'(x3),
+        // d23 F = g'(x1) g'(x3), d33 F = g'(x1) x2 g''(x3), d22 F = 0.
+        let (l11, l21, l22) = chol2(c11, c13, c33);
+        let l31 = if l11 > 0.0 { c12 / l11 } else { 0.0 };
+        let l32 = if l22 > 0.0 { (c23 - l31 * l21) / l22 } else { 0.0 };
+        let f = |x1: f64, x2: f64, x3: f64| {
+            let (g1, g3) = (A::dg(x1), A::g(x3));
+            let (h1, h3) = (A::d2g(x1), A::dg(x3));
+            [
+                A::d3g(x1) * x2 * g3,
+                h1 * g3,
+                h1 * x2 * h3,
+                g1 * h3,
+                g1 * x2 * A::d2g(x3),
+            ]
+        };
+        let r = if l22 == 0.0 {
+            expect1_vec(c11.max(l21 * l21), |z| f(l11 * z, l31 * z, l21 * z))
+        } else {
+            expect2_vec(c11.max(l21 * l21), l22 * l22, |z1, z2| {
+                f(l11 * z1, l31 * z1 + l32 * z2, l21 * z1 + l22 * z2)
+            })
+        };
+        [r[0] / 2.0, r[1], r[2], 0.0, r[3], r[4] / 2.0]
     }
 }
 
@@ -400,6 +654,39 @@ impl ActivationKind {
             ActivationKind::Linear => dispatch::<Linear>(avg, c),
             ActivationKind::Relu => dispatch::<Relu>(avg, c),
             ActivationKind::Tanh => dispatch::<Tanh>(avg, c),
+        }
+    }
+
+    /// The gradient of average `avg` with respect to its arguments `c` (3 or 6 of them).
+    pub fn average_grad(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        match self {
+            ActivationKind::Erf => Self::dispatch_grad::<Erf>(avg, c),
+            ActivationKind::Linear => Self::dispatch_grad::<Linear>(avg, c),
+            ActivationKind::Relu => Self::dispatch_grad::<Relu>(avg, c),
+            ActivationKind::Tanh => Self::dispatch_grad::<Tanh>(avg, c),
+        }
+    }
+
+    /// The gradient by quadrature (Price's theorem), whatever the activation: NaN for ReLU.
+    pub fn average_grad_by_quadrature(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        fn dispatch<A: Activation>(avg: Avg, c: &[f64]) -> Vec<f64> {
+            ActivationKind::dispatch_grad::<Quadrature<A>>(avg, c)
+        }
+        match self {
+            ActivationKind::Erf => dispatch::<Erf>(avg, c),
+            ActivationKind::Linear => dispatch::<Linear>(avg, c),
+            ActivationKind::Relu => dispatch::<Relu>(avg, c),
+            ActivationKind::Tanh => dispatch::<TanhFn>(avg, c),
+        }
+    }
+
+    fn dispatch_grad<T: Averages>(avg: Avg, c: &[f64]) -> Vec<f64> {
+        match avg {
+            Avg::I2 => T::i2_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::J2 => T::j2_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I21 => T::i21_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I22 => T::i22_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I3 => T::i3_grad(c[0], c[1], c[2], c[3], c[4], c[5]).to_vec(),
         }
     }
 

@@ -194,3 +194,146 @@ fn gauss_hermite_rules_integrate_moments() {
         }
     }
 }
+
+/// Central difference of `f` in argument `i` at `a`, step `h`.
+fn central(f: impl Fn(&[f64]) -> f64, a: &[f64], i: usize, h: f64) -> f64 {
+    let (mut up, mut down) = (a.to_vec(), a.to_vec());
+    up[i] += h;
+    down[i] -= h;
+    (f(&up) - f(&down)) / (2.0 * h)
+}
+
+/// Covariances for the gradient checks: random positive-definite ones at several scales (the
+/// smallest eigenvalue is at least 0.05, so a step of 1e-5 keeps them positive-definite).
+fn gradient_covariances() -> Vec<[[f64; 3]; 3]> {
+    let mut r = rng(11, 96);
+    [0.3, 1.0, 3.0, 10.0].iter().map(|s| covariance(&mut r, *s)).collect()
+}
+
+#[test]
+fn closed_form_gradients_match_finite_differences() {
+    // Central differences with h = 1e-5: truncation h^2 |f'''| / 6 ~ 1e-11 and rounding
+    // eps |f| / h ~ 1e-11 for averages and derivatives of order one, so 1e-7 relative to
+    // max(1, |gradient|) leaves four orders of margin while a wrong term (an O(1) error)
+    // cannot pass.
+    for act in [ActivationKind::Erf, ActivationKind::Linear, ActivationKind::Relu] {
+        for c in gradient_covariances() {
+            for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
+                let a = args(avg, &c);
+                let grad = act.average_grad(avg, &a);
+                for i in 0..a.len() {
+                    let fd = central(|x| act.average(avg, x), &a, i, 1e-5);
+                    assert!(
+                        (grad[i] - fd).abs() <= 1e-7 * grad[i].abs().max(1.0),
+                        "{} d{}/d(arg {i}) at {a:?}: closed form {} finite difference {fd}",
+                        act.name(),
+                        avg.name(),
+                        grad[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quadrature_gradients_match_closed_form_gradients() {
+    // Price's theorem by quadrature against the hand-differentiated closed forms: two
+    // independent derivations. The quadrature reproduces smooth averages to ~1e-9 (see
+    // `quadrature_reproduces_smooth_closed_forms`); its integrands here carry up to g''', so
+    // allow 1e-8.
+    for act in [ActivationKind::Erf, ActivationKind::Linear] {
+        for c in gradient_covariances().iter().take(3) {
+            for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
+                let a = args(avg, c);
+                let (closed, quad) = (act.average_grad(avg, &a), act.average_grad_by_quadrature(avg, &a));
+                for i in 0..a.len() {
+                    assert!(
+                        (closed[i] - quad[i]).abs() <= 1e-8 * closed[i].abs().max(1.0),
+                        "{} d{}/d(arg {i}) at {a:?}: closed form {} quadrature {}",
+                        act.name(),
+                        avg.name(),
+                        closed[i],
+                        quad[i]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_gradients_match_finite_differences() {
+    // Only at entries below ~1, where the rules integrate tanh to ~1e-10 (tanh has poles at
+    // x = i pi/2, so Gauss-Hermite converges much more slowly for it than for erf: at
+    // covariance entries ~3-10 the default rules are off by up to 2e-5 in values and 1e-2 in
+    // gradients; with 160-point rules everywhere both agree to 1e-8). A step h = 1e-4 turns the
+    // 1e-10 into ~1e-6 in the difference quotient, truncation adds h^2 ~ 1e-8. Tolerance 1e-5.
+    let act = ActivationKind::Tanh;
+    let mut r = rng(12, 96);
+    for c in (0..4).map(|_| covariance(&mut r, 0.3)) {
+        for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
+            let a = args(avg, &c);
+            let grad = act.average_grad(avg, &a);
+            for i in 0..a.len() {
+                let fd = central(|x| act.average(avg, x), &a, i, 1e-4);
+                assert!(
+                    (grad[i] - fd).abs() <= 1e-5 * grad[i].abs().max(1.0),
+                    "tanh d{}/d(arg {i}) at {a:?}: quadrature {} finite difference {fd}",
+                    avg.name(),
+                    grad[i]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gradients_along_tied_arguments_are_finite_and_right() {
+    // In the equations one pre-activation often fills several slots (I3(Q_kk, ..., Q_kk),
+    // I22(Q_kk, Q_kk, Q_kk)): the Jacobian adds the partials of the tied slots. At such points
+    // ReLU's I3 has partials in 1/Δ that cancel; the sum must equal the derivative of the
+    // restricted function, checked by a central difference moving the tied slots together
+    // (tolerance as in `closed_form_gradients_match_finite_differences`, 1e-5 for tanh's
+    // quadrature as in `tanh_gradients_match_finite_differences`).
+    let q = 1.3;
+    // (average, arguments, which slots move together)
+    let cases: [(Avg, Vec<f64>, Vec<usize>); 4] = [
+        (Avg::I3, vec![q, q, q, q, q, q], vec![0, 1, 2, 3, 4, 5]),
+        (Avg::I3, vec![q, 0.4, q, 0.9, 0.4, q], vec![0, 2, 5]),
+        (Avg::I2, vec![q, q, q], vec![0, 1, 2]),
+        (Avg::I22, vec![q, q, q], vec![0, 1, 2]),
+    ];
+    for act in ActivationKind::ALL {
+        let (h, tol) = if act == ActivationKind::Tanh {
+            (1e-4, 1e-5)
+        } else {
+            (1e-5, 1e-7)
+        };
+        for (avg, a, tied) in &cases {
+            let grad = act.average_grad(*avg, a);
+            let along: f64 = tied.iter().map(|i| grad[*i]).sum();
+            let moved = |d: f64| {
+                let mut x = a.clone();
+                for i in tied {
+                    x[*i] += d;
+                }
+                act.average(*avg, &x)
+            };
+            let fd = (moved(h) - moved(-h)) / (2.0 * h);
+            assert!(
+                along.is_finite() && (along - fd).abs() <= tol * along.abs().max(1.0),
+                "{} {} tied {tied:?} at {a:?}: sum of partials {along}, finite difference {fd}",
+                act.name(),
+                avg.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn relu_gradients_by_quadrature_are_nan_not_wrong() {
+    // ReLU's g'' is a delta function: quadrature cannot give its gradients and must say so.
+    let g = ActivationKind::Relu.average_grad_by_quadrature(Avg::I2, &[1.0, 0.3, 1.2]);
+    assert!(g[0].is_nan() && g[2].is_nan(), "{g:?}");
+}
