@@ -1,6 +1,9 @@
 //! The generated right-hand sides: one type per (equation file, K, activation).
 
-/// The default set: every shipped equation file, K = 1..=4, the four activations.
+/// The default set: every shipped equation file, K = 1..=4, the four activations. The
+/// equations that long runs integrate with the stiff method (SPEC section 7: vanilla,
+/// truncated, reduced) also get their symbolic Jacobian; the spectrum-wide ones, whose states
+/// grow with D, are for the explicit methods.
 pub mod default {
     ae_macros::generate! {
         files = [
@@ -12,6 +15,7 @@ pub mod default {
         ],
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],
+        jacobian = [vanilla, truncated, reduced],
     }
 }
 

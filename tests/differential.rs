@@ -64,3 +64,115 @@ fn generated_kernels_match_the_interpreter() {
     // 5 files x K = 1..=4 x 4 activations, and full_spectrum x K = 5..=8 x {erf, linear}.
     assert_eq!(checked, 88);
 }
+
+/// Central differences with h = 1e-5 max(1, |y_j|): truncation h^2 |f'''| / 6 and rounding
+/// eps |f| / h are both ~1e-11 for a right-hand side and derivatives of order one; measured,
+/// the symbolic Jacobians agree to 5e-9 relative (to the entry, or to 1e-3 of the largest entry
+/// for small ones). 1e-5 leaves three orders of margin; a wrong term is an O(1) error.
+const TOL: f64 = 1e-5;
+
+/// Central-difference Jacobian of `kernel` at `y`, column-major.
+fn central_jacobian(kernel: &dyn Kernel, y: &[f64]) -> Vec<f64> {
+    let n = y.len();
+    let mut jac = vec![0.0; n * n];
+    let (mut up, mut down) = (vec![0.0; n], vec![0.0; n]);
+    for j in 0..n {
+        let h = 1e-5 * y[j].abs().max(1.0);
+        let mut x = y.to_vec();
+        x[j] = y[j] + h;
+        kernel.rhs(&x, &mut up);
+        x[j] = y[j] - h;
+        kernel.rhs(&x, &mut down);
+        for i in 0..n {
+            jac[j * n + i] = (up[i] - down[i]) / (2.0 * h);
+        }
+    }
+    jac
+}
+
+/// The symbolic Jacobians (emitted for the equations that long runs integrate with Rodas4)
+/// against central differences of the interpreter's right-hand side, a computation that shares
+/// nothing with the differentiation.
+#[test]
+fn generated_jacobians_match_differences_of_the_interpreter() {
+    let with_jacobian = ["vanilla", "truncated", "reduced"];
+    let mut checked = 0;
+    for &(equations, k, activation) in aedyn::models::default::GENERATED {
+        let (model, src) = shipped(equations);
+        let act = ActivationKind::parse(activation).expect("known activation");
+        let (rho, inputs) = random_state(&model, k, 24, 3, 7 + k as u64);
+        let interp = interpreter(&model, src, k, act, &rho);
+        let y = interp.init(&inputs);
+        let n = y.len();
+        let mut kernel = aedyn::models::generated(equations, k, activation).expect("generated");
+        kernel.set_rho(rho.clone());
+        kernel.params_mut().copy_from_slice(interp.params());
+        let mut jac = vec![f64::NAN; n * n];
+        let has = kernel.jacobian(&y, &mut jac);
+        let expected = with_jacobian.contains(&equations) && act.has_closed_forms();
+        assert_eq!(has, expected, "{equations} K={k} {activation}");
+        if !has {
+            continue;
+        }
+        let fd = central_jacobian(&interp, &y);
+        let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut worst = 0.0f64;
+        for (i, (exact, diff)) in jac.iter().zip(&fd).enumerate() {
+            let err = (exact - diff).abs() / diff.abs().max(1e-3 * scale);
+            worst = worst.max(err);
+            assert!(
+                err <= TOL,
+                "{equations} K={k} {activation}: d(dy[{}])/dy[{}]: symbolic {exact}, differences {diff}",
+                i % n,
+                i / n
+            );
+        }
+        eprintln!("{equations} K={k} {activation}: n = {n}, worst relative difference {worst:.2e}");
+        checked += 1;
+    }
+    // vanilla, truncated, reduced x K = 1..=4 x erf, linear, relu.
+    assert_eq!(checked, 36);
+}
+
+mod nested {
+    ae_macros::generate! {
+        files = ["tests/data/nested_sums.ae"],
+        k = [2],
+        activations = [erf, relu],
+        jacobian = [nested_sums],
+    }
+}
+
+#[test]
+fn jacobian_through_nested_mode_sums_and_functions() {
+    // Same comparison as above, on equations whose mode sums contain other mode sums and where
+    // every function of the language appears (tolerance as there).
+    let src = include_str!("data/nested_sums.ae");
+    let model = std::sync::Arc::new(ae_dsl::compile("nested_sums.ae", src).expect("compiles"));
+    for activation in ["erf", "relu"] {
+        let act = ActivationKind::parse(activation).expect("known activation");
+        let (rho, inputs) = random_state(&model, 2, 24, 3, 5);
+        let interp = interpreter(&model, src, 2, act, &rho);
+        let y = interp.init(&inputs);
+        let n = y.len();
+        let mut kernel = nested::kernel("nested_sums", 2, activation).expect("generated");
+        kernel.set_rho(rho.clone());
+        kernel.params_mut().copy_from_slice(interp.params());
+        let (mut dg, mut di) = (vec![0.0; n], vec![0.0; n]);
+        kernel.rhs(&y, &mut dg);
+        interp.rhs(&y, &mut di);
+        assert_close("nested_sums rhs", &dg, &di);
+        let mut jac = vec![0.0; n * n];
+        assert!(kernel.jacobian(&y, &mut jac));
+        let fd = central_jacobian(&interp, &y);
+        let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (i, (exact, diff)) in jac.iter().zip(&fd).enumerate() {
+            assert!(
+                (exact - diff).abs() <= TOL * diff.abs().max(1e-3 * scale),
+                "nested_sums {activation}: d(dy[{}])/dy[{}]: symbolic {exact}, differences {diff}",
+                i % n,
+                i / n
+            );
+        }
+    }
+}

@@ -159,6 +159,7 @@ proptest! {
             activation: "erf",
             activation_path: quote!(::ae_runtime::averages::Erf),
             source: quote!("source"),
+            jacobian: true,
         };
         let tokens = ae_dsl::emit::emit(&spec);
         prop_assert!(syn::parse2::<syn::File>(tokens).is_ok(), "emitted code does not parse");

@@ -15,6 +15,7 @@ fn generated_code(equations: &str, k: usize, activation: &str) -> String {
         activation_path: quote!(::ae_runtime::averages::Erf),
         // The macro passes include_str!(absolute path); a placeholder keeps the snapshot portable.
         source: quote!("<equation source>"),
+        jacobian: true,
     };
     let tokens = ae_dsl::emit::emit(&spec);
     prettyplease::unparse(&syn::parse2(tokens).expect("generated code parses as a file"))

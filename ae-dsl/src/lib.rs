@@ -7,6 +7,7 @@ pub mod ast;
 pub mod emit;
 pub mod error;
 pub mod ir;
+pub mod jacobian;
 pub mod layout;
 pub mod lexer;
 pub mod parser;

@@ -35,15 +35,19 @@ pub enum Node {
     Powi(NodeId, i32),
     Func(Func, NodeId),
     Avg(Avg, Vec<NodeId>),
+    /// The gradient of an average with respect to its arguments: one value per argument.
+    AvgGrad(Avg, Vec<NodeId>),
+    /// Component `j` of an `AvgGrad` node.
+    Part(NodeId, usize),
 }
 
 impl Node {
     pub fn children(&self) -> Vec<NodeId> {
         match self {
             Node::Const(_) | Node::Param(_) | Node::Y(_) | Node::ModeY { .. } | Node::Rho => vec![],
-            Node::ModeSum(a) | Node::Neg(a) | Node::Powi(a, _) | Node::Func(_, a) => vec![*a],
+            Node::ModeSum(a) | Node::Neg(a) | Node::Powi(a, _) | Node::Func(_, a) | Node::Part(a, _) => vec![*a],
             Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) => vec![*a, *b],
-            Node::Avg(_, args) => args.clone(),
+            Node::Avg(_, args) | Node::AvgGrad(_, args) => args.clone(),
         }
     }
 }
@@ -57,6 +61,19 @@ pub enum Target {
     ModeY { state: usize, entry: usize },
     /// Observable number `i`.
     Out(usize),
+    /// A partial derivative (see [`crate::jacobian`]).
+    Jac { row: JacIx, col: JacIx },
+}
+
+/// A row or column of the Jacobian's building blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JacIx {
+    /// State entry `i` without mode index.
+    Y(usize),
+    /// Entry of a mode state at the current mode.
+    Mode { state: usize, entry: usize },
+    /// Mode sum number `i` (in the order of [`Program::mode_sums`]).
+    Sum(usize),
 }
 
 /// An unrolled computation: nodes in topological order and the outputs they feed.
@@ -136,11 +153,11 @@ pub fn in_range(a: usize, op: CmpOp, other: usize) -> bool {
     }
 }
 
-struct Builder<'m> {
+pub(crate) struct Builder<'m> {
     model: &'m Model,
     k: usize,
     layout: Layout,
-    nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
     map: HashMap<Node, NodeId>,
     lets: HashMap<(usize, Vec<usize>), NodeId>,
     env: Vec<usize>,
@@ -151,13 +168,13 @@ fn is_const(n: &Node, v: f64) -> bool {
 }
 
 impl Builder<'_> {
-    fn konst(&mut self, v: f64) -> NodeId {
+    pub(crate) fn konst(&mut self, v: f64) -> NodeId {
         // -0.0 and 0.0 are one constant.
         let v = if v == 0.0 { 0.0 } else { v };
         self.intern(Node::Const(v.to_bits()))
     }
 
-    fn intern(&mut self, n: Node) -> NodeId {
+    pub(crate) fn intern(&mut self, n: Node) -> NodeId {
         if let Some(id) = self.map.get(&n) {
             return *id;
         }
@@ -175,7 +192,7 @@ impl Builder<'_> {
 
     /// Creates a node after local simplification (constant folding, neutral elements,
     /// a canonical operand order for `+` and `*` so that `a*b` and `b*a` are shared).
-    fn mk(&mut self, n: Node) -> NodeId {
+    pub(crate) fn mk(&mut self, n: Node) -> NodeId {
         use Node::*;
         let c = |b: &Self, id: NodeId| b.value(id);
         match n {
@@ -326,7 +343,7 @@ impl Builder<'_> {
     }
 }
 
-fn builder(model: &Model, k: usize) -> Builder<'_> {
+pub(crate) fn builder(model: &Model, k: usize) -> Builder<'_> {
     Builder {
         model,
         k,
@@ -341,6 +358,15 @@ fn builder(model: &Model, k: usize) -> Builder<'_> {
 /// The right-hand side of every state equation, unrolled for `k` hidden units.
 pub fn unroll_rhs(model: &Model, k: usize) -> Program {
     let mut b = builder(model, k);
+    let outputs = rhs_outputs(&mut b);
+    Program {
+        nodes: b.nodes,
+        outputs,
+    }
+}
+
+pub(crate) fn rhs_outputs(b: &mut Builder) -> Vec<(Target, NodeId)> {
+    let (model, k) = (b.model, b.k);
     let mut outputs = Vec::new();
     for (id, s) in model.states.iter().enumerate() {
         for t in tuples(k, s.hidden, s.symmetric) {
@@ -359,10 +385,7 @@ pub fn unroll_rhs(model: &Model, k: usize) -> Program {
             outputs.push((target, n));
         }
     }
-    Program {
-        nodes: b.nodes,
-        outputs,
-    }
+    outputs
 }
 
 /// Names of the observable outputs in order (`eg`, `Q[0,1]`, ...).
@@ -408,6 +431,15 @@ impl Program {
             .zip(&self.nodes)
             .filter(|(r, n)| **r && matches!(n, Node::Avg(..)))
             .count()
+    }
+
+    /// The mode sums some output depends on, in node order (which is also dependency order:
+    /// a sum's body can only contain sums before it).
+    pub fn mode_sums(&self) -> Vec<NodeId> {
+        let reach = self.reachable();
+        (0..self.nodes.len())
+            .filter(|i| reach[*i] && matches!(self.nodes[*i], Node::ModeSum(_)))
+            .collect()
     }
 
     /// Which nodes some output depends on.

@@ -9,6 +9,8 @@
 //!     activations = [erf, linear, relu, tanh],
 //! }
 //! ```
+//! An optional `jacobian = [vanilla, ...]` names the equations whose types also get a symbolic
+//! Jacobian (for the activations with closed-form averages).
 //! Paths are relative to the invoking crate's `CARGO_MANIFEST_DIR`. Editing a file triggers
 //! regeneration: each type's `SOURCE` is an `include_str!` of it, which cargo tracks.
 
@@ -23,6 +25,8 @@ struct Input {
     files: Vec<LitStr>,
     ks: Vec<LitInt>,
     activations: Vec<Ident>,
+    /// Equation names (`vanilla`, ...) whose types also get the symbolic Jacobian.
+    jacobian: Vec<Ident>,
 }
 
 impl Parse for Input {
@@ -30,6 +34,7 @@ impl Parse for Input {
         let mut files = None;
         let mut ks = None;
         let mut activations = None;
+        let mut jacobian = Vec::new();
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
@@ -57,10 +62,15 @@ impl Parse for Input {
                             .collect(),
                     )
                 }
+                "jacobian" => {
+                    jacobian = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
+                        .into_iter()
+                        .collect()
+                }
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown key `{other}`: expected `files`, `k` or `activations`"),
+                        format!("unknown key `{other}`: expected `files`, `k`, `activations` or `jacobian`"),
                     ))
                 }
             }
@@ -73,6 +83,7 @@ impl Parse for Input {
             files: files.ok_or_else(|| missing("files"))?,
             ks: ks.ok_or_else(|| missing("k"))?,
             activations: activations.ok_or_else(|| missing("activations"))?,
+            jacobian,
         })
     }
 }
@@ -93,6 +104,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
     let mut sources = Vec::new();
     let mut listed = Vec::new();
     let mut ks = Vec::new();
+    let mut names = Vec::new();
     for k in &input.ks {
         let value: usize = k.base10_parse()?;
         if value == 0 || value > 16 {
@@ -114,6 +126,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         let model = ae_dsl::compile(&rel, &text).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
         let source = quote!(include_str!(#abs));
         let eq = model.name.clone();
+        names.push(eq.clone());
         sources.push(quote!((#eq, #source)));
         for &k in &ks {
             ae_dsl::unroll::check_k(&model, k).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
@@ -128,6 +141,8 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
                     activation: &act_name,
                     activation_path: quote!(::ae_runtime::averages::#act_type),
                     source: source.clone(),
+                    jacobian: input.jacobian.iter().any(|j| *j == model.name)
+                        && ae_dsl::emit::EXACT_GRADIENT_ACTIVATIONS.contains(&act_name.as_str()),
                 };
                 items.extend(ae_dsl::emit::emit(&spec));
                 let ty = format_ident!("{}", type_name);
@@ -137,6 +152,15 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
                 listed.push(quote!((#eq, #k, #act_name)));
             }
         }
+    }
+    if let Some(unknown) = input.jacobian.iter().find(|j| !names.contains(&j.to_string())) {
+        return Err(syn::Error::new(
+            unknown.span(),
+            format!(
+                "`jacobian` names `{unknown}`, which is not one of the files' equations: {}",
+                names.join(", ")
+            ),
+        ));
     }
     Ok(quote! {
         #items

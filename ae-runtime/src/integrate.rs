@@ -14,8 +14,9 @@ pub enum Method {
     Dop853,
     /// Dormand-Prince 5(4).
     Dopri5,
-    /// Rodas4, a stiffly accurate Rosenbrock method (finite-difference Jacobian, dense linear
-    /// algebra: for states of up to a few hundred entries).
+    /// Rodas4, a stiffly accurate Rosenbrock method (the generated kernels' symbolic Jacobian,
+    /// finite differences for the interpreter; dense linear algebra: for states of up to a few
+    /// hundred entries).
     Rodas4,
 }
 
@@ -29,6 +30,8 @@ pub struct Solver {
     pub atol: f64,
     /// Steps allowed between two output times.
     pub max_steps: u32,
+    /// Rodas4: use a finite-difference Jacobian even when the kernel has an exact one.
+    pub fd_jacobian: bool,
 }
 
 impl Default for Solver {
@@ -38,6 +41,7 @@ impl Default for Solver {
             rtol: 1e-10,
             atol: 1e-12,
             max_steps: 1_000_000,
+            fd_jacobian: false,
         }
     }
 }
@@ -226,6 +230,14 @@ pub fn integrate(
         });
     }
     let mut rodas_h = 0.0;
+    // Whether the kernel has an exact Jacobian: ask it once.
+    let exact_jacobian = solver.method == Method::Rodas4 && !solver.fd_jacobian && {
+        let mut probe = vec![0.0; y.len() * y.len()];
+        kernel.jacobian(y.as_slice(), &mut probe)
+    };
+    let jacobian = |x: &[f64], jac: &mut [f64]| {
+        kernel.jacobian(x, jac);
+    };
     for w in times.windows(2) {
         let (from, to) = (w[0], w[1]);
         if to <= from {
@@ -243,6 +255,7 @@ pub fn integrate(
             };
             let res = crate::rosenbrock::integrate(
                 &f,
+                exact_jacobian.then_some(&jacobian as crate::rosenbrock::JacobianFn),
                 from,
                 to,
                 &mut state,
@@ -273,6 +286,14 @@ pub fn integrate(
                         value,
                         t,
                         cause,
+                    });
+                }
+                Err(RodasFailure::NonFiniteJacobian(row, col, t, value)) => {
+                    return Err(IntegrationError::NonFinite {
+                        quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
+                        value,
+                        t,
+                        cause: String::new(),
                     });
                 }
                 Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
