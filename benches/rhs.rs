@@ -42,6 +42,30 @@ fn rhs(c: &mut Criterion) {
     group.bench_function("generated", |b| b.iter(|| generated.rhs(black_box(&y), &mut dy)));
     group.bench_function("interpreted", |b| b.iter(|| interp.rhs(black_box(&y), &mut dy)));
     group.finish();
+    let n = y.len();
+    let mut jac = vec![0.0; n * n];
+    let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes: one Jacobian");
+    group.bench_function("symbolic (generated)", |b| {
+        b.iter(|| generated.jacobian(black_box(&y), &mut jac))
+    });
+    // What Rodas4 does without it: one forward difference per column.
+    let mut f0 = vec![0.0; n];
+    group.bench_function("forward differences of the generated rhs", |b| {
+        b.iter(|| {
+            generated.rhs(black_box(&y), &mut f0);
+            let mut x = y.clone();
+            for j in 0..n {
+                let h = f64::EPSILON.sqrt() * y[j].abs().max(1e-5);
+                x[j] = y[j] + h;
+                generated.rhs(&x, &mut dy);
+                x[j] = y[j];
+                for i in 0..n {
+                    jac[j * n + i] = (dy[i] - f0[i]) / h;
+                }
+            }
+        })
+    });
+    group.finish();
 }
 
 fn integration(c: &mut Criterion) {
@@ -74,6 +98,11 @@ fn integration(c: &mut Criterion) {
         ..ae_runtime::integrate::Solver::default()
     };
     group.bench_function("rodas4, rtol 1e-7", |b| b.iter(|| stiff.run(|_| {}).unwrap()));
+    let mut differences = stiff.clone();
+    differences.solver.fd_jacobian = true;
+    group.bench_function("rodas4 with a finite-difference Jacobian, rtol 1e-7", |b| {
+        b.iter(|| differences.run(|_| {}).unwrap())
+    });
     group.finish();
 }
 

@@ -139,6 +139,10 @@ struct ModelArgs {
     /// Absolute tolerance of the adaptive step.
     #[arg(long, default_value_t = 1e-12)]
     atol: f64,
+    /// rodas4: a finite-difference Jacobian even where the generated code has the symbolic one
+    /// (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
+    #[arg(long)]
+    fd_jacobian: bool,
     /// Use the interpreter even where generated code exists.
     #[arg(long)]
     interpret: bool,
@@ -480,6 +484,7 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
             method,
             rtol: a.rtol,
             atol: a.atol,
+            fd_jacobian: a.fd_jacobian,
             ..Solver::default()
         },
         interpret: a.interpret,

@@ -183,3 +183,41 @@ fn sgd_from_the_aligned_state_follows_the_reduced_equations() {
         assert!((s - o).abs() <= bound, "t = {t}: reduced {o}, SGD {s} +- {std}");
     }
 }
+
+#[test]
+fn rodas4_with_the_symbolic_jacobian_follows_the_differenced_one() {
+    // The same stiff run (truncated K = 3 from a random start through alignment, t = 0..1e4)
+    // with the generated Jacobian and with forward differences. Both are accepted by the same
+    // error control at rtol 1e-10, so their trajectories may differ by the global error of
+    // either, ~1e3 steps times the tolerance: 1e-7 relative to each quantity's largest value
+    // (measured: 2e-10). The symbolic Jacobian must also save the n = 45 right-hand sides per
+    // step that the differences cost on top of Rodas4's 6 stages (both runs take nearly the
+    // same steps: allow 10% fewer).
+    let times = log_times(0.01, 1e4, 40);
+    let init = InitChoice::Random { seed: 3, std: 0.1 };
+    let mut exact_job = job("truncated", &[9.0, 3.0, 1.0], init, times);
+    exact_job.solver.rtol = 1e-10;
+    let mut fd_job = exact_job.clone();
+    fd_job.solver.fd_jacobian = true;
+    let (exact, fd) = (exact_job.run(|_| {}).unwrap(), fd_job.run(|_| {}).unwrap());
+    let (e, f) = (&exact.trajectory, &fd.trajectory);
+    for j in 0..e.observables[0].len() {
+        let scale = e.observables.iter().fold(0.0f64, |m, o| m.max(o[j].abs()));
+        for i in 0..e.times.len() {
+            let (a, b) = (e.observables[i][j], f.observables[i][j]);
+            assert!(
+                (a - b).abs() <= 1e-7 * scale,
+                "observable {j} at t = {}: symbolic {a}, differences {b}",
+                e.times[i]
+            );
+        }
+    }
+    let n = e.states[0].len() as u64;
+    assert!(
+        f.stats.evaluations - e.stats.evaluations >= 9 * n * e.stats.accepted / 10,
+        "evaluations: symbolic {}, differences {} (n = {n}, {} steps)",
+        e.stats.evaluations,
+        f.stats.evaluations,
+        e.stats.accepted
+    );
+}
