@@ -66,6 +66,17 @@ fn color(i: usize) -> RGBColor {
 }
 
 /// Tick labels: `1e4` rather than `10000.0`, `0.5` rather than `0.5000`.
+/// A legend swatch that looks like the dashed line it stands for: three dashes. (A macro: the
+/// element's type depends on the drawing backend.)
+macro_rules! dashed_swatch {
+    ($x:expr, $y:expr, $style:expr) => {
+        EmptyElement::at(($x, $y))
+            + PathElement::new(vec![(0, 0), (5, 0)], $style)
+            + PathElement::new(vec![(8, 0), (13, 0)], $style)
+            + PathElement::new(vec![(16, 0), (21, 0)], $style)
+    };
+}
+
 fn compact(v: f64) -> String {
     let a = v.abs();
     if a != 0.0 && !(1e-3..1e4).contains(&a) {
@@ -159,7 +170,7 @@ where
                 chart
                     .draw_series(DashedLineSeries::new(vec![(xs.0, *y), (xs.1, *y)], 4, 4, style))?
                     .label(label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+                    .legend(move |(x, y)| dashed_swatch!(x, y, style));
             }
             for s in &c.series {
                 let col = color(s.color);
@@ -182,7 +193,7 @@ where
                         chart
                             .draw_series(DashedLineSeries::new(pts, 8, 5, col.stroke_width(2).into()))?
                             .label(s.label.as_str())
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+                            .legend(move |(x, y)| dashed_swatch!(x, y, col.stroke_width(2)));
                     }
                     Mark::Points => {
                         if let Some(err) = &s.err {

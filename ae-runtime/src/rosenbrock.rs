@@ -292,6 +292,19 @@ mod tests {
     }
 
     #[test]
+    fn a_non_finite_exact_jacobian_is_an_error_not_a_step() {
+        // d|y|/dy is NaN at y = 0 in the generated code (a / |a|): never silently used.
+        let f = |y: &[f64], dy: &mut [f64]| dy[0] = -y[0].abs();
+        let jac = |y: &[f64], j: &mut [f64]| j[0] = -y[0] / y[0].abs();
+        let (mut y, mut h, mut st) = (vec![0.0], 0.0, RodasStats::default());
+        let res = integrate(&f, Some(&jac), 0.0, 1.0, &mut y, &mut h, 1e-8, 1e-8, 100, &mut st);
+        assert!(
+            matches!(res, Err(RodasFailure::NonFiniteJacobian(0, 0, t, v)) if t == 0.0 && v.is_nan()),
+            "{res:?}"
+        );
+    }
+
+    #[test]
     fn stiff_linear_problem_takes_large_steps() {
         // y1' = -1000 y1, y2' = -y2: an explicit method's stability region needs h < ~3.3e-3,
         // so at least 6000 steps over [0, 20]; Rodas4's steps are set by accuracy on y2 alone
