@@ -723,8 +723,16 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     let job = reduced_job(args)?;
     let start = std::time::Instant::now();
     let t_min = job.full.times.get(1).copied().unwrap_or(1.0);
-    let progress = Progress::new(args.report.quiet, 1000, "full, reduced");
-    let run = job.run(|_, t| progress.set(Progress::log_position(t, t_min, job.t_reduced_end)))?;
+    let progress = Progress::new(args.report.quiet, 1000, "full");
+    let run = job.run(|stage, t| {
+        if progress.bar.message() != stage {
+            progress.bar.set_message(stage.to_string());
+        }
+        // The reduced stage starts back at the alignment time, inside the span the full run has
+        // covered: the bar waits there instead of going back.
+        let pos = Progress::log_position(t, t_min, job.t_reduced_end);
+        progress.set(pos.max(progress.bar.position()));
+    })?;
     drop(progress);
     let mut full_csv = Vec::new();
     run.write_full_csv(&mut full_csv)

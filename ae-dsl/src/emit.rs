@@ -269,11 +269,7 @@ impl Emitter<'_> {
                 quote!(::ae_runtime::kernel::JacSlot::Y(#i))
             }
             JacIx::Mode { state, entry } => {
-                let before = lit(self.layout.blocks[..state]
-                    .iter()
-                    .filter(|b| b.mode)
-                    .map(|b| b.entries)
-                    .sum());
+                let before = lit(self.layout.mode_entries_before(state));
                 let stride = lit(self.layout.blocks[state].entries);
                 let entry = lit(entry);
                 quote!(::ae_runtime::kernel::JacSlot::Mode { before: #before, stride: #stride, entry: #entry })
@@ -468,7 +464,7 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
     used_states.dedup();
     let n_scalar = em.layout.n_scalar;
     for s in used_states {
-        let before: usize = em.layout.blocks[..s].iter().filter(|b| b.mode).map(|b| b.entries).sum();
+        let before = em.layout.mode_entries_before(s);
         let base = em.base(s);
         let (n_scalar, before) = (lit(n_scalar), lit(before));
         out.extend(quote!(let #base: usize = #n_scalar + #before * m;));

@@ -98,6 +98,12 @@ impl Layout {
         }
     }
 
+    /// Entries per mode of the mode states stored before `state`: a mode state's block starts
+    /// at `n_scalar + mode_entries_before(state) * m` for any number of modes m.
+    pub fn mode_entries_before(&self, state: usize) -> usize {
+        self.blocks[..state].iter().filter(|b| b.mode).map(|b| b.entries).sum()
+    }
+
     pub fn index(&self, state: usize, hidden: &[usize], tau: Option<usize>) -> usize {
         let b = &self.blocks[state];
         b.offset + tau.unwrap_or(0) * b.entries + entry(self.k, hidden, b.symmetric)
