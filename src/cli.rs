@@ -915,24 +915,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         if !a.report.quiet {
             eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), argv.join(" "));
         }
-        dispatch(&cli.command).map_err(|e| match e {
-            // Point input errors at the key they name (`--lr must be positive` names `lr`).
-            RunError::Input(msg) => {
-                let key = run
-                    .args
-                    .keys()
-                    .find(|k| msg.contains(&format!("--{k}")))
-                    .cloned()
-                    .unwrap_or_default();
-                let line = experiment::key_line(&text, run.name.span().start, &key);
-                RunError::Input(experiment::located(
-                    &path,
-                    line,
-                    format!("run `{}`: {msg}", run.name.get_ref()),
-                ))
-            }
-            other => other,
-        })?;
+        dispatch(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
     }
     for plot in &exp.plot {
         let written = experiment::draw(plot, &exp.run, &dir).map_err(RunError::Io)?;

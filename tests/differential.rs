@@ -24,6 +24,13 @@ fn assert_close(what: &str, generated: &[f64], interpreted: &[f64]) {
     }
 }
 
+/// `kernel` with the interpreter's eigenvalues and parameters.
+fn like(mut kernel: Box<dyn Kernel>, interp: &ae_runtime::interp::Interpreter) -> Box<dyn Kernel> {
+    kernel.set_rho(interp.rho().to_vec());
+    kernel.params_mut().copy_from_slice(interp.params());
+    kernel
+}
+
 #[test]
 fn generated_kernels_match_the_interpreter() {
     let mut checked = 0;
@@ -37,10 +44,11 @@ fn generated_kernels_match_the_interpreter() {
             let (rho, inputs) = random_state(&model, k, 24, 3, 100 * seed + k as u64);
             let interp = interpreter(&model, src, k, act, &rho);
             let y = interp.init(&inputs);
-            let mut kernel = aedyn::models::generated(equations, k, activation).expect("generated");
+            let kernel = like(
+                aedyn::models::generated(equations, k, activation).expect("generated"),
+                &interp,
+            );
             assert!(kernel.is_generated());
-            kernel.set_rho(rho.clone());
-            kernel.params_mut().copy_from_slice(interp.params());
             let (mut dg, mut di) = (vec![0.0; y.len()], vec![0.0; y.len()]);
             kernel.rhs(&y, &mut dg);
             interp.rhs(&y, &mut di);
@@ -90,6 +98,27 @@ fn central_jacobian(kernel: &dyn Kernel, y: &[f64]) -> Vec<f64> {
     jac
 }
 
+/// Asserts that `jac` (column-major) matches central differences of the interpreter at `y` to
+/// TOL relative to each entry, or to 1e-3 of the largest entry for small ones; returns the
+/// largest such relative difference.
+fn assert_matches_differences(what: &str, jac: &[f64], interp: &dyn Kernel, y: &[f64]) -> f64 {
+    let n = y.len();
+    let fd = central_jacobian(interp, y);
+    let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f64;
+    for (i, (exact, diff)) in jac.iter().zip(&fd).enumerate() {
+        let bound = diff.abs().max(1e-3 * scale);
+        assert!(
+            (exact - diff).abs() <= TOL * bound,
+            "{what}: d(dy[{}])/dy[{}]: symbolic {exact}, differences {diff}",
+            i % n,
+            i / n
+        );
+        worst = worst.max((exact - diff).abs() / bound);
+    }
+    worst
+}
+
 /// The symbolic Jacobians (emitted for the equations that long runs integrate with Rodas4)
 /// against central differences of the interpreter's right-hand side, a computation that shares
 /// nothing with the differentiation.
@@ -104,9 +133,10 @@ fn generated_jacobians_match_differences_of_the_interpreter() {
         let interp = interpreter(&model, src, k, act, &rho);
         let y = interp.init(&inputs);
         let n = y.len();
-        let mut kernel = aedyn::models::generated(equations, k, activation).expect("generated");
-        kernel.set_rho(rho.clone());
-        kernel.params_mut().copy_from_slice(interp.params());
+        let kernel = like(
+            aedyn::models::generated(equations, k, activation).expect("generated"),
+            &interp,
+        );
         let mut jac = vec![f64::NAN; n * n];
         let has = kernel.jacobian(&y, &mut jac);
         let expected = with_jacobian.contains(&equations) && act.has_closed_forms();
@@ -114,19 +144,7 @@ fn generated_jacobians_match_differences_of_the_interpreter() {
         if !has {
             continue;
         }
-        let fd = central_jacobian(&interp, &y);
-        let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        let mut worst = 0.0f64;
-        for (i, (exact, diff)) in jac.iter().zip(&fd).enumerate() {
-            let err = (exact - diff).abs() / diff.abs().max(1e-3 * scale);
-            worst = worst.max(err);
-            assert!(
-                err <= TOL,
-                "{equations} K={k} {activation}: d(dy[{}])/dy[{}]: symbolic {exact}, differences {diff}",
-                i % n,
-                i / n
-            );
-        }
+        let worst = assert_matches_differences(&format!("{equations} K={k} {activation}"), &jac, &interp, &y);
         eprintln!("{equations} K={k} {activation}: n = {n}, worst relative difference {worst:.2e}");
         checked += 1;
     }
@@ -155,24 +173,16 @@ fn jacobian_through_nested_mode_sums_and_functions() {
         let interp = interpreter(&model, src, 2, act, &rho);
         let y = interp.init(&inputs);
         let n = y.len();
-        let mut kernel = nested::kernel("nested_sums", 2, activation).expect("generated");
-        kernel.set_rho(rho.clone());
-        kernel.params_mut().copy_from_slice(interp.params());
+        let kernel = like(
+            nested::kernel("nested_sums", 2, activation).expect("generated"),
+            &interp,
+        );
         let (mut dg, mut di) = (vec![0.0; n], vec![0.0; n]);
         kernel.rhs(&y, &mut dg);
         interp.rhs(&y, &mut di);
         assert_close("nested_sums rhs", &dg, &di);
         let mut jac = vec![0.0; n * n];
         assert!(kernel.jacobian(&y, &mut jac));
-        let fd = central_jacobian(&interp, &y);
-        let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (i, (exact, diff)) in jac.iter().zip(&fd).enumerate() {
-            assert!(
-                (exact - diff).abs() <= TOL * diff.abs().max(1e-3 * scale),
-                "nested_sums {activation}: d(dy[{}])/dy[{}]: symbolic {exact}, differences {diff}",
-                i % n,
-                i / n
-            );
-        }
+        assert_matches_differences(&format!("nested_sums {activation}"), &jac, &interp, &y);
     }
 }

@@ -26,15 +26,14 @@ type Partials = BTreeMap<JacIx, NodeId>;
 /// The partial derivatives of the right-hand side, unrolled for `k` hidden units.
 pub fn unroll_jacobian(model: &Model, k: usize) -> Program {
     let mut b = builder(model, k);
-    let rhs = rhs_outputs(&mut b);
-    let reach = Program {
-        nodes: b.nodes.clone(),
-        outputs: rhs.clone(),
-    }
-    .reachable();
-    let sums: Vec<NodeId> = (0..reach.len())
-        .filter(|i| reach[*i] && matches!(b.nodes[*i], Node::ModeSum(_)))
-        .collect();
+    let outputs = rhs_outputs(&mut b);
+    let rhs = Program {
+        nodes: std::mem::take(&mut b.nodes),
+        outputs,
+    };
+    let (reach, sums) = (rhs.reachable(), rhs.mode_sums());
+    let Program { nodes, outputs: rhs } = rhs;
+    b.nodes = nodes;
     let sum_index: HashMap<NodeId, usize> = sums.iter().enumerate().map(|(i, s)| (*s, i)).collect();
     // Children come before parents, so one pass in node order differentiates everything.
     let mut partials: Vec<Partials> = vec![Partials::new(); reach.len()];
