@@ -16,6 +16,7 @@ pub mod default {
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],
         jacobian = [vanilla, truncated, reduced],
+        generic = true,
     }
 }
 
@@ -49,8 +50,14 @@ pub mod large {
     }
 }
 
-/// The generated kernel for (equations, K, activation), if any.
+/// The generated kernel for (equations, K, activation), if any: the unrolled one where it was
+/// generated for this K, else the K-generic one.
 pub fn generated(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+    unrolled(equations, k, activation).or_else(|| generic(equations, k, activation))
+}
+
+/// The unrolled kernel for (equations, K, activation), if it was generated for this K.
+pub fn unrolled(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
     if let Some(kernel) = default::kernel(equations, k, activation) {
         return Some(kernel);
     }
@@ -66,6 +73,12 @@ pub fn generated(equations: &str, k: usize, activation: &str) -> Option<Box<dyn 
         return Some(kernel);
     }
     None
+}
+
+/// The K-generic kernel for (equations, activation) with `k` hidden units (every shipped file
+/// and activation has one).
+pub fn generic(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+    default::generic_kernel(equations, k, activation)
 }
 
 /// The source of a shipped equation file, by equation name.

@@ -5,7 +5,9 @@
 
 pub mod ast;
 pub mod emit;
+pub mod emit_generic;
 pub mod error;
+pub mod generic;
 pub mod ir;
 pub mod jacobian;
 pub mod layout;

@@ -27,6 +27,8 @@ struct Input {
     activations: Vec<Ident>,
     /// Equation names (`vanilla`, ...) whose types also get the symbolic Jacobian.
     jacobian: Vec<Ident>,
+    /// Also emit one K-generic type per (file, activation), for every K not listed.
+    generic: bool,
 }
 
 impl Parse for Input {
@@ -35,9 +37,17 @@ impl Parse for Input {
         let mut ks = None;
         let mut activations = None;
         let mut jacobian = Vec::new();
+        let mut generic = false;
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
+            if key == "generic" {
+                generic = input.parse::<syn::LitBool>()?.value;
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             let content;
             bracketed!(content in input);
             match key.to_string().as_str() {
@@ -70,7 +80,7 @@ impl Parse for Input {
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown key `{other}`: expected `files`, `k`, `activations` or `jacobian`"),
+                        format!("unknown key `{other}`: expected `files`, `k`, `activations`, `jacobian` or `generic`"),
                     ))
                 }
             }
@@ -84,6 +94,7 @@ impl Parse for Input {
             ks: ks.ok_or_else(|| missing("k"))?,
             activations: activations.ok_or_else(|| missing("activations"))?,
             jacobian,
+            generic,
         })
     }
 }
@@ -105,6 +116,8 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
     let mut listed = Vec::new();
     let mut ks = Vec::new();
     let mut names = Vec::new();
+    let mut generic_arms = Vec::new();
+    let mut generic_listed = Vec::new();
     for k in &input.ks {
         let value: usize = k.base10_parse()?;
         if value == 0 || value > 16 {
@@ -128,6 +141,23 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         let eq = model.name.clone();
         names.push(eq.clone());
         sources.push(quote!((#eq, #source)));
+        if input.generic {
+            for act in &input.activations {
+                let act_name = act.to_string();
+                let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, &act_name);
+                let act_type = format_ident!("{}", ae_dsl::emit::camel(&act_name), span = act.span());
+                items.extend(ae_dsl::emit_generic::emit_generic(&ae_dsl::emit_generic::GenericSpec {
+                    model: &model,
+                    type_name: &type_name,
+                    activation: &act_name,
+                    activation_path: quote!(::ae_runtime::averages::#act_type),
+                    source: source.clone(),
+                }));
+                let ty = format_ident!("{}", type_name);
+                generic_arms.push(quote!((#eq, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new(k))),));
+                generic_listed.push(quote!((#eq, #act_name)));
+            }
+        }
         for &k in &ks {
             ae_dsl::unroll::check_k(&model, k).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
             for act in &input.activations {
@@ -175,6 +205,18 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
 
         /// Every generated (equations, K, activation).
         pub const GENERATED: &[(&str, usize, &str)] = &[#(#listed),*];
+
+        /// The K-generic kernel for (equations, activation) at `k` hidden units, if one was
+        /// generated (`generic = true`).
+        pub fn generic_kernel(equations: &str, k: usize, activation: &str) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+            match (equations, activation) {
+                #(#generic_arms)*
+                _ => ::std::option::Option::None,
+            }
+        }
+
+        /// Every (equations, activation) with a K-generic kernel.
+        pub const GENERIC: &[(&str, &str)] = &[#(#generic_listed),*];
 
         /// The source text of each equation file, by equation name.
         pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];

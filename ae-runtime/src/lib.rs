@@ -3,6 +3,7 @@
 
 pub mod averages;
 pub mod data;
+pub mod generic;
 pub mod init;
 pub mod integrate;
 pub mod interp;
