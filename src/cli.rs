@@ -120,6 +120,10 @@ struct ModelArgs {
     /// Side P of the grey P x P patches cut from a photograph (D = P^2).
     #[arg(long)]
     patch: Option<usize>,
+    /// Pixels between neighbouring patches' corners (default: P, non-overlapping; smaller
+    /// strides give overlapping patches and more samples).
+    #[arg(long)]
+    stride: Option<usize>,
     /// CSV data: drop the last column (a class label, as in data/digits.csv.gz).
     #[arg(long)]
     drop_last_column: bool,
@@ -495,8 +499,8 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
 /// Loads, standardises and diagonalises `--data`, if given.
 fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
     let Some(path) = &a.data else {
-        if a.patch.is_some() || a.format.is_some() {
-            return bad("--patch and --format go with --data");
+        if a.patch.is_some() || a.format.is_some() || a.stride.is_some() {
+            return bad("--patch, --stride and --format go with --data");
         }
         return Ok(None);
     };
@@ -511,6 +515,7 @@ fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
     let options = LoadOptions {
         format,
         patch: a.patch,
+        stride: a.stride,
         drop_last_column: a.drop_last_column,
         max_samples: a.max_samples,
     };

@@ -82,7 +82,10 @@ const GENERIC_TOL: f64 = 1e-12;
 /// Largest difference relative to the interpreted output's scale (the largest entry), which
 /// is what reassociated sums bound.
 fn scaled_difference(generated: &[f64], interpreted: &[f64]) -> f64 {
-    let scale = interpreted.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+    let scale = interpreted
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(f64::MIN_POSITIVE);
     generated
         .iter()
         .zip(interpreted)
@@ -100,7 +103,10 @@ fn assert_generic_matches(what: &str, kernel: &dyn Kernel, reference: &dyn Kerne
     kernel.observe(y, &mut og);
     reference.observe(y, &mut oi);
     let worst = scaled_difference(&dg, &di).max(scaled_difference(&og, &oi));
-    assert!(worst <= GENERIC_TOL, "{what}: generic and reference differ by {worst:e} of the scale\n{dg:?}\n{di:?}");
+    assert!(
+        worst <= GENERIC_TOL,
+        "{what}: generic and reference differ by {worst:e} of the scale\n{dg:?}\n{di:?}"
+    );
     worst
 }
 
@@ -127,11 +133,20 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
             let n_obs = ae_dsl::unroll::observable_names(&model, k).len();
             let what = format!("{equations} generic K={k} {activation}");
             let against: Box<dyn Kernel> = if k == 3 {
-                like(aedyn::models::unrolled(equations, k, activation).expect("unrolled"), &interp)
+                like(
+                    aedyn::models::unrolled(equations, k, activation).expect("unrolled"),
+                    &interp,
+                )
             } else {
                 Box::new(interp)
             };
-            worst = worst.max(assert_generic_matches(&what, kernel.as_ref(), against.as_ref(), &y, n_obs));
+            worst = worst.max(assert_generic_matches(
+                &what,
+                kernel.as_ref(),
+                against.as_ref(),
+                &y,
+                n_obs,
+            ));
             checked += 1;
         }
     }
@@ -152,9 +167,18 @@ fn generic_kernel_through_nested_mode_sums_and_functions() {
             let (rho, inputs) = random_state(&model, k, 24, 3, 5 + k as u64);
             let interp = interpreter(&model, src, k, act, &rho);
             let y = interp.init(&inputs);
-            let kernel = like(nested::generic_kernel("nested_sums", k, activation).expect("generic"), &interp);
+            let kernel = like(
+                nested::generic_kernel("nested_sums", k, activation).expect("generic"),
+                &interp,
+            );
             let n_obs = ae_dsl::unroll::observable_names(&model, k).len();
-            assert_generic_matches(&format!("nested_sums generic K={k} {activation}"), kernel.as_ref(), &interp, &y, n_obs);
+            assert_generic_matches(
+                &format!("nested_sums generic K={k} {activation}"),
+                kernel.as_ref(),
+                &interp,
+                &y,
+                n_obs,
+            );
         }
     }
 }

@@ -31,6 +31,17 @@ fn digits() -> Arc<RealData> {
 }
 
 fn compare(real: Arc<RealData>, k: usize, act: ActivationKind, draw: Draw) -> CompareRun {
+    compare_over(real, k, act, draw, 8, log_times(0.05, 100.0, 30))
+}
+
+fn compare_over(
+    real: Arc<RealData>,
+    k: usize,
+    act: ActivationKind,
+    draw: Draw,
+    seeds: usize,
+    times: Vec<f64>,
+) -> CompareRun {
     let ode = OdeJob {
         equations: "full_spectrum".into(),
         k,
@@ -44,7 +55,7 @@ fn compare(real: Arc<RealData>, k: usize, act: ActivationKind, draw: Draw) -> Co
         eigen_seed: 0,
         init: InitChoice::Random { seed: 11, std: 0.1 },
         params: vec![("lr".into(), 1.0)],
-        times: log_times(0.05, 100.0, 30),
+        times,
         solver: Solver::default(),
         interpret: false,
         real: Some(real),
@@ -52,7 +63,7 @@ fn compare(real: Arc<RealData>, k: usize, act: ActivationKind, draw: Draw) -> Co
     let sgd = SgdConfig::vanilla(act);
     CompareJob {
         ode,
-        seeds: 8,
+        seeds,
         sgd,
         threads: 0,
         test_samples: 0,
@@ -130,6 +141,54 @@ fn ode_tracks_sgd_on_photograph_patches() {
     assert_eq!(data.rows.len(), (427 / 8) * (640 / 8));
     let worst = worst_deviation(&compare(data, 4, ActivationKind::Erf, Draw::Online));
     assert!(worst <= 0.15, "worst deviation {worst}");
+}
+
+#[test]
+fn ode_tracks_sgd_of_a_wide_network_at_d_1024() {
+    // The paper's real-data regime: 32x32 grey patches of the shipped photograph with stride 4
+    // (15 147 overlapping patches, D = 1024), K = 16, erf, 3 replicas, t in [0.05, 30]; the
+    // ODE is the K-generic full-spectrum kernel. One SGD run deviates from its mean by
+    // O(1/sqrt(D)) ~ 3% in the transients and 3 replicas average that to ~1.8%; the patches
+    // are not Gaussian, and their universality correction at D = 64 (9% at the worst point,
+    // test above) shrinks with D. So 3% for the median deviation over the 30 times, as the
+    // theory allows at this size.
+    let options = LoadOptions {
+        patch: Some(32),
+        stride: Some(4),
+        ..LoadOptions::default()
+    };
+    let data = Arc::new(RealData::new(load(PHOTO, &options).unwrap()).unwrap());
+    assert_eq!(data.d, 1024);
+    assert_eq!(data.rows.len(), ((427 - 32) / 4 + 1) * ((640 - 32) / 4 + 1));
+    let run = compare_over(
+        data,
+        16,
+        ActivationKind::Erf,
+        Draw::Online,
+        3,
+        log_times(0.05, 30.0, 30),
+    );
+    let (ode, sgd) = (run.ode_eg(), run.sgd_eg());
+    let mut deviations: Vec<f64> = ode
+        .iter()
+        .zip(&sgd)
+        .skip(1)
+        .map(|(o, (s, _))| (s - o).abs() / o)
+        .collect();
+    deviations.sort_by(f64::total_cmp);
+    let median = deviations[deviations.len() / 2];
+    eprintln!(
+        "K = 16, D = 1024: median deviation {median:.4}, worst {:.4}",
+        deviations.last().unwrap()
+    );
+    assert!(median <= 0.03, "median deviation {median}");
+    // The network learns: eg falls toward the rank-16 PCA error.
+    let last = *ode.last().unwrap();
+    assert!(
+        last < 0.5 * ode[0] && last >= run.pca[15] * 0.999,
+        "eg {last}, PCA(16) {}",
+        run.pca[15]
+    );
 }
 
 // ---- loaders and their errors -------------------------------------------------------------

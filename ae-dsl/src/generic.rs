@@ -32,11 +32,20 @@ pub enum L {
     /// The rescaled eigenvalue of the current mode.
     Rho,
     /// Entry of a state without mode index.
-    Y { state: usize, hidden: Vec<Ix> },
+    Y {
+        state: usize,
+        hidden: Vec<Ix>,
+    },
     /// Entry of a mode state at the current mode.
-    ModeY { state: usize, hidden: Vec<Ix> },
+    ModeY {
+        state: usize,
+        hidden: Vec<Ix>,
+    },
     /// Entry of a hoisted array, indexed by its variables.
-    Temp { id: usize, args: Vec<Ix> },
+    Temp {
+        id: usize,
+        args: Vec<Ix>,
+    },
     Func(Func, Box<L>),
     Neg(Box<L>),
     Add(Box<L>, Box<L>),
@@ -46,7 +55,11 @@ pub enum L {
     Powi(Box<L>, i32),
     Avg(Avg, Vec<L>),
     /// A sum over hidden units.
-    Sum { var: VarId, range: SumRange, body: Box<L> },
+    Sum {
+        var: VarId,
+        range: SumRange,
+        body: Box<L>,
+    },
 }
 
 /// One group of a normal form: `Σ_{sums} coef · Π factors`.
@@ -522,7 +535,10 @@ impl Lowerer<'_> {
             L::Mul(a, b) => L::Mul(h(a, self), h(b, self)),
             L::Div(a, b) => L::Div(h(a, self), h(b, self)),
             L::Powi(a, n) => L::Powi(h(a, self), n),
-            L::Avg(avg, args) => L::Avg(avg, args.into_iter().map(|a| self.hoist(a, context, in_mode_loop)).collect()),
+            L::Avg(avg, args) => L::Avg(
+                avg,
+                args.into_iter().map(|a| self.hoist(a, context, in_mode_loop)).collect(),
+            ),
             L::Sum { var, range, body } => {
                 let mut inner = context.to_vec();
                 inner.push(var);
@@ -560,7 +576,11 @@ impl Lowerer<'_> {
             }]
         };
         match e {
-            Expr::Let { id, hidden, mode: Some(m) } => {
+            Expr::Let {
+                id,
+                hidden,
+                mode: Some(m),
+            } => {
                 let body = self.inline_let(*id, hidden, *m);
                 self.poly(&body)
             }
@@ -664,13 +684,7 @@ impl Lowerer<'_> {
                     };
                 }
             }
-            let sums: Vec<(VarId, SumRange)> = t
-                .sums
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(s, _)| *s)
-                .collect();
+            let sums: Vec<(VarId, SumRange)> = t.sums.iter().zip(&keep).filter(|(_, k)| **k).map(|(s, _)| *s).collect();
             let mut factors = t.factors;
             let mut names = context.to_vec();
             names.extend(sums.iter().map(|(v, _)| *v));
@@ -680,8 +694,12 @@ impl Lowerer<'_> {
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, g)) => {
                     // Rename this term's summed indices to the group's, position by position.
-                    let map: Vec<(VarId, VarId)> =
-                        group.sums.iter().zip(&g.sums).map(|((a, _), (b, _))| (*a, *b)).collect();
+                    let map: Vec<(VarId, VarId)> = group
+                        .sums
+                        .iter()
+                        .zip(&g.sums)
+                        .map(|((a, _), (b, _))| (*a, *b))
+                        .collect();
                     let renamed = group
                         .coef
                         .rename(&|v| map.iter().find(|(a, _)| *a == v).map(|(_, b)| *b).unwrap_or(v));
@@ -706,11 +724,7 @@ impl Lowerer<'_> {
                     let vars: Vec<VarId> = scope.iter().copied().filter(|v| used.contains(v)).collect();
                     self.materialise(coef, vars)
                 };
-                g.factors = g
-                    .factors
-                    .into_iter()
-                    .map(|f| self.hoist(f, &scope, true))
-                    .collect();
+                g.factors = g.factors.into_iter().map(|f| self.hoist(f, &scope, true)).collect();
                 g
             })
             .collect()
@@ -936,10 +950,17 @@ mod tests {
             .count();
         assert_eq!(i2_temps, 1);
         let omega = model.states.iter().position(|s| s.name == "omega").unwrap();
-        let Value::PerMode(groups) = &plan.rhs[omega].value else { panic!() };
+        let Value::PerMode(groups) = &plan.rhs[omega].value else {
+            panic!()
+        };
         let diagonal: Vec<&Group> = groups
             .iter()
-            .filter(|g| g.sums.is_empty() && g.factors.iter().any(|f| matches!(f, L::ModeY { state, .. } if *state == omega)))
+            .filter(|g| {
+                g.sums.is_empty()
+                    && g.factors
+                        .iter()
+                        .any(|f| matches!(f, L::ModeY { state, .. } if *state == omega))
+            })
             .collect();
         assert!(!diagonal.is_empty());
         for g in diagonal {

@@ -154,7 +154,9 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
                     source: source.clone(),
                 }));
                 let ty = format_ident!("{}", type_name);
-                generic_arms.push(quote!((#eq, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new(k))),));
+                generic_arms.push(
+                    quote!((#eq, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new(k))),),
+                );
                 generic_listed.push(quote!((#eq, #act_name)));
             }
         }

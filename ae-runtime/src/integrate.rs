@@ -115,10 +115,14 @@ struct Sys<'a> {
     bad_input: RefCell<Option<Vec<f64>>>,
     /// First non-finite state after an accepted step.
     bad_state: Option<(usize, f64, f64)>,
+    /// Right-hand sides evaluated and steps accepted, over all steppers of a segment.
+    evaluations: Cell<u64>,
+    accepted: u64,
 }
 
 impl System<f64, DVector<f64>> for Sys<'_> {
     fn system(&self, t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
+        self.evaluations.set(self.evaluations.get() + 1);
         self.kernel.rhs(y.as_slice(), dy.as_mut_slice());
         if self.bad_derivative.get().is_none() {
             if let Some(i) = dy.iter().position(|v| !v.is_finite()) {
@@ -128,6 +132,7 @@ impl System<f64, DVector<f64>> for Sys<'_> {
         }
     }
     fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
+        self.accepted += 1;
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             self.bad_state = Some((i, t, y[i]));
             return true;
@@ -318,6 +323,8 @@ pub fn integrate(
             bad_derivative: Cell::new(None),
             bad_input: RefCell::new(None),
             bad_state: None,
+            evaluations: Cell::new(0),
+            accepted: 0,
         };
         let result = run_segment(&mut sys, from, to, y.clone(), solver);
         let (outcome, end_state, stats) = result;
@@ -377,9 +384,69 @@ type SegmentOutcome = (
     (u32, u32, u32),
 );
 
+/// The explicit steppers keep every accepted step's state until they return; past this many
+/// bytes of kept states a segment goes on in a new stepper from where the last one stopped.
+const KEPT_STATES_BYTES: usize = 16 << 20;
+
+/// Accepted steps one stepper may take: enough that restarts cost nothing measurable (at
+/// least 16 steps of 12 evaluations against one extra evaluation per restart), few enough that
+/// the kept states stay under [`KEPT_STATES_BYTES`] (memory O(state), not O(steps x state)).
+pub fn steps_per_stepper(n: usize) -> u32 {
+    (KEPT_STATES_BYTES / (8 * n.max(1) + 64)).clamp(16, 100_000) as u32
+}
+
 fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solver) -> SegmentOutcome {
+    let chunk = steps_per_stepper(y.len());
+    let (mut x, mut y, mut h) = (from, y, 0.0);
+    let (mut evaluations, mut accepted, mut rejected) = (0u32, 0u32, 0u32);
+    loop {
+        let attempts_so_far = accepted + rejected;
+        let allowed = solver.max_steps.saturating_sub(attempts_so_far).min(chunk);
+        let (res, last, last_h, stats) = run_stepper(sys, x, to, y.clone(), h, allowed, solver);
+        evaluations += stats.0;
+        accepted += stats.1;
+        rejected += stats.2;
+        match res {
+            Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x: reached, .. })
+                if accepted + rejected < solver.max_steps && reached > x =>
+            {
+                // Go on from the last accepted step with its step size.
+                x = reached;
+                y = last.expect("a stepper that took steps has a last state");
+                h = last_h;
+            }
+            Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x: reached, n_step }) => {
+                let err = ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x: reached, n_step };
+                return (Err(err), last, (evaluations, accepted, rejected));
+            }
+            other => return (other, last, (evaluations, accepted, rejected)),
+        }
+    }
+}
+
+type StepperOutcome = (
+    Result<(), ode_solvers::dop_shared::IntegrationError>,
+    Option<DVector<f64>>,
+    f64,
+    (u32, u32, u32),
+);
+
+/// One stepper from `from` to `to` with at most `max_steps` steps, starting with step `h`
+/// (0: the stepper's own guess). Returns the outcome, the last state and step size, and the
+/// counts (evaluations, accepted, rejected).
+fn run_stepper(
+    sys: &mut Sys,
+    from: f64,
+    to: f64,
+    y: DVector<f64>,
+    h: f64,
+    max_steps: u32,
+    solver: &Solver,
+) -> StepperOutcome {
     // Stiffness detection is off (n_stiff = u32::MAX): a long run legitimately goes through
     // stiff stretches, and TooManySteps reports it if it matters.
+    let evaluations_before = sys.evaluations.get();
+    let accepted_before = sys.accepted;
     macro_rules! run {
         ($stepper:ident, $beta:expr) => {{
             let mut stepper = $stepper::from_param(
@@ -395,22 +462,150 @@ fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solv
                 0.333,
                 6.0,
                 to - from,
-                0.0,
-                solver.max_steps,
+                h,
+                max_steps,
                 u32::MAX,
                 OutputType::Sparse,
             );
             let res = stepper.integrate();
+            let xs = stepper.x_out();
+            let last_h = match xs.len() {
+                n if n >= 2 => xs[n - 1] - xs[n - 2],
+                _ => 0.0,
+            };
             let last = stepper.y_out().last().cloned();
-            match res {
-                Ok(s) => (Ok(()), last, (s.num_eval, s.accepted_steps, s.rejected_steps)),
-                Err(e) => (Err(e), last, (0, 0, 0)),
-            }
+            let rejected = match &res {
+                Ok(s) => s.rejected_steps,
+                Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { n_step, .. }) => {
+                    n_step.saturating_sub((xs.len() as u32).saturating_sub(1))
+                }
+                Err(_) => 0,
+            };
+            (res.map(|_| ()), last, last_h, rejected)
         }};
     }
-    match solver.method {
+    let (res, last, last_h, rejected) = match solver.method {
         Method::Dop853 => run!(Dop853, 0.0),
         Method::Dopri5 => run!(Dopri5, 0.04),
         Method::Rodas4 => unreachable!("rodas4 runs in integrate()"),
+    };
+    let evaluations = (sys.evaluations.get() - evaluations_before) as u32;
+    let accepted = (sys.accepted - accepted_before) as u32;
+    (res, last, last_h, (evaluations, accepted, rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dy_i/dt = -(1 + i mod 3) y_i: a state large enough that one stepper may keep only ~20
+    /// steps, integrated over a stretch that needs more.
+    struct Decay(usize);
+
+    impl Kernel for Decay {
+        fn equations(&self) -> &str {
+            "decay"
+        }
+        fn activation(&self) -> &str {
+            "none"
+        }
+        fn k(&self) -> usize {
+            1
+        }
+        fn source(&self) -> &str {
+            ""
+        }
+        fn params(&self) -> &[f64] {
+            &[]
+        }
+        fn params_mut(&mut self) -> &mut [f64] {
+            &mut []
+        }
+        fn rho(&self) -> &[f64] {
+            &[]
+        }
+        fn set_rho(&mut self, _rho: Vec<f64>) {}
+        fn rhs(&self, y: &[f64], dy: &mut [f64]) {
+            for (i, (d, v)) in dy.iter_mut().zip(y).enumerate() {
+                *d = -((1 + i % 3) as f64) * v;
+            }
+        }
+        fn observe(&self, y: &[f64], out: &mut [f64]) {
+            out[0] = y[0];
+        }
+        fn is_generated(&self) -> bool {
+            true
+        }
+    }
+
+    /// A segment longer than one stepper's share of steps goes on in fresh steppers and still
+    /// lands on the exact solution (dop853 at rtol 1e-10: the global error is a few times the
+    /// tolerance, 1e-8 of each entry leaves room).
+    #[test]
+    fn long_segments_are_split_without_changing_the_solution() {
+        let n = 100_000;
+        let chunk = steps_per_stepper(n);
+        assert!(chunk < 30, "{chunk}");
+        let y0: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
+        let solver = Solver {
+            atol: 1e-14,
+            ..Solver::default()
+        };
+        for method in [Method::Dop853, Method::Dopri5] {
+            let solver = Solver { method, ..solver };
+            let traj = integrate(
+                &Decay(n),
+                &[],
+                y0.clone(),
+                &[0.0, 12.0],
+                &solver,
+                &["y0".into()],
+                &|_| None,
+                |_| {},
+            )
+            .unwrap();
+            assert!(
+                traj.stats.accepted > 2 * chunk as u64,
+                "{method:?}: {} steps",
+                traj.stats.accepted
+            );
+            let end = &traj.states[1];
+            for (i, v) in end.iter().enumerate() {
+                let exact = y0[i] * (-((1 + i % 3) as f64) * 12.0).exp();
+                assert!(
+                    (v - exact).abs() <= 1e-8 * y0[i],
+                    "{method:?} entry {i}: {v} vs {exact}"
+                );
+            }
+            assert_eq!(traj.states.len(), 2);
+        }
+    }
+
+    /// The step budget counts over all steppers of a segment.
+    #[test]
+    fn the_step_limit_holds_across_split_segments() {
+        let n = 20_000;
+        let solver = Solver {
+            max_steps: 300,
+            rtol: 1e-13,
+            atol: 1e-16,
+            ..Solver::default()
+        };
+        let y0 = vec![1.0; n];
+        let err = integrate(
+            &Decay(n),
+            &[],
+            y0,
+            &[0.0, 1e3],
+            &solver,
+            &["y0".into()],
+            &|_| None,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, IntegrationError::TooManySteps { steps: 300, .. }),
+            "{err}"
+        );
     }
 }

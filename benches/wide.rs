@@ -1,0 +1,98 @@
+//! Wide networks: one right-hand side of the full-spectrum equations (erf, D = 1024 modes)
+//! for K = 8 unrolled and interpreted, and K-generic for K = 8, 16, 32, 64; and vanilla with
+//! K = 6 units and 6 spikes integrated to t = 1000 by the K-generic kernel.
+//! Run: `cargo bench --bench wide`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::init;
+use ae_runtime::interp::Interpreter;
+use ae_runtime::kernel::Kernel;
+use criterion::{criterion_group, criterion_main, Criterion};
+
+const D: usize = 1024;
+
+/// A power-law spectrum like natural images', normalised to tr(Omega)/D = 1, and the state of
+/// i.i.d. initial weights (std 0.1) projected on canonical eigenvectors.
+fn full_spectrum_state(k: usize) -> (Vec<f64>, Vec<f64>) {
+    let src = aedyn::models::shipped_source("full_spectrum").unwrap();
+    let model = Arc::new(ae_dsl::compile("equations/full_spectrum.ae", src).unwrap());
+    let raw: Vec<f64> = (0..D).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
+    let total: f64 = raw.iter().sum();
+    let rho: Vec<f64> = raw.iter().map(|r| r / total).collect();
+    let weights = Weights::random(k, D, 0.1, 3);
+    let eig = eigenvectors(EigenFamily::Canonical, D, D, 0);
+    let inputs = init::from_weights_full(&weights, &eig);
+    let interp = Interpreter::new(model, src, k, ActivationKind::Erf);
+    (interp.init(&inputs), rho)
+}
+
+fn configured(mut kernel: Box<dyn Kernel>, rho: &[f64]) -> Box<dyn Kernel> {
+    kernel.set_rho(rho.to_vec());
+    kernel.params_mut()[0] = 1.0;
+    kernel
+}
+
+fn rhs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("full_spectrum erf, D = 1024: one rhs");
+    group.sample_size(20);
+    let (y, rho) = full_spectrum_state(8);
+    let mut dy = vec![0.0; y.len()];
+    let unrolled = configured(aedyn::models::unrolled("full_spectrum", 8, "erf").unwrap(), &rho);
+    group.bench_function("K = 8 unrolled", |b| b.iter(|| unrolled.rhs(black_box(&y), &mut dy)));
+    let generic = configured(aedyn::models::generic("full_spectrum", 8, "erf").unwrap(), &rho);
+    group.bench_function("K = 8 generic", |b| b.iter(|| generic.rhs(black_box(&y), &mut dy)));
+    let src = aedyn::models::shipped_source("full_spectrum").unwrap();
+    let model = Arc::new(ae_dsl::compile("equations/full_spectrum.ae", src).unwrap());
+    let interp = configured(Box::new(Interpreter::new(model, src, 8, ActivationKind::Erf)), &rho);
+    group.bench_function("K = 8 interpreted", |b| b.iter(|| interp.rhs(black_box(&y), &mut dy)));
+    for k in [16, 32, 64] {
+        let (y, rho) = full_spectrum_state(k);
+        let mut dy = vec![0.0; y.len()];
+        let generic = configured(aedyn::models::generic("full_spectrum", k, "erf").unwrap(), &rho);
+        group.bench_function(format!("K = {k} generic"), |b| {
+            b.iter(|| generic.rhs(black_box(&y), &mut dy))
+        });
+    }
+    group.finish();
+}
+
+fn vanilla_k6(c: &mut Criterion) {
+    let mut group = c.benchmark_group("vanilla K = 6 erf, spikes 6..1, D = 1000: integrate t = 0..1000");
+    group.sample_size(10);
+    let job = aedyn::run::OdeJob {
+        equations: "vanilla".into(),
+        k: 6,
+        activation: ActivationKind::Erf,
+        data: Spiked {
+            d: Dim::Finite(1000),
+            spikes: vec![6.0, 5.0, 4.0, 3.0, 2.0, 1.0],
+            sigma: 1.0,
+        },
+        family: EigenFamily::Random,
+        eigen_seed: 0,
+        init: aedyn::run::InitChoice::Random { seed: 0, std: 0.1 },
+        params: vec![("lr".into(), 1.0)],
+        times: ae_runtime::integrate::log_times(0.01, 1000.0, 100),
+        solver: ae_runtime::integrate::Solver {
+            method: ae_runtime::integrate::Method::Rodas4,
+            rtol: 1e-7,
+            ..ae_runtime::integrate::Solver::default()
+        },
+        interpret: false,
+        real: None,
+    };
+    group.bench_function("K-generic, rodas4 rtol 1e-7", |b| b.iter(|| job.run(|_| {}).unwrap()));
+    let mut explicit = job.clone();
+    explicit.solver = ae_runtime::integrate::Solver::default();
+    group.bench_function("K-generic, dop853 rtol 1e-10", |b| {
+        b.iter(|| explicit.run(|_| {}).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, rhs, vanilla_k6);
+criterion_main!(benches);
