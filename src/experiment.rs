@@ -9,12 +9,16 @@ use serde::Deserialize;
 use crate::plot::{self, Curves, Mark, Series, Table};
 
 /// The shipped experiments, by name: built into the binary, so `reproduce` works anywhere.
-pub const SHIPPED: [(&str, &str); 5] = [
+pub const SHIPPED: [(&str, &str); 6] = [
     ("plateaus", include_str!("../experiments/plateaus.toml")),
     ("long-time", include_str!("../experiments/long-time.toml")),
     ("tied-relu", include_str!("../experiments/tied-relu.toml")),
     ("truncated", include_str!("../experiments/truncated.toml")),
     ("real-data", include_str!("../experiments/real-data.toml")),
+    (
+        "gaussian-equivalence",
+        include_str!("../experiments/gaussian-equivalence.toml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +62,10 @@ pub struct PlotSpec {
     /// For `eg`: runs drawn as SGD only (their ODE is the untied, bias-free one).
     #[serde(default)]
     pub sgd_only: Vec<String>,
+    /// For `eg`: the ranks of the PCA errors drawn as dashed lines (default: every rank the
+    /// first run's CSV has).
+    #[serde(default)]
+    pub pca_ranks: Vec<usize>,
     #[serde(default)]
     pub y_label: Option<String>,
     #[serde(default = "yes")]
@@ -292,7 +300,22 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                         .filter(|(_, h)| h.starts_with("eg_pca_"))
                     {
                         let rank = name.trim_start_matches("eg_pca_");
-                        curves.hlines.push((format!("PCA rank {rank}"), table.columns[r][0]));
+                        let wanted = plot.pca_ranks.is_empty()
+                            || rank.parse::<usize>().is_ok_and(|r| plot.pca_ranks.contains(&r));
+                        if wanted {
+                            curves.hlines.push((format!("PCA rank {rank}"), table.columns[r][0]));
+                        }
+                    }
+                    if let Some(r) = plot
+                        .pca_ranks
+                        .iter()
+                        .find(|r| table.column(&format!("eg_pca_{r}")).is_none())
+                    {
+                        return Err(format!(
+                            "plot `{}`: {} has no PCA error of rank {r}",
+                            plot.file,
+                            file.display()
+                        ));
                     }
                 }
             }

@@ -10,7 +10,17 @@ fn every_shipped_experiment_parses_into_valid_runs() {
     let (code, list, err) = aedyn(&["reproduce", "--list"]);
     assert_eq!(code, 0, "{err}");
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(names, ["plateaus", "long-time", "tied-relu", "truncated", "real-data"]);
+    assert_eq!(
+        names,
+        [
+            "plateaus",
+            "long-time",
+            "tied-relu",
+            "truncated",
+            "real-data",
+            "gaussian-equivalence"
+        ]
+    );
     for name in names {
         // --dry-run parses every run's options with the real command-line parser.
         let (code, out, err) = aedyn(&["reproduce", name, "--dry-run"]);

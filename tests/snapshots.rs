@@ -31,3 +31,20 @@ fn vanilla_ir() {
     let (model, _) = common::shipped("vanilla");
     insta::assert_snapshot!(model.pretty());
 }
+
+#[test]
+fn vanilla_generic_erf_generated_code() {
+    let (model, _) = common::shipped("vanilla");
+    let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, "erf");
+    let spec = ae_dsl::emit_generic::GenericSpec {
+        model: &model,
+        type_name: &type_name,
+        activation: "erf",
+        activation_path: quote!(::ae_runtime::averages::Erf),
+        source: quote!("<equation source>"),
+    };
+    let tokens = ae_dsl::emit_generic::emit_generic(&spec);
+    insta::assert_snapshot!(prettyplease::unparse(
+        &syn::parse2(tokens).expect("generated code parses as a file")
+    ));
+}
