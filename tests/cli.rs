@@ -54,6 +54,32 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
     rejects("compare", &["--d", "inf"], "finite --d");
     rejects("ode", &["--informed", "1"], "two numbers");
     rejects("ode", &["--k", "4", "--informed", "1,1"], "K <= M");
+    rejects(
+        "ode",
+        &["--stride", "2"],
+        "--patch, --stride and --format go with --data",
+    );
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg");
+    rejects(
+        "ode",
+        &[
+            "--equations",
+            "full_spectrum",
+            "--data",
+            photo,
+            "--patch",
+            "8",
+            "--stride",
+            "0",
+        ],
+        "--stride 0: the step between patches must be between 1 and 4096 pixels",
+    );
+    let digits = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
+    rejects(
+        "ode",
+        &["--equations", "full_spectrum", "--data", digits, "--stride", "2"],
+        "--stride goes with --patch (photographs)",
+    );
 }
 
 #[test]

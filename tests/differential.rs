@@ -130,6 +130,14 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
                 &interp,
             );
             assert_eq!(kernel.k(), k);
+            // What the dispatcher hands out for a K without an unrolled kernel.
+            if k > 4 {
+                let dispatched = aedyn::models::generated(equations, k, activation).expect("dispatched");
+                assert!(
+                    dispatched.is_generated() && dispatched.k() == k,
+                    "{equations} K={k} {activation}"
+                );
+            }
             let n_obs = ae_dsl::unroll::observable_names(&model, k).len();
             let what = format!("{equations} generic K={k} {activation}");
             let against: Box<dyn Kernel> = if k == 3 {

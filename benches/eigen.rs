@@ -1,0 +1,61 @@
+//! One-shot timings of the real-data set-up, side by side (too slow for criterion's repeated
+//! samples at D = 3072): the empirical covariance of 15 000 samples at D = 1024 by one matrix
+//! product against rank-one updates, and nalgebra's symmetric eigendecomposition at D = 1024
+//! (grey 32x32 images) and D = 3072 (colour CIFAR-10). Run: `cargo bench --bench eigen`.
+
+use std::time::Instant;
+
+use ae_runtime::realdata::{covariance, eigen};
+use rand_distr::{Distribution, StandardNormal};
+
+/// `n` samples with a power-law spectrum, like natural images.
+fn rows(n: usize, d: usize) -> Vec<Vec<f64>> {
+    let mut rng = ae_runtime::data::rng(5, 77);
+    let scales: Vec<f64> = (0..d).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
+    (0..n)
+        .map(|_| {
+            scales
+                .iter()
+                .map(|s| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    s * z
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn seconds(what: &str, f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    let s = start.elapsed().as_secs_f64();
+    println!("{what}: {s:.2} s");
+    s
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run only for bench.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let d = 1024;
+    let data = rows(15_000, d);
+    let product = seconds("covariance, 15000 samples, D = 1024, one matrix product", || {
+        std::hint::black_box(covariance(&data, d));
+    });
+    let updates = seconds("covariance, 15000 samples, D = 1024, rank-one updates", || {
+        let mut cov = nalgebra::DMatrix::<f64>::zeros(d, d);
+        for row in &data {
+            let x = nalgebra::DVectorView::from_slice(row, d);
+            cov.ger(1.0 / data.len() as f64, &x, &x, 1.0);
+        }
+        std::hint::black_box(cov);
+    });
+    println!("matrix product {:.1}x faster", updates / product);
+    for d in [1024, 3072] {
+        let cov = covariance(&rows(d + 500, d), d);
+        seconds(&format!("symmetric eigendecomposition (nalgebra), D = {d}"), || {
+            std::hint::black_box(eigen(cov));
+        });
+    }
+}
