@@ -1,29 +1,16 @@
 //! One-shot timings of the real-data set-up, side by side (too slow for criterion's repeated
 //! samples at D = 3072): the empirical covariance of 15 000 samples at D = 1024 by one matrix
-//! product against rank-one updates, and nalgebra's symmetric eigendecomposition at D = 1024
-//! (grey 32x32 images) and D = 3072 (colour CIFAR-10). Run: `cargo bench --bench eigen`.
+//! product against rank-one updates, and the symmetric eigendecomposition at D = 1024
+//! (grey 32x32 images) and D = 3072 (colour CIFAR-10), faer's (used) against nalgebra's.
+//! Run: `cargo bench --bench eigen`.
 
 use std::time::Instant;
 
-use ae_runtime::realdata::{covariance, eigen};
-use rand_distr::{Distribution, StandardNormal};
+use ae_runtime::realdata::{covariance, eigen, eigen_nalgebra};
 
-/// `n` samples with a power-law spectrum, like natural images.
-fn rows(n: usize, d: usize) -> Vec<Vec<f64>> {
-    let mut rng = ae_runtime::data::rng(5, 77);
-    let scales: Vec<f64> = (0..d).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
-    (0..n)
-        .map(|_| {
-            scales
-                .iter()
-                .map(|s| {
-                    let z: f64 = StandardNormal.sample(&mut rng);
-                    s * z
-                })
-                .collect()
-        })
-        .collect()
-}
+mod common;
+
+use common::power_law_rows as rows;
 
 fn seconds(what: &str, f: impl FnOnce()) -> f64 {
     let start = Instant::now();
@@ -54,8 +41,15 @@ fn main() {
     println!("matrix product {:.1}x faster", updates / product);
     for d in [1024, 3072] {
         let cov = covariance(&rows(d + 500, d), d);
-        seconds(&format!("symmetric eigendecomposition (nalgebra), D = {d}"), || {
-            std::hint::black_box(eigen(cov));
+        let reference = seconds(&format!("symmetric eigendecomposition (nalgebra), D = {d}"), || {
+            std::hint::black_box(eigen_nalgebra(cov.clone()));
         });
+        let used = seconds(
+            &format!("symmetric eigendecomposition (faer, one thread), D = {d}"),
+            || {
+                std::hint::black_box(eigen(cov));
+            },
+        );
+        println!("faer {:.1}x faster", reference / used);
     }
 }

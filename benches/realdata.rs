@@ -1,6 +1,7 @@
 //! Real-data costs for README: the eigendecomposition of a D = 1024 empirical covariance, and a
 //! full-spectrum ODE run for K = 8, D = 1024, t = 0..100. Run: `cargo bench --bench realdata`
-//! (add `--features large-k` for generated K = 8 code; without it the interpreter runs K = 8).
+//! (K = 8 is in the unrolled `wide` set; `cargo bench --bench wide` compares it with the
+//! K-generic kernel and the interpreter).
 
 use std::sync::Arc;
 
@@ -9,27 +10,15 @@ use ae_runtime::data::{Dim, EigenFamily, Spiked};
 use ae_runtime::integrate::{log_times, Solver};
 use ae_runtime::realdata::{eigen, RealData, Samples};
 use criterion::{criterion_group, criterion_main, Criterion};
-use rand_distr::{Distribution, StandardNormal};
+
+mod common;
 
 /// 3000 samples in D = 1024 with a power-law spectrum, like natural images.
 fn samples(d: usize) -> Samples {
-    let mut rng = ae_runtime::data::rng(5, 77);
-    let scales: Vec<f64> = (0..d).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
-    let rows = (0..3000)
-        .map(|_| {
-            scales
-                .iter()
-                .map(|s| {
-                    let z: f64 = StandardNormal.sample(&mut rng);
-                    s * z
-                })
-                .collect()
-        })
-        .collect();
     Samples {
         source: "synthetic".into(),
         d,
-        rows,
+        rows: common::power_law_rows(3000, d),
     }
 }
 

@@ -500,7 +500,7 @@ mod tests {
 
     /// dy_i/dt = -(1 + i mod 3) y_i: a state large enough that one stepper may keep only ~20
     /// steps, integrated over a stretch that needs more.
-    struct Decay(usize);
+    struct Decay;
 
     impl Kernel for Decay {
         fn equations(&self) -> &str {
@@ -554,7 +554,7 @@ mod tests {
         for method in [Method::Dop853, Method::Dopri5] {
             let solver = Solver { method, ..solver };
             let traj = integrate(
-                &Decay(n),
+                &Decay,
                 &[],
                 y0.clone(),
                 &[0.0, 12.0],
@@ -592,17 +592,7 @@ mod tests {
             ..Solver::default()
         };
         let y0 = vec![1.0; n];
-        let err = integrate(
-            &Decay(n),
-            &[],
-            y0,
-            &[0.0, 1e3],
-            &solver,
-            &["y0".into()],
-            &|_| None,
-            |_| {},
-        )
-        .unwrap_err();
+        let err = integrate(&Decay, &[], y0, &[0.0, 1e3], &solver, &["y0".into()], &|_| None, |_| {}).unwrap_err();
         assert!(
             matches!(err, IntegrationError::TooManySteps { steps: 300, .. }),
             "{err}"

@@ -580,8 +580,30 @@ pub fn covariance(rows: &[Vec<f64>], d: usize) -> DMatrix<f64> {
     cov
 }
 
-/// Eigenpairs of a symmetric matrix, eigenvalues descending, eigenvectors as rows.
+/// Eigenpairs of a symmetric matrix, eigenvalues descending, eigenvectors as rows: faer's
+/// self-adjoint eigensolver on one thread (measured against nalgebra's: 0.15 s against 0.84 s
+/// at D = 1024, 3.9 s against 32 s at D = 3072; `cargo bench --bench eigen`), nalgebra's
+/// should faer's not converge.
 pub fn eigen(m: DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let d = m.nrows();
+    let a = faer::Mat::<f64>::from_fn(d, d, |i, j| m[(i, j)]);
+    let Ok(eig) = a.self_adjoint_eigen(faer::Side::Lower) else {
+        return eigen_nalgebra(m);
+    };
+    let (values, vectors) = (eig.S(), eig.U());
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|a, b| values[*b].total_cmp(&values[*a]));
+    let sorted = order.iter().map(|i| values[*i].max(0.0)).collect();
+    let rows = order
+        .iter()
+        .map(|&j| (0..d).map(|i| vectors[(i, j)]).collect())
+        .collect();
+    (sorted, rows)
+}
+
+/// [`eigen`] by nalgebra's symmetric eigensolver (the fallback, and the reference in tests
+/// and benchmarks).
+pub fn eigen_nalgebra(m: DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let d = m.nrows();
     let eig = SymmetricEigen::new(m);
     let mut order: Vec<usize> = (0..d).collect();
@@ -892,6 +914,42 @@ mod tests {
             for (a, b) in x.iter().zip(&expect) {
                 assert!((a - b).abs() < 1e-12, "draw {draw}: {a} vs {b}");
             }
+        }
+    }
+
+    /// faer's eigenpairs against nalgebra's: eigenvalues to 1e-10 of the largest, eigenvectors
+    /// equal up to sign where the eigenvalues are well separated (gaps here >= 1e-2 of the
+    /// largest; the error of a vector is ~eps / gap).
+    #[test]
+    fn eigen_matches_nalgebra() {
+        let d = 40;
+        let rows: Vec<Vec<f64>> = (0..200)
+            .map(|i| {
+                (0..d)
+                    .map(|j| ((i * d + j) as f64 * 0.37).sin() / (1.0 + j as f64))
+                    .collect()
+            })
+            .collect();
+        let cov = covariance(&rows, d);
+        let (va, ea) = eigen(cov.clone());
+        let (vb, eb) = eigen_nalgebra(cov);
+        let top = vb[0];
+        for i in 0..d {
+            assert!(
+                (va[i] - vb[i]).abs() <= 1e-10 * top,
+                "eigenvalue {i}: {} vs {}",
+                va[i],
+                vb[i]
+            );
+        }
+        for i in 0..d {
+            let separated =
+                (i == 0 || vb[i - 1] - vb[i] > 1e-2 * top) && (i + 1 == d || vb[i] - vb[i + 1] > 1e-2 * top);
+            if !separated {
+                continue;
+            }
+            let dot: f64 = ea[i].iter().zip(&eb[i]).map(|(a, b)| a * b).sum();
+            assert!((dot.abs() - 1.0).abs() < 1e-8, "eigenvector {i}: |dot| = {}", dot.abs());
         }
     }
 }
