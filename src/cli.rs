@@ -104,6 +104,11 @@ struct ModelArgs {
     /// Informed start `a,b`: w_k = a e_k, v_k = b sqrt(D) e_k (needs K <= M).
     #[arg(long, allow_hyphen_values = true)]
     informed: Option<String>,
+    /// Perfect start at encoder scale `a`: w_k = a e_k and v_k = b_k sqrt(D) e_k with the b_k
+    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (SPEC
+    /// section 7; spiked model, K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    perfect: Option<f64>,
     /// Initial weights from a file: 2K lines of D numbers (encoder rows, then decoder rows).
     #[arg(long)]
     weights: Option<String>,
@@ -448,8 +453,12 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
         "rodas4" => Method::Rodas4,
         other => return bad(format!("unknown --method `{other}`: expected dop853, dopri5 or rodas4")),
     };
+    let starts = [a.informed.is_some(), a.weights.is_some(), a.perfect.is_some()];
+    if starts.iter().filter(|s| **s).count() > 1 {
+        return bad("give at most one of --informed, --perfect and --weights");
+    }
     let init = match (&a.informed, &a.weights) {
-        (Some(_), Some(_)) => return bad("give at most one of --informed and --weights"),
+        (Some(_), Some(_)) => unreachable!("rejected above"),
         (Some(s), None) => {
             let v = parse_list("informed", s)?;
             let [a_, b_] = v[..] else {
@@ -474,11 +483,32 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
             .map_err(|_| RunError::Input(format!("--param {name}: `{value}` is not a number")))?;
         params.push((name.trim().to_string(), finite("param", value)?));
     }
+    let data = Spiked { d, spikes, sigma };
+    let init = match a.perfect {
+        None => init,
+        Some(scale) => {
+            if !scale.is_finite() || scale == 0.0 {
+                return bad("--perfect takes a finite, non-zero encoder scale a");
+            }
+            if a.data.is_some() {
+                return bad("--perfect needs the spiked model (not --data)");
+            }
+            let rho = data.spike_rho();
+            if a.k > rho.len() {
+                return bad(format!("--perfect needs K <= M (K = {}, M = {})", a.k, rho.len()));
+            }
+            let b = rho[..a.k]
+                .iter()
+                .map(|r| ae_runtime::init::perfect_decoder(activation, *r, scale))
+                .collect();
+            InitChoice::Aligned { a: vec![scale; a.k], b }
+        }
+    };
     Ok(OdeJob {
         equations: a.equations.clone(),
         k: a.k,
         activation,
-        data: Spiked { d, spikes, sigma },
+        data,
         family,
         eigen_seed: a.seed,
         init,

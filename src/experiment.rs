@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::plot::{self, Curves, Mark, Series, Table};
 
 /// The shipped experiments, by name: built into the binary, so `reproduce` works anywhere.
-pub const SHIPPED: [(&str, &str); 6] = [
+pub const SHIPPED: [(&str, &str); 7] = [
     ("plateaus", include_str!("../experiments/plateaus.toml")),
     ("long-time", include_str!("../experiments/long-time.toml")),
     ("tied-relu", include_str!("../experiments/tied-relu.toml")),
@@ -19,6 +19,7 @@ pub const SHIPPED: [(&str, &str); 6] = [
         "gaussian-equivalence",
         include_str!("../experiments/gaussian-equivalence.toml"),
     ),
+    ("starts", include_str!("../experiments/starts.toml")),
 ];
 
 #[derive(Debug, Deserialize)]

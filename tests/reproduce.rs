@@ -18,7 +18,8 @@ fn every_shipped_experiment_parses_into_valid_runs() {
             "tied-relu",
             "truncated",
             "real-data",
-            "gaussian-equivalence"
+            "gaussian-equivalence",
+            "starts"
         ]
     );
     for name in names {

@@ -77,3 +77,100 @@ fn weight_decay_in_the_strict_limit_shrinks_the_bulk_exactly() {
         }
     }
 }
+
+/// The CSV of an `aedyn ode` run: header and rows.
+fn ode_csv(args: &[&str], name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let out = common::temp(name);
+    let mut all = vec!["ode", "--quiet", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, _, err) = common::aedyn(&all);
+    assert_eq!(code, 0, "{all:?}: {err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn a_perfect_start_has_exactly_the_aligned_excess() {
+    // Noiseless data (sigma = 0: spikes only), K = M = 3, erf, and the perfect start of SPEC
+    // section 7 at a = 0.5: eg(0) from vanilla.ae's section-6 observable must equal the PCA
+    // error (0: the three spikes are all the variance) plus the aligned excess
+    // Σ ½ E[(u - b_k g(a u))^2] computed from the one-dimensional averages. Two formulas, one
+    // number: rounding of a few terms of order one, so 1e-10.
+    let spikes = [9.0, 3.0, 1.0];
+    let (header, rows) = ode_csv(
+        &[
+            "--k",
+            "3",
+            "--spikes",
+            "9,3,1",
+            "--sigma",
+            "0",
+            "--perfect",
+            "0.5",
+            "--t-end",
+            "1",
+            "--points",
+            "3",
+        ],
+        "perfect.csv",
+    );
+    let eg = header.iter().position(|h| h == "eg").unwrap();
+    let act = ActivationKind::Erf;
+    let expected: f64 = spikes
+        .iter()
+        .map(|&rho| {
+            let b = ae_runtime::init::perfect_decoder(act, rho, 0.5);
+            ae_runtime::init::aligned_excess(act, rho, 0.5, b)
+        })
+        .sum();
+    assert!(
+        (rows[0][eg] - expected).abs() <= 1e-10,
+        "eg(0) = {}, aligned excess {expected}",
+        rows[0][eg]
+    );
+    // The perfect b is the minimum: any other b has a larger excess.
+    for rho in spikes {
+        let b = ae_runtime::init::perfect_decoder(act, rho, 0.5);
+        let best = ae_runtime::init::aligned_excess(act, rho, 0.5, b);
+        for db in [-1e-3, 1e-3] {
+            assert!(ae_runtime::init::aligned_excess(act, rho, 0.5, b + db) > best);
+        }
+    }
+}
+
+#[test]
+fn a_random_start_joins_the_informed_one_after_alignment() {
+    // Noiseless spike 4, K = M = 1 (paper figure 10). Once the random start has aligned with
+    // the spike, both runs obey the reduced equations of SPEC section 7, whose solutions all
+    // approach the same power law eg ~ (π / (4 η t))^(2/3) ρ / 12 (the initial condition
+    // enters only at higher order in 1/t): the relative gap of the two eg curves must shrink
+    // after alignment and be small by t = 1e4. Measured: 0.8% at t = 96, 0.07% at t = 981,
+    // below 0.03% at t = 1e4; bounds 3%, 0.5% and 0.1%.
+    let common_args = [
+        "--k", "1", "--spikes", "4", "--sigma", "0", "--d", "1000", "--t-end", "1e4", "--points", "60",
+    ];
+    let mut random_args = common_args.to_vec();
+    random_args.extend_from_slice(&["--seed", "3"]);
+    let mut informed_args = common_args.to_vec();
+    informed_args.extend_from_slice(&["--informed", "0.5,0.5"]);
+    let (header, random) = ode_csv(&random_args, "random-start.csv");
+    let (_, informed) = ode_csv(&informed_args, "informed-start.csv");
+    let (t, eg) = (0, header.iter().position(|h| h == "eg").unwrap());
+    let gap_at = |time: f64| {
+        let i = random.iter().position(|r| r[t] >= time).unwrap();
+        (random[i][eg] - informed[i][eg]).abs() / informed[i][eg]
+    };
+    // Before alignment the two are far apart.
+    assert!(gap_at(0.5) > 0.3, "gap at t = 0.5: {}", gap_at(0.5));
+    let (early, middle, late) = (gap_at(100.0), gap_at(1000.0), gap_at(1e4));
+    assert!(
+        early < 0.03 && middle < 0.005 && late < 0.001,
+        "gaps {early} {middle} {late}"
+    );
+    assert!(late < middle && middle < early);
+}

@@ -98,6 +98,26 @@ pub fn aligned(m: usize, a: &[f64], b: &[f64]) -> InitInputs {
     inputs
 }
 
+/// The decoder scale that minimises the aligned error of a unit with encoder scale `a` on a
+/// mode of rescaled eigenvalue `rho` (SPEC section 7): `b = E[u g(a u)] / E[g(a u)^2]`,
+/// `u ~ N(0, rho)`. With `Q = rho a^2`, `E[u g(a u)] = J2(Q, Q, Q) / a` and
+/// `E[g(a u)^2] = I2(Q, Q, Q)`.
+pub fn perfect_decoder(act: crate::averages::ActivationKind, rho: f64, a: f64) -> f64 {
+    use ae_dsl::ir::Avg;
+    let q = rho * a * a;
+    act.average(Avg::J2, &[q, q, q]) / a / act.average(Avg::I2, &[q, q, q])
+}
+
+/// The aligned excess of one unit over the PCA error, `½ E[(u - b g(a u))^2]` with
+/// `u ~ N(0, rho)` (SPEC section 7): `½ (rho - 2 b E[u g] + b^2 E[g^2])`.
+pub fn aligned_excess(act: crate::averages::ActivationKind, rho: f64, a: f64, b: f64) -> f64 {
+    use ae_dsl::ir::Avg;
+    let q = rho * a * a;
+    let ug = act.average(Avg::J2, &[q, q, q]) / a;
+    let gg = act.average(Avg::I2, &[q, q, q]);
+    0.5 * (rho - 2.0 * b * ug + b * b * gg)
+}
+
 /// A typical i.i.d. N(0, std^2) start in the strict limit: the spike projections of the encoder
 /// are O(1) draws, those of the decoder vanish as 1/sqrt(D), and the bulk sums take their
 /// averages `Qb = sigma^2 std^2 I`, `T0 = std^2 I`, `Rb = Tb = 0`.
