@@ -309,10 +309,20 @@ fn check_json(json: bool, out: &Option<String>) -> Result<(), RunError> {
     Ok(())
 }
 
-fn print_json(json: bool, value: serde_json::Value) {
+fn print_json(json: bool, value: serde_json::Value) -> Result<(), RunError> {
     if json {
-        println!("{value}");
+        say(&value.to_string())?;
     }
+    Ok(())
+}
+
+/// One line on standard output; a closed or full output is an error, not a panic.
+fn say(line: &str) -> Result<(), RunError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(|e| RunError::Io(format!("cannot write to standard output: {e}")))
 }
 
 fn bad<T>(msg: impl Into<String>) -> Result<T, RunError> {
@@ -481,7 +491,14 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
             .trim()
             .parse::<f64>()
             .map_err(|_| RunError::Input(format!("--param {name}: `{value}` is not a number")))?;
-        params.push((name.trim().to_string(), finite("param", value)?));
+        let name = name.trim();
+        if name == "lr" || name == "kappa" {
+            // Through --param they would reach the ODE but not the SGD replicas, unchecked.
+            return bad(format!(
+                "set {name} with --{name}, not --param (the SGD side and the checks read --{name})"
+            ));
+        }
+        params.push((name.to_string(), finite("param", value)?));
     }
     let data = Spiked { d, spikes, sigma };
     let init = match a.perfect {
@@ -671,7 +688,7 @@ fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
             "seconds": seconds,
             "out": a.out,
         }),
-    );
+    )?;
     Ok(())
 }
 
@@ -697,16 +714,14 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let mut buf = Vec::new();
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     write_output(&args.out, &buf)?;
+    // A file of one's own need not observe eg: then the summary names none.
+    let eg_index = run.observable_names.iter().position(|n| n == "eg");
+    let final_eg = eg_index.and_then(|i| run.trajectory.observables.last().map(|o| o[i]));
     if !args.report.quiet {
         let tr = &run.trajectory;
-        let last = tr
-            .observables
-            .last()
-            .and_then(|o| o.first())
-            .copied()
-            .unwrap_or(f64::NAN);
+        let last = final_eg.map_or_else(|| "(no eg observable)".to_string(), |v| format!("{v:.6}"));
         eprintln!(
-            "{} K={} {} ({}): t = {} eg = {last:.6} in {:.1} ms ({} evaluations, {} steps)",
+            "{} K={} {} ({}): t = {} eg = {last} in {:.1} ms ({} evaluations, {} steps)",
             job.equations,
             job.k,
             job.activation.name(),
@@ -727,13 +742,13 @@ fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "activation": job.activation.name(),
             "generated": run.generated,
             "t_end": tr.times.last(),
-            "eg": tr.observables.last().and_then(|o| o.first()),
+            "eg": final_eg,
             "evaluations": tr.stats.evaluations,
             "steps": tr.stats.accepted,
             "seconds": elapsed.as_secs_f64(),
             "out": args.out,
         }),
-    );
+    )?;
     Ok(())
 }
 
@@ -796,7 +811,7 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
             "seconds": seconds,
             "out": [format!("{}_full.csv", args.out_prefix), format!("{}_reduced.csv", args.out_prefix)],
         }),
-    );
+    )?;
     Ok(())
 }
 
@@ -865,7 +880,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     if a.list {
         for (name, text) in experiment::SHIPPED {
             let title = Experiment::parse(name, text).map(|e| e.title).unwrap_or_default();
-            println!("{name:<10} {title}");
+            say(&format!("{name:<10} {title}"))?;
         }
         return Ok(());
     }
@@ -940,7 +955,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     }
     if a.dry_run {
         for (_, argv, _) in &commands {
-            println!("aedyn {}", argv.join(" "));
+            say(&format!("aedyn {}", argv.join(" ")))?;
         }
         return Ok(());
     }
@@ -968,7 +983,7 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     print_json(
         a.report.json,
         serde_json::json!({"experiment": stem, "title": exp.title, "out_dir": dir, "files": files, "seconds": seconds}),
-    );
+    )?;
     Ok(())
 }
 

@@ -113,6 +113,13 @@ impl CompareJob {
     /// Runs, reporting every batch of SGD steps done (summed over replicas) to `progress`.
     pub fn run_with_progress(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<CompareRun, RunError> {
         let d = self.d()?;
+        let file = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
+        if !file.observables.iter().any(|o| o.name == "eg" && o.hidden.is_empty()) {
+            return Err(RunError::Input(format!(
+                "compare needs the generalisation error as a scalar observable of {}: add `observe eg = ...`",
+                file.path
+            )));
+        }
         let (m, eig) = match &self.ode.real {
             Some(real) => (self.ode.k.min(real.d), real.eigenvectors.clone()),
             None => {

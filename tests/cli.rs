@@ -293,3 +293,48 @@ fn reduced_vs_full_rejects_bad_input_and_writes_both_files() {
     assert!(full.starts_with("t,misalignment,eg,"), "{}", &full[..40]);
     assert!(reduced.starts_with("t,eg,a_0,b_0"), "{}", &reduced[..40]);
 }
+
+#[test]
+fn compare_needs_an_eg_observable() {
+    for (name, text) in [
+        ("silent.ae", "hidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\n"),
+        (
+            "other.ae",
+            "hidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\nobserve s = sum(k, x[k])\n",
+        ),
+    ] {
+        let path = temp(name);
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        rejects(
+            "compare",
+            &["--equations", p],
+            &format!("compare needs the generalisation error as a scalar observable of {p}: add `observe eg = ...`"),
+        );
+    }
+}
+
+#[test]
+fn a_full_standard_output_is_an_error_not_a_panic() {
+    // /dev/full fails every write with ENOSPC, like a full disk behind a redirection.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    for args in [
+        &["reproduce", "--list"][..],
+        &["reproduce", "plateaus", "--dry-run"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            "error: cannot write to standard output: No space left on device (os error 28)",
+            "{args:?}"
+        );
+    }
+}
