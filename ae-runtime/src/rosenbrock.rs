@@ -130,11 +130,16 @@ pub fn integrate(
             .sum::<f64>()
             .sqrt()
             / (n as f64).sqrt();
-        *h = if norm > 0.0 {
+        let guess = if norm > 0.0 {
             (0.01 / norm).min(t1 - t0)
         } else {
             (t1 - t0) * 1e-3
         };
+        // At tight tolerances the guess can fall below what t itself resolves (1e-16 at
+        // t = 628 for rtol 1e-14), which would read as a collapsed step before the first one:
+        // start at the smallest step t can take instead, and let the controller go on.
+        let resolvable = 1e3 * f64::EPSILON * t0.abs().max(t1.abs());
+        *h = guess.max(resolvable).min(t1 - t0);
     }
     let mut steps = 0u32;
     while t < t1 {
@@ -267,6 +272,23 @@ mod tests {
         };
         let (coarse, fine) = (solve(1e-4), solve(1e-8));
         assert!(coarse < 1e-4 && fine < 1e-8 && fine * 300.0 < coarse, "{coarse} {fine}");
+    }
+
+    #[test]
+    fn a_tight_tolerance_late_start_is_not_a_collapsed_step() {
+        // dx/dt = -x/100 from t = 628 at rtol 1e-14, atol 1e-16: the first-step guess (1e-16)
+        // is below what t = 628 resolves; the run must go on and land on the exact solution
+        // (a few hundred steps at rtol 1e-14: global error ~1e-13 relative).
+        let f = |y: &[f64], dy: &mut [f64]| dy[0] = -y[0] / 100.0;
+        let mut y = vec![1.0];
+        let mut h = 0.0;
+        let mut st = RodasStats::default();
+        integrate(
+            &f, None, 628.0, 1000.0, &mut y, &mut h, 1e-14, 1e-16, 1_000_000, &mut st,
+        )
+        .unwrap();
+        let exact = (-3.72f64).exp();
+        assert!((y[0] - exact).abs() <= 1e-11 * exact, "{} vs {exact}", y[0]);
     }
 
     #[test]
