@@ -194,8 +194,8 @@ struct CompareArgs {
     threads: usize,
     /// With --data: how SGD draws samples: online (uniform at every step), epochs (passes over
     /// the fixed set), gaussian (Gaussian samples with the data's covariance).
-    #[arg(long, default_value = "online")]
-    draw: String,
+    #[arg(long)]
+    draw: Option<String>,
     /// Also write each replica's final |cos| between decoder rows and spike directions
     /// (K rows per replica, one column per spike) to this CSV file.
     #[arg(long)]
@@ -457,7 +457,13 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
             a.eigenvectors
         ))
     })?;
-    let method = match a.method.as_deref().unwrap_or(default_method) {
+    let method_name = a.method.as_deref().unwrap_or(default_method);
+    if a.fd_jacobian && method_name != "rodas4" {
+        return bad(format!(
+            "--fd-jacobian is for --method rodas4 (the explicit methods use no Jacobian; this run uses {method_name})"
+        ));
+    }
+    let method = match method_name {
         "dop853" => Method::Dop853,
         "dopri5" => Method::Dopri5,
         "rodas4" => Method::Rodas4,
@@ -546,8 +552,8 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
 /// Loads, standardises and diagonalises `--data`, if given.
 fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
     let Some(path) = &a.data else {
-        if a.patch.is_some() || a.format.is_some() || a.stride.is_some() {
-            return bad("--patch, --stride and --format go with --data");
+        if a.patch.is_some() || a.format.is_some() || a.stride.is_some() || a.drop_last_column {
+            return bad("--patch, --stride, --format and --drop-last-column go with --data");
         }
         return Ok(None);
     };
@@ -621,7 +627,10 @@ fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
         train_bias: a.bias,
         bias_init: finite("bias-init", a.bias_init)?,
     };
-    let draw = match a.draw.as_str() {
+    if a.draw.is_some() && a.model.data.is_none() {
+        return bad("--draw goes with --data (the spiked model draws its own Gaussian samples)");
+    }
+    let draw = match a.draw.as_deref().unwrap_or("online") {
         "online" => Draw::Online,
         "epochs" => Draw::Epochs,
         "gaussian" => Draw::Gaussian,

@@ -57,9 +57,47 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
     rejects(
         "ode",
         &["--stride", "2"],
-        "--patch, --stride and --format go with --data",
+        "--patch, --stride, --format and --drop-last-column go with --data",
     );
-    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg");
+    rejects(
+        "ode",
+        &["--drop-last-column"],
+        "--patch, --stride, --format and --drop-last-column go with --data",
+    );
+    rejects("compare", &["--draw", "gaussian"], "--draw goes with --data");
+    rejects("compare", &["--param", "lr=0.5"], "set lr with --lr, not --param");
+    rejects("ode", &["--param", "kappa=-3"], "set kappa with --kappa, not --param");
+    rejects(
+        "ode",
+        &["--perfect", "0.5", "--informed", "1,1"],
+        "give at most one of --informed, --perfect and --weights",
+    );
+    rejects(
+        "ode",
+        &["--perfect", "0"],
+        "--perfect takes a finite, non-zero encoder scale a",
+    );
+    rejects(
+        "ode",
+        &["--k", "4", "--perfect", "0.5"],
+        "--perfect needs K <= M (K = 4, M = 3)",
+    );
+    rejects("ode", &["--fd-jacobian"], "--fd-jacobian is for --method rodas4");
+    rejects("ode", &["--fd-jacobian", "--method", "dopri5"], "this run uses dopri5");
+    let photo = photo_path();
+    rejects(
+        "ode",
+        &[
+            "--equations",
+            "full_spectrum",
+            "--data",
+            photo,
+            "--patch",
+            "8",
+            "--drop-last-column",
+        ],
+        "--drop-last-column applies to CSV data only",
+    );
     rejects(
         "ode",
         &[
@@ -80,6 +118,10 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
         &["--equations", "full_spectrum", "--data", digits, "--stride", "2"],
         "--stride goes with --patch (photographs)",
     );
+}
+
+fn photo_path() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg")
 }
 
 #[test]

@@ -132,6 +132,9 @@ pub fn load(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
     if format != Format::Image && options.patch.is_some() {
         return fail(path, "name", "--patch applies to photographs (JPEG/PNG) only");
     }
+    if options.drop_last_column && format != Format::Csv {
+        return fail(path, "name", "--drop-last-column applies to CSV data only");
+    }
     if options.stride.is_some() && options.patch.is_none() {
         return fail(path, "name", "--stride goes with --patch (photographs)");
     }
