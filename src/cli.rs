@@ -591,9 +591,36 @@ fn report_data(job: &OdeJob) {
     }
 }
 
+/// Writes `buf` to `path` whole or not at all: into a temporary file beside it, flushed to
+/// disk, then renamed over it, so that a full disk or an interrupted run never leaves a cut-off
+/// file that looks valid (or destroys the old one). A path that exists and is not a regular
+/// file (`/dev/null`, a pipe) is written directly: renaming over it would replace it.
+fn write_atomically(path: &str, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = std::path::Path::new(path);
+    if target.metadata().is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(target, buf);
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let temporary = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = std::fs::File::create(&temporary)
+        .and_then(|mut f| f.write_all(buf).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&temporary, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
 fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
     match out {
-        Some(path) => std::fs::write(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
+        Some(path) => write_atomically(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
         None => std::io::stdout()
             .write_all(buf)
             .map_err(|e| RunError::Io(e.to_string())),

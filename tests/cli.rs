@@ -380,3 +380,38 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn outputs_replace_old_files_whole_and_leave_no_temporary_files() {
+    let dir = temp("atomic");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("run.csv");
+    std::fs::write(&out, "old contents\n").unwrap();
+    let (code, _, err) = aedyn(&[
+        "ode",
+        "--quiet",
+        "--t-end",
+        "1",
+        "--points",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("t,eg,") && text.lines().count() == 5, "{text}");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["run.csv"]);
+    // A device is written, not replaced.
+    let (code, _, err) = aedyn(&["ode", "--quiet", "--t-end", "1", "--out", "/dev/null"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    // A directory that does not exist: an error, and nothing left behind.
+    let missing = dir.join("no/such/dir/run.csv");
+    let (code, _, err) = aedyn(&["ode", "--quiet", "--t-end", "1", "--out", missing.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot write"), "{err}");
+}
