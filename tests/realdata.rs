@@ -290,6 +290,28 @@ fn bad_files_are_errors_naming_file_and_offset() {
         error_of("bad.npy", b"\x93NUMPX\x01\x00", d()),
         ": byte 0: wrong magic number: not a NumPy .npy file"
     );
+    // Absurd declared sizes are refused before anything is allocated (they used to panic or
+    // abort): an overflowing product, a dimension past the cap, more data than the file holds.
+    let mut huge = vec![0, 0, 8, 5];
+    for _ in 0..5 {
+        huge.extend_from_slice(&65536u32.to_be_bytes());
+    }
+    assert_eq!(
+        error_of("huge-idx5-ubyte", &huge, d()),
+        ": byte 4: declared image size [65536, 65536, 65536, 65536] exceeds D = 16384"
+    );
+    assert_eq!(
+        error_of("wide-idx3-ubyte", &idx(2, 200, 200, &[0; 10]), d()),
+        ": byte 4: declared image size [200, 200] exceeds D = 16384"
+    );
+    assert_eq!(
+        error_of("many-idx3-ubyte", &idx(u32::MAX, 64, 64, &[0; 10]), d()),
+        ": byte 26: truncated: 4294967295 samples of 4096 bytes need 17592186040336 bytes"
+    );
+    let e = error_of("absurd.npy", &npy("<f8", "(18446744073709551615, 2)", &[0; 16]), d());
+    assert!(e.contains("need more than 2^64 bytes of data"), "{e}");
+    let e = error_of("wide.npy", &npy("<f8", "(2, 100000)", &[0; 16]), d());
+    assert!(e.contains("shape [2, 100000]: D = 100000 exceeds 16384"), "{e}");
     let short = npy("<f8", "(3, 2)", &[0; 40]);
     let e = error_of("short.npy", &short, d());
     assert!(e.contains("truncated: 3 x 2 values of 8 bytes need 48 bytes"), "{e}");

@@ -88,6 +88,10 @@ pub struct LoadOptions {
     pub max_samples: usize,
 }
 
+/// The largest dimension D a data file may declare: the covariance alone is D x D doubles
+/// (2 GiB at this D) and its eigendecomposition takes minutes beyond it.
+pub const MAX_DIMENSION: usize = 16_384;
+
 /// Raw samples as loaded (not yet standardised).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Samples {
@@ -257,8 +261,21 @@ fn load_idx(path: &str) -> Result<Samples, DataError> {
     }
     let sizes: Vec<usize> = (0..dims).map(|i| be_u32(&bytes, 4 + 4 * i) as usize).collect();
     let n = sizes[0];
-    let d: usize = sizes[1..].iter().product();
-    let need = header + n * d;
+    // Declared sizes are checked before anything is allocated: against overflow, the
+    // dimension cap, and the file's real length.
+    let d = sizes[1..]
+        .iter()
+        .try_fold(1usize, |acc, s| acc.checked_mul(*s))
+        .filter(|d| *d <= MAX_DIMENSION)
+        .ok_or_else(|| DataError {
+            file: path.to_string(),
+            location: "byte 4".into(),
+            message: format!("declared image size {:?} exceeds D = {MAX_DIMENSION}", &sizes[1..]),
+        })?;
+    let need = n
+        .checked_mul(d)
+        .and_then(|b| b.checked_add(header))
+        .unwrap_or(usize::MAX);
     if bytes.len() < need {
         return fail(
             path,
@@ -362,6 +379,13 @@ fn load_npy(path: &str) -> Result<Samples, DataError> {
         );
     }
     let (n, d) = (shape[0], shape[1]);
+    if d > MAX_DIMENSION {
+        return fail(
+            path,
+            "header",
+            format!("shape {shape:?}: D = {d} exceeds {MAX_DIMENSION}"),
+        );
+    }
     let data = &bytes[start + len..];
     let (size, read): (usize, fn(&[u8]) -> f64) = match descr.as_str() {
         "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
@@ -377,13 +401,14 @@ fn load_npy(path: &str) -> Result<Samples, DataError> {
             )
         }
     };
-    if data.len() < n * d * size {
+    let need = n.checked_mul(d).and_then(|v| v.checked_mul(size));
+    if need.is_none_or(|need| data.len() < need) {
         return fail(
             path,
             format!("byte {}", bytes.len()),
             format!(
                 "truncated: {n} x {d} values of {size} bytes need {} bytes of data",
-                n * d * size
+                need.map_or_else(|| "more than 2^64".to_string(), |v| v.to_string())
             ),
         );
     }
