@@ -49,7 +49,7 @@ pub struct RunSpec {
 #[serde(deny_unknown_fields)]
 pub struct PlotSpec {
     /// Output stem: `<file>.png` and `<file>.svg`.
-    pub file: String,
+    pub file: toml::Spanned<String>,
     /// eg, excess, columns or overlaps.
     pub kind: toml::Spanned<String>,
     pub title: String,
@@ -81,6 +81,16 @@ fn yes() -> bool {
 
 /// Options that `reproduce` sets itself.
 const RESERVED: [&str; 5] = ["out", "out-prefix", "quiet", "json", "overlaps"];
+
+/// A file stem that stays inside the output directory: letters, digits, `-`, `_` and `.`, not
+/// empty and not made of dots alone.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().any(|c| c != '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
 
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
@@ -132,11 +142,7 @@ impl Experiment {
                 ));
             }
             let name = run.name.get_ref();
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            {
+            if !is_plain_name(name) {
                 return Err(located(
                     path,
                     line,
@@ -156,9 +162,30 @@ impl Experiment {
                 }
             }
         }
+        let mut files = std::collections::BTreeSet::new();
         for plot in &exp.plot {
             let line = line_of(text, plot.kind.span().start);
             let kind = plot.kind.get_ref().as_str();
+            // A plot writes `<file>.png` and `<file>.svg` inside the output directory: a path
+            // (`../x`, `/tmp/x`) or an empty name would write elsewhere.
+            let file_line = line_of(text, plot.file.span().start);
+            if !is_plain_name(plot.file.get_ref()) {
+                return Err(located(
+                    path,
+                    file_line,
+                    format!(
+                        "key `file`: `{}` must be letters, digits, -, _ or . (a name, not a path)",
+                        plot.file.get_ref()
+                    ),
+                ));
+            }
+            if !files.insert(plot.file.get_ref().clone()) {
+                return Err(located(
+                    path,
+                    file_line,
+                    format!("key `file`: two plots write `{}`", plot.file.get_ref()),
+                ));
+            }
             if !["eg", "excess", "columns", "overlaps"].contains(&kind) {
                 return Err(located(
                     path,
@@ -255,7 +282,7 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
             .map(|r| r.command.get_ref().clone())
             .unwrap_or_default()
     };
-    let stem = dir.join(&plot.file);
+    let stem = dir.join(plot.file.get_ref());
     let mut curves = Curves {
         title: plot.title.clone(),
         x_label: "t (SGD steps / D)".into(),
@@ -314,7 +341,7 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                     {
                         return Err(format!(
                             "plot `{}`: {} has no PCA error of rank {r}",
-                            plot.file,
+                            plot.file.get_ref(),
                             file.display()
                         ));
                     }

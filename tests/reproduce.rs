@@ -71,6 +71,19 @@ fn bad_experiment_files_name_the_key_and_line() {
         10,
         "unknown plot kind",
     );
+    // Plot files stay inside the output directory.
+    for file in ["../../x", "/tmp/x", "", "..", "a/b"] {
+        rejects(
+            &format!("{HEAD}\n[[plot]]\nfile = \"{file}\"\nkind = \"eg\"\ntitle = \"p\"\nruns = [\"x\"]\n"),
+            9,
+            &format!("key `file`: `{file}` must be letters, digits, -, _ or . (a name, not a path)"),
+        );
+    }
+    rejects(
+        &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"eg\"\ntitle = \"p\"\nruns = [\"x\"]\n\n[[plot]]\nfile = \"p\"\nkind = \"eg\"\ntitle = \"q\"\nruns = [\"x\"]\n"),
+        15,
+        "key `file`: two plots write `p`",
+    );
 }
 
 fn is_png(path: &std::path::Path) -> bool {
