@@ -113,11 +113,12 @@ impl CompareJob {
     /// Runs, reporting every batch of SGD steps done (summed over replicas) to `progress`.
     pub fn run_with_progress(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<CompareRun, RunError> {
         let d = self.d()?;
-        let file = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
-        if !file.observables.iter().any(|o| o.name == "eg" && o.hidden.is_empty()) {
+        // The ODE's equations, loaded once: checked here, read again for the spike columns.
+        let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
+        if !model.observables.iter().any(|o| o.name == "eg" && o.hidden.is_empty()) {
             return Err(RunError::Input(format!(
                 "compare needs the generalisation error as a scalar observable of {}: add `observe eg = ...`",
-                file.path
+                model.path
             )));
         }
         let (m, eig) = match &self.ode.real {
@@ -222,7 +223,6 @@ impl CompareJob {
             Some(real) => (1..=m).map(|r| real.pca_error(r)).collect(),
             None => (1..=m).map(|r| self.ode.data.pca_error(r)).collect(),
         };
-        let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
         let rho: Vec<f64> = match &self.ode.real {
             Some(real) => real.rho(),
             None => self.ode.data.spike_rho(),

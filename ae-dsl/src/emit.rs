@@ -59,10 +59,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
     let source = &spec.source;
     let equations = &model.name;
     let activation = spec.activation;
-    let defaults = model.params.iter().map(|p| match p.default {
-        Some(v) => float(v),
-        None => quote!(f64::NAN),
-    });
+    let defaults = param_defaults(model);
     let k_lit = lit(k);
     let rhs_body = emit_program(&unroll_rhs(model, k), model, k, act);
     let observe_body = emit_program(&unroll_observables(model, k), model, k, act);
@@ -184,6 +181,19 @@ pub(crate) fn kernel_impl(
             #extra
         }
     }
+}
+
+/// Each parameter's default as a literal, NaN for one without (the runtime then insists on a
+/// value), in the file's order.
+pub(crate) fn param_defaults(model: &Model) -> Vec<TokenStream> {
+    model
+        .params
+        .iter()
+        .map(|p| match p.default {
+            Some(v) => float(v),
+            None => quote!(f64::NAN),
+        })
+        .collect()
 }
 
 pub(crate) fn float(v: f64) -> TokenStream {

@@ -4,7 +4,7 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::emit::{float, kernel_impl};
+use crate::emit::{float, kernel_impl, param_defaults};
 use crate::generic::{gram_group, linear_group, lower, Group, Output, Plan, SumRange, TempDef, Value, L};
 use crate::ir::{CmpOp, Func, Ix, Model, VarId};
 
@@ -479,10 +479,7 @@ pub fn emit_generic(spec: &GenericSpec) -> TokenStream {
     let source = &spec.source;
     let equations = &model.name;
     let activation = spec.activation;
-    let defaults = model.params.iter().map(|p| match p.default {
-        Some(v) => float(v),
-        None => quote!(f64::NAN),
-    });
+    let defaults = param_defaults(model);
     let rhs_outputs: Vec<&Output> = plan.rhs.iter().collect();
     let rhs_body = {
         let stores = plan.rhs.iter().enumerate().map(|(i, o)| em.state_output(i, o));

@@ -115,9 +115,9 @@ struct Sys<'a> {
     bad_input: RefCell<Option<Vec<f64>>>,
     /// First non-finite state after an accepted step.
     bad_state: Option<(usize, f64, f64)>,
-    /// Right-hand sides evaluated and steps accepted, over all steppers of a segment.
+    /// Right-hand sides evaluated, over all steppers of a segment (a stepper that stops at
+    /// its step limit reports none).
     evaluations: Cell<u64>,
-    accepted: u64,
 }
 
 impl System<f64, DVector<f64>> for Sys<'_> {
@@ -132,7 +132,6 @@ impl System<f64, DVector<f64>> for Sys<'_> {
         }
     }
     fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
-        self.accepted += 1;
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             self.bad_state = Some((i, t, y[i]));
             return true;
@@ -324,7 +323,6 @@ pub fn integrate(
             bad_input: RefCell::new(None),
             bad_state: None,
             evaluations: Cell::new(0),
-            accepted: 0,
         };
         let result = run_segment(&mut sys, from, to, y.clone(), solver);
         let (outcome, end_state, stats) = result;
@@ -415,10 +413,6 @@ fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solv
                 y = last.expect("a stepper that took steps has a last state");
                 h = last_h;
             }
-            Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x: reached, n_step }) => {
-                let err = ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x: reached, n_step };
-                return (Err(err), last, (evaluations, accepted, rejected));
-            }
             other => return (other, last, (evaluations, accepted, rejected)),
         }
     }
@@ -446,7 +440,6 @@ fn run_stepper(
     // Stiffness detection is off (n_stiff = u32::MAX): a long run legitimately goes through
     // stiff stretches, and TooManySteps reports it if it matters.
     let evaluations_before = sys.evaluations.get();
-    let accepted_before = sys.accepted;
     macro_rules! run {
         ($stepper:ident, $beta:expr) => {{
             let mut stepper = $stepper::from_param(
@@ -474,23 +467,24 @@ fn run_stepper(
                 _ => 0.0,
             };
             let last = stepper.y_out().last().cloned();
+            // The kept states are the start and one per accepted step.
+            let accepted = (xs.len() as u32).saturating_sub(1);
             let rejected = match &res {
                 Ok(s) => s.rejected_steps,
                 Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { n_step, .. }) => {
-                    n_step.saturating_sub((xs.len() as u32).saturating_sub(1))
+                    n_step.saturating_sub(accepted)
                 }
                 Err(_) => 0,
             };
-            (res.map(|_| ()), last, last_h, rejected)
+            (res.map(|_| ()), last, last_h, accepted, rejected)
         }};
     }
-    let (res, last, last_h, rejected) = match solver.method {
+    let (res, last, last_h, accepted, rejected) = match solver.method {
         Method::Dop853 => run!(Dop853, 0.0),
         Method::Dopri5 => run!(Dopri5, 0.04),
         Method::Rodas4 => unreachable!("rodas4 runs in integrate()"),
     };
     let evaluations = (sys.evaluations.get() - evaluations_before) as u32;
-    let accepted = (sys.accepted - accepted_before) as u32;
     (res, last, last_h, (evaluations, accepted, rejected))
 }
 
