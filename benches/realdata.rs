@@ -1,7 +1,7 @@
 //! Real-data costs for README: the eigendecomposition of a D = 1024 empirical covariance, and a
 //! full-spectrum ODE run for K = 8, D = 1024, t = 0..100. Run: `cargo bench --bench realdata`
-//! (K = 8 is in the unrolled `wide` set; `cargo bench --bench wide` compares it with the
-//! K-generic kernel and the interpreter).
+//! (K = 8 runs on the K-generic kernel; `cargo bench --bench wide` compares it with the
+//! interpreter).
 
 use std::sync::Arc;
 

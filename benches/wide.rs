@@ -1,5 +1,7 @@
 //! Wide networks: one right-hand side of the full-spectrum equations (erf, D = 1024 modes)
-//! for K = 8 unrolled and interpreted, and K-generic for K = 8, 16, 32, 64; and vanilla with
+//! for K = 4 unrolled, K-generic and interpreted, K = 8 K-generic and interpreted, and
+//! K-generic for K = 16, 32, 64 (what runs beyond K = 4: no unrolled kernel is generated
+//! there, the K-generic ones are as fast); and vanilla with
 //! K = 6 units and 6 spikes integrated to t = 1000 by the K-generic kernel.
 //! Run: `cargo bench --bench wide`.
 
@@ -39,16 +41,29 @@ fn configured(mut kernel: Box<dyn Kernel>, rho: &[f64]) -> Box<dyn Kernel> {
 fn rhs(c: &mut Criterion) {
     let mut group = c.benchmark_group("full_spectrum erf, D = 1024: one rhs");
     group.sample_size(20);
-    let (y, rho) = full_spectrum_state(8);
-    let mut dy = vec![0.0; y.len()];
-    let unrolled = configured(aedyn::models::unrolled("full_spectrum", 8, "erf").unwrap(), &rho);
-    group.bench_function("K = 8 unrolled", |b| b.iter(|| unrolled.rhs(black_box(&y), &mut dy)));
-    let generic = configured(aedyn::models::generic("full_spectrum", 8, "erf").unwrap(), &rho);
-    group.bench_function("K = 8 generic", |b| b.iter(|| generic.rhs(black_box(&y), &mut dy)));
     let src = aedyn::models::shipped_source("full_spectrum").unwrap();
     let model = Arc::new(ae_dsl::compile("equations/full_spectrum.ae", src).unwrap());
-    let interp = configured(Box::new(Interpreter::new(model, src, 8, ActivationKind::Erf)), &rho);
-    group.bench_function("K = 8 interpreted", |b| b.iter(|| interp.rhs(black_box(&y), &mut dy)));
+    for k in [4, 8] {
+        let (y, rho) = full_spectrum_state(k);
+        let mut dy = vec![0.0; y.len()];
+        if let Some(unrolled) = aedyn::models::unrolled("full_spectrum", k, "erf") {
+            let unrolled = configured(unrolled, &rho);
+            group.bench_function(format!("K = {k} unrolled"), |b| {
+                b.iter(|| unrolled.rhs(black_box(&y), &mut dy))
+            });
+        }
+        let generic = configured(aedyn::models::generic("full_spectrum", k, "erf").unwrap(), &rho);
+        group.bench_function(format!("K = {k} generic"), |b| {
+            b.iter(|| generic.rhs(black_box(&y), &mut dy))
+        });
+        let interp = configured(
+            Box::new(Interpreter::new(model.clone(), src, k, ActivationKind::Erf)),
+            &rho,
+        );
+        group.bench_function(format!("K = {k} interpreted"), |b| {
+            b.iter(|| interp.rhs(black_box(&y), &mut dy))
+        });
+    }
     for k in [16, 32, 64] {
         let (y, rho) = full_spectrum_state(k);
         let mut dy = vec![0.0; y.len()];

@@ -1,10 +1,12 @@
-//! aedyn: learning dynamics of shallow non-linear autoencoders. This library holds the generated
-//! kernels and the jobs that the command-line program and the tests share.
+//! aedyn: learning dynamics of shallow non-linear autoencoders. This library holds the jobs
+//! that the command-line program and the tests share; the generated kernels live in
+//! `aedyn-kernels`.
 
 pub mod cli;
+/// The generated kernels (crate `aedyn-kernels`), under the name the jobs and tests use.
+pub use aedyn_kernels as models;
 pub mod compare;
 pub mod experiment;
-pub mod models;
 pub mod plot;
 pub mod reduced;
 pub mod run;

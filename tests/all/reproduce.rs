@@ -1,7 +1,7 @@
 //! `aedyn reproduce`: the shipped experiment files are valid, bad files are errors naming the
 //! file, line and key, and a small experiment writes its CSV files, plots and JSON summary.
 
-mod common;
+use crate::common;
 
 use common::{aedyn, temp};
 

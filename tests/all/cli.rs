@@ -1,6 +1,6 @@
 //! The command line: bad input is one line on stderr, exit code 2, and nothing written.
 
-mod common;
+use crate::common;
 
 use common::{aedyn, temp};
 

@@ -1,6 +1,6 @@
 //! Snapshots of what the generator sees and emits. Review changes with `cargo insta review`.
 
-mod common;
+use crate::common;
 
 use quote::quote;
 

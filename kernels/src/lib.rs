@@ -1,4 +1,6 @@
-//! The generated right-hand sides: one type per (equation file, K, activation).
+//! The generated right-hand sides: one type per (equation file, K, activation), in a crate of
+//! their own so that the thousands of generated statements compile once for the library, the
+//! tests and the benchmarks (and not again for the application crate's unit tests).
 
 /// The default set: every shipped equation file, K = 1..=4, the four activations. The
 /// equations that long runs integrate with the stiff method (SPEC section 7: vanilla,
@@ -7,11 +9,11 @@
 pub mod default {
     ae_macros::generate! {
         files = [
-            "equations/vanilla.ae",
-            "equations/full_spectrum.ae",
-            "equations/density.ae",
-            "equations/truncated.ae",
-            "equations/reduced.ae",
+            "../equations/vanilla.ae",
+            "../equations/full_spectrum.ae",
+            "../equations/density.ae",
+            "../equations/truncated.ae",
+            "../equations/reduced.ae",
         ],
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],
@@ -20,33 +22,15 @@ pub mod default {
     }
 }
 
-/// The full-spectrum equations (real data) for wider networks, K = 5..=8, erf and linear:
-/// their state is O(K D), so the interpreter is too slow there (31 s against well under a
-/// second for K = 8, D = 1024, t = 0..100).
-pub mod wide {
-    ae_macros::generate! {
-        files = ["equations/full_spectrum.ae"],
-        k = [5, 6, 7, 8],
-        activations = [erf, linear],
-    }
-}
-
-/// Everything else meant for use at K = 5..=8, behind the `large-k` feature (compile time: see
-/// README). What is not generated runs on the interpreter.
+/// Unrolled vanilla kernels for K = 5..=8, behind the `large-k` feature (compile time: see
+/// README). Without it those K run on the K-generic kernels, like every K of the spectrum-wide
+/// files above 4.
 #[cfg(feature = "large-k")]
 pub mod large {
     ae_macros::generate! {
-        files = ["equations/vanilla.ae"],
+        files = ["../equations/vanilla.ae"],
         k = [5, 6, 7, 8],
         activations = [erf, linear, relu],
-    }
-    /// The rest of the full-spectrum set.
-    pub mod relu {
-        ae_macros::generate! {
-            files = ["equations/full_spectrum.ae"],
-            k = [5, 6, 7, 8],
-            activations = [relu],
-        }
     }
 }
 
@@ -61,15 +45,8 @@ pub fn unrolled(equations: &str, k: usize, activation: &str) -> Option<Box<dyn a
     if let Some(kernel) = default::kernel(equations, k, activation) {
         return Some(kernel);
     }
-    if let Some(kernel) = wide::kernel(equations, k, activation) {
-        return Some(kernel);
-    }
     #[cfg(feature = "large-k")]
     if let Some(kernel) = large::kernel(equations, k, activation) {
-        return Some(kernel);
-    }
-    #[cfg(feature = "large-k")]
-    if let Some(kernel) = large::relu::kernel(equations, k, activation) {
         return Some(kernel);
     }
     None
@@ -87,4 +64,10 @@ pub fn shipped_source(equations: &str) -> Option<&'static str> {
         .iter()
         .find(|(name, _)| *name == equations)
         .map(|(_, src)| *src)
+}
+
+/// The names of the shipped equation files (`vanilla`, ...), in the order they are generated:
+/// the one list that the CLI's messages and the tests iterate over.
+pub fn shipped_equations() -> impl Iterator<Item = &'static str> {
+    default::SOURCES.iter().map(|(name, _)| *name)
 }

@@ -1,6 +1,6 @@
 //! Variants of SGD against their equation files (SPEC sections 3 and 6, claims 6 and 3-5).
 
-mod common;
+use crate::common;
 
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;

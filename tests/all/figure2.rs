@@ -2,7 +2,7 @@
 //! (9, 3, 1), sigma = 1, lr = 1, initial std 0.1, random eigenvectors, t from 0.05 to 100.
 //! The ODE starts from the order parameters of the very weights every SGD replica starts from.
 
-mod common;
+use crate::common;
 
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;

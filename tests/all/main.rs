@@ -1,0 +1,16 @@
+//! The integration tests, as one binary (as ripgrep does): one link of the library and the
+//! kernels instead of one per file. Run one group with `cargo test --test all <module>::`.
+
+mod common;
+
+mod cli;
+mod differential;
+mod equations;
+mod figure2;
+mod generator;
+mod realdata;
+mod reduced;
+mod reproduce;
+mod sgd_claims;
+mod snapshots;
+mod variants;
