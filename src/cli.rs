@@ -246,11 +246,13 @@ struct ReducedArgs {
     report: Reporting,
 }
 
-/// A progress bar on stderr that appears only once a run has lasted a second, and never with
-/// --quiet or when stderr is not a terminal (indicatif hides it then).
+/// A progress bar on stderr that appears only once a run has lasted a second (or the seconds
+/// in `AEDYN_PROGRESS_AFTER`, which the tests set to 0 so that a short run is enough to show
+/// it), and never with --quiet or when stderr is not a terminal (indicatif hides it then).
 struct Progress {
     bar: indicatif::ProgressBar,
     start: std::time::Instant,
+    after_seconds: f64,
     quiet: bool,
 }
 
@@ -263,15 +265,21 @@ impl Progress {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_message(what.to_string());
+        let after_seconds = std::env::var("AEDYN_PROGRESS_AFTER")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(1.0);
         Progress {
             bar,
             start: std::time::Instant::now(),
+            after_seconds,
             quiet,
         }
     }
 
     fn show_if_slow(&self) {
-        if !self.quiet && self.bar.is_hidden() && self.start.elapsed().as_secs_f64() > 1.0 {
+        if !self.quiet && self.bar.is_hidden() && self.start.elapsed().as_secs_f64() >= self.after_seconds {
             self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         }
     }

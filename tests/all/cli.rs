@@ -28,32 +28,72 @@ fn rejects(sub: &str, args: &[&str], needle: &str) {
 #[test]
 fn bad_numbers_are_rejected_by_ode_and_compare() {
     for sub in ["ode", "compare"] {
-        rejects(sub, &["--k", "0"], "--k");
-        rejects(sub, &["--k", "3", "--d", "3"], "must exceed --k");
-        rejects(sub, &["--k", "2", "--d", "4", "--spikes", "1,1,1,1,1"], "do not fit");
-        rejects(sub, &["--spikes", "9,-1"], "--spikes must be positive");
+        rejects(sub, &["--k", "0"], "--k must be at least 1");
+        rejects(sub, &["--k", "3", "--d", "3"], "--d (3) must exceed --k (3)");
+        rejects(
+            sub,
+            &["--k", "2", "--d", "4", "--spikes", "1,1,1,1,1"],
+            "5 spikes do not fit in D = 4",
+        );
+        rejects(sub, &["--spikes", "9,-1"], "--spikes must be positive, got -1");
         rejects(sub, &["--spikes", "9,0"], "--spikes must be positive");
-        rejects(sub, &["--spikes", ""], "--spikes");
-        rejects(sub, &["--spikes", "9,abc"], "not a number");
+        rejects(sub, &["--spikes", ""], "--spikes: `` is not a number");
+        rejects(sub, &["--spikes", "9,abc"], "--spikes: `abc` is not a number");
         rejects(sub, &["--lr", "0"], "--lr must be positive");
         rejects(sub, &["--lr", "-1"], "--lr must be positive");
-        rejects(sub, &["--lr", "NaN"], "finite");
-        rejects(sub, &["--sigma", "inf"], "finite");
-        rejects(sub, &["--kappa", "-0.1"], "--kappa");
-        rejects(sub, &["--d", "0"], "--d");
-        rejects(sub, &["--d", "99999999999"], "too large");
-        rejects(sub, &["--activation", "sigmoid"], "unknown --activation");
-        rejects(sub, &["--init-std", "0"], "--init-std");
-        rejects(sub, &["--eigenvectors", "fourier"], "unknown --eigenvectors");
-        rejects(sub, &["--method", "euler"], "unknown --method");
-        rejects(sub, &["--equations", "nonsense"], "unknown equations");
-        rejects(sub, &["--param", "nonsense=1"], "no parameter `nonsense`");
+        rejects(sub, &["--lr", "NaN"], "--lr must be a finite number, got NaN");
+        rejects(sub, &["--sigma", "inf"], "--sigma must be a finite number, got inf");
+        rejects(sub, &["--kappa", "-0.1"], "--kappa must be non-negative");
+        rejects(
+            sub,
+            &["--d", "0"],
+            "--d must be a positive whole number or `inf`, got `0`",
+        );
+        rejects(
+            sub,
+            &["--d", "99999999999"],
+            "--d 99999999999 is too large (at most 16777216)",
+        );
+        rejects(
+            sub,
+            &["--activation", "sigmoid"],
+            "unknown --activation `sigmoid`: expected erf, linear, relu or tanh",
+        );
+        rejects(sub, &["--init-std", "0"], "--init-std must be positive");
+        rejects(
+            sub,
+            &["--eigenvectors", "fourier"],
+            "unknown --eigenvectors `fourier`: expected random, sinusoidal or canonical",
+        );
+        rejects(
+            sub,
+            &["--method", "euler"],
+            "unknown --method `euler`: expected dop853, dopri5 or rodas4",
+        );
+        rejects(sub, &["--equations", "nonsense"], "unknown equations `nonsense`: expected one of vanilla, full_spectrum, density, truncated, reduced or the path of an .ae file");
+        rejects(
+            sub,
+            &["--param", "nonsense=1"],
+            "equations `vanilla` have no parameter `nonsense` (they have: lr, kappa, rho_bulk, bulk_trace)",
+        );
     }
-    rejects("compare", &["--seeds", "0"], "--seeds");
-    rejects("compare", &["--rule", "hebb"], "unknown --rule");
-    rejects("compare", &["--d", "inf"], "finite --d");
-    rejects("ode", &["--informed", "1"], "two numbers");
-    rejects("ode", &["--k", "4", "--informed", "1,1"], "K <= M");
+    rejects("compare", &["--seeds", "0"], "--seeds must be between 1 and 10000");
+    rejects(
+        "compare",
+        &["--rule", "hebb"],
+        "unknown --rule `hebb`: expected vanilla, truncated or sanger",
+    );
+    rejects(
+        "compare",
+        &["--d", "inf"],
+        "compare needs a finite --d (SGD runs in dimension D)",
+    );
+    rejects("ode", &["--informed", "1"], "--informed takes two numbers `a,b`");
+    rejects(
+        "ode",
+        &["--k", "4", "--informed", "1,1"],
+        "--informed needs K <= M (K = 4, M = 3)",
+    );
     rejects(
         "ode",
         &["--stride", "2"],

@@ -131,13 +131,23 @@ runs = ["cmp"]
     )
     .unwrap();
     let dir = temp("small-out");
-    let (code, out, err) = aedyn(&[
-        "reproduce",
-        path.to_str().unwrap(),
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--json",
-    ]);
+    // A bar would show at once on a terminal (`progress_bars_show_on_a_terminal_only`).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+        .args([
+            "reproduce",
+            path.to_str().unwrap(),
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--json",
+        ])
+        .env("AEDYN_PROGRESS_AFTER", "0")
+        .output()
+        .expect("runs");
+    let (code, out, err) = (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
     assert_eq!(summary["experiment"], "small");
@@ -156,6 +166,51 @@ runs = ["cmp"]
     let overlaps = std::fs::read_to_string(dir.join("cmp_overlaps.csv")).unwrap();
     assert!(overlaps.starts_with("replica,unit,spike_0,spike_1\n"), "{overlaps}");
     assert_eq!(overlaps.lines().count(), 1 + 2 * 2);
+}
+
+/// Runs `aedyn args` with its standard error on a pseudo-terminal (util-linux `script`, which
+/// copies what the terminal shows to its own standard output) or on a pipe, with progress bars
+/// allowed from the start; returns what stderr received.
+fn stderr_of(args: &[&str], on_terminal: bool) -> String {
+    let exe = env!("CARGO_BIN_EXE_aedyn");
+    let out = if on_terminal {
+        let line = std::iter::once(exe)
+            .chain(args.iter().copied())
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::process::Command::new("script")
+            .args(["-qec", &format!("{line} >/dev/null"), "/dev/null"])
+            .env("AEDYN_PROGRESS_AFTER", "0")
+            .env("TERM", "xterm")
+            .output()
+            .expect("util-linux `script` runs (it provides the pseudo-terminal)")
+    } else {
+        std::process::Command::new(exe)
+            .args(args)
+            .env("AEDYN_PROGRESS_AFTER", "0")
+            .output()
+            .expect("runs")
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = if on_terminal { &out.stdout } else { &out.stderr };
+    String::from_utf8_lossy(text).into_owned()
+}
+
+#[test]
+fn progress_bars_show_on_a_terminal_only() {
+    // Long enough for several progress updates (40 000 SGD steps per replica, measured after
+    // every output time).
+    let args = [
+        "compare", "--d", "200", "--t-end", "200", "--points", "20", "--seeds", "2",
+    ];
+    let terminal = stderr_of(&args, true);
+    assert!(terminal.contains("SGD steps") && terminal.contains("=>"), "{terminal}");
+    let pipe = stderr_of(&args, false);
+    assert!(!pipe.contains("SGD steps") && !pipe.contains("=>"), "{pipe}");
+    // The summary line is there either way.
+    assert!(pipe.contains("eg ODE"), "{pipe}");
+    let quiet = stderr_of(&[&args[..], &["--quiet"]].concat(), true);
+    assert!(!quiet.contains("SGD steps"), "{quiet}");
 }
 
 #[test]
