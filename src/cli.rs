@@ -833,8 +833,9 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
         .map_err(|e| RunError::Io(e.to_string()))?;
     let mut reduced_csv = Vec::new();
     write_csv(&run.reduced, true, &mut reduced_csv).map_err(|e| RunError::Io(e.to_string()))?;
-    write_output(&Some(format!("{}_full.csv", args.out_prefix)), &full_csv)?;
-    write_output(&Some(format!("{}_reduced.csv", args.out_prefix)), &reduced_csv)?;
+    let files = crate::experiment::RunCommand::ReducedVsFull.output_files(&args.out_prefix);
+    write_output(&Some(files[0].clone()), &full_csv)?;
+    write_output(&Some(files[1].clone()), &reduced_csv)?;
     let seconds = start.elapsed().as_secs_f64();
     if !args.report.quiet {
         eprint!("{}", run.summary(job.full.activation, seconds));
@@ -853,7 +854,7 @@ fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
             "fitted": {"alpha": run.fitted.alpha, "beta": run.fitted.beta, "gamma": run.fitted.gamma},
             "derived": predicted,
             "seconds": seconds,
-            "out": [format!("{}_full.csv", args.out_prefix), format!("{}_reduced.csv", args.out_prefix)],
+            "out": files,
         }),
     )?;
     Ok(())
@@ -957,25 +958,8 @@ fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         let mut argv = run.argv(&text, &path).map_err(RunError::Input)?;
         let out = dir.join(run.name.get_ref());
         let out = out.to_string_lossy().into_owned();
-        match run.command.get_ref().as_str() {
-            "reduced-vs-full" => {
-                files.extend([format!("{out}_full.csv"), format!("{out}_reduced.csv")]);
-                argv.extend(["--out-prefix".into(), out]);
-            }
-            "compare" => {
-                files.extend([format!("{out}.csv"), format!("{out}_overlaps.csv")]);
-                argv.extend([
-                    "--out".into(),
-                    format!("{out}.csv"),
-                    "--overlaps".into(),
-                    format!("{out}_overlaps.csv"),
-                ]);
-            }
-            _ => {
-                files.push(format!("{out}.csv"));
-                argv.extend(["--out".into(), format!("{out}.csv")]);
-            }
-        }
+        files.extend(run.command().output_files(&out));
+        argv.extend(run.command().output_args(&out));
         if a.report.quiet {
             argv.push("--quiet".into());
         }

@@ -22,6 +22,101 @@ pub const SHIPPED: [(&str, &str); 7] = [
     ("starts", include_str!("../experiments/starts.toml")),
 ];
 
+/// The subcommands an experiment's run may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunCommand {
+    Ode,
+    Compare,
+    ReducedVsFull,
+}
+
+impl RunCommand {
+    pub const ALL: [RunCommand; 3] = [RunCommand::Ode, RunCommand::Compare, RunCommand::ReducedVsFull];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RunCommand::Ode => "ode",
+            RunCommand::Compare => "compare",
+            RunCommand::ReducedVsFull => "reduced-vs-full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunCommand> {
+        RunCommand::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// The files a run called `stem` writes: the one place that names outputs (reproduce
+    /// writes them, the plots read them). The first is the main CSV (`ode`: t and
+    /// observables; `compare`: ODE and SGD; `reduced-vs-full`: the full run), the second the
+    /// overlaps (`compare`) or the reduced run (`reduced-vs-full`).
+    pub fn output_files(self, stem: &str) -> Vec<String> {
+        match self {
+            RunCommand::Ode => vec![format!("{stem}.csv")],
+            RunCommand::Compare => vec![format!("{stem}.csv"), format!("{stem}_overlaps.csv")],
+            RunCommand::ReducedVsFull => vec![format!("{stem}_full.csv"), format!("{stem}_reduced.csv")],
+        }
+    }
+
+    /// The options that send a run's outputs to `output_files(stem)`.
+    pub fn output_args(self, stem: &str) -> Vec<String> {
+        let files = self.output_files(stem);
+        match self {
+            RunCommand::Ode => vec!["--out".into(), files[0].clone()],
+            RunCommand::Compare => vec!["--out".into(), files[0].clone(), "--overlaps".into(), files[1].clone()],
+            RunCommand::ReducedVsFull => vec!["--out-prefix".into(), stem.to_string()],
+        }
+    }
+}
+
+/// What a plot draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlotKind {
+    /// eg against t (ODE lines, SGD markers, PCA errors).
+    Eg,
+    /// eg - eg_PCA of a full and a reduced run.
+    Excess,
+    /// Chosen CSV columns against t.
+    Columns,
+    /// Heat maps of final decoder overlaps.
+    Overlaps,
+}
+
+impl PlotKind {
+    pub const ALL: [PlotKind; 4] = [PlotKind::Eg, PlotKind::Excess, PlotKind::Columns, PlotKind::Overlaps];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PlotKind::Eg => "eg",
+            PlotKind::Excess => "excess",
+            PlotKind::Columns => "columns",
+            PlotKind::Overlaps => "overlaps",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PlotKind> {
+        PlotKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// The commands whose output this kind of plot reads.
+    pub fn reads(self) -> &'static [RunCommand] {
+        match self {
+            PlotKind::Eg => &[RunCommand::Ode, RunCommand::Compare],
+            PlotKind::Excess => &[RunCommand::ReducedVsFull],
+            PlotKind::Columns => &RunCommand::ALL,
+            PlotKind::Overlaps => &[RunCommand::Compare],
+        }
+    }
+}
+
+/// `a, b or c` from names.
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
@@ -131,13 +226,14 @@ impl Experiment {
         let mut names = std::collections::HashSet::new();
         for run in &exp.run {
             let line = line_of(text, run.name.span().start);
-            if !["ode", "compare", "reduced-vs-full"].contains(&run.command.get_ref().as_str()) {
+            if RunCommand::parse(run.command.get_ref()).is_none() {
                 return Err(located(
                     path,
                     line_of(text, run.command.span().start),
                     format!(
-                        "key `command`: unknown command `{}`: expected ode, compare or reduced-vs-full",
-                        run.command.get_ref()
+                        "key `command`: unknown command `{}`: expected {}",
+                        run.command.get_ref(),
+                        one_of(&RunCommand::ALL.map(RunCommand::name))
                     ),
                 ));
             }
@@ -186,15 +282,37 @@ impl Experiment {
                     format!("key `file`: two plots write `{}`", plot.file.get_ref()),
                 ));
             }
-            if !["eg", "excess", "columns", "overlaps"].contains(&kind) {
+            let Some(plot_kind) = PlotKind::parse(kind) else {
                 return Err(located(
                     path,
                     line,
-                    format!("key `kind`: unknown plot kind `{kind}`: expected eg, excess, columns or overlaps"),
+                    format!(
+                        "key `kind`: unknown plot kind `{kind}`: expected {}",
+                        one_of(&PlotKind::ALL.map(PlotKind::name))
+                    ),
                 ));
-            }
+            };
             if let Some(r) = plot.runs.iter().find(|r| !names.contains(*r)) {
                 return Err(located(path, line, format!("key `runs`: no run is called `{r}`")));
+            }
+            // Found here, before anything runs, rather than when the plot looks for its files.
+            for name in &plot.runs {
+                let command = exp
+                    .run
+                    .iter()
+                    .find(|r| r.name.get_ref() == name)
+                    .and_then(|r| RunCommand::parse(r.command.get_ref()));
+                if let Some(command) = command.filter(|c| !plot_kind.reads().contains(c)) {
+                    return Err(located(
+                        path,
+                        line,
+                        format!(
+                            "key `runs`: `{kind}` plots read the output of {}, but run `{name}` runs {}",
+                            one_of(&plot_kind.reads().iter().map(|c| c.name()).collect::<Vec<_>>()),
+                            command.name()
+                        ),
+                    ));
+                }
             }
             if !plot.labels.is_empty() && plot.labels.len() != plot.runs.len() {
                 return Err(located(path, line, "key `labels`: give one label per run"));
@@ -219,6 +337,11 @@ impl Experiment {
 }
 
 impl RunSpec {
+    /// The run's command (checked by `Experiment::parse`).
+    pub fn command(&self) -> RunCommand {
+        RunCommand::parse(self.command.get_ref()).unwrap_or(RunCommand::Ode)
+    }
+
     /// The command line this run stands for, without the program name and outputs.
     pub fn argv(&self, text: &str, path: &str) -> Result<Vec<String>, String> {
         let mut argv = vec![self.command.get_ref().clone()];
@@ -279,9 +402,9 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
     let command = |name: &str| {
         runs.iter()
             .find(|r| r.name.get_ref() == name)
-            .map(|r| r.command.get_ref().clone())
-            .unwrap_or_default()
+            .map_or(RunCommand::Ode, RunSpec::command)
     };
+    let output = |name: &str, which: usize| dir.join(&command(name).output_files(name)[which]);
     let stem = dir.join(plot.file.get_ref());
     let mut curves = Curves {
         title: plot.title.clone(),
@@ -292,13 +415,19 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
         series: vec![],
         hlines: vec![],
     };
-    match plot.kind.get_ref().as_str() {
-        "eg" => {
+    let kind =
+        PlotKind::parse(plot.kind.get_ref()).ok_or_else(|| format!("unknown plot kind `{}`", plot.kind.get_ref()))?;
+    match kind {
+        PlotKind::Eg => {
             for (i, run) in plot.runs.iter().enumerate() {
-                let file = dir.join(format!("{run}.csv"));
+                let file = output(run, 0);
                 let table = read(&file)?;
                 let t = column(&table, "t", &file)?.to_vec();
-                let ode = if command(run) == "compare" { "eg_ode" } else { "eg" };
+                let ode = if command(run) == RunCommand::Compare {
+                    "eg_ode"
+                } else {
+                    "eg"
+                };
                 if !plot.sgd_only.contains(run) {
                     curves.series.push(Series {
                         label: format!("{} (ODE)", label(i)),
@@ -348,14 +477,14 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                 }
             }
         }
-        "excess" => {
+        PlotKind::Excess => {
             curves.y_label = plot.y_label.clone().unwrap_or_else(|| "eg - eg_PCA(K)".into());
             curves.log_y = true;
             for (i, run) in plot.runs.iter().enumerate() {
-                let full_file = dir.join(format!("{run}_full.csv"));
+                let full_file = output(run, 0);
                 let full = read(&full_file)?;
                 let pca = column(&full, "eg_pca", &full_file)?[0];
-                let reduced_file = dir.join(format!("{run}_reduced.csv"));
+                let reduced_file = output(run, 1);
                 let reduced = read(&reduced_file)?;
                 for (table, file, what, mark) in [
                     (&full, &full_file, "full", Mark::Line),
@@ -373,16 +502,20 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                 }
             }
         }
-        "columns" => {
+        PlotKind::Columns => {
             curves.y_label = plot.y_label.clone().unwrap_or_default();
             // `X_ode` and `X_sgd` are one quantity: they share a colour.
             let mut bases: Vec<String> = Vec::new();
             for (i, run) in plot.runs.iter().enumerate() {
-                let file = if command(run) == "reduced-vs-full" {
-                    dir.join(format!("{run}_reduced.csv"))
-                } else {
-                    dir.join(format!("{run}.csv"))
-                };
+                // A reduced-vs-full run's columns are those of its reduced run.
+                let file = output(
+                    run,
+                    if command(run) == RunCommand::ReducedVsFull {
+                        1
+                    } else {
+                        0
+                    },
+                );
                 let table = read(&file)?;
                 let t = column(&table, "t", &file)?.to_vec();
                 for name in &plot.columns {
@@ -413,10 +546,10 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                 }
             }
         }
-        "overlaps" => {
+        PlotKind::Overlaps => {
             let mut panels = Vec::new();
             for (i, run) in plot.runs.iter().enumerate() {
-                let file = dir.join(format!("{run}_overlaps.csv"));
+                let file = output(run, 1);
                 let table = read(&file)?;
                 let replica = column(&table, "replica", &file)?;
                 let spikes: Vec<&[f64]> = (2..table.header.len()).map(|j| &table.columns[j][..]).collect();
@@ -430,7 +563,6 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
             plot::write_heatmaps(&plot.title, &panels, &stem)?;
             return Ok(vec![stem.with_extension("png"), stem.with_extension("svg")]);
         }
-        other => return Err(format!("unknown plot kind `{other}`")),
     }
     plot::write_curves(&curves, &stem)?;
     Ok(vec![stem.with_extension("png"), stem.with_extension("svg")])

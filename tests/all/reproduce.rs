@@ -69,8 +69,16 @@ fn bad_experiment_files_name_the_key_and_line() {
     rejects(
         &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"pie\"\ntitle = \"p\"\nruns = []\n"),
         10,
-        "unknown plot kind",
+        "key `kind`: unknown plot kind `pie`: expected eg, excess, columns or overlaps",
     );
+    // A plot over runs whose files it cannot read is found before anything runs.
+    for (kind, reads) in [("excess", "reduced-vs-full"), ("overlaps", "compare")] {
+        rejects(
+            &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"{kind}\"\ntitle = \"p\"\nruns = [\"x\"]\n"),
+            10,
+            &format!("key `runs`: `{kind}` plots read the output of {reads}, but run `x` runs ode"),
+        );
+    }
     // Plot files stay inside the output directory.
     for file in ["../../x", "/tmp/x", "", "..", "a/b"] {
         rejects(
