@@ -482,8 +482,7 @@ fn ode_job_with(a: &ModelArgs, default_method: &str) -> Result<OdeJob, RunError>
         return bad("give at most one of --informed, --perfect and --weights");
     }
     let init = match (&a.informed, &a.weights) {
-        (Some(_), Some(_)) => unreachable!("rejected above"),
-        (Some(s), None) => {
+        (Some(s), _) => {
             let v = parse_list("informed", s)?;
             let [a_, b_] = v[..] else {
                 return bad("--informed takes two numbers `a,b`");

@@ -223,10 +223,11 @@ impl Experiment {
             let line = e.span().map_or(1, |s| line_of(text, s.start));
             located(path, line, e.message())
         })?;
-        let mut names = std::collections::HashSet::new();
+        // Each run's command by run name: what the plots below may read.
+        let mut commands = std::collections::HashMap::new();
         for run in &exp.run {
             let line = line_of(text, run.name.span().start);
-            if RunCommand::parse(run.command.get_ref()).is_none() {
+            let Some(command) = RunCommand::parse(run.command.get_ref()) else {
                 return Err(located(
                     path,
                     line_of(text, run.command.span().start),
@@ -236,7 +237,7 @@ impl Experiment {
                         one_of(&RunCommand::ALL.map(RunCommand::name))
                     ),
                 ));
-            }
+            };
             let name = run.name.get_ref();
             if !is_plain_name(name) {
                 return Err(located(
@@ -245,7 +246,7 @@ impl Experiment {
                     format!("key `name`: `{name}` must be letters, digits, -, _ or ."),
                 ));
             }
-            if !names.insert(name.clone()) {
+            if commands.insert(name.clone(), command).is_some() {
                 return Err(located(path, line, format!("key `name`: two runs are called `{name}`")));
             }
             for key in run.args.keys() {
@@ -292,17 +293,13 @@ impl Experiment {
                     ),
                 ));
             };
-            if let Some(r) = plot.runs.iter().find(|r| !names.contains(*r)) {
+            if let Some(r) = plot.runs.iter().find(|r| !commands.contains_key(*r)) {
                 return Err(located(path, line, format!("key `runs`: no run is called `{r}`")));
             }
             // Found here, before anything runs, rather than when the plot looks for its files.
             for name in &plot.runs {
-                let command = exp
-                    .run
-                    .iter()
-                    .find(|r| r.name.get_ref() == name)
-                    .and_then(|r| RunCommand::parse(r.command.get_ref()));
-                if let Some(command) = command.filter(|c| !plot_kind.reads().contains(c)) {
+                let command = commands[name];
+                if !plot_kind.reads().contains(&command) {
                     return Err(located(
                         path,
                         line,

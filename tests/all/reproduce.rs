@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{aedyn, temp};
+use common::{aedyn, aedyn_with_env, temp};
 
 #[test]
 fn every_shipped_experiment_parses_into_valid_runs() {
@@ -140,21 +140,15 @@ runs = ["cmp"]
     .unwrap();
     let dir = temp("small-out");
     // A bar would show at once on a terminal (`progress_bars_show_on_a_terminal_only`).
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
-        .args([
+    let (code, out, err) = aedyn_with_env(
+        &[
             "reproduce",
             path.to_str().unwrap(),
             "--out-dir",
             dir.to_str().unwrap(),
             "--json",
-        ])
-        .env("AEDYN_PROGRESS_AFTER", "0")
-        .output()
-        .expect("runs");
-    let (code, out, err) = (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        ],
+        &[("AEDYN_PROGRESS_AFTER", "0")],
     );
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
@@ -180,28 +174,23 @@ runs = ["cmp"]
 /// copies what the terminal shows to its own standard output) or on a pipe, with progress bars
 /// allowed from the start; returns what stderr received.
 fn stderr_of(args: &[&str], on_terminal: bool) -> String {
-    let exe = env!("CARGO_BIN_EXE_aedyn");
-    let out = if on_terminal {
-        let line = std::iter::once(exe)
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ");
-        std::process::Command::new("script")
-            .args(["-qec", &format!("{line} >/dev/null"), "/dev/null"])
-            .env("AEDYN_PROGRESS_AFTER", "0")
-            .env("TERM", "xterm")
-            .output()
-            .expect("util-linux `script` runs (it provides the pseudo-terminal)")
-    } else {
-        std::process::Command::new(exe)
-            .args(args)
-            .env("AEDYN_PROGRESS_AFTER", "0")
-            .output()
-            .expect("runs")
-    };
+    if !on_terminal {
+        let (code, _, err) = aedyn_with_env(args, &[("AEDYN_PROGRESS_AFTER", "0")]);
+        assert_eq!(code, 0, "{err}");
+        return err;
+    }
+    let line = std::iter::once(env!("CARGO_BIN_EXE_aedyn"))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &format!("{line} >/dev/null"), "/dev/null"])
+        .env("AEDYN_PROGRESS_AFTER", "0")
+        .env("TERM", "xterm")
+        .output()
+        .expect("util-linux `script` runs (it provides the pseudo-terminal)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = if on_terminal { &out.stdout } else { &out.stderr };
-    String::from_utf8_lossy(text).into_owned()
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

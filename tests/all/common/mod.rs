@@ -87,8 +87,14 @@ pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, tim
 
 /// Runs the `aedyn` binary: (exit code, stdout, stderr).
 pub fn aedyn(args: &[&str]) -> (i32, String, String) {
+    aedyn_with_env(args, &[])
+}
+
+/// `aedyn` with environment variables set: (exit code, stdout, stderr).
+pub fn aedyn_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("runs");
     (
