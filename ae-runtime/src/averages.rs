@@ -587,10 +587,15 @@ impl<A: Activation> Averages for Quadrature<A> {
 
 /// The activations the runtime knows, for dynamic dispatch (interpreter, simulator, CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ActivationKind {
+    /// erf(x / sqrt 2) (closed forms).
     Erf,
+    /// g(x) = x (closed forms).
     Linear,
+    /// max(0, x) (closed forms).
     Relu,
+    /// tanh(x) (Gauss-Hermite quadrature).
     Tanh,
 }
 

@@ -24,6 +24,7 @@ pub fn rng(seed: u64, stream: u64) -> ChaCha8Rng {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum EigenFamily {
     /// Orthonormalised Gaussian vectors.
     Random,

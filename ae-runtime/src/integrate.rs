@@ -9,6 +9,7 @@ use crate::kernel::Kernel;
 use crate::rosenbrock::RodasFailure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Method {
     /// Dormand-Prince 8(5,3), the default.
     Dop853,

@@ -30,6 +30,7 @@ fn fail<T>(file: &str, location: impl Into<String>, message: impl Into<String>) 
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Format {
     /// One sample per line, comma-separated numbers (`.csv`, `.csv.gz`).
     Csv,
@@ -646,6 +647,7 @@ pub fn eigen_nalgebra(m: DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
 
 /// How SGD draws from real data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Draw {
     /// A sample chosen uniformly at every step (online).
     Online,

@@ -10,6 +10,7 @@ use crate::averages::ActivationKind;
 use crate::data::{rng, stream, Weights};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Rule {
     /// Plain SGD on the reconstruction loss.
     Vanilla,

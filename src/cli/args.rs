@@ -1,0 +1,212 @@
+//! The subcommands' arguments as clap declares them; values with a fixed set of names are the
+//! runtime's own enums, so that a name clap accepts is one the jobs know.
+
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::EigenFamily;
+use ae_runtime::integrate::Method;
+use ae_runtime::realdata::{Draw, Format};
+use ae_runtime::sgd::Rule;
+use clap::Args;
+
+#[derive(Args)]
+pub(crate) struct ReproduceArgs {
+    /// Experiment: a shipped name (see --list) or the path of a .toml file.
+    pub(crate) name: Option<String>,
+    /// List the shipped experiments.
+    #[arg(long)]
+    pub(crate) list: bool,
+    /// Directory for the CSV files and plots [default: results/<name>].
+    #[arg(long)]
+    pub(crate) out_dir: Option<String>,
+    /// Print the command line of every run, and run nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Equations: a shipped name (vanilla, truncated, full_spectrum, density) or the path of an .ae file
+    /// (interpreted).
+    #[arg(long, default_value = "vanilla")]
+    pub(crate) equations: String,
+    /// Number of hidden units K.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) k: usize,
+    /// Activation g.
+    #[arg(long, value_enum, default_value_t = ActivationKind::Erf)]
+    pub(crate) activation: ActivationKind,
+    /// Spike strengths rho~_m, comma-separated (the equations use rho~_m + sigma^2/D).
+    #[arg(long, default_value = "9,3,1", allow_hyphen_values = true)]
+    pub(crate) spikes: String,
+    /// Bulk standard deviation sigma.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub(crate) sigma: f64,
+    /// Learning rate eta.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub(crate) lr: f64,
+    /// Weight decay kappa (per unit time).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub(crate) kappa: f64,
+    /// Input dimension D, or `inf` for the strict limit (the bulk freezes; not uniform in time).
+    #[arg(long, default_value = "1000")]
+    pub(crate) d: String,
+    /// Final time t (t = SGD steps / D).
+    #[arg(long, default_value_t = 1000.0, allow_hyphen_values = true)]
+    pub(crate) t_end: f64,
+    /// First output time after t = 0; outputs are log-spaced from here to --t-end.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    pub(crate) t_min: f64,
+    /// Number of log-spaced output times (besides t = 0).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) points: usize,
+    /// Seed of the initial weights (and of random eigenvectors).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Standard deviation sigma0 of the i.i.d. initial weights.
+    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
+    pub(crate) init_std: f64,
+    /// Informed start `a,b`: w_k = a e_k, v_k = b sqrt(D) e_k (needs K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) informed: Option<String>,
+    /// Perfect start at encoder scale `a`: w_k = a e_k and v_k = b_k sqrt(D) e_k with the b_k
+    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (SPEC
+    /// section 7; spiked model, K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) perfect: Option<f64>,
+    /// Initial weights from a file: 2K lines of D numbers (encoder rows, then decoder rows).
+    #[arg(long)]
+    pub(crate) weights: Option<String>,
+    /// Spike eigenvectors.
+    #[arg(long, value_enum, default_value_t = EigenFamily::Random)]
+    pub(crate) eigenvectors: EigenFamily,
+    /// Real data instead of the spiked model: CSV (optionally gzipped), IDX, CIFAR-10 .bin,
+    /// .npy, or a JPEG/PNG photograph with --patch. Needs --equations full_spectrum.
+    #[arg(long)]
+    pub(crate) data: Option<String>,
+    /// Data format when the file name does not tell.
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+    /// Side P of the grey P x P patches cut from a photograph (D = P^2).
+    #[arg(long)]
+    pub(crate) patch: Option<usize>,
+    /// Pixels between neighbouring patches' corners (default: P, non-overlapping; smaller
+    /// strides give overlapping patches and more samples).
+    #[arg(long)]
+    pub(crate) stride: Option<usize>,
+    /// CSV data: drop the last column (a class label, as in data/digits.csv.gz).
+    #[arg(long)]
+    pub(crate) drop_last_column: bool,
+    /// Use at most this many samples of the data (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) max_samples: usize,
+    /// Further equation parameters, NAME=VALUE (repeatable).
+    #[arg(long = "param", allow_hyphen_values = true)]
+    pub(crate) params: Vec<String>,
+    /// Integrator: dop853 or dopri5 (explicit), rodas4 (stiff; small states only)
+    /// [default: dop853; rodas4 for reduced-vs-full, whose long runs are stiff].
+    #[arg(long, value_enum)]
+    pub(crate) method: Option<Method>,
+    /// Relative tolerance of the adaptive step.
+    #[arg(long, default_value_t = 1e-10)]
+    pub(crate) rtol: f64,
+    /// Absolute tolerance of the adaptive step.
+    #[arg(long, default_value_t = 1e-12)]
+    pub(crate) atol: f64,
+    /// rodas4: a finite-difference Jacobian even where the generated code has the symbolic one
+    /// (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
+    #[arg(long)]
+    pub(crate) fd_jacobian: bool,
+    /// Use the interpreter even where generated code exists.
+    #[arg(long)]
+    pub(crate) interpret: bool,
+}
+
+/// What a subcommand says besides its files: messages and progress on stderr, a JSON summary.
+#[derive(Args)]
+pub(crate) struct Reporting {
+    /// No messages or progress bars on standard error.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Print a JSON summary on standard output (ode and compare: needs --out for the CSV).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct OdeArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Also write every state entry.
+    #[arg(long)]
+    pub(crate) states: bool,
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    pub(crate) out: Option<String>,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Number of SGD replicas: the same initial weights, independent sample streams.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) seeds: usize,
+    /// Worker threads for the replicas (0: all cores). The output does not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// With --data: how SGD draws samples [default: online].
+    #[arg(long, value_enum)]
+    pub(crate) draw: Option<Draw>,
+    /// Also write each replica's final |cos| between decoder rows and spike directions
+    /// (K rows per replica, one column per spike) to this CSV file.
+    #[arg(long)]
+    pub(crate) overlaps: Option<String>,
+    /// Size of a held-out test set: adds a Monte-Carlo eg of the SGD runs (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) test_samples: usize,
+    /// SGD rule.
+    #[arg(long, value_enum, default_value_t = Rule::Vanilla)]
+    pub(crate) rule: Rule,
+    /// Tied weights (decoder = encoder) in the SGD runs.
+    #[arg(long)]
+    pub(crate) tied: bool,
+    /// Train a bias in each pre-activation of the SGD runs (eg then comes from the test set:
+    /// give --test-samples).
+    #[arg(long)]
+    pub(crate) bias: bool,
+    /// Initial value of every trained bias.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    pub(crate) bias_init: f64,
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    pub(crate) out: Option<String>,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
+#[derive(Args)]
+pub(crate) struct ReducedArgs {
+    /// The full run: --equations (default vanilla), --t-end (its end), --method, ...
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Equations of the reduced run.
+    #[arg(long, default_value = "reduced")]
+    pub(crate) reduced_equations: String,
+    /// End time of the reduced run (at least --t-end).
+    #[arg(long, default_value_t = 1e7, allow_hyphen_values = true)]
+    pub(crate) t_reduced: f64,
+    /// The full run counts as aligned once every unit has at most this share of its encoder
+    /// variance (Q_kk) and of its decoder norm (T0_kk) off its spike.
+    #[arg(long, default_value_t = 1e-3, allow_hyphen_values = true)]
+    pub(crate) align_tol: f64,
+    /// Output: <prefix>_full.csv (t, eg, misalignment, order parameters) and
+    /// <prefix>_reduced.csv (t, eg, a and b per spike).
+    #[arg(long, default_value = "reduced_vs_full")]
+    pub(crate) out_prefix: String,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}

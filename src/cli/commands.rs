@@ -1,0 +1,176 @@
+//! The subcommands `ode`, `compare` and `reduced-vs-full`: run the validated job, write its
+//! CSV files, and report.
+
+use super::args::{CompareArgs, OdeArgs, ReducedArgs};
+use super::jobs::{compare_job, ode_job, reduced_job};
+use super::report::{check_json, print_json, report_data, write_output, Progress};
+use crate::compare::Measure;
+use crate::run::{write_csv, RunError};
+use ae_runtime::averages::ActivationKind;
+use ae_runtime::data::Dim;
+
+pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+    let job = compare_job(a)?;
+    job.d()?;
+    check_json(a.report.json, &a.out)?;
+    if !a.report.quiet {
+        report_data(&job.ode);
+    }
+    let start = std::time::Instant::now();
+    let t_end = job.ode.times.last().copied().unwrap_or(0.0);
+    let total = (job.seeds as f64 * t_end * job.d()? as f64) as u64;
+    let progress = Progress::new(a.report.quiet, total, "SGD steps");
+    let run = job.run_with_progress(&|n| progress.inc(n))?;
+    drop(progress);
+    let measure = Measure::new(&job.ode, job.ode.k)?;
+    let names = ae_dsl::unroll::observable_names(measure.interp_model(), job.ode.k);
+    let mut buf = Vec::new();
+    run.write_csv(&names, &mut buf)
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    if let Some(path) = &a.overlaps {
+        let mut ov = Vec::new();
+        run.write_overlaps_csv(&mut ov)
+            .map_err(|e| RunError::Io(e.to_string()))?;
+        write_output(&Some(path.clone()), &ov)?;
+    }
+    write_output(&a.out, &buf)?;
+    let (mean, std) = run.sgd_eg().last().copied().unwrap_or((f64::NAN, f64::NAN));
+    let eg_ode = run.ode_eg().last().copied().unwrap_or(f64::NAN);
+    let seconds = start.elapsed().as_secs_f64();
+    if !a.report.quiet {
+        eprintln!(
+            "t = {t_end}: eg ODE {eg_ode:.6}, SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
+            job.seeds,
+        );
+    }
+    print_json(
+        a.report.json,
+        serde_json::json!({
+            "command": "compare",
+            "t_end": t_end,
+            "eg_ode": eg_ode,
+            "eg_sgd_mean": mean,
+            "eg_sgd_std": std,
+            "replicas": job.seeds,
+            "pca_errors": run.pca,
+            "final_bias": run.final_bias,
+            "seconds": seconds,
+            "out": a.out,
+        }),
+    )?;
+    Ok(())
+}
+
+pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
+    let a = &args.model;
+    let job = ode_job(a)?;
+    if job.data.d == Dim::Infinite && !args.report.quiet {
+        eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
+    }
+    if !args.report.quiet {
+        report_data(&job);
+    }
+    check_json(args.report.json, &args.out)?;
+    let start = std::time::Instant::now();
+    let (t_min, t_end) = (
+        job.times.get(1).copied().unwrap_or(1.0),
+        job.times.last().copied().unwrap_or(1.0),
+    );
+    let progress = Progress::new(args.report.quiet, 1000, "ODE time");
+    let run = job.run(|t| progress.set(Progress::log_position(t, t_min, t_end)))?;
+    drop(progress);
+    let elapsed = start.elapsed();
+    let mut buf = Vec::new();
+    write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
+    write_output(&args.out, &buf)?;
+    // A file of one's own need not observe eg: then the summary names none.
+    let eg_index = run.observable_names.iter().position(|n| n == "eg");
+    let final_eg = eg_index.and_then(|i| run.trajectory.observables.last().map(|o| o[i]));
+    if !args.report.quiet {
+        let tr = &run.trajectory;
+        let last = final_eg.map_or_else(|| "(no eg observable)".to_string(), |v| format!("{v:.6}"));
+        eprintln!(
+            "{} K={} {} ({}): t = {} eg = {last} in {:.1} ms ({} evaluations, {} steps)",
+            job.equations,
+            job.k,
+            job.activation.name(),
+            if run.generated { "generated" } else { "interpreted" },
+            tr.times.last().copied().unwrap_or(0.0),
+            elapsed.as_secs_f64() * 1e3,
+            tr.stats.evaluations,
+            tr.stats.accepted
+        );
+    }
+    let tr = &run.trajectory;
+    print_json(
+        args.report.json,
+        serde_json::json!({
+            "command": "ode",
+            "equations": job.equations,
+            "k": job.k,
+            "activation": job.activation.name(),
+            "generated": run.generated,
+            "t_end": tr.times.last(),
+            "eg": final_eg,
+            "evaluations": tr.stats.evaluations,
+            "steps": tr.stats.accepted,
+            "seconds": elapsed.as_secs_f64(),
+            "out": args.out,
+        }),
+    )?;
+    Ok(())
+}
+
+pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
+    let job = reduced_job(args)?;
+    let start = std::time::Instant::now();
+    let t_min = job.full.times.get(1).copied().unwrap_or(1.0);
+    let progress = Progress::new(args.report.quiet, 1000, "full");
+    let run = job.run(|stage, t| {
+        if progress.bar.message() != stage {
+            progress.bar.set_message(stage.to_string());
+        }
+        // The reduced stage starts back at the alignment time, inside the span the full run has
+        // covered: the bar waits there instead of going back.
+        let pos = Progress::log_position(t, t_min, job.t_reduced_end);
+        progress.set(pos.max(progress.bar.position()));
+    })?;
+    drop(progress);
+    let mut full_csv = Vec::new();
+    run.write_full_csv(&mut full_csv)
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    let mut reduced_csv = Vec::new();
+    write_csv(&run.reduced, true, &mut reduced_csv).map_err(|e| RunError::Io(e.to_string()))?;
+    let files = crate::experiment::RunCommand::ReducedVsFull.output_files(&args.out_prefix);
+    write_output(&Some(files[0].clone()), &full_csv)?;
+    write_output(&Some(files[1].clone()), &reduced_csv)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if !args.report.quiet {
+        eprint!("{}", run.summary(job.full.activation, seconds));
+    }
+    let predicted = aedyn_predicted(job.full.activation);
+    print_json(
+        args.report.json,
+        serde_json::json!({
+            "command": "reduced-vs-full",
+            "aligned_at": run.alignment.t,
+            "misalignment": run.alignment.misalignment,
+            "unit_to_spike": run.alignment.mode,
+            "max_relative_deviation": run.max_relative_deviation,
+            "max_excess_deviation": run.max_excess_deviation,
+            "eg_pca": run.pca_error,
+            "fitted": {"alpha": run.fitted.alpha, "beta": run.fitted.beta, "gamma": run.fitted.gamma},
+            "derived": predicted,
+            "seconds": seconds,
+            "out": files,
+        }),
+    )?;
+    Ok(())
+}
+
+fn aedyn_predicted(activation: ActivationKind) -> serde_json::Value {
+    match crate::reduced::predicted_exponents(activation) {
+        Some(p) => serde_json::json!({"alpha": p.alpha, "beta": p.beta, "gamma": p.gamma}),
+        None => serde_json::Value::Null,
+    }
+}

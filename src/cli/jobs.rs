@@ -1,0 +1,299 @@
+//! Validation: the subcommands' arguments checked and turned into jobs, with a one-line error
+//! naming the option for every value that cannot run.
+
+use std::sync::Arc;
+
+use super::args::{CompareArgs, ModelArgs, ReducedArgs};
+use crate::compare::CompareJob;
+use crate::reduced::ReducedJob;
+use crate::run::{InitChoice, OdeJob, RunError};
+use ae_runtime::data::{Dim, Spiked, Weights};
+use ae_runtime::integrate::{log_times, Method, Solver};
+use ae_runtime::realdata::{self, Draw, LoadOptions, RealData};
+use ae_runtime::sgd::SgdConfig;
+
+/// The name the command line gives a value of one of its enums (`Method::Dop853` is `dop853`).
+pub(crate) fn value_name(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+pub(crate) fn bad<T>(msg: impl Into<String>) -> Result<T, RunError> {
+    Err(RunError::Input(msg.into()))
+}
+
+pub(crate) fn finite(name: &str, v: f64) -> Result<f64, RunError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        bad(format!("--{name} must be a finite number, got {v}"))
+    }
+}
+
+fn parse_list(name: &str, s: &str) -> Result<Vec<f64>, RunError> {
+    s.split(',')
+        .map(|x| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| RunError::Input(format!("--{name}: `{}` is not a number", x.trim())))
+                .and_then(|v| finite(name, v))
+        })
+        .collect()
+}
+
+fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read --weights {path}: {e}")))?;
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            l.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    x.parse::<f64>()
+                        .ok()
+                        .filter(|v| v.is_finite())
+                        .ok_or_else(|| RunError::Input(format!("{path}:{}: `{x}` is not a finite number", i + 1)))
+                })
+                .collect()
+        })
+        .collect::<Result<_, _>>()?;
+    if rows.len() != 2 * k {
+        return bad(format!(
+            "{path}: expected {} rows (K encoder rows, then K decoder rows), found {}",
+            2 * k,
+            rows.len()
+        ));
+    }
+    let d = rows[0].len();
+    if let Some(i) = rows.iter().position(|r| r.len() != d) {
+        return bad(format!(
+            "{path}: row {} has {} numbers, row 1 has {d}",
+            i + 1,
+            rows[i].len()
+        ));
+    }
+    let v = rows[k..].to_vec();
+    let w = rows[..k].to_vec();
+    Ok(Weights { w, v })
+}
+
+pub(crate) fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
+    ode_job_with(a, Method::Dop853)
+}
+
+/// The job the model arguments describe, with `default_method` when --method is not given.
+pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJob, RunError> {
+    let activation = a.activation;
+    if a.k == 0 {
+        return bad("--k must be at least 1");
+    }
+    let d = match a.d.as_str() {
+        "inf" | "infinity" => Dim::Infinite,
+        s => match s.parse::<usize>() {
+            Ok(d) if d > 0 => Dim::Finite(d),
+            _ => return bad(format!("--d must be a positive whole number or `inf`, got `{s}`")),
+        },
+    };
+    let spikes = parse_list("spikes", &a.spikes)?;
+    if let Some(s) = spikes.iter().find(|s| **s <= 0.0) {
+        return bad(format!("--spikes must be positive, got {s}"));
+    }
+    if let Dim::Finite(d) = d {
+        if d <= a.k {
+            return bad(format!("--d ({d}) must exceed --k ({})", a.k));
+        }
+        if spikes.len() > d {
+            return bad(format!("{} spikes do not fit in D = {d}", spikes.len()));
+        }
+        if d > 1 << 24 {
+            return bad(format!("--d {d} is too large (at most {})", 1 << 24));
+        }
+    }
+    let sigma = finite("sigma", a.sigma)?;
+    if sigma < 0.0 {
+        return bad("--sigma must be non-negative");
+    }
+    if finite("lr", a.lr)? <= 0.0 {
+        return bad("--lr must be positive");
+    }
+    if finite("kappa", a.kappa)? < 0.0 {
+        return bad("--kappa must be non-negative");
+    }
+    let t_end = finite("t-end", a.t_end)?;
+    let t_min = finite("t-min", a.t_min)?;
+    if t_end <= 0.0 {
+        return bad("--t-end must be positive");
+    }
+    if t_min <= 0.0 || t_min > t_end {
+        return bad("--t-min must be positive and at most --t-end");
+    }
+    if a.points == 0 || a.points > 1_000_000 {
+        return bad("--points must be between 1 and 1000000");
+    }
+    if !(finite("rtol", a.rtol)? > 0.0 && finite("atol", a.atol)? > 0.0) {
+        return bad("--rtol and --atol must be positive");
+    }
+    if finite("init-std", a.init_std)? <= 0.0 {
+        return bad("--init-std must be positive");
+    }
+    let family = a.eigenvectors;
+    let method = a.method.unwrap_or(default_method);
+    if a.fd_jacobian && method != Method::Rodas4 {
+        return bad(format!(
+            "--fd-jacobian is for --method rodas4 (the explicit methods use no Jacobian; this run uses {})",
+            value_name(method)
+        ));
+    }
+    let starts = [a.informed.is_some(), a.weights.is_some(), a.perfect.is_some()];
+    if starts.iter().filter(|s| **s).count() > 1 {
+        return bad("give at most one of --informed, --perfect and --weights");
+    }
+    let init = match (&a.informed, &a.weights) {
+        (Some(s), _) => {
+            let v = parse_list("informed", s)?;
+            let [a_, b_] = v[..] else {
+                return bad("--informed takes two numbers `a,b`");
+            };
+            InitChoice::Informed { a: a_, b: b_ }
+        }
+        (None, Some(path)) => InitChoice::Weights(read_weights(path, a.k)?),
+        (None, None) => InitChoice::Random {
+            seed: a.seed,
+            std: a.init_std,
+        },
+    };
+    let mut params = vec![("lr".to_string(), a.lr), ("kappa".to_string(), a.kappa)];
+    for p in &a.params {
+        let Some((name, value)) = p.split_once('=') else {
+            return bad(format!("--param takes NAME=VALUE, got `{p}`"));
+        };
+        let value = value
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| RunError::Input(format!("--param {name}: `{value}` is not a number")))?;
+        let name = name.trim();
+        if name == "lr" || name == "kappa" {
+            // Through --param they would reach the ODE but not the SGD replicas, unchecked.
+            return bad(format!(
+                "set {name} with --{name}, not --param (the SGD side and the checks read --{name})"
+            ));
+        }
+        params.push((name.to_string(), finite("param", value)?));
+    }
+    let data = Spiked { d, spikes, sigma };
+    let init = match a.perfect {
+        None => init,
+        Some(scale) => {
+            if !scale.is_finite() || scale == 0.0 {
+                return bad("--perfect takes a finite, non-zero encoder scale a");
+            }
+            if a.data.is_some() {
+                return bad("--perfect needs the spiked model (not --data)");
+            }
+            let rho = data.spike_rho();
+            if a.k > rho.len() {
+                return bad(format!("--perfect needs K <= M (K = {}, M = {})", a.k, rho.len()));
+            }
+            let b = rho[..a.k]
+                .iter()
+                .map(|r| ae_runtime::init::perfect_decoder(activation, *r, scale))
+                .collect();
+            InitChoice::Aligned { a: vec![scale; a.k], b }
+        }
+    };
+    Ok(OdeJob {
+        equations: a.equations.clone(),
+        k: a.k,
+        activation,
+        data,
+        family,
+        eigen_seed: a.seed,
+        init,
+        params,
+        times: log_times(t_min, t_end, a.points),
+        solver: Solver {
+            method,
+            rtol: a.rtol,
+            atol: a.atol,
+            fd_jacobian: a.fd_jacobian,
+            ..Solver::default()
+        },
+        interpret: a.interpret,
+        real: load_data(a)?,
+    })
+}
+
+/// Loads, standardises and diagonalises `--data`, if given.
+pub(crate) fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
+    let Some(path) = &a.data else {
+        if a.patch.is_some() || a.format.is_some() || a.stride.is_some() || a.drop_last_column {
+            return bad("--patch, --stride, --format and --drop-last-column go with --data");
+        }
+        return Ok(None);
+    };
+    let options = LoadOptions {
+        format: a.format,
+        patch: a.patch,
+        stride: a.stride,
+        drop_last_column: a.drop_last_column,
+        max_samples: a.max_samples,
+    };
+    let samples = realdata::load(path, &options).map_err(|e| RunError::Input(e.to_string()))?;
+    let data = RealData::new(samples).map_err(|e| RunError::Input(e.to_string()))?;
+    Ok(Some(Arc::new(data)))
+}
+
+pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
+    let ode = ode_job(&a.model)?;
+    if a.seeds == 0 || a.seeds > 10_000 {
+        return bad("--seeds must be between 1 and 10000");
+    }
+    if a.test_samples > 1_000_000 {
+        return bad("--test-samples must be at most 1000000");
+    }
+    let sgd = SgdConfig {
+        activation: ode.activation,
+        rule: a.rule,
+        lr: a.model.lr,
+        kappa: a.model.kappa,
+        tied: a.tied,
+        train_bias: a.bias,
+        bias_init: finite("bias-init", a.bias_init)?,
+    };
+    if a.draw.is_some() && a.model.data.is_none() {
+        return bad("--draw goes with --data (the spiked model draws its own Gaussian samples)");
+    }
+    let draw = a.draw.unwrap_or(Draw::Online);
+    if a.bias && a.test_samples == 0 {
+        return bad("with --bias eg is measured on a test set: give --test-samples (e.g. 10000)");
+    }
+    Ok(CompareJob {
+        draw,
+        ode,
+        seeds: a.seeds,
+        sgd,
+        threads: a.threads,
+        test_samples: a.test_samples,
+    })
+}
+
+pub(crate) fn reduced_job(args: &ReducedArgs) -> Result<ReducedJob, RunError> {
+    let full = ode_job_with(&args.model, Method::Rodas4)?;
+    if finite("t-reduced", args.t_reduced)? <= 0.0 {
+        return bad("--t-reduced must be positive");
+    }
+    if !(finite("align-tol", args.align_tol)? > 0.0 && args.align_tol < 1.0) {
+        return bad("--align-tol must lie in (0, 1)");
+    }
+    Ok(ReducedJob {
+        full,
+        reduced_equations: args.reduced_equations.clone(),
+        t_reduced_end: args.t_reduced,
+        points: args.model.points,
+        align_tol: args.align_tol,
+    })
+}

@@ -1,0 +1,121 @@
+//! The command line: argument definitions, their validation into jobs, and the subcommands'
+//! output (the binary only calls `main`; `reproduce` reuses the same definitions).
+
+mod args;
+mod commands;
+mod jobs;
+mod report;
+mod reproduce;
+
+use std::process::ExitCode;
+
+use crate::run::RunError;
+use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs};
+use clap::{Parser, Subcommand};
+use commands::{run_compare, run_ode, run_reduced};
+use jobs::{bad, compare_job, ode_job, reduced_job};
+use reproduce::run_reproduce;
+
+#[derive(Parser)]
+#[command(
+    name = "aedyn",
+    version,
+    about = "Learning dynamics of shallow non-linear autoencoders: ODEs of the order parameters, generated from equation files"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Integrate the order-parameter ODEs and write eg and the order parameters as CSV.
+    Ode(OdeArgs),
+    /// Run the ODEs and N SGD replicas from the same initial weights; write both as one CSV.
+    Compare(CompareArgs),
+    /// Integrate the full equations from a random start until the units align with the spikes,
+    /// then the reduced long-time equations (SPEC section 7) from that state; report where the
+    /// two coincide and the long-time power laws. Needs K = number of spikes.
+    ReducedVsFull(ReducedArgs),
+    /// Run a checked-in experiment (experiments/*.toml): its runs, CSV files and plots (PNG
+    /// and SVG) into one directory. `aedyn reproduce --list` shows what exists.
+    Reproduce(ReproduceArgs),
+}
+
+/// Runs one parsed subcommand.
+pub(crate) fn dispatch(command: &Command) -> Result<(), RunError> {
+    match command {
+        Command::Ode(a) => run_ode(a),
+        Command::Compare(a) => run_compare(a),
+        Command::ReducedVsFull(a) => run_reduced(a),
+        Command::Reproduce(a) => run_reproduce(a),
+    }
+}
+
+/// Builds a run's job without running it: every value is checked, nothing is written.
+pub(crate) fn validate(command: &Command) -> Result<(), RunError> {
+    match command {
+        Command::Ode(a) => ode_job(&a.model).map(|_| ()),
+        Command::Compare(a) => compare_job(a)?.d().map(|_| ()),
+        Command::ReducedVsFull(a) => reduced_job(a).map(|_| ()),
+        Command::Reproduce(_) => bad("an experiment cannot run `reproduce`"),
+    }
+}
+
+/// A clap error as one line, like every other bad input: an unknown name lists the names
+/// (`unknown --method `euler`: expected dop853, dopri5 or rodas4`), anything else is clap's
+/// first line without the usage and help hints that follow it.
+pub(crate) fn one_line(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidValue {
+        let arg = match e.get(ContextKind::InvalidArg) {
+            Some(ContextValue::String(s)) => s.split_whitespace().next().unwrap_or("").to_string(),
+            _ => String::new(),
+        };
+        let value = match e.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        if let Some(ContextValue::Strings(names)) = e.get(ContextKind::ValidValue) {
+            let expected = match names.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            };
+            return format!("unknown {arg} `{value}`: expected {expected}");
+        }
+    }
+    let text = e.to_string();
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// Parses the process arguments, runs the subcommand, and maps errors to exit codes (2: bad input).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprintln!("error: {}", one_line(&e));
+            return ExitCode::from(2);
+        }
+        // --help and --version: clap's own text on standard output.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
+    let result = dispatch(&cli.command);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e {
+                RunError::Input(_) | RunError::Equations(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

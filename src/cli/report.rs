@@ -1,0 +1,144 @@
+//! What the subcommands say besides their numbers: progress bars, messages and JSON summaries,
+//! and writing output whole or not at all.
+
+use std::io::Write;
+
+use super::jobs::bad;
+use crate::run::{OdeJob, RunError};
+
+/// A progress bar on stderr that appears only once a run has lasted a second (or the seconds
+/// in `AEDYN_PROGRESS_AFTER`, which the tests set to 0 so that a short run is enough to show
+/// it), and never with --quiet or when stderr is not a terminal (indicatif hides it then).
+pub(crate) struct Progress {
+    pub(crate) bar: indicatif::ProgressBar,
+    start: std::time::Instant,
+    after_seconds: f64,
+    quiet: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(quiet: bool, len: u64, what: &str) -> Progress {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {percent:>3}% {elapsed} (eta {eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(what.to_string());
+        let after_seconds = std::env::var("AEDYN_PROGRESS_AFTER")
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(1.0);
+        Progress {
+            bar,
+            start: std::time::Instant::now(),
+            after_seconds,
+            quiet,
+        }
+    }
+
+    fn show_if_slow(&self) {
+        if !self.quiet && self.bar.is_hidden() && self.start.elapsed().as_secs_f64() >= self.after_seconds {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    }
+
+    pub(crate) fn set(&self, pos: u64) {
+        self.show_if_slow();
+        self.bar.set_position(pos);
+    }
+
+    pub(crate) fn inc(&self, n: u64) {
+        self.show_if_slow();
+        self.bar.inc(n);
+    }
+
+    /// Position of time t on a log scale from `t_min` to `t_end`, out of 1000.
+    pub(crate) fn log_position(t: f64, t_min: f64, t_end: f64) -> u64 {
+        if t <= t_min {
+            return 0;
+        }
+        (1000.0 * (t / t_min).ln() / (t_end / t_min).ln()).clamp(0.0, 1000.0) as u64
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// With --json the summary takes standard output, so the CSV must go to a file.
+pub(crate) fn check_json(json: bool, out: &Option<String>) -> Result<(), RunError> {
+    if json && out.is_none() {
+        return bad("--json prints the summary on standard output: give --out for the CSV");
+    }
+    Ok(())
+}
+
+pub(crate) fn print_json(json: bool, value: serde_json::Value) -> Result<(), RunError> {
+    if json {
+        say(&value.to_string())?;
+    }
+    Ok(())
+}
+
+/// One line on standard output; a closed or full output is an error, not a panic.
+pub(crate) fn say(line: &str) -> Result<(), RunError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|_| out.flush())
+        .map_err(|e| RunError::Io(format!("cannot write to standard output: {e}")))
+}
+
+/// One line on stderr about the real data a run uses.
+pub(crate) fn report_data(job: &OdeJob) {
+    if let Some(real) = &job.real {
+        eprintln!(
+            "data: {}: {} samples, D = {} (centred, divided by {:.4} so that tr(Omega)/D = 1); top eigenvalue / D = {:.4}",
+            real.source,
+            real.rows.len(),
+            real.d,
+            real.scale,
+            real.eigenvalues[0] / real.d as f64
+        );
+    }
+}
+
+/// Writes `buf` to `path` whole or not at all: into a temporary file beside it, flushed to
+/// disk, then renamed over it, so that a full disk or an interrupted run never leaves a cut-off
+/// file that looks valid (or destroys the old one). A path that exists and is not a regular
+/// file (`/dev/null`, a pipe) is written directly: renaming over it would replace it.
+pub(crate) fn write_atomically(path: &str, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = std::path::Path::new(path);
+    if target.metadata().is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(target, buf);
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let temporary = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = std::fs::File::create(&temporary)
+        .and_then(|mut f| f.write_all(buf).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&temporary, target));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result
+}
+
+pub(crate) fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
+    match out {
+        Some(path) => write_atomically(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
+        None => std::io::stdout()
+            .write_all(buf)
+            .map_err(|e| RunError::Io(e.to_string())),
+    }
+}

@@ -1,0 +1,131 @@
+//! `aedyn reproduce`: an experiment file's runs, parsed and validated as command lines before
+//! anything runs, then run in order, then its plots.
+
+use super::args::ReproduceArgs;
+use super::jobs::bad;
+use super::report::{print_json, say};
+use super::{dispatch, one_line, validate, Cli};
+use crate::run::RunError;
+use clap::Parser;
+
+/// The option a clap error is about (`--k <K>` gives `k`).
+fn clap_key(e: &clap::Error) -> Option<String> {
+    match e.get(clap::error::ContextKind::InvalidArg)? {
+        clap::error::ContextValue::String(s) => s
+            .split_whitespace()
+            .next()
+            .map(|f| f.trim_start_matches('-').to_string()),
+        _ => None,
+    }
+}
+
+/// Locates an input error of an experiment's run at the key it names (`--lr must be positive`
+/// names `lr`), else at the run.
+fn point_at_key(e: RunError, run: &crate::experiment::RunSpec, text: &str, path: &str) -> RunError {
+    match e {
+        RunError::Input(msg) => {
+            let key = run
+                .args
+                .keys()
+                .find(|k| msg.contains(&format!("--{k}")))
+                .cloned()
+                .unwrap_or_default();
+            let line = crate::experiment::key_line(text, run.name.span().start, &key);
+            RunError::Input(crate::experiment::located(
+                path,
+                line,
+                format!("run `{}`: {msg}", run.name.get_ref()),
+            ))
+        }
+        other => other,
+    }
+}
+
+pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
+    use crate::experiment::{self, Experiment};
+    if a.list {
+        for (name, text) in experiment::SHIPPED {
+            let title = Experiment::parse(name, text).map(|e| e.title).unwrap_or_default();
+            say(&format!("{name:<10} {title}"))?;
+        }
+        return Ok(());
+    }
+    let Some(name) = &a.name else {
+        return bad("name an experiment (aedyn reproduce --list shows them)");
+    };
+    let (path, text) = match experiment::SHIPPED.iter().find(|(n, _)| n == name) {
+        Some((n, t)) => (format!("experiments/{n}.toml"), t.to_string()),
+        None if name.ends_with(".toml") => (
+            name.clone(),
+            std::fs::read_to_string(name).map_err(|e| RunError::Input(format!("cannot read {name}: {e}")))?,
+        ),
+        None => {
+            let names: Vec<&str> = experiment::SHIPPED.iter().map(|(n, _)| *n).collect();
+            return bad(format!(
+                "unknown experiment `{name}`: expected one of {} or a .toml file",
+                names.join(", ")
+            ));
+        }
+    };
+    let exp = Experiment::parse(&path, &text).map_err(RunError::Input)?;
+    let stem = std::path::Path::new(name)
+        .file_stem()
+        .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
+    let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
+    // Parse every run before running any, so a bad key fails at once.
+    let mut commands = Vec::new();
+    let mut files = Vec::new();
+    for run in &exp.run {
+        let mut argv = run.argv(&text, &path).map_err(RunError::Input)?;
+        let out = dir.join(run.name.get_ref());
+        let out = out.to_string_lossy().into_owned();
+        files.extend(run.command().output_files(&out));
+        argv.extend(run.command().output_args(&out));
+        if a.report.quiet {
+            argv.push("--quiet".into());
+        }
+        let at = |key: &str| experiment::key_line(&text, run.name.span().start, key);
+        let cli =
+            Cli::try_parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned())).map_err(|e| {
+                let first = one_line(&e);
+                match clap_key(&e) {
+                    Some(key) => RunError::Input(experiment::located(&path, at(&key), format!("key `{key}`: {first}"))),
+                    None => RunError::Input(experiment::located(&path, at(""), first)),
+                }
+            })?;
+        validate(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
+        commands.push((run, argv, cli));
+    }
+    if a.dry_run {
+        for (_, argv, _) in &commands {
+            say(&format!("aedyn {}", argv.join(" ")))?;
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| RunError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let start = std::time::Instant::now();
+    for (i, (run, argv, cli)) in commands.iter().enumerate() {
+        if !a.report.quiet {
+            eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), argv.join(" "));
+        }
+        dispatch(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
+    }
+    for plot in &exp.plot {
+        let written = experiment::draw(plot, &exp.run, &dir).map_err(RunError::Io)?;
+        files.extend(written.iter().map(|p| p.display().to_string()));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if !a.report.quiet {
+        eprintln!(
+            "{}: {} files in {} ({seconds:.1} s)",
+            exp.title,
+            files.len(),
+            dir.display()
+        );
+    }
+    print_json(
+        a.report.json,
+        serde_json::json!({"experiment": stem, "title": exp.title, "out_dir": dir, "files": files, "seconds": seconds}),
+    )?;
+    Ok(())
+}
