@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{Dim, EigenFamily, Spiked};
-use ae_runtime::integrate::{log_times, Solver};
+use ae_runtime::integrate::log_times;
 use ae_runtime::realdata::{eigen, RealData, Samples};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -35,23 +34,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("symmetric eigendecomposition (nalgebra)", |b| {
         b.iter(|| eigen(cov.clone()))
     });
+    let source = aedyn::source::DataSource::Empirical(Arc::new(data));
     let job = aedyn::run::OdeJob {
-        equations: "full_spectrum".into(),
-        k: 8,
-        activation: ActivationKind::Erf,
-        data: Spiked {
-            d: Dim::Finite(d),
-            spikes: vec![],
-            sigma: 0.0,
-        },
-        family: EigenFamily::Canonical,
-        eigen_seed: 0,
         init: aedyn::run::InitChoice::Random { seed: 1, std: 0.1 },
-        params: vec![("lr".into(), 1.0)],
         times: log_times(0.1, 100.0, 10),
-        solver: Solver::default(),
-        interpret: false,
-        real: Some(Arc::new(data)),
+        ..aedyn::run::OdeJob::new("full_spectrum", 8, ActivationKind::Erf, source)
     };
     let generated = aedyn::models::generated("full_spectrum", 8, "erf").is_some();
     let name = format!(

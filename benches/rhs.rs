@@ -71,24 +71,8 @@ fn rhs(c: &mut Criterion) {
 fn integration(c: &mut Criterion) {
     let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes, D=1000: integrate t = 0..1000");
     group.sample_size(10);
-    let job = aedyn::run::OdeJob {
-        equations: "vanilla".into(),
-        k: 3,
-        activation: ActivationKind::Erf,
-        data: Spiked {
-            d: Dim::Finite(1000),
-            spikes: vec![9.0, 3.0, 1.0],
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 0,
-        init: aedyn::run::InitChoice::Random { seed: 0, std: 0.1 },
-        params: vec![("lr".into(), 1.0)],
-        times: ae_runtime::integrate::log_times(0.01, 1000.0, 100),
-        solver: ae_runtime::integrate::Solver::default(),
-        interpret: false,
-        real: None,
-    };
+    let source = aedyn::source::DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
+    let job = aedyn::run::OdeJob::new("vanilla", 3, ActivationKind::Erf, source);
     group.bench_function("dop853, rtol 1e-10", |b| b.iter(|| job.run(|_| {}).unwrap()));
     let mut stiff = job.clone();
     stiff.solver = ae_runtime::integrate::Solver {

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Weights};
 use ae_runtime::init;
 use ae_runtime::interp::Interpreter;
 use ae_runtime::kernel::Kernel;
@@ -78,27 +78,14 @@ fn rhs(c: &mut Criterion) {
 fn vanilla_k6(c: &mut Criterion) {
     let mut group = c.benchmark_group("vanilla K = 6 erf, spikes 6..1, D = 1000: integrate t = 0..1000");
     group.sample_size(10);
+    let source = aedyn::source::DataSource::spiked(Dim::Finite(1000), &[6.0, 5.0, 4.0, 3.0, 2.0, 1.0], 1.0, 0);
     let job = aedyn::run::OdeJob {
-        equations: "vanilla".into(),
-        k: 6,
-        activation: ActivationKind::Erf,
-        data: Spiked {
-            d: Dim::Finite(1000),
-            spikes: vec![6.0, 5.0, 4.0, 3.0, 2.0, 1.0],
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 0,
-        init: aedyn::run::InitChoice::Random { seed: 0, std: 0.1 },
-        params: vec![("lr".into(), 1.0)],
-        times: ae_runtime::integrate::log_times(0.01, 1000.0, 100),
         solver: ae_runtime::integrate::Solver {
             method: ae_runtime::integrate::Method::Rodas4,
             rtol: 1e-7,
             ..ae_runtime::integrate::Solver::default()
         },
-        interpret: false,
-        real: None,
+        ..aedyn::run::OdeJob::new("vanilla", 6, ActivationKind::Erf, source)
     };
     group.bench_function("K-generic, rodas4 rtol 1e-7", |b| b.iter(|| job.run(|_| {}).unwrap()));
     let mut explicit = job.clone();

@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use ae_runtime::data::{eigenvectors, Dim, Weights};
-use ae_runtime::init;
+use ae_runtime::data::Weights;
 use ae_runtime::interp::InitInputs;
 use ae_runtime::interp::Interpreter;
 use ae_runtime::kernel::Kernel;
-use ae_runtime::realdata::{DataSampler, Draw, RealData};
-use ae_runtime::sgd::{sample_rng, test_set, Sampler, Sgd, SgdConfig, SpikedSampler};
+use ae_runtime::realdata::Draw;
+use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig};
 
 use crate::run::{csv_name, load, InitChoice, OdeJob, OdeRun, RunError};
+use crate::source::DataSource;
 
 /// What `aedyn compare` runs.
 #[derive(Debug, Clone)]
@@ -25,8 +25,10 @@ pub struct CompareJob {
     pub threads: usize,
     /// Size of a held-out test set for a Monte-Carlo eg of each replica (0: none).
     pub test_samples: usize,
-    /// How SGD draws from real data (when the ODE job has real data).
+    /// How SGD draws from empirical data (the spiked model draws its own Gaussian samples).
     pub draw: Draw,
+    /// Seed of the SGD sample streams: replica r draws stream r of it.
+    pub sample_seed: u64,
 }
 
 /// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
@@ -82,16 +84,28 @@ fn aligned_weights(eig: &[Vec<f64>], d: usize, a: &[f64], b: &[f64]) -> Result<W
 }
 
 impl CompareJob {
+    /// One SGD replica of `ode` on `sgd`'s rules, on all cores, without a test set; the sample
+    /// streams come from the start's seed (or the eigenvectors' seed for other starts), as on
+    /// the command line.
+    pub fn new(ode: OdeJob, sgd: SgdConfig) -> CompareJob {
+        let sample_seed = match (&ode.init, &ode.source) {
+            (InitChoice::Random { seed, .. }, _) => *seed,
+            (_, DataSource::Spiked { eigen_seed, .. }) => *eigen_seed,
+            (_, DataSource::Empirical(_)) => 0,
+        };
+        CompareJob {
+            ode,
+            seeds: 1,
+            sgd,
+            threads: 0,
+            test_samples: 0,
+            draw: Draw::Online,
+            sample_seed,
+        }
+    }
+
     pub fn d(&self) -> Result<usize, RunError> {
-        if let Some(real) = &self.ode.real {
-            return Ok(real.d);
-        }
-        match self.ode.data.d {
-            Dim::Finite(d) => Ok(d),
-            Dim::Infinite => Err(RunError::Input(
-                "compare needs a finite --d (SGD runs in dimension D)".into(),
-            )),
-        }
+        self.ode.source.finite_d("compare")
     }
 
     /// The initial weights every replica starts from (the ODE starts from their order parameters).
@@ -121,13 +135,8 @@ impl CompareJob {
                 model.path
             )));
         }
-        let (m, eig) = match &self.ode.real {
-            Some(real) => (self.ode.k.min(real.d), real.eigenvectors.clone()),
-            None => {
-                let m = self.ode.data.spikes.len();
-                (m, eigenvectors(self.ode.family, m, d, self.ode.eigen_seed))
-            }
-        };
+        let source = &self.ode.source;
+        let (m, eig) = (source.tracked_modes(self.ode.k), source.eigenvectors(d));
         if self.sgd.train_bias && self.test_samples == 0 {
             return Err(RunError::Input(
                 "with trained biases eg is measured on a test set: give --test-samples (e.g. 10000)".into(),
@@ -149,10 +158,7 @@ impl CompareJob {
         };
         let mut results: Vec<Option<ReplicaRecord>> = vec![None; self.seeds];
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let seed = match self.ode.init {
-            InitChoice::Random { seed, .. } => seed,
-            _ => self.ode.eigen_seed,
-        };
+        let seed = self.sample_seed;
         std::thread::scope(|scope| {
             let mut handles = Vec::new();
             for _ in 0..threads.min(self.seeds).max(1) {
@@ -165,14 +171,7 @@ impl CompareJob {
                             break;
                         }
                         let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
-                        let mut sampler: Box<dyn Sampler> = match &self.ode.real {
-                            Some(real) => Box::new(DataSampler::new(real.clone(), self.draw)),
-                            None => Box::new(SpikedSampler::new(
-                                eig.clone(),
-                                &self.ode.data.spikes,
-                                self.ode.data.sigma,
-                            )),
-                        };
+                        let mut sampler = source.sampler(eig, self.draw);
                         let mut rng = sample_rng(seed, replica as u64);
                         let test = test_set(sampler.as_mut(), seed, self.test_samples);
                         let mut obs = Vec::with_capacity(steps.len());
@@ -219,17 +218,11 @@ impl CompareJob {
                 sgd_test_eg.push(mc);
             }
         }
-        let pca = match &self.ode.real {
-            Some(real) => (1..=m).map(|r| real.pca_error(r)).collect(),
-            None => (1..=m).map(|r| self.ode.data.pca_error(r)).collect(),
-        };
-        let rho: Vec<f64> = match &self.ode.real {
-            Some(real) => real.rho(),
-            None => self.ode.data.spike_rho(),
-        };
+        let pca = source.pca_errors(m);
+        let rho = source.explicit_rho();
         let tracks_modes =
             model.states.iter().any(|s| s.name == "omega") && model.states.iter().any(|s| s.name == "varpi");
-        let n_modes = self.ode.real.as_ref().map_or(m, |r| r.d);
+        let n_modes = source.explicit_modes();
         let ode_spikes = tracks_modes.then(|| {
             ode.trajectory
                 .states
@@ -264,8 +257,7 @@ pub struct Measure {
     kernel: Box<dyn ae_runtime::kernel::Kernel>,
     /// Builds the state from the order parameters (the `init` expressions).
     interp: Interpreter,
-    data: ae_runtime::data::Spiked,
-    real: Option<Arc<RealData>>,
+    source: DataSource,
     /// Modes whose reconstruction is tracked (the spikes, or the top K modes of real data).
     tracked: usize,
     n_obs: usize,
@@ -273,18 +265,9 @@ pub struct Measure {
 
 impl Measure {
     pub fn new(job: &OdeJob, k: usize) -> Result<Measure, RunError> {
-        let (equations, rho, params, tracked) = match &job.real {
-            Some(real) => ("full_spectrum", real.rho(), vec![], k.min(real.d)),
-            None => (
-                "vanilla",
-                job.data.spike_rho(),
-                vec![
-                    ("rho_bulk".to_string(), job.data.rho_bulk()),
-                    ("bulk_trace".to_string(), job.data.bulk_trace()),
-                ],
-                job.data.spikes.len(),
-            ),
-        };
+        let source = &job.source;
+        let (equations, rho, params) = (source.measure_equations(), source.explicit_rho(), source.bulk_params());
+        let tracked = source.tracked_modes(k);
         // Generated observables (unrolled or K-generic; they agree with the interpreter to
         // 1e-12): at K = 64, D = 1024 the interpreter needs about a second per measurement.
         let mut loaded = load(equations, k, job.activation, false)?;
@@ -296,8 +279,7 @@ impl Measure {
         Ok(Measure {
             kernel: loaded.kernel,
             interp,
-            data: job.data.clone(),
-            real: job.real.clone(),
+            source: source.clone(),
             tracked,
             n_obs,
         })
@@ -305,10 +287,7 @@ impl Measure {
 
     /// The order parameters of `weights` in the eigenbasis `eig`.
     pub fn order_parameters(&self, weights: &Weights, eig: &[Vec<f64>]) -> InitInputs {
-        match &self.real {
-            Some(_) => init::from_weights_full(weights, eig),
-            None => init::from_weights(weights, eig, &self.data),
-        }
+        self.source.order_parameters(weights, eig)
     }
 
     /// The observables and the reconstructed fraction of each tracked mode's variance.

@@ -10,3 +10,4 @@ pub mod experiment;
 pub mod plot;
 pub mod reduced;
 pub mod run;
+pub mod source;

@@ -167,12 +167,12 @@ impl ReducedJob {
 
     pub fn run(&self, mut progress: impl FnMut(&str, f64)) -> Result<ReducedRun, RunError> {
         let k = self.full.k;
-        let m = self.full.data.spikes.len();
-        if self.full.real.is_some() {
+        let Some(data) = self.full.source.as_spiked() else {
             return Err(RunError::Input(
                 "reduced-vs-full runs on the spiked model, not --data".into(),
             ));
-        }
+        };
+        let m = data.spikes.len();
         if k != m {
             return Err(RunError::Input(format!(
                 "the reduced equations have one unit per spike: --k ({k}) must equal the number of --spikes ({m})"
@@ -185,7 +185,7 @@ impl ReducedJob {
             )));
         }
         let full = self.full.run(|t| progress("full", t))?;
-        let rho = self.full.data.spike_rho();
+        let rho = data.spike_rho();
         let mut misalignment = Vec::with_capacity(full.trajectory.times.len());
         let mut found = None;
         for i in 0..full.trajectory.times.len() {
@@ -229,7 +229,7 @@ impl ReducedJob {
             ..self.full.clone()
         };
         let reduced = reduced_job.run(|t| progress("reduced", t))?;
-        let pca_error = self.full.data.pca_error(k);
+        let pca_error = data.pca_error(k);
         let (mut max_excess, mut max_rel) = (0.0f64, 0.0f64);
         let eg_col = column(&full.observable_names, "eg")?;
         let eg_red = column(&reduced.observable_names, "eg")?;

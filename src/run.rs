@@ -6,14 +6,13 @@ use std::sync::Arc;
 use ae_dsl::unroll::observable_names;
 use ae_dsl::Model;
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
-use ae_runtime::init;
-use ae_runtime::integrate::{integrate, IntegrationError, Solver, Trajectory};
+use ae_runtime::data::Weights;
+use ae_runtime::integrate::{integrate, log_times, IntegrationError, Solver, Trajectory};
 use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::kernel::Kernel;
-use ae_runtime::realdata::RealData;
 
 use crate::models;
+use crate::source::DataSource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -101,18 +100,6 @@ pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -
     Ok(())
 }
 
-/// Given weights must match the run's K and D.
-fn check_weights(w: &Weights, k: usize, d: usize) -> Result<(), RunError> {
-    if w.k() != k || w.d() != d {
-        return input(format!(
-            "the weights file has K = {}, D = {}, but the run has K = {k}, D = {d}",
-            w.k(),
-            w.d()
-        ));
-    }
-    Ok(())
-}
-
 /// How the initial state is chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InitChoice {
@@ -126,24 +113,21 @@ pub enum InitChoice {
     Aligned { a: Vec<f64>, b: Vec<f64> },
 }
 
-/// Everything an ODE run needs.
+/// Everything an ODE run needs. Build one with [`OdeJob::new`] and override what differs:
+/// `OdeJob { times, ..OdeJob::new("vanilla", 3, ActivationKind::Erf, source) }`.
 #[derive(Debug, Clone)]
 pub struct OdeJob {
     pub equations: String,
     pub k: usize,
     pub activation: ActivationKind,
-    pub data: Spiked,
-    pub family: EigenFamily,
-    /// Seed of the eigenvector draw (random family).
-    pub eigen_seed: u64,
+    /// The data: the spiked model or an empirical data set.
+    pub source: DataSource,
     pub init: InitChoice,
     /// Named parameters (lr, kappa, ...).
     pub params: Vec<(String, f64)>,
     pub times: Vec<f64>,
     pub solver: Solver,
     pub interpret: bool,
-    /// Real data: when given, the modes are its empirical spectrum (and `data` is unused).
-    pub real: Option<Arc<RealData>>,
 }
 
 /// The outcome of an ODE run, with column names for its observables and states.
@@ -155,115 +139,38 @@ pub struct OdeRun {
 }
 
 impl OdeJob {
-    /// Whether the model lumps a bulk (spike+bulk form) or wants every mode (full spectrum).
-    fn lumps_bulk(model: &Model) -> bool {
-        model.param_index("rho_bulk").is_some()
+    /// A job with the command line's defaults for everything but the equations, K, the
+    /// activation and the data: a random start (seed 0, std 0.1), lr = 1, kappa = 0, 100
+    /// log-spaced times in [0.01, 1000], the default solver, generated code where it exists.
+    pub fn new(equations: &str, k: usize, activation: ActivationKind, source: DataSource) -> OdeJob {
+        OdeJob {
+            equations: equations.to_string(),
+            k,
+            activation,
+            source,
+            init: InitChoice::Random { seed: 0, std: 0.1 },
+            params: vec![("lr".into(), 1.0), ("kappa".into(), 0.0)],
+            times: log_times(0.01, 1000.0, 100),
+            solver: Solver::default(),
+            interpret: false,
+        }
     }
 
     /// Modes (rescaled eigenvalues) and initial order parameters for the model.
     pub fn modes_and_init(&self, model: &Model) -> Result<(Vec<f64>, InitInputs), RunError> {
-        if let Some(real) = &self.real {
-            return self.real_modes_and_init(model, real);
-        }
-        let m = self.data.spikes.len();
-        let lumped = Self::lumps_bulk(model);
-        let d = match self.data.d {
-            Dim::Finite(d) => Some(d),
-            Dim::Infinite => None,
-        };
-        let rho: Vec<f64> = if lumped || d.is_none() {
-            self.data.spike_rho()
-        } else {
-            let d = d.unwrap_or(0);
-            let mut r = self.data.spike_rho();
-            r.extend(std::iter::repeat_n(self.data.rho_bulk(), d - m));
-            r
-        };
-        if !lumped && d.is_none() {
-            return input("equations without a lumped bulk need a finite --d (every mode is explicit)");
-        }
-        let inputs = match (&self.init, d) {
-            (InitChoice::Informed { a, b }, _) => {
-                if self.k > m {
-                    return input(format!("--informed needs K <= M (K = {}, M = {m})", self.k));
-                }
-                init::informed(self.k, rho.len(), *a, *b)
-            }
-            (InitChoice::Aligned { a, b }, _) => {
-                if self.k > m || a.len() != self.k || b.len() != self.k {
-                    return input(format!(
-                        "an aligned start needs K <= M and one (a, b) per unit (K = {}, M = {m}, {} a, {} b)",
-                        self.k,
-                        a.len(),
-                        b.len()
-                    ));
-                }
-                init::aligned(rho.len(), a, b)
-            }
-            (InitChoice::Random { seed, std }, None) => init::typical_infinite(self.k, &self.data, *std, *seed),
-            (InitChoice::Weights(_), None) => return input("--weights needs a finite --d"),
-            (choice, Some(d)) => {
-                let weights = match choice {
-                    InitChoice::Random { seed, std } => Weights::random(self.k, d, *std, *seed),
-                    InitChoice::Weights(w) => {
-                        check_weights(w, self.k, d)?;
-                        w.clone()
-                    }
-                    InitChoice::Informed { .. } | InitChoice::Aligned { .. } => unreachable!("handled above"),
-                };
-                let eig = eigenvectors(self.family, m, d, self.eigen_seed);
-                if lumped {
-                    init::from_weights(&weights, &eig, &self.data)
-                } else {
-                    let full = Weights {
-                        w: init::full_basis_coordinates(&weights.w, &eig),
-                        v: init::full_basis_coordinates(&weights.v, &eig),
-                    };
-                    let canonical = eigenvectors(EigenFamily::Canonical, d, d, 0);
-                    init::from_weights_full(&full, &canonical)
-                }
-            }
-        };
-        Ok((rho, inputs))
-    }
-
-    /// Modes and initial order parameters on real data: every eigenmode, no bulk.
-    fn real_modes_and_init(&self, model: &Model, real: &RealData) -> Result<(Vec<f64>, InitInputs), RunError> {
-        if Self::lumps_bulk(model) {
-            return input(format!(
-                "real data has no spike/bulk split: use --equations full_spectrum (not `{}`)",
-                model.name
-            ));
-        }
-        let d = real.d;
-        if d <= self.k {
-            return input(format!("the data have D = {d}, which must exceed --k ({})", self.k));
-        }
-        let inputs = match &self.init {
-            InitChoice::Informed { a, b } => init::informed(self.k, d, *a, *b),
-            InitChoice::Aligned { a, b } => init::aligned(d, a, b),
-            InitChoice::Random { seed, std } => {
-                init::from_weights_full(&Weights::random(self.k, d, *std, *seed), &real.eigenvectors)
-            }
-            InitChoice::Weights(w) => {
-                check_weights(w, self.k, d)?;
-                init::from_weights_full(w, &real.eigenvectors)
-            }
-        };
-        Ok((real.rho(), inputs))
+        self.source.modes_and_init(model, self.k, &self.init)
     }
 
     pub fn run(&self, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
         let mut loaded = load(&self.equations, self.k, self.activation, self.interpret)?;
         let model = loaded.model.clone();
         let (rho, inputs) = self.modes_and_init(&model)?;
-        let mut params = vec![];
-        if model.param_index("rho_bulk").is_some() {
-            params.push(("rho_bulk".to_string(), self.data.rho_bulk()));
-        }
-        if model.param_index("bulk_trace").is_some() {
-            params.push(("bulk_trace".to_string(), self.data.bulk_trace()));
-        }
+        let mut params: Vec<(String, f64)> = self
+            .source
+            .bulk_params()
+            .into_iter()
+            .filter(|(name, _)| model.param_index(name).is_some())
+            .collect();
         // The CLI always passes --lr and --kappa; a file without them (a custom variant) is fine
         // as long as they keep their neutral defaults.
         params.extend(

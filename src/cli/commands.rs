@@ -64,7 +64,7 @@ pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
 pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let a = &args.model;
     let job = ode_job(a)?;
-    if job.data.d == Dim::Infinite && !args.report.quiet {
+    if job.source.dim() == Dim::Infinite && !args.report.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
     }
     if !args.report.quiet {

@@ -7,6 +7,7 @@ use super::args::{CompareArgs, ModelArgs, ReducedArgs};
 use crate::compare::CompareJob;
 use crate::reduced::ReducedJob;
 use crate::run::{InitChoice, OdeJob, RunError};
+use crate::source::DataSource;
 use ae_runtime::data::{Dim, Spiked, Weights};
 use ae_runtime::integrate::{log_times, Method, Solver};
 use ae_runtime::realdata::{self, Draw, LoadOptions, RealData};
@@ -140,7 +141,6 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     if finite("init-std", a.init_std)? <= 0.0 {
         return bad("--init-std must be positive");
     }
-    let family = a.eigenvectors;
     let method = a.method.unwrap_or(default_method);
     if a.fd_jacobian && method != Method::Rodas4 {
         return bad(format!(
@@ -205,13 +205,19 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
             InitChoice::Aligned { a: vec![scale; a.k], b }
         }
     };
+    let source = match load_data(a)? {
+        Some(real) => DataSource::Empirical(real),
+        None => DataSource::Spiked {
+            model: data,
+            family: a.eigenvectors,
+            eigen_seed: a.seed,
+        },
+    };
     Ok(OdeJob {
         equations: a.equations.clone(),
         k: a.k,
         activation,
-        data,
-        family,
-        eigen_seed: a.seed,
+        source,
         init,
         params,
         times: log_times(t_min, t_end, a.points),
@@ -223,7 +229,6 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
             ..Solver::default()
         },
         interpret: a.interpret,
-        real: load_data(a)?,
     })
 }
 
@@ -278,6 +283,7 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
         sgd,
         threads: a.threads,
         test_samples: a.test_samples,
+        sample_seed: a.model.seed,
     })
 }
 

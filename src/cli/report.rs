@@ -95,15 +95,8 @@ pub(crate) fn say(line: &str) -> Result<(), RunError> {
 
 /// One line on stderr about the real data a run uses.
 pub(crate) fn report_data(job: &OdeJob) {
-    if let Some(real) = &job.real {
-        eprintln!(
-            "data: {}: {} samples, D = {} (centred, divided by {:.4} so that tr(Omega)/D = 1); top eigenvalue / D = {:.4}",
-            real.source,
-            real.rows.len(),
-            real.d,
-            real.scale,
-            real.eigenvalues[0] / real.d as f64
-        );
+    if let Some(line) = job.source.summary() {
+        eprintln!("{line}");
     }
 }
 

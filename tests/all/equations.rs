@@ -5,31 +5,20 @@ use crate::common;
 use std::sync::Arc;
 
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{Dim, EigenFamily, Spiked};
+use ae_runtime::data::Dim;
 use ae_runtime::init;
 use ae_runtime::integrate::Solver;
 use ae_runtime::kernel::Kernel;
 use aedyn::run::{InitChoice, OdeJob};
+use aedyn::source::DataSource;
 use common::*;
 
 fn job(equations: &str, k: usize, d: usize, spikes: &[f64], times: Vec<f64>) -> OdeJob {
+    let source = DataSource::spiked(Dim::Finite(d), spikes, 1.0, 1);
     OdeJob {
-        equations: equations.to_string(),
-        k,
-        activation: ActivationKind::Erf,
-        data: Spiked {
-            d: Dim::Finite(d),
-            spikes: spikes.to_vec(),
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 1,
         init: InitChoice::Random { seed: 1, std: 0.1 },
-        params: vec![("lr".into(), 1.0)],
         times,
-        solver: Solver::default(),
-        interpret: false,
-        real: None,
+        ..OdeJob::new(equations, k, ActivationKind::Erf, source)
     }
 }
 

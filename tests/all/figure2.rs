@@ -27,12 +27,8 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         bias_init: 0.0,
     };
     CompareJob {
-        ode,
         seeds,
-        sgd,
-        threads: 0,
-        test_samples: 0,
-        draw: ae_runtime::realdata::Draw::Online,
+        ..CompareJob::new(ode, sgd)
     }
     .run()
     .unwrap()
@@ -151,7 +147,7 @@ fn ode_reaches_the_pca_error_by_t1000() {
     };
     let run = job.run(|_| {}).unwrap();
     let eg = run.trajectory.observables.last().unwrap()[0];
-    let pca3 = job.data.pca_error(3);
+    let pca3 = job.source.pca_errors(3)[2];
     assert!(eg >= pca3 && eg <= 1.10 * pca3, "eg {eg}, PCA(3) {pca3}");
 }
 
@@ -161,12 +157,10 @@ fn compare_output_does_not_depend_on_thread_count() {
         let ode = ode_job(ActivationKind::Erf, Dim::Finite(200), 0.0, log_times(0.1, 5.0, 6));
         let sgd = SgdConfig::vanilla(ActivationKind::Erf);
         let run = CompareJob {
-            ode,
             seeds: 3,
-            sgd,
             threads,
             test_samples: 20,
-            draw: ae_runtime::realdata::Draw::Online,
+            ..CompareJob::new(ode, sgd)
         }
         .run()
         .unwrap();
@@ -193,12 +187,9 @@ fn monte_carlo_test_error_agrees_with_the_exact_eg_of_the_same_weights() {
     let ode = ode_job(ActivationKind::Erf, Dim::Finite(400), 0.0, log_times(0.5, 20.0, 4));
     let sgd = SgdConfig::vanilla(ActivationKind::Erf);
     let run = CompareJob {
-        ode,
         seeds: 2,
-        sgd,
-        threads: 0,
         test_samples: 2000,
-        draw: ae_runtime::realdata::Draw::Online,
+        ..CompareJob::new(ode, sgd)
     }
     .run()
     .unwrap();

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{Dim, EigenFamily, Spiked};
-use ae_runtime::integrate::{log_times, Solver};
+use ae_runtime::integrate::log_times;
 use ae_runtime::realdata::{load, Draw, Format, LoadOptions, RealData};
 use ae_runtime::sgd::SgdConfig;
 use aedyn::compare::{CompareJob, CompareRun};
 use aedyn::run::{InitChoice, OdeJob};
+use aedyn::source::DataSource;
 
 const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
 const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg");
@@ -43,31 +43,14 @@ fn compare_over(
     times: Vec<f64>,
 ) -> CompareRun {
     let ode = OdeJob {
-        equations: "full_spectrum".into(),
-        k,
-        activation: act,
-        data: Spiked {
-            d: Dim::Finite(real.d),
-            spikes: vec![],
-            sigma: 0.0,
-        },
-        family: EigenFamily::Canonical,
-        eigen_seed: 0,
         init: InitChoice::Random { seed: 11, std: 0.1 },
-        params: vec![("lr".into(), 1.0)],
         times,
-        solver: Solver::default(),
-        interpret: false,
-        real: Some(real),
+        ..OdeJob::new("full_spectrum", k, act, DataSource::Empirical(real))
     };
-    let sgd = SgdConfig::vanilla(act);
     CompareJob {
-        ode,
         seeds,
-        sgd,
-        threads: 0,
-        test_samples: 0,
         draw,
+        ..CompareJob::new(ode, SgdConfig::vanilla(act))
     }
     .run()
     .unwrap()

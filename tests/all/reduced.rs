@@ -1,13 +1,13 @@
 //! The reduced long-time equations (SPEC section 7, claim 3) against the full ones and SGD.
 
 use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::{Dim, EigenFamily, Spiked};
+use ae_runtime::data::Dim;
 use ae_runtime::integrate::{log_times, Method, Solver};
-use ae_runtime::realdata::Draw;
 use ae_runtime::sgd::SgdConfig;
 use aedyn::compare::CompareJob;
 use aedyn::reduced::{predicted_asymptotes, predicted_exponents, ReducedJob};
 use aedyn::run::{InitChoice, OdeJob};
+use aedyn::source::DataSource;
 
 fn rodas(rtol: f64) -> Solver {
     Solver {
@@ -19,23 +19,12 @@ fn rodas(rtol: f64) -> Solver {
 }
 
 fn job(equations: &str, spikes: &[f64], init: InitChoice, times: Vec<f64>) -> OdeJob {
+    let source = DataSource::spiked(Dim::Finite(1000), spikes, 1.0, 1);
     OdeJob {
-        equations: equations.into(),
-        k: spikes.len(),
-        activation: ActivationKind::Erf,
-        data: Spiked {
-            d: Dim::Finite(1000),
-            spikes: spikes.to_vec(),
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 1,
         init,
-        params: vec![("lr".into(), 1.0)],
         times,
         solver: rodas(1e-10),
-        interpret: false,
-        real: None,
+        ..OdeJob::new(equations, spikes.len(), ActivationKind::Erf, source)
     }
 }
 
@@ -169,12 +158,8 @@ fn sgd_from_the_aligned_state_follows_the_reduced_equations() {
         ..job("reduced", &[9.0, 3.0, 1.0], init, log_times(0.1, 100.0, 12))
     };
     let run = CompareJob {
-        ode,
         seeds: 4,
-        sgd: SgdConfig::vanilla(ActivationKind::Erf),
-        threads: 0,
-        test_samples: 0,
-        draw: Draw::Online,
+        ..CompareJob::new(ode, SgdConfig::vanilla(ActivationKind::Erf))
     }
     .run()
     .unwrap();

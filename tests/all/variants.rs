@@ -5,7 +5,6 @@ use crate::common;
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;
 use ae_runtime::integrate::log_times;
-use ae_runtime::realdata::Draw;
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::CompareJob;
 
@@ -26,12 +25,8 @@ fn truncated_ode_tracks_truncated_sgd() {
         ..SgdConfig::vanilla(ActivationKind::Erf)
     };
     let run = CompareJob {
-        ode,
         seeds: 4,
-        sgd,
-        threads: 0,
-        test_samples: 0,
-        draw: Draw::Online,
+        ..CompareJob::new(ode, sgd)
     }
     .run()
     .unwrap();

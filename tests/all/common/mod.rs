@@ -65,23 +65,12 @@ pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind,
 /// 0.1, random eigenvectors) for `equations`, with weight decay `kappa`.
 pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> aedyn::run::OdeJob {
     use aedyn::run::{InitChoice, OdeJob};
+    let source = aedyn::source::DataSource::spiked(d, &[9.0, 3.0, 1.0], 1.0, 3);
     OdeJob {
-        equations: equations.into(),
-        k: 3,
-        activation: act,
-        data: Spiked {
-            d,
-            spikes: vec![9.0, 3.0, 1.0],
-            sigma: 1.0,
-        },
-        family: EigenFamily::Random,
-        eigen_seed: 3,
         init: InitChoice::Random { seed: 3, std: 0.1 },
         params: vec![("lr".into(), 1.0), ("kappa".into(), kappa)],
         times,
-        solver: ae_runtime::integrate::Solver::default(),
-        interpret: false,
-        real: None,
+        ..OdeJob::new(equations, 3, act, source)
     }
 }
 
