@@ -5,14 +5,12 @@
 use std::sync::Arc;
 
 use ae_runtime::data::Weights;
-use ae_runtime::interp::InitInputs;
-use ae_runtime::interp::Interpreter;
-use ae_runtime::kernel::Kernel;
 use ae_runtime::realdata::Draw;
 use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig};
 
-use crate::run::{csv_name, load, InitChoice, OdeJob, OdeRun, RunError};
+use crate::run::{csv_name, InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
 use crate::source::DataSource;
+use ae_dsl::ir::Input;
 
 /// What `aedyn compare` runs.
 #[derive(Debug, Clone)]
@@ -51,6 +49,11 @@ pub struct CompareRun {
     pub final_bias: Vec<Vec<f64>>,
     /// Each replica's final |cos| between decoder row k and spike (or top eigenvector) m, K x M.
     pub final_overlaps: Vec<Vec<Vec<f64>>>,
+    /// Names of the SGD side's observables (the measuring equations').
+    pub sgd_names: Vec<String>,
+    /// Columns of eg among the ODE's and the SGD side's observables.
+    ode_eg_column: usize,
+    sgd_eg_column: usize,
 }
 
 /// |cos| between each decoder row (the direction a unit writes) and each direction in `eig`.
@@ -127,14 +130,6 @@ impl CompareJob {
     /// Runs, reporting every batch of SGD steps done (summed over replicas) to `progress`.
     pub fn run_with_progress(&self, progress: &(dyn Fn(u64) + Sync)) -> Result<CompareRun, RunError> {
         let d = self.d()?;
-        // The ODE's equations, loaded once: checked here, read again for the spike columns.
-        let model = crate::run::load(&self.ode.equations, self.ode.k, self.ode.activation, true)?.model;
-        if !model.observables.iter().any(|o| o.name == "eg" && o.hidden.is_empty()) {
-            return Err(RunError::Input(format!(
-                "compare needs the generalisation error as a scalar observable of {}: add `observe eg = ...`",
-                model.path
-            )));
-        }
         let source = &self.ode.source;
         let (m, eig) = (source.tracked_modes(self.ode.k), source.eigenvectors(d));
         if self.sgd.train_bias && self.test_samples == 0 {
@@ -143,13 +138,18 @@ impl CompareJob {
             ));
         }
         let weights = self.initial_weights(&eig)?;
-        let mut ode_job = self.ode.clone();
-        ode_job.init = InitChoice::Weights(weights.clone());
-        let ode = ode_job.run(|_| {})?;
+        // The ODE's equations, compiled once and checked before anything runs.
+        let handle = OdeJob {
+            init: InitChoice::Weights(weights.clone()),
+            ..self.ode.clone()
+        }
+        .load()?;
+        let ode_eg_column = handle.require_eg("compare")?;
+        let ode = handle.integrate(&self.ode.times, &self.ode.solver, |_| {})?;
 
         // The SGD side is measured with the vanilla equations' observables, whatever ODE file
         // runs: they are exact functions of the weights' order parameters.
-        let measure = Arc::new(Measure::new(&self.ode, self.ode.k)?);
+        let measure = Arc::new(Measure::new(&self.ode)?);
         let steps: Vec<u64> = self.ode.times.iter().map(|t| (t * d as f64).round() as u64).collect();
         let threads = if self.threads == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -184,7 +184,7 @@ impl CompareJob {
                             let (mut o, r) = measure.observe(&sgd.weights(), eig);
                             if self.sgd.train_bias {
                                 // The order parameters do not see the biases: eg from the test set.
-                                o[0] = sgd.test_error(&test);
+                                o[measure.eg_column] = sgd.test_error(&test);
                             }
                             obs.push(o);
                             recon.push(r);
@@ -219,22 +219,12 @@ impl CompareJob {
             }
         }
         let pca = source.pca_errors(m);
-        let rho = source.explicit_rho();
-        let tracks_modes =
-            model.states.iter().any(|s| s.name == "omega") && model.states.iter().any(|s| s.name == "varpi");
-        let n_modes = source.explicit_modes();
-        let ode_spikes = tracks_modes.then(|| {
+        // From equations whose state holds the per-mode overlaps (not, say, the reduced ones).
+        let ode_spikes = handle.carries(&[Input::Omega0, Input::Varpi0]).then(|| {
             ode.trajectory
                 .states
                 .iter()
-                .map(|y| {
-                    spikes::reconstruction_top(
-                        self.ode.activation,
-                        &spikes::from_vanilla_state(&model, self.ode.k, n_modes, y),
-                        &rho,
-                        m,
-                    )
-                })
+                .map(|y| spikes::reconstruction_top(self.ode.activation, &handle.order_parameters(y), &handle.rho, m))
                 .collect()
         });
         Ok(CompareRun {
@@ -246,64 +236,57 @@ impl CompareJob {
             pca,
             final_bias,
             final_overlaps,
+            sgd_names: measure.observable_names().to_vec(),
+            ode_eg_column,
+            sgd_eg_column: measure.eg_column,
         })
     }
 }
 
-/// Observables (eg and order parameters) of weights, through the equations the data call for:
-/// vanilla (spike+bulk) on the spiked model, full_spectrum on real data.
+/// Observables (eg and order parameters) of weights, through the equations the data call for
+/// (see `DataSource::measure_equations`): exact functions of the weights' order parameters.
 pub struct Measure {
-    /// Evaluates the observables.
-    kernel: Box<dyn ae_runtime::kernel::Kernel>,
-    /// Builds the state from the order parameters (the `init` expressions).
-    interp: Interpreter,
+    /// The measuring equations, compiled once (generated code where it exists: at K = 64,
+    /// D = 1024 the interpreter needs about a second per measurement).
+    handle: ModelHandle,
     source: DataSource,
     /// Modes whose reconstruction is tracked (the spikes, or the top K modes of real data).
     tracked: usize,
-    n_obs: usize,
+    eg_column: usize,
 }
 
 impl Measure {
-    pub fn new(job: &OdeJob, k: usize) -> Result<Measure, RunError> {
-        let source = &job.source;
-        let (equations, rho, params) = (source.measure_equations(), source.explicit_rho(), source.bulk_params());
-        let tracked = source.tracked_modes(k);
-        // Generated observables (unrolled or K-generic; they agree with the interpreter to
-        // 1e-12): at K = 64, D = 1024 the interpreter needs about a second per measurement.
-        let mut loaded = load(equations, k, job.activation, false)?;
-        crate::run::configure(&mut loaded, rho.clone(), &params)?;
-        let mut interp = Interpreter::new(loaded.model.clone(), loaded.kernel.source(), k, job.activation);
-        interp.set_rho(rho);
-        interp.params_mut().copy_from_slice(loaded.kernel.params());
-        let n_obs = ae_dsl::unroll::observable_names(&loaded.model, k).len();
+    pub fn new(job: &OdeJob) -> Result<Measure, RunError> {
+        let handle = OdeJob {
+            equations: job.source.measure_equations().to_string(),
+            // Observables do not depend on the learning rule's parameters; the bulk's are
+            // the source's (set by `load`).
+            params: vec![],
+            interpret: false,
+            ..job.clone()
+        }
+        .load()?;
+        let eg_column = handle.require_eg("measuring SGD")?;
         Ok(Measure {
-            kernel: loaded.kernel,
-            interp,
-            source: source.clone(),
-            tracked,
-            n_obs,
+            tracked: job.source.tracked_modes(job.k),
+            source: job.source.clone(),
+            eg_column,
+            handle,
         })
-    }
-
-    /// The order parameters of `weights` in the eigenbasis `eig`.
-    pub fn order_parameters(&self, weights: &Weights, eig: &[Vec<f64>]) -> InitInputs {
-        self.source.order_parameters(weights, eig)
     }
 
     /// The observables and the reconstructed fraction of each tracked mode's variance.
     pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
-        let inputs = self.order_parameters(weights, eig);
-        let y = self.interp.init(&inputs);
-        let mut out = vec![0.0; self.n_obs];
-        self.kernel.observe(&y, &mut out);
-        let act = ae_runtime::averages::ActivationKind::parse(self.interp.activation()).expect("known activation");
-        let rho = self.interp.rho();
-        let recon = spikes::reconstruction_top(act, &inputs, rho, self.tracked);
+        let inputs = self.source.order_parameters(weights, eig);
+        let y = self.handle.state_of(&inputs);
+        let mut out = vec![0.0; self.handle.observable_names.len()];
+        self.handle.kernel.observe(&y, &mut out);
+        let recon = spikes::reconstruction_top(self.handle.activation(), &inputs, &self.handle.rho, self.tracked);
         (out, recon)
     }
 
-    pub fn interp_model(&self) -> &ae_dsl::Model {
-        self.interp.model()
+    pub fn observable_names(&self) -> &[String] {
+        &self.handle.observable_names
     }
 }
 
@@ -325,15 +308,16 @@ impl CompareRun {
         self.ode.observable_names.iter().position(|n| n == name)
     }
 
-    /// Seed-averaged SGD eg at every output time (eg is the first vanilla observable).
+    /// Seed-averaged SGD eg at every output time.
     pub fn sgd_eg(&self) -> Vec<(f64, f64)> {
+        let j = self.sgd_eg_column;
         (0..self.ode.trajectory.times.len())
-            .map(|i| mean_std(&self.sgd.iter().map(|r| r[i][0]).collect::<Vec<_>>()))
+            .map(|i| mean_std(&self.sgd.iter().map(|r| r[i][j]).collect::<Vec<_>>()))
             .collect()
     }
 
     pub fn ode_eg(&self) -> Vec<f64> {
-        let i = self.ode_index("eg").unwrap_or(0);
+        let i = self.ode_eg_column;
         self.ode.trajectory.observables.iter().map(|o| o[i]).collect()
     }
 
@@ -356,7 +340,8 @@ impl CompareRun {
         Ok(())
     }
 
-    pub fn write_csv(&self, sgd_names: &[String], out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let sgd_names = &self.sgd_names;
         let mut header: Vec<String> = vec!["t".into(), "eg_ode".into(), "eg_sgd_mean".into(), "eg_sgd_std".into()];
         if !self.sgd_test_eg.is_empty() {
             header.push("eg_sgd_test_mean".into());
@@ -446,26 +431,5 @@ pub mod spikes {
         let q = q_matrix(inputs, rho);
         let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
         mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)
-    }
-
-    /// The order parameters held in a state of per-mode vectors with `m` modes (states omega,
-    /// varpi and, where the bulk is lumped, Qb).
-    pub fn from_vanilla_state(model: &ae_dsl::Model, k: usize, m: usize, y: &[f64]) -> InitInputs {
-        let layout = ae_dsl::layout::Layout::new(model, k, m);
-        let id = |name: &str| model.states.iter().position(|s| s.name == name);
-        let (om, vp) = (id("omega").expect("omega"), id("varpi").expect("varpi"));
-        let mut inputs = ae_runtime::init::informed(k, m, 0.0, 0.0);
-        for a in 0..k {
-            for t in 0..m {
-                inputs.omega0[a][t] = y[layout.index(om, &[a], Some(t))];
-                inputs.varpi0[a][t] = y[layout.index(vp, &[a], Some(t))];
-            }
-            if let Some(qb) = id("Qb") {
-                for b in 0..k {
-                    inputs.qb0[a][b] = y[layout.index(qb, &[a, b], None)];
-                }
-            }
-        }
-        inputs
     }
 }

@@ -49,7 +49,9 @@
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::integrate::log_times;
 
-use crate::run::{InitChoice, OdeJob, OdeRun, RunError};
+use crate::run::{InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
+use ae_dsl::ir::Input;
+use ae_runtime::init;
 
 /// The power laws a ~ t^-alpha, b ~ t^beta, eg - eg_PCA ~ t^-gamma.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,34 +125,56 @@ pub struct ReducedRun {
     pub fitted: Exponents,
 }
 
-fn column(names: &[String], name: &str) -> Result<usize, RunError> {
-    names.iter().position(|n| n == name).ok_or_else(|| {
-        RunError::Input(format!(
-            "the full equations have no `{name}`: use vanilla-like equations"
-        ))
-    })
+/// Where the reduced-vs-full comparison reads the full run: Q's diagonal among the
+/// observables, and the states that carry omega, varpi and T0.
+struct FullColumns {
+    q_diag: Vec<usize>,
+    omega: usize,
+    varpi: usize,
+    t0: usize,
+}
+
+impl FullColumns {
+    fn find(handle: &ModelHandle) -> Result<FullColumns, RunError> {
+        const JOB: &str = "reduced-vs-full";
+        let q = handle.require_pair_observable("Q", JOB)?;
+        Ok(FullColumns {
+            q_diag: (0..handle.k).map(|a| q[a][a]).collect(),
+            omega: handle.require_carrier(Input::Omega0, JOB)?,
+            varpi: handle.require_carrier(Input::Varpi0, JOB)?,
+            t0: handle.require_carrier(Input::T00, JOB)?,
+        })
+    }
 }
 
 impl ReducedJob {
     /// Misalignment of one state of the full run and the unit-to-spike assignment it implies.
-    fn misalignment(&self, run: &OdeRun, i: usize, rho: &[f64]) -> Result<(f64, Vec<usize>), RunError> {
+    fn misalignment(
+        &self,
+        handle: &ModelHandle,
+        cols: &FullColumns,
+        run: &OdeRun,
+        i: usize,
+        rho: &[f64],
+    ) -> (f64, Vec<usize>) {
         let k = self.full.k;
         let y = &run.trajectory.states[i];
         let obs = &run.trajectory.observables[i];
+        let at = |state: usize, hidden: &[usize], tau: Option<usize>| y[handle.layout.index(state, hidden, tau)];
         let mut worst: f64 = 0.0;
         let mut mode = Vec::with_capacity(k);
         for unit in 0..k {
-            let q = obs[column(&run.observable_names, &format!("Q[{unit},{unit}]"))?];
-            let t0 = y[column(&run.state_names, &format!("T0[{unit},{unit}]"))?];
+            let q = obs[cols.q_diag[unit]];
+            let t0 = at(cols.t0, &[unit, unit], None);
             let mut best = (0, f64::NEG_INFINITY);
             for (tau, r) in rho.iter().enumerate() {
-                let w = y[column(&run.state_names, &format!("omega[{unit};{tau}]"))?];
+                let w = at(cols.omega, &[unit], Some(tau));
                 if r * w * w > best.1 {
                     best = (tau, r * w * w);
                 }
             }
             let tau = best.0;
-            let v = y[column(&run.state_names, &format!("varpi[{unit};{tau}]"))?];
+            let v = at(cols.varpi, &[unit], Some(tau));
             let enc = 1.0 - best.1 / q;
             let dec = 1.0 - v * v / t0;
             worst = worst.max(enc.abs()).max(dec.abs());
@@ -162,7 +186,7 @@ impl ReducedJob {
         if sorted.len() < k {
             worst = 1.0; // two units on one spike: a rotation, not an alignment
         }
-        Ok((worst, mode))
+        (worst, mode)
     }
 
     pub fn run(&self, mut progress: impl FnMut(&str, f64)) -> Result<ReducedRun, RunError> {
@@ -184,12 +208,27 @@ impl ReducedJob {
                 "the reduced run must reach at least the full run's end (t = {t_full})"
             )));
         }
-        let full = self.full.run(|t| progress("full", t))?;
+        // Both sets of equations compiled once, and checked before anything runs.
+        let full_handle = self.full.load()?;
+        let cols = FullColumns::find(&full_handle)?;
+        let eg_col = full_handle.require_eg("reduced-vs-full")?;
+        let reduced_handle = OdeJob {
+            equations: self.reduced_equations.clone(),
+            init: InitChoice::Aligned {
+                a: vec![0.0; k],
+                b: vec![0.0; k],
+            },
+            ..self.full.clone()
+        }
+        .load()?;
+        let eg_red = reduced_handle.require_eg("reduced-vs-full")?;
+        let scales = ReducedColumns::find(&reduced_handle)?;
+        let full = full_handle.integrate(&self.full.times, &self.full.solver, |t| progress("full", t))?;
         let rho = data.spike_rho();
         let mut misalignment = Vec::with_capacity(full.trajectory.times.len());
         let mut found = None;
         for i in 0..full.trajectory.times.len() {
-            let (mis, mode) = self.misalignment(&full, i, &rho)?;
+            let (mis, mode) = self.misalignment(&full_handle, &cols, &full, i, &rho);
             misalignment.push(mis);
             if found.is_none() && mis < self.align_tol && full.trajectory.times[i] > 0.0 {
                 found = Some((i, mis, mode));
@@ -206,8 +245,8 @@ impl ReducedJob {
         let y = &full.trajectory.states[index];
         let (mut a, mut b) = (vec![0.0; m], vec![0.0; m]);
         for (unit, &tau) in mode.iter().enumerate() {
-            a[tau] = y[column(&full.state_names, &format!("omega[{unit};{tau}]"))?];
-            b[tau] = y[column(&full.state_names, &format!("varpi[{unit};{tau}]"))?];
+            a[tau] = y[full_handle.layout.index(cols.omega, &[unit], Some(tau))];
+            b[tau] = y[full_handle.layout.index(cols.varpi, &[unit], Some(tau))];
         }
         let alignment = Alignment {
             index,
@@ -222,24 +261,17 @@ impl ReducedJob {
             let more = log_times(t_full, self.t_reduced_end, self.points);
             times.extend(more.into_iter().filter(|t| *t > t_full * (1.0 + 1e-9)));
         }
-        let reduced_job = OdeJob {
-            equations: self.reduced_equations.clone(),
-            init: InitChoice::Aligned { a, b },
-            times,
-            ..self.full.clone()
-        };
-        let reduced = reduced_job.run(|t| progress("reduced", t))?;
+        let y0 = reduced_handle.state_of(&init::aligned(reduced_handle.rho.len(), &a, &b));
+        let reduced = reduced_handle.integrate_from(y0, &times, &self.full.solver, |t| progress("reduced", t))?;
         let pca_error = data.pca_error(k);
         let (mut max_excess, mut max_rel) = (0.0f64, 0.0f64);
-        let eg_col = column(&full.observable_names, "eg")?;
-        let eg_red = column(&reduced.observable_names, "eg")?;
         for (j, i) in (index..full.trajectory.times.len()).enumerate() {
             let ef = full.trajectory.observables[i][eg_col];
             let er = reduced.trajectory.observables[j][eg_red];
             max_excess = max_excess.max((ef - er).abs() / (ef - pca_error).abs());
             max_rel = max_rel.max((ef - er).abs() / ef.abs());
         }
-        let fitted = fit_last_decade(&reduced, m, pca_error)?;
+        let fitted = fit_last_decade(&reduced_handle, &scales, &reduced, m, pca_error, eg_red);
         Ok(ReducedRun {
             full,
             misalignment,
@@ -253,8 +285,31 @@ impl ReducedJob {
     }
 }
 
+/// Where the reduced run keeps its per-spike scales a and b and its eg.
+struct ReducedColumns {
+    a: usize,
+    b: usize,
+}
+
+impl ReducedColumns {
+    fn find(handle: &ModelHandle) -> Result<ReducedColumns, RunError> {
+        const JOB: &str = "reduced-vs-full";
+        Ok(ReducedColumns {
+            a: handle.require_mode_scalar("a", JOB, "the aligned encoder scale per spike")?,
+            b: handle.require_mode_scalar("b", JOB, "the aligned decoder scale per spike")?,
+        })
+    }
+}
+
 /// Log-slopes between the reduced run's last time and the last time at most a tenth of it.
-fn fit_last_decade(run: &OdeRun, m: usize, pca_error: f64) -> Result<Exponents, RunError> {
+fn fit_last_decade(
+    handle: &ModelHandle,
+    scales: &ReducedColumns,
+    run: &OdeRun,
+    m: usize,
+    pca_error: f64,
+    eg: usize,
+) -> Exponents {
     let tr = &run.trajectory;
     let n = tr.times.len();
     let t1 = tr.times[n - 1];
@@ -263,17 +318,16 @@ fn fit_last_decade(run: &OdeRun, m: usize, pca_error: f64) -> Result<Exponents, 
     let slope = |y0: f64, y1: f64| (y1.abs().ln() - y0.abs().ln()) / (t1.ln() - t0.ln());
     let (mut alpha, mut beta) = (0.0, 0.0);
     for tau in 0..m {
-        let ia = column(&run.state_names, &format!("a[;{tau}]"))?;
-        let ib = column(&run.state_names, &format!("b[;{tau}]"))?;
+        let ia = handle.layout.index(scales.a, &[], Some(tau));
+        let ib = handle.layout.index(scales.b, &[], Some(tau));
         alpha -= slope(tr.states[i0][ia], tr.states[n - 1][ia]) / m as f64;
         beta += slope(tr.states[i0][ib], tr.states[n - 1][ib]) / m as f64;
     }
-    let eg = column(&run.observable_names, "eg")?;
     let gamma = -slope(
         tr.observables[i0][eg] - pca_error,
         tr.observables[n - 1][eg] - pca_error,
     );
-    Ok(Exponents { alpha, beta, gamma })
+    Exponents { alpha, beta, gamma }
 }
 
 impl ReducedRun {

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use ae_dsl::ir::Input;
+use ae_dsl::layout::Layout;
 use ae_dsl::unroll::observable_names;
 use ae_dsl::Model;
 use ae_runtime::averages::ActivationKind;
@@ -161,7 +163,9 @@ impl OdeJob {
         self.source.modes_and_init(model, self.k, &self.init)
     }
 
-    pub fn run(&self, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
+    /// Compiles the equations once for this job: the kernel configured with the modes and
+    /// parameters, the state's layout and column names, and the initial state.
+    pub fn load(&self) -> Result<ModelHandle, RunError> {
         let mut loaded = load(&self.equations, self.k, self.activation, self.interpret)?;
         let model = loaded.model.clone();
         let (rho, inputs) = self.modes_and_init(&model)?;
@@ -183,29 +187,198 @@ impl OdeJob {
                 .cloned(),
         );
         configure(&mut loaded, rho.clone(), &params)?;
-        let interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
+        let mut interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
+        interp.set_rho(rho.clone());
+        interp.params_mut().copy_from_slice(loaded.kernel.params());
         let y0 = interp.init(&inputs);
-        let layout = ae_dsl::layout::Layout::new(&model, self.k, rho.len());
-        let state_names = layout.names(&model);
-        let observable_names = observable_names(&model, self.k);
-        let mut doctor = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
-        doctor.set_rho(rho.clone());
-        doctor.params_mut().copy_from_slice(loaded.kernel.params());
-        let trajectory = integrate(
-            loaded.kernel.as_ref(),
-            &state_names,
+        let layout = Layout::new(&model, self.k, rho.len());
+        let carriers = Input::ALL
+            .iter()
+            .filter_map(|(_, input)| model.carrier(*input).map(|state| (*input, state)))
+            .collect();
+        Ok(ModelHandle {
+            state_names: layout.names(&model),
+            observable_names: observable_names(&model, self.k),
+            kernel: loaded.kernel,
+            model,
+            k: self.k,
+            rho,
+            layout,
+            carriers,
+            interp,
+            activation: self.activation,
             y0,
-            &self.times,
-            &self.solver,
-            &observable_names,
-            &|y| doctor.diagnose(y),
+        })
+    }
+
+    pub fn run(&self, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
+        self.load()?.integrate(&self.times, &self.solver, progress)
+    }
+}
+
+/// A model compiled once for a job: what it computes (the kernel, configured), how its state
+/// is laid out and named, and which states carry the order parameters of SPEC section 4.
+/// Rust code finds entries through this handle, never by formatting a state's name.
+pub struct ModelHandle {
+    pub model: Arc<Model>,
+    pub kernel: Box<dyn Kernel>,
+    pub k: usize,
+    /// The modes the state holds (rescaled eigenvalues), in the state's order.
+    pub rho: Vec<f64>,
+    pub layout: Layout,
+    pub state_names: Vec<String>,
+    pub observable_names: Vec<String>,
+    /// States declared as `init omega0[k; tau]`, `init Qb0[k, l]`, ...: they hold that order
+    /// parameter at every time, whatever the file calls them.
+    carriers: Vec<(Input, usize)>,
+    /// The same equations interpreted: initial state and diagnosis of a failed integration.
+    interp: Interpreter,
+    activation: ActivationKind,
+    y0: Vec<f64>,
+}
+
+impl ModelHandle {
+    /// Column of an observable by its unrolled name (`eg`, `Q[0,1]`).
+    pub fn observable(&self, name: &str) -> Option<usize> {
+        self.observable_names.iter().position(|n| n == name)
+    }
+
+    /// Column of the generalisation error, which `job` needs: a located error if the file
+    /// declares no scalar `eg`.
+    pub fn require_eg(&self, job: &str) -> Result<usize, RunError> {
+        match (self.model.scalar_observable("eg"), self.observable("eg")) {
+            (Some(_), Some(i)) => Ok(i),
+            _ => input(format!(
+                "{}: {job} needs the generalisation error as a scalar observable: add `observe eg = ...`",
+                self.model.path
+            )),
+        }
+    }
+
+    /// Whether the state holds every order parameter in `inputs`.
+    pub fn carries(&self, inputs: &[Input]) -> bool {
+        inputs.iter().all(|i| self.carrier(*i).is_some())
+    }
+
+    /// A per-mode scalar state `name[; tau]` that `job` needs, or a located error.
+    pub fn require_mode_scalar(&self, name: &str, job: &str, meaning: &str) -> Result<usize, RunError> {
+        match self.model.states.iter().position(|s| s.name == name) {
+            Some(i) if self.model.states[i].hidden == 0 && self.model.states[i].mode => Ok(i),
+            _ => input(format!(
+                "{}: {job} needs a per-mode state `state {name}[; tau]` ({meaning})",
+                self.model.path
+            )),
+        }
+    }
+
+    /// Column of observable `name[k, l]` for every pair of units, or a located error.
+    pub fn require_pair_observable(&self, name: &str, job: &str) -> Result<Vec<Vec<usize>>, RunError> {
+        let k = self.k;
+        let columns: Option<Vec<Vec<usize>>> = (0..k)
+            .map(|a| (0..k).map(|b| self.observable(&format!("{name}[{a},{b}]"))).collect())
+            .collect();
+        columns.ok_or_else(|| {
+            RunError::Input(format!(
+                "{}: {job} needs the observable `observe {name}[k, l] = ...`",
+                self.model.path
+            ))
+        })
+    }
+
+    /// The state that carries `input`, which `job` needs, or a located error.
+    pub fn require_carrier(&self, input_: Input, job: &str) -> Result<usize, RunError> {
+        self.carrier(input_).ok_or_else(|| {
+            let (hidden, mode) = input_.shape();
+            let index = match (hidden, mode) {
+                (1, true) => "[k; tau]",
+                _ => "[k, l]",
+            };
+            RunError::Input(format!(
+                "{}: {job} needs a state declared `init {}{index}`",
+                self.model.path,
+                input_.name()
+            ))
+        })
+    }
+
+    fn carrier(&self, input: Input) -> Option<usize> {
+        self.carriers.iter().find(|(i, _)| *i == input).map(|(_, s)| *s)
+    }
+
+    /// Position of one entry of the state that carries `input` (per-mode inputs take `tau`).
+    pub fn entry(&self, input: Input, hidden: &[usize], tau: Option<usize>) -> Option<usize> {
+        self.carrier(input).map(|s| self.layout.index(s, hidden, tau))
+    }
+
+    /// The order parameters held in state `y`; those without a carrier are zero.
+    pub fn order_parameters(&self, y: &[f64]) -> InitInputs {
+        let (k, m) = (self.k, self.rho.len());
+        let mut out = ae_runtime::init::informed(k, m, 0.0, 0.0);
+        let read = |input: Input, target: &mut Vec<Vec<f64>>| {
+            let Some(state) = self.carrier(input) else { return };
+            for (a, row) in target.iter_mut().enumerate() {
+                for (j, cell) in row.iter_mut().enumerate() {
+                    *cell = match input.shape() {
+                        (_, true) => y[self.layout.index(state, &[a], Some(j))],
+                        _ => y[self.layout.index(state, &[a, j], None)],
+                    };
+                }
+            }
+        };
+        read(Input::Omega0, &mut out.omega0);
+        read(Input::Varpi0, &mut out.varpi0);
+        read(Input::Qb0, &mut out.qb0);
+        read(Input::Rb0, &mut out.rb0);
+        read(Input::Tb0, &mut out.tb0);
+        read(Input::T00, &mut out.t00);
+        out
+    }
+
+    pub fn initial_state(&self) -> &[f64] {
+        &self.y0
+    }
+
+    /// The state that the `init` lines build from order parameters `inputs`.
+    pub fn state_of(&self, inputs: &InitInputs) -> Vec<f64> {
+        self.interp.init(inputs)
+    }
+
+    pub fn activation(&self) -> ActivationKind {
+        self.activation
+    }
+
+    pub fn is_generated(&self) -> bool {
+        self.kernel.is_generated()
+    }
+
+    /// Integrates from the initial state, reporting the time reached to `progress`.
+    pub fn integrate(&self, times: &[f64], solver: &Solver, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
+        self.integrate_from(self.y0.clone(), times, solver, progress)
+    }
+
+    /// Integrates from state `y0` (see `state_of`), which holds at `times[0]`.
+    pub fn integrate_from(
+        &self,
+        y0: Vec<f64>,
+        times: &[f64],
+        solver: &Solver,
+        progress: impl FnMut(f64),
+    ) -> Result<OdeRun, RunError> {
+        let trajectory = integrate(
+            self.kernel.as_ref(),
+            &self.state_names,
+            y0,
+            times,
+            solver,
+            &self.observable_names,
+            &|y| self.interp.diagnose(y),
             progress,
         )?;
         Ok(OdeRun {
             trajectory,
-            observable_names,
-            state_names,
-            generated: loaded.kernel.is_generated(),
+            observable_names: self.observable_names.clone(),
+            state_names: self.state_names.clone(),
+            generated: self.kernel.is_generated(),
         })
     }
 }

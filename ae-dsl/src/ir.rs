@@ -329,4 +329,26 @@ impl Model {
     pub fn has_modes(&self) -> bool {
         self.states.iter().any(|s| s.mode)
     }
+
+    /// The state that carries an initial order parameter unchanged: the one declared as
+    /// `state X[k; tau] init omega0[k; tau]` carries the encoder overlaps, whatever it is called.
+    /// Its shape must be the input's, and its indices must be passed through in order.
+    pub fn carrier(&self, input: Input) -> Option<usize> {
+        let (hidden, mode) = input.shape();
+        self.states.iter().position(|s| {
+            let through = Expr::Input {
+                input,
+                hidden: s.init_hidden.iter().map(|v| Ix::Var(*v)).collect(),
+                mode: s.init_mode.map(Ix::Var),
+            };
+            s.hidden == hidden && s.mode == mode && s.init == through
+        })
+    }
+
+    /// Index of the scalar observable `name` among the observables, if there is one.
+    pub fn scalar_observable(&self, name: &str) -> Option<usize> {
+        self.observables
+            .iter()
+            .position(|o| o.name == name && o.hidden.is_empty())
+    }
 }

@@ -4,7 +4,6 @@
 use super::args::{CompareArgs, OdeArgs, ReducedArgs};
 use super::jobs::{compare_job, ode_job, reduced_job};
 use super::report::{check_json, print_json, report_data, write_output, Progress};
-use crate::compare::Measure;
 use crate::run::{write_csv, RunError};
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;
@@ -22,11 +21,8 @@ pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
     let progress = Progress::new(a.report.quiet, total, "SGD steps");
     let run = job.run_with_progress(&|n| progress.inc(n))?;
     drop(progress);
-    let measure = Measure::new(&job.ode, job.ode.k)?;
-    let names = ae_dsl::unroll::observable_names(measure.interp_model(), job.ode.k);
     let mut buf = Vec::new();
-    run.write_csv(&names, &mut buf)
-        .map_err(|e| RunError::Io(e.to_string()))?;
+    run.write_csv(&mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     if let Some(path) = &a.overlaps {
         let mut ov = Vec::new();
         run.write_overlaps_csv(&mut ov)

@@ -391,7 +391,7 @@ fn compare_needs_an_eg_observable() {
         rejects(
             "compare",
             &["--equations", p],
-            &format!("compare needs the generalisation error as a scalar observable of {p}: add `observe eg = ...`"),
+            &format!("{p}: compare needs the generalisation error as a scalar observable: add `observe eg = ...`"),
         );
     }
 }

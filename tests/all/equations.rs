@@ -191,3 +191,107 @@ fn stiff_and_explicit_integrators_agree() {
         stiff.trajectory.stats.accepted
     );
 }
+
+/// A compare run of the figure-2 configuration at D = 60, interpreted, for `equations`.
+fn small_compare(equations: &str, interpret: bool) -> aedyn::compare::CompareRun {
+    use ae_runtime::sgd::SgdConfig;
+    let ode = OdeJob {
+        interpret,
+        ..figure2_job(
+            equations,
+            ActivationKind::Erf,
+            Dim::Finite(60),
+            0.0,
+            ae_runtime::integrate::log_times(0.1, 20.0, 5),
+        )
+    };
+    aedyn::compare::CompareJob::new(ode, SgdConfig::vanilla(ActivationKind::Erf))
+        .run()
+        .unwrap()
+}
+
+#[test]
+fn spike_columns_follow_the_states_init_lines_not_their_names() {
+    // Rust finds the per-mode overlaps through `init omega0[k; tau]`, so a file that calls them
+    // something else gives the same spike columns. Both runs are interpreted: the same
+    // arithmetic in the same order, so the numbers are equal, not merely close.
+    let renamed = common::shipped("vanilla")
+        .1
+        .replace("omega[", "enc_overlap[")
+        .replace("varpi[", "dec_overlap[")
+        .replace("equations vanilla", "equations renamed");
+    assert!(!renamed.contains("omega[") && renamed.contains("omega0["));
+    let path = temp("renamed_vanilla.ae");
+    std::fs::write(&path, renamed).unwrap();
+    let shipped = small_compare("vanilla", true);
+    let own = small_compare(path.to_str().unwrap(), true);
+    let (a, b) = (shipped.ode_spikes.unwrap(), own.ode_spikes.unwrap());
+    assert_eq!(a, b);
+    assert!(a.last().unwrap()[0] > 0.5, "the first spike is learnt: {:?}", a.last());
+}
+
+#[test]
+fn full_spectrum_on_the_spiked_model_tracks_the_spikes_like_vanilla() {
+    // At finite D the full-spectrum file keeps every bulk mode explicit, vanilla lumps them
+    // exactly (they obey the same linear equations): the same dynamics, so the ODE's spike
+    // reconstructions agree up to integration error (rtol 1e-10 each, amplified over ~1e3
+    // steps: 1e-6 absolute on fractions in [0, 1]). This once read the full-spectrum state
+    // with the spike-only layout and gave negative fractions.
+    let vanilla = small_compare("vanilla", false).ode_spikes.unwrap();
+    let full = small_compare("full_spectrum", false).ode_spikes.unwrap();
+    for (v, f) in vanilla.iter().zip(&full) {
+        for (x, y) in v.iter().zip(f) {
+            assert!((x - y).abs() <= 1e-6, "vanilla {v:?}, full spectrum {f:?}");
+        }
+    }
+}
+
+#[test]
+fn reduced_vs_full_checks_the_shape_of_both_files_before_running() {
+    use aedyn::reduced::ReducedJob;
+    let (_, reduced) = common::shipped("reduced");
+    let no_b = reduced
+        .replace("b[;", "c[;")
+        .replace("equations reduced", "equations no_b");
+    let path = temp("reduced_without_b.ae");
+    std::fs::write(&path, no_b).unwrap();
+    let p = path.to_str().unwrap();
+    let full = figure2_job(
+        "vanilla",
+        ActivationKind::Erf,
+        Dim::Finite(1000),
+        0.0,
+        ae_runtime::integrate::log_times(0.01, 1e4, 50),
+    );
+    let job = ReducedJob {
+        full,
+        reduced_equations: p.to_string(),
+        t_reduced_end: 1e5,
+        points: 10,
+        align_tol: 1e-3,
+    };
+    let mut ran = false;
+    let err = job.run(|_, _| ran = true).err().expect("an error");
+    assert_eq!(
+        err.to_string(),
+        format!("{p}: reduced-vs-full needs a per-mode state `state b[; tau]` (the aligned decoder scale per spike)")
+    );
+    assert!(!ran, "nothing is integrated before the files are checked");
+}
+
+#[test]
+fn a_carrier_is_a_state_whose_init_passes_an_input_through_unchanged() {
+    use ae_dsl::ir::Input;
+    let (vanilla, _) = common::shipped("vanilla");
+    let name = |i: Option<usize>| i.map(|i| vanilla.states[i].name.clone());
+    assert_eq!(name(vanilla.carrier(Input::Omega0)), Some("omega".into()));
+    assert_eq!(name(vanilla.carrier(Input::Varpi0)), Some("varpi".into()));
+    assert_eq!(name(vanilla.carrier(Input::Qb0)), Some("Qb".into()));
+    assert_eq!(name(vanilla.carrier(Input::T00)), Some("T0".into()));
+    // reduced.ae's a[; tau] is a sum over units of omega0, density.ae's q is a product: neither
+    // holds omega0 itself.
+    for file in ["reduced", "density"] {
+        let (model, _) = common::shipped(file);
+        assert_eq!(model.carrier(Input::Omega0), None, "{file}");
+    }
+}
