@@ -8,7 +8,8 @@ use ae_runtime::data::Weights;
 use ae_runtime::realdata::Draw;
 use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig};
 
-use crate::run::{csv_name, InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
+use crate::run::{InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
+use crate::schema;
 use crate::source::DataSource;
 use ae_dsl::ir::Input;
 
@@ -328,8 +329,8 @@ impl CompareRun {
             .first()
             .and_then(|r| r.first())
             .map_or(0, |row| row.len());
-        let mut header = vec!["replica".to_string(), "unit".to_string()];
-        header.extend((0..m).map(|j| format!("spike_{j}")));
+        let mut header = vec![schema::REPLICA.to_string(), schema::UNIT.to_string()];
+        header.extend((0..m).map(schema::spike_overlap));
         writeln!(out, "{}", header.join(","))?;
         for (r, matrix) in self.final_overlaps.iter().enumerate() {
             for (k, row) in matrix.iter().enumerate() {
@@ -342,11 +343,13 @@ impl CompareRun {
 
     pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let sgd_names = &self.sgd_names;
-        let mut header: Vec<String> = vec!["t".into(), "eg_ode".into(), "eg_sgd_mean".into(), "eg_sgd_std".into()];
+        let mut header: Vec<String> = [schema::TIME, schema::EG_ODE, schema::EG_SGD_MEAN, schema::EG_SGD_STD]
+            .map(String::from)
+            .into();
         if !self.sgd_test_eg.is_empty() {
-            header.push("eg_sgd_test_mean".into());
+            header.push(schema::EG_SGD_TEST_MEAN.into());
         }
-        header.extend((1..=self.pca.len()).map(|r| format!("eg_pca_{r}")));
+        header.extend((1..=self.pca.len()).map(schema::eg_pca));
         // Order parameters present on both sides, ODE then SGD mean.
         let shared: Vec<(usize, usize, &String)> = sgd_names
             .iter()
@@ -355,14 +358,14 @@ impl CompareRun {
             .filter_map(|(j, n)| self.ode_index(n).map(|i| (i, j, n)))
             .collect();
         for (_, _, n) in &shared {
-            header.push(format!("{}_ode", csv_name(n)));
-            header.push(format!("{}_sgd", csv_name(n)));
+            header.push(schema::ode_column(n));
+            header.push(schema::sgd_column(n));
         }
         for m in 1..=self.pca.len() {
             if self.ode_spikes.is_some() {
-                header.push(format!("spike{m}_reconstructed_ode"));
+                header.push(schema::spike_reconstructed(m, true));
             }
-            header.push(format!("spike{m}_reconstructed_sgd"));
+            header.push(schema::spike_reconstructed(m, false));
         }
         writeln!(out, "{}", header.join(","))?;
         let eg_sgd = self.sgd_eg();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::plot::{self, Curves, Mark, Series, Table};
+use crate::schema::{self, Outputs};
 
 /// The shipped experiments, by name: built into the binary, so `reproduce` works anywhere.
 pub const SHIPPED: [(&str, &str); 7] = [
@@ -43,28 +44,6 @@ impl RunCommand {
 
     pub fn parse(s: &str) -> Option<RunCommand> {
         RunCommand::ALL.into_iter().find(|c| c.name() == s)
-    }
-
-    /// The files a run called `stem` writes: the one place that names outputs (reproduce
-    /// writes them, the plots read them). The first is the main CSV (`ode`: t and
-    /// observables; `compare`: ODE and SGD; `reduced-vs-full`: the full run), the second the
-    /// overlaps (`compare`) or the reduced run (`reduced-vs-full`).
-    pub fn output_files(self, stem: &str) -> Vec<String> {
-        match self {
-            RunCommand::Ode => vec![format!("{stem}.csv")],
-            RunCommand::Compare => vec![format!("{stem}.csv"), format!("{stem}_overlaps.csv")],
-            RunCommand::ReducedVsFull => vec![format!("{stem}_full.csv"), format!("{stem}_reduced.csv")],
-        }
-    }
-
-    /// The options that send a run's outputs to `output_files(stem)`.
-    pub fn output_args(self, stem: &str) -> Vec<String> {
-        let files = self.output_files(stem);
-        match self {
-            RunCommand::Ode => vec!["--out".into(), files[0].clone()],
-            RunCommand::Compare => vec!["--out".into(), files[0].clone(), "--overlaps".into(), files[1].clone()],
-            RunCommand::ReducedVsFull => vec!["--out-prefix".into(), stem.to_string()],
-        }
     }
 }
 
@@ -401,12 +380,14 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
             .find(|r| r.name.get_ref() == name)
             .map_or(RunCommand::Ode, RunSpec::command)
     };
-    let output = |name: &str, which: usize| dir.join(&command(name).output_files(name)[which]);
+    let main_output = |name: &str| dir.join(Outputs::of(command(name), name).main);
+    // Validation has checked that the plot's kind goes with its runs' commands.
+    let second_output = |name: &str| dir.join(Outputs::of(command(name), name).second.unwrap_or_default());
     let stem = dir.join(plot.file.get_ref());
     let mut curves = Curves {
         title: plot.title.clone(),
         x_label: "t (SGD steps / D)".into(),
-        y_label: plot.y_label.clone().unwrap_or_else(|| "eg".into()),
+        y_label: plot.y_label.clone().unwrap_or_else(|| schema::EG.into()),
         log_x: plot.log_x,
         log_y: plot.log_y,
         series: vec![],
@@ -417,13 +398,13 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
     match kind {
         PlotKind::Eg => {
             for (i, run) in plot.runs.iter().enumerate() {
-                let file = output(run, 0);
+                let file = main_output(run);
                 let table = read(&file)?;
-                let t = column(&table, "t", &file)?.to_vec();
+                let t = column(&table, schema::TIME, &file)?.to_vec();
                 let ode = if command(run) == RunCommand::Compare {
-                    "eg_ode"
+                    schema::EG_ODE
                 } else {
-                    "eg"
+                    schema::EG
                 };
                 if !plot.sgd_only.contains(run) {
                     curves.series.push(Series {
@@ -435,7 +416,7 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                         color: i,
                     });
                 }
-                if let (Some(mean), Some(std)) = (table.column("eg_sgd_mean"), table.column("eg_sgd_std")) {
+                if let (Some(mean), Some(std)) = (table.column(schema::EG_SGD_MEAN), table.column(schema::EG_SGD_STD)) {
                     // t = 0 is off a log axis; the markers start at the first output time.
                     curves.series.push(Series {
                         label: format!("{} (SGD)", label(i)),
@@ -447,23 +428,20 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                     });
                 }
                 if i == 0 {
-                    for (r, name) in table
+                    for (r, rank) in table
                         .header
                         .iter()
                         .enumerate()
-                        .filter(|(_, h)| h.starts_with("eg_pca_"))
+                        .filter_map(|(r, h)| schema::pca_rank(h).map(|rank| (r, rank)))
                     {
-                        let rank = name.trim_start_matches("eg_pca_");
-                        let wanted = plot.pca_ranks.is_empty()
-                            || rank.parse::<usize>().is_ok_and(|r| plot.pca_ranks.contains(&r));
-                        if wanted {
+                        if plot.pca_ranks.is_empty() || plot.pca_ranks.contains(&rank) {
                             curves.hlines.push((format!("PCA rank {rank}"), table.columns[r][0]));
                         }
                     }
                     if let Some(r) = plot
                         .pca_ranks
                         .iter()
-                        .find(|r| table.column(&format!("eg_pca_{r}")).is_none())
+                        .find(|r| table.column(&schema::eg_pca(**r)).is_none())
                     {
                         return Err(format!(
                             "plot `{}`: {} has no PCA error of rank {r}",
@@ -478,19 +456,19 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
             curves.y_label = plot.y_label.clone().unwrap_or_else(|| "eg - eg_PCA(K)".into());
             curves.log_y = true;
             for (i, run) in plot.runs.iter().enumerate() {
-                let full_file = output(run, 0);
+                let full_file = main_output(run);
                 let full = read(&full_file)?;
-                let pca = column(&full, "eg_pca", &full_file)?[0];
-                let reduced_file = output(run, 1);
+                let pca = column(&full, schema::EG_PCA, &full_file)?[0];
+                let reduced_file = second_output(run);
                 let reduced = read(&reduced_file)?;
                 for (table, file, what, mark) in [
                     (&full, &full_file, "full", Mark::Line),
                     (&reduced, &reduced_file, "reduced", Mark::Dashed),
                 ] {
-                    let eg = column(table, "eg", file)?;
+                    let eg = column(table, schema::EG, file)?;
                     curves.series.push(Series {
                         label: format!("{} ({what})", label(i)),
-                        x: column(table, "t", file)?.to_vec(),
+                        x: column(table, schema::TIME, file)?.to_vec(),
                         y: eg.iter().map(|e| e - pca).collect(),
                         err: None,
                         mark,
@@ -505,19 +483,16 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
             let mut bases: Vec<String> = Vec::new();
             for (i, run) in plot.runs.iter().enumerate() {
                 // A reduced-vs-full run's columns are those of its reduced run.
-                let file = output(
-                    run,
-                    if command(run) == RunCommand::ReducedVsFull {
-                        1
-                    } else {
-                        0
-                    },
-                );
+                let file = if command(run) == RunCommand::ReducedVsFull {
+                    second_output(run)
+                } else {
+                    main_output(run)
+                };
                 let table = read(&file)?;
-                let t = column(&table, "t", &file)?.to_vec();
+                let t = column(&table, schema::TIME, &file)?.to_vec();
                 for name in &plot.columns {
                     let y = column(&table, name, &file)?.to_vec();
-                    let mark = if name.ends_with("_sgd") {
+                    let mark = if schema::is_sgd_column(name) {
                         Mark::Points
                     } else {
                         Mark::Line
@@ -527,7 +502,7 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                     } else {
                         String::new()
                     };
-                    let base = format!("{run}/{}", name.trim_end_matches("_ode").trim_end_matches("_sgd"));
+                    let base = format!("{run}/{}", schema::quantity(name));
                     let color = bases.iter().position(|b| *b == base).unwrap_or_else(|| {
                         bases.push(base);
                         bases.len() - 1
@@ -546,9 +521,9 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
         PlotKind::Overlaps => {
             let mut panels = Vec::new();
             for (i, run) in plot.runs.iter().enumerate() {
-                let file = output(run, 1);
+                let file = second_output(run);
                 let table = read(&file)?;
-                let replica = column(&table, "replica", &file)?;
+                let replica = column(&table, schema::REPLICA, &file)?;
                 let spikes: Vec<&[f64]> = (2..table.header.len()).map(|j| &table.columns[j][..]).collect();
                 // Replica 0: another replica may learn another rotation, so averaging would blur it.
                 let rows: Vec<Vec<f64>> = (0..replica.len())

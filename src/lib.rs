@@ -10,4 +10,5 @@ pub mod experiment;
 pub mod plot;
 pub mod reduced;
 pub mod run;
+pub mod schema;
 pub mod source;

@@ -50,6 +50,7 @@ use ae_runtime::averages::ActivationKind;
 use ae_runtime::integrate::log_times;
 
 use crate::run::{InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
+use crate::schema;
 use ae_dsl::ir::Input;
 use ae_runtime::init;
 
@@ -333,9 +334,9 @@ fn fit_last_decade(
 impl ReducedRun {
     /// The full run as CSV: t, misalignment, its observables (eg first), and eg_PCA(K).
     pub fn write_full_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let mut header = vec!["t".to_string(), "misalignment".to_string()];
-        header.extend(self.full.observable_names.iter().map(|n| crate::run::csv_name(n)));
-        header.push("eg_pca".to_string());
+        let mut header = vec![schema::TIME.to_string(), schema::MISALIGNMENT.to_string()];
+        header.extend(self.full.observable_names.iter().map(|n| schema::csv_name(n)));
+        header.push(schema::EG_PCA.to_string());
         writeln!(out, "{}", header.join(","))?;
         let tr = &self.full.trajectory;
         for i in 0..tr.times.len() {

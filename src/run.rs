@@ -14,6 +14,7 @@ use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::kernel::Kernel;
 
 use crate::models;
+use crate::schema::{self, csv_name};
 use crate::source::DataSource;
 
 #[derive(Debug, thiserror::Error)]
@@ -383,15 +384,9 @@ impl ModelHandle {
     }
 }
 
-/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`,
-/// `a[;2]` becomes `a_2`.
-pub fn csv_name(name: &str) -> String {
-    name.replace("[;", "_").replace(['[', ',', ';'], "_").replace(']', "")
-}
-
 /// Writes t, the observables and optionally every state entry as CSV.
 pub fn write_csv(run: &OdeRun, with_states: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut header = vec!["t".to_string()];
+    let mut header = vec![schema::TIME.to_string()];
     header.extend(run.observable_names.iter().map(|n| csv_name(n)));
     if with_states {
         header.extend(run.state_names.iter().map(|n| csv_name(n)));

@@ -4,7 +4,9 @@
 use super::args::{CompareArgs, OdeArgs, ReducedArgs};
 use super::jobs::{compare_job, ode_job, reduced_job};
 use super::report::{check_json, print_json, report_data, write_output, Progress};
+use crate::experiment::RunCommand;
 use crate::run::{write_csv, RunError};
+use crate::schema::Outputs;
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;
 
@@ -80,7 +82,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     write_output(&args.out, &buf)?;
     // A file of one's own need not observe eg: then the summary names none.
-    let eg_index = run.observable_names.iter().position(|n| n == "eg");
+    let eg_index = run.observable_names.iter().position(|n| n == crate::schema::EG);
     let final_eg = eg_index.and_then(|i| run.trajectory.observables.last().map(|o| o[i]));
     if !args.report.quiet {
         let tr = &run.trajectory;
@@ -137,9 +139,10 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
         .map_err(|e| RunError::Io(e.to_string()))?;
     let mut reduced_csv = Vec::new();
     write_csv(&run.reduced, true, &mut reduced_csv).map_err(|e| RunError::Io(e.to_string()))?;
-    let files = crate::experiment::RunCommand::ReducedVsFull.output_files(&args.out_prefix);
-    write_output(&Some(files[0].clone()), &full_csv)?;
-    write_output(&Some(files[1].clone()), &reduced_csv)?;
+    let outputs = Outputs::of(RunCommand::ReducedVsFull, &args.out_prefix);
+    write_output(&Some(outputs.main.clone()), &full_csv)?;
+    write_output(&outputs.second.clone(), &reduced_csv)?;
+    let files = outputs.all();
     let seconds = start.elapsed().as_secs_f64();
     if !args.report.quiet {
         eprint!("{}", run.summary(job.full.activation, seconds));

@@ -6,6 +6,7 @@ use super::jobs::bad;
 use super::report::{print_json, say};
 use super::{dispatch, one_line, validate, Cli};
 use crate::run::RunError;
+use crate::schema::Outputs;
 use clap::Parser;
 
 /// The option a clap error is about (`--k <K>` gives `k`).
@@ -79,8 +80,8 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         let mut argv = run.argv(&text, &path).map_err(RunError::Input)?;
         let out = dir.join(run.name.get_ref());
         let out = out.to_string_lossy().into_owned();
-        files.extend(run.command().output_files(&out));
-        argv.extend(run.command().output_args(&out));
+        files.extend(Outputs::of(run.command(), &out).all());
+        argv.extend(Outputs::args(run.command(), &out));
         if a.report.quiet {
             argv.push("--quiet".into());
         }

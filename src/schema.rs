@@ -1,0 +1,140 @@
+//! The files aedyn writes and the names of their columns, in one place that the writers
+//! (ode, compare, reduced-vs-full) and the readers (reproduce's plots) share.
+
+use crate::experiment::RunCommand;
+
+/// Time, the first column of every table over time.
+pub const TIME: &str = "t";
+/// The generalisation error of `ode` and of each run of `reduced-vs-full`.
+pub const EG: &str = "eg";
+/// `compare`: eg from the ODE, and the mean, spread and test-set mean over SGD replicas.
+pub const EG_ODE: &str = "eg_ode";
+pub const EG_SGD_MEAN: &str = "eg_sgd_mean";
+pub const EG_SGD_STD: &str = "eg_sgd_std";
+pub const EG_SGD_TEST_MEAN: &str = "eg_sgd_test_mean";
+/// `reduced-vs-full`'s full run: the misalignment and the rank-K PCA error.
+pub const MISALIGNMENT: &str = "misalignment";
+pub const EG_PCA: &str = "eg_pca";
+/// `compare --overlaps`: one row per replica and unit.
+pub const REPLICA: &str = "replica";
+pub const UNIT: &str = "unit";
+
+const EG_PCA_PREFIX: &str = "eg_pca_";
+const ODE_SUFFIX: &str = "_ode";
+const SGD_SUFFIX: &str = "_sgd";
+
+/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`,
+/// `a[;2]` becomes `a_2`.
+pub fn csv_name(name: &str) -> String {
+    name.replace("[;", "_").replace(['[', ',', ';'], "_").replace(']', "")
+}
+
+/// `compare`: the PCA error with `rank` components (`eg_pca_3`).
+pub fn eg_pca(rank: usize) -> String {
+    format!("{EG_PCA_PREFIX}{rank}")
+}
+
+/// The rank of a PCA-error column (`eg_pca_3` is 3), if `column` is one.
+pub fn pca_rank(column: &str) -> Option<usize> {
+    column.strip_prefix(EG_PCA_PREFIX)?.parse().ok()
+}
+
+/// `compare`: an order parameter from the ODE (`Q_0_1_ode`) and the SGD mean (`Q_0_1_sgd`).
+pub fn ode_column(observable: &str) -> String {
+    format!("{}{ODE_SUFFIX}", csv_name(observable))
+}
+
+pub fn sgd_column(observable: &str) -> String {
+    format!("{}{SGD_SUFFIX}", csv_name(observable))
+}
+
+/// Whether a column holds SGD means (drawn as markers, not lines).
+pub fn is_sgd_column(column: &str) -> bool {
+    column.ends_with(SGD_SUFFIX)
+}
+
+/// The quantity a column shows on either side: `Q_0_1_ode` and `Q_0_1_sgd` are `Q_0_1`.
+pub fn quantity(column: &str) -> &str {
+    column.trim_end_matches(ODE_SUFFIX).trim_end_matches(SGD_SUFFIX)
+}
+
+/// `compare`: the reconstructed fraction of spike `m`'s variance (from 1), ODE and SGD.
+pub fn spike_reconstructed(m: usize, ode: bool) -> String {
+    let side = if ode { ODE_SUFFIX } else { SGD_SUFFIX };
+    format!("spike{m}_reconstructed{side}")
+}
+
+/// `compare --overlaps`: |cos| with spike `j` (from 0).
+pub fn spike_overlap(j: usize) -> String {
+    format!("spike_{j}")
+}
+
+/// The files one run writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// `ode`: t and observables; `compare`: ODE and SGD; `reduced-vs-full`: the full run.
+    pub main: String,
+    /// `compare`: the final overlaps; `reduced-vs-full`: the reduced run.
+    pub second: Option<String>,
+}
+
+impl Outputs {
+    /// The files a run of `command` called `stem` writes.
+    pub fn of(command: RunCommand, stem: &str) -> Outputs {
+        let (main, second) = match command {
+            RunCommand::Ode => (format!("{stem}.csv"), None),
+            RunCommand::Compare => (format!("{stem}.csv"), Some(format!("{stem}_overlaps.csv"))),
+            RunCommand::ReducedVsFull => (format!("{stem}_full.csv"), Some(format!("{stem}_reduced.csv"))),
+        };
+        Outputs { main, second }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once(self.main.clone()).chain(self.second.clone()).collect()
+    }
+
+    /// The options that send a run of `command` called `stem` to these files.
+    pub fn args(command: RunCommand, stem: &str) -> Vec<String> {
+        let files = Outputs::of(command, stem);
+        let mut args = match command {
+            RunCommand::ReducedVsFull => return vec!["--out-prefix".into(), stem.to_string()],
+            RunCommand::Ode | RunCommand::Compare => vec!["--out".into(), files.main],
+        };
+        if let Some(overlaps) = files.second {
+            args.extend(["--overlaps".into(), overlaps]);
+        }
+        args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(csv_name("omega[1;2]"), "omega_1_2");
+        assert_eq!(csv_name("a[;2]"), "a_2");
+        assert_eq!(pca_rank(&eg_pca(3)), Some(3));
+        assert_eq!(pca_rank("eg_pca"), None);
+        assert_eq!(quantity(&ode_column("Q[0,1]")), quantity(&sgd_column("Q[0,1]")));
+        assert!(is_sgd_column(&spike_reconstructed(1, false)));
+        assert!(!is_sgd_column(&spike_reconstructed(1, true)));
+    }
+
+    #[test]
+    fn every_output_is_named_by_the_arguments_that_write_it() {
+        for command in RunCommand::ALL {
+            let outputs = Outputs::of(command, "x");
+            let args = Outputs::args(command, "x").join(" ");
+            if command == RunCommand::ReducedVsFull {
+                // One prefix names both files: reduced-vs-full derives them with `Outputs::of`.
+                assert_eq!(args, "--out-prefix x");
+                continue;
+            }
+            for file in outputs.all() {
+                assert!(args.contains(&file), "{command:?}: {file} not in `{args}`");
+            }
+        }
+    }
+}
