@@ -40,7 +40,7 @@ fn bench(c: &mut Criterion) {
         times: log_times(0.1, 100.0, 10),
         ..aedyn::run::OdeJob::new("full_spectrum", 8, ActivationKind::Erf, source)
     };
-    let generated = aedyn::models::generated("full_spectrum", 8, "erf").is_some();
+    let generated = aedyn::models::generated("full_spectrum", 8, ActivationKind::Erf).is_some();
     let name = format!(
         "full-spectrum ODE, K = 8, t = 0..100 ({})",
         if generated { "generated" } else { "interpreted" }

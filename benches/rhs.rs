@@ -31,7 +31,7 @@ fn rhs(c: &mut Criterion) {
     let (y, rho, params) = vanilla_k3_state();
     let src = aedyn::models::shipped_source("vanilla").unwrap();
     let model = Arc::new(ae_dsl::compile("equations/vanilla.ae", src).unwrap());
-    let mut generated = aedyn::models::generated("vanilla", 3, "erf").unwrap();
+    let mut generated = aedyn::models::generated("vanilla", 3, ActivationKind::Erf).unwrap();
     let mut interp = Interpreter::new(model, src, 3, ActivationKind::Erf);
     for k in [generated.as_mut(), &mut interp as &mut dyn Kernel] {
         k.set_rho(rho.clone());

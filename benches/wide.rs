@@ -46,13 +46,16 @@ fn rhs(c: &mut Criterion) {
     for k in [4, 8] {
         let (y, rho) = full_spectrum_state(k);
         let mut dy = vec![0.0; y.len()];
-        if let Some(unrolled) = aedyn::models::unrolled("full_spectrum", k, "erf") {
+        if let Some(unrolled) = aedyn::models::unrolled("full_spectrum", k, ActivationKind::Erf) {
             let unrolled = configured(unrolled, &rho);
             group.bench_function(format!("K = {k} unrolled"), |b| {
                 b.iter(|| unrolled.rhs(black_box(&y), &mut dy))
             });
         }
-        let generic = configured(aedyn::models::generic("full_spectrum", k, "erf").unwrap(), &rho);
+        let generic = configured(
+            aedyn::models::generic("full_spectrum", k, ActivationKind::Erf).unwrap(),
+            &rho,
+        );
         group.bench_function(format!("K = {k} generic"), |b| {
             b.iter(|| generic.rhs(black_box(&y), &mut dy))
         });
@@ -67,7 +70,10 @@ fn rhs(c: &mut Criterion) {
     for k in [16, 32, 64] {
         let (y, rho) = full_spectrum_state(k);
         let mut dy = vec![0.0; y.len()];
-        let generic = configured(aedyn::models::generic("full_spectrum", k, "erf").unwrap(), &rho);
+        let generic = configured(
+            aedyn::models::generic("full_spectrum", k, ActivationKind::Erf).unwrap(),
+            &rho,
+        );
         group.bench_function(format!("K = {k} generic"), |b| {
             b.iter(|| generic.rhs(black_box(&y), &mut dy))
         });

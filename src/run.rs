@@ -63,7 +63,7 @@ pub fn load(equations: &str, k: usize, activation: ActivationKind, interpret: bo
     let generated = if interpret || models::shipped_source(equations).is_none() {
         None
     } else {
-        models::generated(&model.name, k, activation.name())
+        models::generated(&model.name, k, activation)
     };
     let kernel = match generated {
         Some(kernel) => kernel,

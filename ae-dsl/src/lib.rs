@@ -3,6 +3,7 @@
 //! This crate holds all the logic of the code generator so that it can be tested directly;
 //! `ae-macros` is a thin procedural-macro wrapper around [`emit::emit`].
 
+pub mod activation;
 pub mod ast;
 pub mod emit;
 pub mod emit_generic;
@@ -18,6 +19,7 @@ pub mod pretty;
 pub mod resolve;
 pub mod unroll;
 
+pub use activation::ActivationKind;
 pub use error::{Error, Result, Span};
 pub use ir::Model;
 

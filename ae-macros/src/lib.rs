@@ -14,6 +14,7 @@
 //! Paths are relative to the invoking crate's `CARGO_MANIFEST_DIR`. Editing a file triggers
 //! regeneration: each type's `SOURCE` is an `include_str!` of it, which cargo tracks.
 
+use ae_dsl::ActivationKind;
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 use quote::{format_ident, quote};
@@ -24,7 +25,7 @@ use syn::{bracketed, Ident, LitInt, LitStr, Token};
 struct Input {
     files: Vec<LitStr>,
     ks: Vec<LitInt>,
-    activations: Vec<Ident>,
+    activations: Vec<(Ident, ActivationKind)>,
     /// Equation names (`vanilla`, ...) whose types also get the symbolic Jacobian.
     jacobian: Vec<Ident>,
     /// Also emit one K-generic type per (file, activation), for every K not listed.
@@ -66,11 +67,18 @@ impl Parse for Input {
                     )
                 }
                 "activations" => {
-                    activations = Some(
-                        Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
-                            .into_iter()
-                            .collect(),
-                    )
+                    let mut typed = Vec::new();
+                    for ident in Punctuated::<Ident, Token![,]>::parse_terminated(&content)? {
+                        let Some(kind) = ActivationKind::parse(&ident.to_string()) else {
+                            let known: Vec<&str> = ActivationKind::ALL.iter().map(|a| a.name()).collect();
+                            return Err(syn::Error::new(
+                                ident.span(),
+                                format!("unknown activation `{ident}`: expected one of {}", known.join(", ")),
+                            ));
+                        };
+                        typed.push((ident, kind));
+                    }
+                    activations = Some(typed)
                 }
                 "jacobian" => {
                     jacobian = Punctuated::<Ident, Token![,]>::parse_terminated(&content)?
@@ -142,46 +150,41 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         names.push(eq.clone());
         sources.push(quote!((#eq, #source)));
         if input.generic {
-            for act in &input.activations {
-                let act_name = act.to_string();
-                let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, &act_name);
-                let act_type = format_ident!("{}", ae_dsl::emit::camel(&act_name), span = act.span());
+            for &(_, act) in &input.activations {
+                let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, act);
                 items.extend(ae_dsl::emit_generic::emit_generic(&ae_dsl::emit_generic::GenericSpec {
                     model: &model,
                     type_name: &type_name,
-                    activation: &act_name,
-                    activation_path: quote!(::ae_runtime::averages::#act_type),
+                    activation: act,
                     source: source.clone(),
                 }));
                 let ty = format_ident!("{}", type_name);
-                generic_arms.push(
-                    quote!((#eq, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new(k))),),
-                );
-                generic_listed.push(quote!((#eq, #act_name)));
+                let value = ae_dsl::emit::activation_value(act);
+                generic_arms
+                    .push(quote!((#eq, #value) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new(k))),));
+                generic_listed.push(quote!((#eq, #value)));
             }
         }
         for &k in &ks {
             ae_dsl::unroll::check_k(&model, k).map_err(|e| syn::Error::new(file.span(), format!("{e}")))?;
-            for act in &input.activations {
-                let act_name = act.to_string();
-                let type_name = ae_dsl::emit::type_name(&model.name, k, &act_name);
-                let act_type = format_ident!("{}", ae_dsl::emit::camel(&act_name), span = act.span());
+            for &(_, act) in &input.activations {
+                let type_name = ae_dsl::emit::type_name(&model.name, k, act);
                 let spec = ae_dsl::emit::EmitSpec {
                     model: &model,
                     k,
                     type_name: &type_name,
-                    activation: &act_name,
-                    activation_path: quote!(::ae_runtime::averages::#act_type),
+                    activation: act,
                     source: source.clone(),
-                    jacobian: input.jacobian.iter().any(|j| *j == model.name)
-                        && ae_dsl::emit::EXACT_GRADIENT_ACTIVATIONS.contains(&act_name.as_str()),
+                    // Emitted only where the activation has exact gradients (closed forms).
+                    jacobian: input.jacobian.iter().any(|j| *j == model.name),
                 };
                 items.extend(ae_dsl::emit::emit(&spec));
                 let ty = format_ident!("{}", type_name);
+                let value = ae_dsl::emit::activation_value(act);
                 arms.push(
-                    quote!((#eq, #k, #act_name) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new())),),
+                    quote!((#eq, #k, #value) => ::std::option::Option::Some(::std::boxed::Box::new(#ty::new())),),
                 );
-                listed.push(quote!((#eq, #k, #act_name)));
+                listed.push(quote!((#eq, #k, #value)));
             }
         }
     }
@@ -198,7 +201,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         #items
 
         /// The generated kernel for (equations, K, activation), if it was generated.
-        pub fn kernel(equations: &str, k: usize, activation: &str) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+        pub fn kernel(equations: &str, k: usize, activation: ::ae_runtime::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
             match (equations, k, activation) {
                 #(#arms)*
                 _ => ::std::option::Option::None,
@@ -206,11 +209,11 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         }
 
         /// Every generated (equations, K, activation).
-        pub const GENERATED: &[(&str, usize, &str)] = &[#(#listed),*];
+        pub const GENERATED: &[(&str, usize, ::ae_runtime::averages::ActivationKind)] = &[#(#listed),*];
 
         /// The K-generic kernel for (equations, activation) at `k` hidden units, if one was
         /// generated (`generic = true`).
-        pub fn generic_kernel(equations: &str, k: usize, activation: &str) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+        pub fn generic_kernel(equations: &str, k: usize, activation: ::ae_runtime::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
             match (equations, activation) {
                 #(#generic_arms)*
                 _ => ::std::option::Option::None,
@@ -218,7 +221,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         }
 
         /// Every (equations, activation) with a K-generic kernel.
-        pub const GENERIC: &[(&str, &str)] = &[#(#generic_listed),*];
+        pub const GENERIC: &[(&str, ::ae_runtime::averages::ActivationKind)] = &[#(#generic_listed),*];
 
         /// The source text of each equation file, by equation name.
         pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];
@@ -255,6 +258,17 @@ mod tests {
         assert!(
             msg.contains("cannot read equation file") && msg.contains("no/such/file.ae"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_activation_is_rejected_at_its_name() {
+        let err = syn::parse2::<Input>(quote!(files = [], k = [1], activations = [erf, sigmoid]))
+            .err()
+            .expect("sigmoid is not an activation");
+        assert_eq!(
+            err.to_string(),
+            "unknown activation `sigmoid`: expected one of erf, linear, relu, tanh"
         );
     }
 

@@ -585,47 +585,35 @@ impl<A: Activation> Averages for Quadrature<A> {
     }
 }
 
-/// The activations the runtime knows, for dynamic dispatch (interpreter, simulator, CLI).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-pub enum ActivationKind {
-    /// erf(x / sqrt 2) (closed forms).
-    Erf,
-    /// g(x) = x (closed forms).
-    Linear,
-    /// max(0, x) (closed forms).
-    Relu,
-    /// tanh(x) (Gauss-Hermite quadrature).
-    Tanh,
+pub use ae_dsl::ActivationKind;
+
+/// The runtime's side of an activation named by [`ActivationKind`]: g, g' and the averages,
+/// dispatched to the types above (interpreter, simulator, measurements).
+pub trait Evaluate {
+    fn g(self, x: f64) -> f64;
+    fn dg(self, x: f64) -> f64;
+    /// Evaluates average `avg` on covariance entries `c` (3 or 6 of them).
+    fn average(self, avg: Avg, c: &[f64]) -> f64;
+    /// The gradient of average `avg` with respect to its arguments `c` (3 or 6 of them).
+    fn average_grad(self, avg: Avg, c: &[f64]) -> Vec<f64>;
+    /// The gradient by quadrature (Price's theorem), whatever the activation: NaN for ReLU.
+    fn average_grad_by_quadrature(self, avg: Avg, c: &[f64]) -> Vec<f64>;
+    /// The same average by quadrature, whatever the activation (to check closed forms).
+    fn average_by_quadrature(self, avg: Avg, c: &[f64]) -> f64;
 }
 
-impl ActivationKind {
-    pub const ALL: [ActivationKind; 4] = [
-        ActivationKind::Erf,
-        ActivationKind::Linear,
-        ActivationKind::Relu,
-        ActivationKind::Tanh,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ActivationKind::Erf => "erf",
-            ActivationKind::Linear => "linear",
-            ActivationKind::Relu => "relu",
-            ActivationKind::Tanh => "tanh",
-        }
+fn dispatch_grad<T: Averages>(avg: Avg, c: &[f64]) -> Vec<f64> {
+    match avg {
+        Avg::I2 => T::i2_grad(c[0], c[1], c[2]).to_vec(),
+        Avg::J2 => T::j2_grad(c[0], c[1], c[2]).to_vec(),
+        Avg::I21 => T::i21_grad(c[0], c[1], c[2]).to_vec(),
+        Avg::I22 => T::i22_grad(c[0], c[1], c[2]).to_vec(),
+        Avg::I3 => T::i3_grad(c[0], c[1], c[2], c[3], c[4], c[5]).to_vec(),
     }
+}
 
-    pub fn parse(s: &str) -> Option<ActivationKind> {
-        ActivationKind::ALL.into_iter().find(|a| a.name() == s)
-    }
-
-    /// Whether the averages are closed forms (as opposed to quadrature).
-    pub fn has_closed_forms(self) -> bool {
-        !matches!(self, ActivationKind::Tanh)
-    }
-
-    pub fn g(self, x: f64) -> f64 {
+impl Evaluate for ActivationKind {
+    fn g(self, x: f64) -> f64 {
         match self {
             ActivationKind::Erf => Erf::g(x),
             ActivationKind::Linear => Linear::g(x),
@@ -634,7 +622,7 @@ impl ActivationKind {
         }
     }
 
-    pub fn dg(self, x: f64) -> f64 {
+    fn dg(self, x: f64) -> f64 {
         match self {
             ActivationKind::Erf => Erf::dg(x),
             ActivationKind::Linear => Linear::dg(x),
@@ -644,7 +632,7 @@ impl ActivationKind {
     }
 
     /// Evaluates average `avg` on covariance entries `c` (3 or 6 of them).
-    pub fn average(self, avg: Avg, c: &[f64]) -> f64 {
+    fn average(self, avg: Avg, c: &[f64]) -> f64 {
         fn dispatch<T: Averages>(avg: Avg, c: &[f64]) -> f64 {
             match avg {
                 Avg::I2 => T::i2(c[0], c[1], c[2]),
@@ -663,19 +651,19 @@ impl ActivationKind {
     }
 
     /// The gradient of average `avg` with respect to its arguments `c` (3 or 6 of them).
-    pub fn average_grad(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+    fn average_grad(self, avg: Avg, c: &[f64]) -> Vec<f64> {
         match self {
-            ActivationKind::Erf => Self::dispatch_grad::<Erf>(avg, c),
-            ActivationKind::Linear => Self::dispatch_grad::<Linear>(avg, c),
-            ActivationKind::Relu => Self::dispatch_grad::<Relu>(avg, c),
-            ActivationKind::Tanh => Self::dispatch_grad::<Tanh>(avg, c),
+            ActivationKind::Erf => dispatch_grad::<Erf>(avg, c),
+            ActivationKind::Linear => dispatch_grad::<Linear>(avg, c),
+            ActivationKind::Relu => dispatch_grad::<Relu>(avg, c),
+            ActivationKind::Tanh => dispatch_grad::<Tanh>(avg, c),
         }
     }
 
     /// The gradient by quadrature (Price's theorem), whatever the activation: NaN for ReLU.
-    pub fn average_grad_by_quadrature(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+    fn average_grad_by_quadrature(self, avg: Avg, c: &[f64]) -> Vec<f64> {
         fn dispatch<A: Activation>(avg: Avg, c: &[f64]) -> Vec<f64> {
-            ActivationKind::dispatch_grad::<Quadrature<A>>(avg, c)
+            dispatch_grad::<Quadrature<A>>(avg, c)
         }
         match self {
             ActivationKind::Erf => dispatch::<Erf>(avg, c),
@@ -685,18 +673,8 @@ impl ActivationKind {
         }
     }
 
-    fn dispatch_grad<T: Averages>(avg: Avg, c: &[f64]) -> Vec<f64> {
-        match avg {
-            Avg::I2 => T::i2_grad(c[0], c[1], c[2]).to_vec(),
-            Avg::J2 => T::j2_grad(c[0], c[1], c[2]).to_vec(),
-            Avg::I21 => T::i21_grad(c[0], c[1], c[2]).to_vec(),
-            Avg::I22 => T::i22_grad(c[0], c[1], c[2]).to_vec(),
-            Avg::I3 => T::i3_grad(c[0], c[1], c[2], c[3], c[4], c[5]).to_vec(),
-        }
-    }
-
     /// The same average by quadrature, whatever the activation (to check closed forms).
-    pub fn average_by_quadrature(self, avg: Avg, c: &[f64]) -> f64 {
+    fn average_by_quadrature(self, avg: Avg, c: &[f64]) -> f64 {
         fn dispatch<A: Activation>(avg: Avg, c: &[f64]) -> f64 {
             type Q<A> = Quadrature<A>;
             match avg {

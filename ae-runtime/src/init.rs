@@ -1,6 +1,7 @@
 //! Initial order parameters (the inputs of `init` expressions) from weights, from the informed
 //! start of SPEC section 3, or from a typical i.i.d. draw in the strict limit D -> infinity.
 
+use crate::averages::Evaluate as _;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::data::{dot, rng, stream, Spiked, Weights};

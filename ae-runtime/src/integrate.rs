@@ -501,8 +501,9 @@ mod tests {
         fn equations(&self) -> &str {
             "decay"
         }
-        fn activation(&self) -> &str {
-            "none"
+        fn activation(&self) -> crate::averages::ActivationKind {
+            // A linear test system: no activation enters it.
+            crate::averages::ActivationKind::Linear
         }
         fn k(&self) -> usize {
             1

@@ -1,6 +1,7 @@
 //! Tree-walking interpreter of the typed IR: any K without code generation, and the oracle
 //! that generated code is tested against.
 
+use crate::averages::Evaluate as _;
 use std::sync::Arc;
 
 use ae_dsl::ir::{Expr, Input, Ix, Model, Range};
@@ -123,8 +124,8 @@ impl Kernel for Interpreter {
     fn equations(&self) -> &str {
         &self.model.name
     }
-    fn activation(&self) -> &str {
-        self.activation.name()
+    fn activation(&self) -> ActivationKind {
+        self.activation
     }
     fn k(&self) -> usize {
         self.k

@@ -4,7 +4,7 @@
 pub trait Kernel: Send + Sync {
     /// Name of the equations (`vanilla`, ...).
     fn equations(&self) -> &str;
-    fn activation(&self) -> &str;
+    fn activation(&self) -> crate::averages::ActivationKind;
     fn k(&self) -> usize;
     /// The equation file's text (to recover layout and names).
     fn source(&self) -> &str;

@@ -1,5 +1,6 @@
 //! Quantities measured from order parameters, shared by the ODE and SGD sides.
 
+use crate::averages::Evaluate as _;
 use ae_dsl::ir::Avg;
 
 use crate::averages::ActivationKind;

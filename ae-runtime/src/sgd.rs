@@ -2,6 +2,7 @@
 //! vanilla, truncated (neuron k sees the reconstruction of neurons j <= k), tied weights,
 //! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
 
+use crate::averages::Evaluate as _;
 use rand::{RngCore, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use rand_xoshiro::Xoshiro256PlusPlus;

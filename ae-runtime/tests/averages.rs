@@ -2,6 +2,7 @@
 
 use ae_dsl::ir::Avg;
 use ae_runtime::averages::ActivationKind;
+use ae_runtime::averages::Evaluate as _;
 use ae_runtime::data::rng;
 use rand_distr::{Distribution, StandardNormal};
 

@@ -2,6 +2,8 @@
 //! their own so that the thousands of generated statements compile once for the library, the
 //! tests and the benchmarks (and not again for the application crate's unit tests).
 
+use ae_runtime::averages::ActivationKind;
+
 /// The default set: every shipped equation file, K = 1..=4, the four activations. The
 /// equations that long runs integrate with the stiff method (SPEC section 7: vanilla,
 /// truncated, reduced) also get their symbolic Jacobian; the spectrum-wide ones, whose states
@@ -36,12 +38,12 @@ pub mod large {
 
 /// The generated kernel for (equations, K, activation), if any: the unrolled one where it was
 /// generated for this K, else the K-generic one.
-pub fn generated(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn generated(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
     unrolled(equations, k, activation).or_else(|| generic(equations, k, activation))
 }
 
 /// The unrolled kernel for (equations, K, activation), if it was generated for this K.
-pub fn unrolled(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn unrolled(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
     if let Some(kernel) = default::kernel(equations, k, activation) {
         return Some(kernel);
     }
@@ -54,7 +56,7 @@ pub fn unrolled(equations: &str, k: usize, activation: &str) -> Option<Box<dyn a
 
 /// The K-generic kernel for (equations, activation) with `k` hidden units (every shipped file
 /// and activation has one).
-pub fn generic(equations: &str, k: usize, activation: &str) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn generic(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
     default::generic_kernel(equations, k, activation)
 }
 

@@ -36,7 +36,7 @@ fn generated_kernels_match_the_interpreter() {
     let mut checked = 0;
     for &(equations, k, activation) in aedyn::models::default::GENERATED {
         let (model, src) = shipped(equations);
-        let act = ActivationKind::parse(activation).expect("known activation");
+        let act = activation;
         for seed in 0..3u64 {
             let (rho, inputs) = random_state(&model, k, 24, 3, 100 * seed + k as u64);
             let interp = interpreter(&model, src, k, act, &rho);
@@ -115,7 +115,7 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
     let mut checked = 0;
     for &(equations, activation) in aedyn::models::default::GENERIC {
         let (model, src) = shipped(equations);
-        let act = ActivationKind::parse(activation).expect("known activation");
+        let act = activation;
         // reduced.ae has one unit per spike: K modes; the others get 3 modes.
         for k in [1usize, 2, 3, 5, 9] {
             let m = if equations == "reduced" { k } else { 3 };
@@ -166,8 +166,8 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
 fn generic_kernel_through_nested_mode_sums_and_functions() {
     let src = include_str!("../data/nested_sums.ae");
     let model = std::sync::Arc::new(ae_dsl::compile("nested_sums.ae", src).expect("compiles"));
-    for activation in ["erf", "relu"] {
-        let act = ActivationKind::parse(activation).expect("known activation");
+    for activation in [ActivationKind::Erf, ActivationKind::Relu] {
+        let act = activation;
         for k in [1usize, 2, 4] {
             let (rho, inputs) = random_state(&model, k, 24, 3, 5 + k as u64);
             let interp = interpreter(&model, src, k, act, &rho);
@@ -243,7 +243,7 @@ fn generated_jacobians_match_differences_of_the_interpreter() {
     let mut checked = 0;
     for &(equations, k, activation) in aedyn::models::default::GENERATED {
         let (model, src) = shipped(equations);
-        let act = ActivationKind::parse(activation).expect("known activation");
+        let act = activation;
         let (rho, inputs) = random_state(&model, k, 24, 3, 7 + k as u64);
         let interp = interpreter(&model, src, k, act, &rho);
         let y = interp.init(&inputs);
@@ -283,8 +283,8 @@ fn jacobian_through_nested_mode_sums_and_functions() {
     // every function of the language appears (tolerance as there).
     let src = include_str!("../data/nested_sums.ae");
     let model = std::sync::Arc::new(ae_dsl::compile("nested_sums.ae", src).expect("compiles"));
-    for activation in ["erf", "relu"] {
-        let act = ActivationKind::parse(activation).expect("known activation");
+    for activation in [ActivationKind::Erf, ActivationKind::Relu] {
+        let act = activation;
         let (rho, inputs) = random_state(&model, 2, 24, 3, 5);
         let interp = interpreter(&model, src, 2, act, &rho);
         let y = interp.init(&inputs);

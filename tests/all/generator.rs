@@ -168,8 +168,7 @@ proptest! {
             model: &model,
             k: 2,
             type_name: "VariantK2Erf",
-            activation: "erf",
-            activation_path: quote!(::ae_runtime::averages::Erf),
+            activation: ae_runtime::averages::ActivationKind::Erf,
             source: quote!("source"),
             jacobian: true,
         };

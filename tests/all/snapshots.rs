@@ -2,9 +2,10 @@
 
 use crate::common;
 
+use ae_runtime::averages::ActivationKind;
 use quote::quote;
 
-fn generated_code(equations: &str, k: usize, activation: &str) -> String {
+fn generated_code(equations: &str, k: usize, activation: ActivationKind) -> String {
     let (model, _) = common::shipped(equations);
     let type_name = ae_dsl::emit::type_name(&model.name, k, activation);
     let spec = ae_dsl::emit::EmitSpec {
@@ -12,7 +13,6 @@ fn generated_code(equations: &str, k: usize, activation: &str) -> String {
         k,
         type_name: &type_name,
         activation,
-        activation_path: quote!(::ae_runtime::averages::Erf),
         // The macro passes include_str!(absolute path); a placeholder keeps the snapshot portable.
         source: quote!("<equation source>"),
         jacobian: true,
@@ -23,7 +23,7 @@ fn generated_code(equations: &str, k: usize, activation: &str) -> String {
 
 #[test]
 fn vanilla_k2_erf_generated_code() {
-    insta::assert_snapshot!(generated_code("vanilla", 2, "erf"));
+    insta::assert_snapshot!(generated_code("vanilla", 2, ActivationKind::Erf));
 }
 
 #[test]
@@ -35,12 +35,11 @@ fn vanilla_ir() {
 #[test]
 fn vanilla_generic_erf_generated_code() {
     let (model, _) = common::shipped("vanilla");
-    let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, "erf");
+    let type_name = ae_dsl::emit_generic::generic_type_name(&model.name, ActivationKind::Erf);
     let spec = ae_dsl::emit_generic::GenericSpec {
         model: &model,
         type_name: &type_name,
-        activation: "erf",
-        activation_path: quote!(::ae_runtime::averages::Erf),
+        activation: ActivationKind::Erf,
         source: quote!("<equation source>"),
     };
     let tokens = ae_dsl::emit_generic::emit_generic(&spec);
