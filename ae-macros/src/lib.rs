@@ -197,6 +197,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
             ),
         ));
     }
+    let with_jacobian: Vec<String> = input.jacobian.iter().map(|j| j.to_string()).collect();
     Ok(quote! {
         #items
 
@@ -225,6 +226,10 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
 
         /// The source text of each equation file, by equation name.
         pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];
+
+        /// The equations whose kernels carry the symbolic Jacobian (for the activations with
+        /// closed forms).
+        pub const WITH_JACOBIAN: &[&str] = &[#(#with_jacobian),*];
     })
 }
 

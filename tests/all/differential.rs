@@ -239,7 +239,7 @@ fn assert_matches_differences(what: &str, jac: &[f64], interp: &dyn Kernel, y: &
 /// nothing with the differentiation.
 #[test]
 fn generated_jacobians_match_differences_of_the_interpreter() {
-    let with_jacobian = ["vanilla", "truncated", "reduced"];
+    let with_jacobian = aedyn::models::default::WITH_JACOBIAN;
     let mut checked = 0;
     for &(equations, k, activation) in aedyn::models::default::GENERATED {
         let (model, src) = shipped(equations);
