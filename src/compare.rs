@@ -210,7 +210,21 @@ impl CompareJob {
         let mut sgd_test_eg = Vec::new();
         let mut final_bias = Vec::new();
         let mut final_overlaps = Vec::new();
-        for (obs, recon, mc, bias, overlaps) in results.into_iter().map(|r| r.expect("every replica ran")) {
+        for (replica, (obs, recon, mc, bias, overlaps)) in
+            results.into_iter().map(|r| r.expect("every replica ran")).enumerate()
+        {
+            // A diverged replica is an error, not NaN in the CSV (its eg would read as a number).
+            let first_bad = obs.iter().zip(&self.ode.times).find_map(|(o, t)| {
+                o.iter()
+                    .position(|v| !v.is_finite())
+                    .map(|j| (*t, measure.observable_names()[j].clone(), o[j]))
+            });
+            if let Some((t, name, value)) = first_bad {
+                return Err(RunError::Diverged(format!(
+                    "SGD replica {replica} diverged by t = {t}: {name} = {value} (lr = {}; a smaller --lr keeps it finite)",
+                    self.sgd.lr
+                )));
+            }
             final_bias.push(bias);
             final_overlaps.push(overlaps);
             sgd.push(obs);

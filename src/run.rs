@@ -26,6 +26,9 @@ pub enum RunError {
     Equations(#[from] ae_dsl::Error),
     #[error("integration failed: {0}")]
     Integration(#[from] IntegrationError),
+    /// The simulation left the finite numbers (exit code 1, like a failed integration).
+    #[error("{0}")]
+    Diverged(String),
     #[error("{0}")]
     Io(String),
 }

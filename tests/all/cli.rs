@@ -455,3 +455,35 @@ fn outputs_replace_old_files_whole_and_leave_no_temporary_files() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("cannot write"), "{err}");
 }
+
+#[test]
+fn diverging_sgd_is_an_error_not_nan_in_the_csv() {
+    // A linear autoencoder with lr = 30 at D = 50 blows up within t < 1: the SGD side turns
+    // non-finite, which once went into the CSV with exit code 0.
+    let out = temp("diverged.csv");
+    let (code, _, stderr) = aedyn(&[
+        "compare",
+        "--activation",
+        "linear",
+        "--lr",
+        "30",
+        "--d",
+        "50",
+        "--t-end",
+        "10",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    let line = stderr.trim_end();
+    assert!(
+        line.starts_with("error: SGD replica 0 diverged by t = ")
+            && line.ends_with(": eg = NaN (lr = 30; a smaller --lr keeps it finite)")
+            && !line.contains('\n'),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is written for a diverged run");
+}
