@@ -286,7 +286,7 @@ impl ReducedJob {
     }
 }
 
-/// Where the reduced run keeps its per-spike scales a and b and its eg.
+/// Where the reduced run keeps its per-spike scales a and b.
 struct ReducedColumns {
     a: usize,
     b: usize,

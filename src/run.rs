@@ -33,7 +33,7 @@ pub enum RunError {
     Io(String),
 }
 
-fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
+pub(crate) fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
     Err(RunError::Input(msg.into()))
 }
 
@@ -196,10 +196,6 @@ impl OdeJob {
         interp.params_mut().copy_from_slice(loaded.kernel.params());
         let y0 = interp.init(&inputs);
         let layout = Layout::new(&model, self.k, rho.len());
-        let carriers = Input::ALL
-            .iter()
-            .filter_map(|(_, input)| model.carrier(*input).map(|state| (*input, state)))
-            .collect();
         Ok(ModelHandle {
             state_names: layout.names(&model),
             observable_names: observable_names(&model, self.k),
@@ -208,9 +204,7 @@ impl OdeJob {
             k: self.k,
             rho,
             layout,
-            carriers,
             interp,
-            activation: self.activation,
             y0,
         })
     }
@@ -232,12 +226,8 @@ pub struct ModelHandle {
     pub layout: Layout,
     pub state_names: Vec<String>,
     pub observable_names: Vec<String>,
-    /// States declared as `init omega0[k; tau]`, `init Qb0[k, l]`, ...: they hold that order
-    /// parameter at every time, whatever the file calls them.
-    carriers: Vec<(Input, usize)>,
     /// The same equations interpreted: initial state and diagnosis of a failed integration.
     interp: Interpreter,
-    activation: ActivationKind,
     y0: Vec<f64>,
 }
 
@@ -305,13 +295,10 @@ impl ModelHandle {
         })
     }
 
+    /// The state declared `init omega0[k; tau]`, `init Qb0[k, l]`, ...: it holds that order
+    /// parameter at every time, whatever the file calls it (see `Model::carrier`).
     fn carrier(&self, input: Input) -> Option<usize> {
-        self.carriers.iter().find(|(i, _)| *i == input).map(|(_, s)| *s)
-    }
-
-    /// Position of one entry of the state that carries `input` (per-mode inputs take `tau`).
-    pub fn entry(&self, input: Input, hidden: &[usize], tau: Option<usize>) -> Option<usize> {
-        self.carrier(input).map(|s| self.layout.index(s, hidden, tau))
+        self.model.carrier(input)
     }
 
     /// The order parameters held in state `y`; those without a carrier are zero.
@@ -338,21 +325,13 @@ impl ModelHandle {
         out
     }
 
-    pub fn initial_state(&self) -> &[f64] {
-        &self.y0
-    }
-
     /// The state that the `init` lines build from order parameters `inputs`.
     pub fn state_of(&self, inputs: &InitInputs) -> Vec<f64> {
         self.interp.init(inputs)
     }
 
     pub fn activation(&self) -> ActivationKind {
-        self.activation
-    }
-
-    pub fn is_generated(&self) -> bool {
-        self.kernel.is_generated()
+        self.kernel.activation()
     }
 
     /// Integrates from the initial state, reporting the time reached to `progress`.

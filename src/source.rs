@@ -13,7 +13,7 @@ use ae_runtime::interp::InitInputs;
 use ae_runtime::realdata::{DataSampler, Draw, RealData};
 use ae_runtime::sgd::{Sampler, SpikedSampler};
 
-use crate::run::{InitChoice, RunError};
+use crate::run::{input, InitChoice, RunError};
 
 /// The data a run learns from.
 #[derive(Debug, Clone)]
@@ -27,10 +27,6 @@ pub enum DataSource {
     },
     /// An empirical data set (centred and scaled): every eigenmode of its covariance, no bulk.
     Empirical(Arc<RealData>),
-}
-
-fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
-    Err(RunError::Input(msg.into()))
 }
 
 /// Whether equations lump a bulk (spike+bulk form) or want every mode (full spectrum).
@@ -108,22 +104,6 @@ impl DataSource {
         match self {
             DataSource::Spiked { model, .. } => model.spikes.len(),
             DataSource::Empirical(real) => k.min(real.d),
-        }
-    }
-
-    /// The per-mode entries of the measuring equations' state: the spikes, or every mode.
-    pub fn explicit_modes(&self) -> usize {
-        match self {
-            DataSource::Spiked { model, .. } => model.spikes.len(),
-            DataSource::Empirical(real) => real.d,
-        }
-    }
-
-    /// Rescaled eigenvalues of the explicit modes (see `explicit_modes`).
-    pub fn explicit_rho(&self) -> Vec<f64> {
-        match self {
-            DataSource::Spiked { model, .. } => model.spike_rho(),
-            DataSource::Empirical(real) => real.rho(),
         }
     }
 

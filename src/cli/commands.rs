@@ -12,14 +12,14 @@ use ae_runtime::data::Dim;
 
 pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
     let job = compare_job(a)?;
-    job.d()?;
+    let d = job.d()?;
     check_json(a.report.json, &a.out)?;
     if !a.report.quiet {
         report_data(&job.ode);
     }
     let start = std::time::Instant::now();
     let t_end = job.ode.times.last().copied().unwrap_or(0.0);
-    let total = (job.seeds as f64 * t_end * job.d()? as f64) as u64;
+    let total = (job.seeds as f64 * t_end * d as f64) as u64;
     let progress = Progress::new(a.report.quiet, total, "SGD steps");
     let run = job.run_with_progress(&|n| progress.inc(n))?;
     drop(progress);
