@@ -69,24 +69,45 @@ fn rhs(c: &mut Criterion) {
 }
 
 fn integration(c: &mut Criterion) {
+    use ae_runtime::integrate::{Method, Solver};
     let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes, D=1000: integrate t = 0..1000");
     group.sample_size(10);
     let source = aedyn::source::DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
     let job = aedyn::run::OdeJob::new("vanilla", 3, ActivationKind::Erf, source);
-    group.bench_function("dop853, rtol 1e-10", |b| b.iter(|| job.run(|_| {}).unwrap()));
-    let mut stiff = job.clone();
-    stiff.solver = ae_runtime::integrate::Solver {
-        method: ae_runtime::integrate::Method::Rodas4,
-        rtol: 1e-7,
-        atol: 1e-10,
-        ..ae_runtime::integrate::Solver::default()
+    let with = |method: Method, rtol: f64, atol: f64, fd_jacobian: bool| {
+        let mut j = job.clone();
+        j.solver = Solver {
+            method,
+            rtol,
+            atol,
+            fd_jacobian,
+            ..Solver::default()
+        };
+        j
     };
-    group.bench_function("rodas4, rtol 1e-7", |b| b.iter(|| stiff.run(|_| {}).unwrap()));
-    let mut differences = stiff.clone();
-    differences.solver.fd_jacobian = true;
-    group.bench_function("rodas4 with a finite-difference Jacobian, rtol 1e-7", |b| {
-        b.iter(|| differences.run(|_| {}).unwrap())
-    });
+    let (rtol, atol) = (Solver::default().rtol, Solver::default().atol);
+    let runs = [
+        (
+            "default (auto: rodas4, symbolic Jacobian)",
+            with(Method::Auto, rtol, atol, false),
+        ),
+        (
+            "dop853 at the default tolerances",
+            with(Method::Dop853, rtol, atol, false),
+        ),
+        (
+            "rodas4 with a finite-difference Jacobian",
+            with(Method::Rodas4, rtol, atol, true),
+        ),
+        (
+            "dop853, rtol 1e-10 (the former default)",
+            with(Method::Dop853, 1e-10, 1e-12, false),
+        ),
+        ("auto, rtol 1e-10", with(Method::Auto, 1e-10, 1e-12, false)),
+    ];
+    for (name, job) in runs {
+        group.bench_function(name, |b| b.iter(|| job.run(|_| {}).unwrap()));
+    }
     group.finish();
 }
 

@@ -22,7 +22,7 @@ pub struct EmitSpec<'a> {
     /// makes cargo rebuild when the file changes).
     pub source: TokenStream,
     /// Also emit the symbolic Jacobian (used by the stiff integrator) where the activation has
-    /// exact gradients ([`ActivationKind::has_closed_forms`]).
+    /// exact gradients ([`ActivationKind::has_exact_gradients`]).
     pub jacobian: bool,
 }
 
@@ -67,7 +67,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
     let k_lit = lit(k);
     let rhs_body = emit_program(&unroll_rhs(model, k), model, k, act);
     let observe_body = emit_program(&unroll_observables(model, k), model, k, act);
-    let (jacobian_fn, jacobian_impl) = if spec.jacobian && spec.activation.has_closed_forms() {
+    let (jacobian_fn, jacobian_impl) = if spec.jacobian && spec.activation.has_exact_gradients() {
         let program = unroll_jacobian(model, k);
         let ns = program
             .outputs

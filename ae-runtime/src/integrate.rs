@@ -11,7 +11,11 @@ use crate::rosenbrock::RodasFailure;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Method {
-    /// Dormand-Prince 8(5,3), the default.
+    /// The default: Rodas4 with the exact Jacobian where the kernel has one and the state is
+    /// small; otherwise Dop853, handing over to Rodas4 when Hairer's test finds the steps
+    /// stability-limited (stiff) and Rodas4 can take the state.
+    Auto,
+    /// Dormand-Prince 8(5,3).
     Dop853,
     /// Dormand-Prince 5(4).
     Dopri5,
@@ -38,9 +42,9 @@ pub struct Solver {
 impl Default for Solver {
     fn default() -> Self {
         Solver {
-            method: Method::Dop853,
-            rtol: 1e-10,
-            atol: 1e-12,
+            method: Method::Auto,
+            rtol: DEFAULT_RTOL,
+            atol: DEFAULT_ATOL,
             max_steps: 1_000_000,
             fd_jacobian: false,
         }
@@ -93,11 +97,66 @@ fn step_collapse(
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
     pub evaluations: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// The stepper the run started with (`auto` resolves to dop853 or rodas4).
+    pub started_with: Method,
+    /// Accepted steps of Rodas4 (included in `accepted`) and the Jacobians it formed.
+    pub rosenbrock_accepted: u64,
+    pub jacobians: u64,
+    /// Where `auto` handed a stiff explicit run over to Rodas4.
+    pub switched_at: Option<f64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            evaluations: 0,
+            accepted: 0,
+            rejected: 0,
+            started_with: Method::Auto,
+            rosenbrock_accepted: 0,
+            jacobians: 0,
+            switched_at: None,
+        }
+    }
+}
+
+impl Stats {
+    /// One line on which steppers ran: `rodas4 (exact Jacobian): 657 steps`, or
+    /// `dop853 1200 steps, then rodas4 from t = 12.3: 800 steps`.
+    pub fn describe(&self) -> String {
+        let explicit = self.accepted - self.rosenbrock_accepted;
+        match (self.started_with, self.switched_at) {
+            (Method::Rodas4, _) => format!("rodas4: {} steps, {} Jacobians", self.accepted, self.jacobians),
+            (m, Some(t)) => format!(
+                "{} {explicit} steps, then rodas4 from t = {t:.4e}: {} steps",
+                m.name(),
+                self.rosenbrock_accepted
+            ),
+            (m, None) => format!("{}: {} steps", m.name(), self.accepted),
+        }
+    }
+}
+
+/// Default tolerances: eg within 1e-6 relative of a converged reference on the paper's runs
+/// (README, "Integration"), far below the 1/sqrt(D) that separates SGD from the ODE.
+pub const DEFAULT_RTOL: f64 = 1e-6;
+pub const DEFAULT_ATOL: f64 = 1e-10;
+
+impl Method {
+    /// The name the command line uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Dop853 => "dop853",
+            Method::Dopri5 => "dopri5",
+            Method::Rodas4 => "rodas4",
+        }
+    }
 }
 
 /// States and observables at the requested times.
@@ -228,158 +287,229 @@ pub fn integrate(
         });
     }
     record(times[0], &y, &mut traj)?;
-    if solver.method == Method::Rodas4 && y.len() > RODAS_MAX_STATE {
+    let n = y.len();
+    if solver.method == Method::Rodas4 && n > RODAS_MAX_STATE {
         return Err(IntegrationError::TooLarge {
-            len: y.len(),
+            len: n,
             max: RODAS_MAX_STATE,
         });
     }
-    let mut rodas_h = 0.0;
     // Whether the kernel has an exact Jacobian: ask it once.
-    let exact_jacobian = solver.method == Method::Rodas4 && !solver.fd_jacobian && {
-        let mut probe = vec![0.0; y.len() * y.len()];
+    let has_jacobian = !solver.fd_jacobian && n <= RODAS_MAX_STATE && {
+        let mut probe = vec![0.0; n * n];
         kernel.jacobian(y.as_slice(), &mut probe)
     };
+    let mut stage = Stage::first(solver.method, n, has_jacobian);
+    traj.stats.started_with = stage.method();
     let jacobian = |x: &[f64], jac: &mut [f64]| {
         kernel.jacobian(x, jac);
     };
+    let mut rodas_h = 0.0;
+    let mut work = crate::rosenbrock::Workspace::default();
     for w in times.windows(2) {
         let (from, to) = (w[0], w[1]);
         if to <= from {
             continue;
         }
-        if solver.method == Method::Rodas4 {
-            let mut state: Vec<f64> = y.as_slice().to_vec();
-            let mut rs = crate::rosenbrock::RodasStats::default();
-            let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
-            let f = |x: &[f64], dx: &mut [f64]| {
-                kernel.rhs(x, dx);
-                if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
-                    *bad_input.borrow_mut() = Some(x.to_vec());
-                }
+        let mut rodas_from = from;
+        if let Stage::Explicit {
+            method,
+            detect_stiffness,
+        } = stage
+        {
+            let mut sys = Sys {
+                kernel,
+                bad_derivative: Cell::new(None),
+                bad_input: RefCell::new(None),
+                bad_state: None,
+                evaluations: Cell::new(0),
             };
-            let res = crate::rosenbrock::integrate(
-                &f,
-                exact_jacobian.then_some(&jacobian as crate::rosenbrock::JacobianFn),
-                from,
-                to,
-                &mut state,
-                &mut rodas_h,
-                solver.rtol,
-                solver.atol,
-                solver.max_steps,
-                &mut rs,
-            );
-            traj.stats.evaluations += rs.evaluations;
-            traj.stats.accepted += rs.accepted;
-            traj.stats.rejected += rs.rejected;
-            match res {
-                Ok(()) => {}
-                Err(RodasFailure::NonFinite(i, t, value, is_state)) => {
-                    let quantity = if is_state {
-                        format!("state {}", name(i))
-                    } else {
-                        format!("d{}/dt", name(i))
-                    };
-                    let cause = if is_state {
-                        String::new()
-                    } else {
-                        cause(bad_input.borrow_mut().take())
-                    };
-                    return Err(IntegrationError::NonFinite {
-                        quantity,
+            let (outcome, end, stats) = run_segment(&mut sys, from, to, y.clone(), solver, method, detect_stiffness);
+            traj.stats.evaluations += u64::from(stats.0);
+            traj.stats.accepted += u64::from(stats.1);
+            traj.stats.rejected += u64::from(stats.2);
+            if let Some((i, t, value)) = sys.bad_state {
+                return Err(IntegrationError::NonFinite {
+                    quantity: format!("state {}", name(i)),
+                    value,
+                    t,
+                    cause: String::new(),
+                });
+            }
+            let bad_derivative = || {
+                sys.bad_derivative
+                    .get()
+                    .map(|(i, t, value)| IntegrationError::NonFinite {
+                        quantity: format!("d{}/dt", name(i)),
                         value,
                         t,
-                        cause,
-                    });
+                        cause: cause(sys.bad_input.borrow_mut().take()),
+                    })
+            };
+            match outcome {
+                Ok(()) => {
+                    y = end.expect("a successful segment has a final state").1;
+                    record(to, &y, &mut traj)?;
+                    progress(to);
+                    continue;
                 }
-                Err(RodasFailure::NonFiniteJacobian(row, col, t, value)) => {
-                    return Err(IntegrationError::NonFinite {
-                        quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
-                        value,
-                        t,
-                        cause: String::new(),
-                    });
+                Err(ode_solvers::dop_shared::IntegrationError::StiffnessDetected { .. }) if detect_stiffness => {
+                    if let Some(e) = bad_derivative() {
+                        return Err(e);
+                    }
+                    // Go on from the last accepted explicit step with the stiff method.
+                    if let Some((x, last)) = end {
+                        rodas_from = x;
+                        y = last;
+                    }
+                    traj.stats.switched_at = Some(rodas_from);
+                    stage = Stage::Rosenbrock { exact: has_jacobian };
                 }
-                Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
-                    return Err(step_collapse(kernel, &state, t, solver, &name));
+                Err(ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x }) => {
+                    if let Some(e) = bad_derivative() {
+                        return Err(e);
+                    }
+                    let last = end.map_or_else(|| y.clone(), |e| e.1);
+                    return Err(step_collapse(kernel, last.as_slice(), x, solver, &name));
                 }
-                Err(RodasFailure::TooManySteps(t)) => {
+                Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x, .. })
+                | Err(ode_solvers::dop_shared::IntegrationError::StiffnessDetected { x }) => {
+                    if let Some(e) = bad_derivative() {
+                        return Err(e);
+                    }
                     return Err(IntegrationError::TooManySteps {
                         steps: solver.max_steps,
                         from,
                         to,
-                        t,
-                    })
+                        t: x,
+                    });
                 }
             }
-            y = DVector::from_vec(state);
-            record(to, &y, &mut traj)?;
-            progress(to);
-            continue;
         }
-        let mut sys = Sys {
-            kernel,
-            bad_derivative: Cell::new(None),
-            bad_input: RefCell::new(None),
-            bad_state: None,
-            evaluations: Cell::new(0),
+        let Stage::Rosenbrock { exact } = stage else {
+            unreachable!("the explicit stage returned or switched above")
         };
-        let result = run_segment(&mut sys, from, to, y.clone(), solver);
-        let (outcome, end_state, stats) = result;
-        traj.stats.evaluations += u64::from(stats.0);
-        traj.stats.accepted += u64::from(stats.1);
-        traj.stats.rejected += u64::from(stats.2);
-        if let Some((i, t, value)) = sys.bad_state {
-            return Err(IntegrationError::NonFinite {
-                quantity: format!("state {}", name(i)),
-                value,
-                t,
-                cause: String::new(),
-            });
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x }) => {
-                if let Some((i, t, value)) = sys.bad_derivative.get() {
-                    return Err(IntegrationError::NonFinite {
-                        quantity: format!("d{}/dt", name(i)),
-                        value,
-                        t,
-                        cause: cause(sys.bad_input.borrow_mut().take()),
-                    });
-                }
-                let last = end_state.unwrap_or_else(|| y.clone());
-                return Err(step_collapse(kernel, last.as_slice(), x, solver, &name));
+        let mut state: Vec<f64> = y.as_slice().to_vec();
+        let mut rs = crate::rosenbrock::RodasStats::default();
+        let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
+        let f = |x: &[f64], dx: &mut [f64]| {
+            kernel.rhs(x, dx);
+            if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
+                *bad_input.borrow_mut() = Some(x.to_vec());
             }
-            Err(ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x, .. })
-            | Err(ode_solvers::dop_shared::IntegrationError::StiffnessDetected { x }) => {
-                if let Some((i, t, value)) = sys.bad_derivative.get() {
-                    return Err(IntegrationError::NonFinite {
-                        quantity: format!("d{}/dt", name(i)),
-                        value,
-                        t,
-                        cause: cause(sys.bad_input.borrow_mut().take()),
-                    });
-                }
+        };
+        let res = crate::rosenbrock::integrate_with(
+            &f,
+            exact.then_some(&jacobian as crate::rosenbrock::JacobianFn),
+            rodas_from,
+            to,
+            &mut state,
+            &mut rodas_h,
+            solver.rtol,
+            solver.atol,
+            solver.max_steps,
+            &mut rs,
+            &mut work,
+        );
+        traj.stats.evaluations += rs.evaluations;
+        traj.stats.accepted += rs.accepted;
+        traj.stats.rejected += rs.rejected;
+        traj.stats.rosenbrock_accepted += rs.accepted;
+        traj.stats.jacobians += rs.jacobians;
+        match res {
+            Ok(()) => {}
+            Err(RodasFailure::NonFinite(i, t, value, is_state)) => {
+                let quantity = if is_state {
+                    format!("state {}", name(i))
+                } else {
+                    format!("d{}/dt", name(i))
+                };
+                let cause = if is_state {
+                    String::new()
+                } else {
+                    cause(bad_input.borrow_mut().take())
+                };
+                return Err(IntegrationError::NonFinite {
+                    quantity,
+                    value,
+                    t,
+                    cause,
+                });
+            }
+            Err(RodasFailure::NonFiniteJacobian(row, col, t, value)) => {
+                return Err(IntegrationError::NonFinite {
+                    quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
+                    value,
+                    t,
+                    cause: String::new(),
+                });
+            }
+            Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
+                return Err(step_collapse(kernel, &state, t, solver, &name));
+            }
+            Err(RodasFailure::TooManySteps(t)) => {
                 return Err(IntegrationError::TooManySteps {
                     steps: solver.max_steps,
                     from,
                     to,
-                    t: x,
-                });
+                    t,
+                })
             }
         }
-        y = end_state.expect("a successful segment has a final state");
+        y = DVector::from_vec(state);
         record(to, &y, &mut traj)?;
         progress(to);
     }
     Ok(traj)
 }
 
+/// Which stepper runs now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    /// Dop853 or Dopri5; with `detect_stiffness`, Hairer's test hands over to Rodas4.
+    Explicit { method: Method, detect_stiffness: bool },
+    /// Rodas4 with the kernel's exact Jacobian or finite differences.
+    Rosenbrock { exact: bool },
+}
+
+impl Stage {
+    fn first(method: Method, n: usize, has_jacobian: bool) -> Stage {
+        match method {
+            Method::Dop853 | Method::Dopri5 => Stage::Explicit {
+                method,
+                detect_stiffness: false,
+            },
+            Method::Rodas4 => Stage::Rosenbrock { exact: has_jacobian },
+            // With an exact Jacobian and a small state a Rodas4 step costs about what a
+            // Dop853 step does (12 evaluations), and it never becomes stability-limited.
+            Method::Auto if has_jacobian && n <= AUTO_ROSENBROCK_STATE => Stage::Rosenbrock { exact: true },
+            // Otherwise explicit, handing over once stiff if Rodas4 can take the state: with an
+            // exact Jacobian, or finite differences cheap enough (n evaluations a step).
+            Method::Auto => Stage::Explicit {
+                method: Method::Dop853,
+                detect_stiffness: (has_jacobian && n <= RODAS_MAX_STATE) || n <= AUTO_DIFFERENCES_STATE,
+            },
+        }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Stage::Explicit { method, .. } => method,
+            Stage::Rosenbrock { .. } => Method::Rodas4,
+        }
+    }
+}
+
+/// `auto` starts with Rodas4 on states up to this size when the kernel has an exact Jacobian.
+pub const AUTO_ROSENBROCK_STATE: usize = 400;
+/// `auto` hands a stiff explicit run to Rodas4 with a finite-difference Jacobian only up to
+/// this size: beyond, the n evaluations per Jacobian outweigh the steps saved.
+pub const AUTO_DIFFERENCES_STATE: usize = 64;
+
+/// The outcome, the last accepted (t, state), and the counts (evaluations, accepted, rejected).
 type SegmentOutcome = (
     Result<(), ode_solvers::dop_shared::IntegrationError>,
-    Option<DVector<f64>>,
+    Option<(f64, DVector<f64>)>,
     (u32, u32, u32),
 );
 
@@ -394,14 +524,23 @@ pub fn steps_per_stepper(n: usize) -> u32 {
     (KEPT_STATES_BYTES / (8 * n.max(1) + 64)).clamp(16, 100_000) as u32
 }
 
-fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solver) -> SegmentOutcome {
+fn run_segment(
+    sys: &mut Sys,
+    from: f64,
+    to: f64,
+    y: DVector<f64>,
+    solver: &Solver,
+    method: Method,
+    detect_stiffness: bool,
+) -> SegmentOutcome {
     let chunk = steps_per_stepper(y.len());
     let (mut x, mut y, mut h) = (from, y, 0.0);
     let (mut evaluations, mut accepted, mut rejected) = (0u32, 0u32, 0u32);
     loop {
         let attempts_so_far = accepted + rejected;
         let allowed = solver.max_steps.saturating_sub(attempts_so_far).min(chunk);
-        let (res, last, last_h, stats) = run_stepper(sys, x, to, y.clone(), h, allowed, solver);
+        let (res, last, last_h, stats) =
+            run_stepper(sys, x, to, y.clone(), h, allowed, solver, method, detect_stiffness);
         evaluations += stats.0;
         accepted += stats.1;
         rejected += stats.2;
@@ -411,7 +550,7 @@ fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solv
             {
                 // Go on from the last accepted step with its step size.
                 x = reached;
-                y = last.expect("a stepper that took steps has a last state");
+                y = last.expect("a stepper that took steps has a last state").1;
                 h = last_h;
             }
             other => return (other, last, (evaluations, accepted, rejected)),
@@ -421,7 +560,7 @@ fn run_segment(sys: &mut Sys, from: f64, to: f64, y: DVector<f64>, solver: &Solv
 
 type StepperOutcome = (
     Result<(), ode_solvers::dop_shared::IntegrationError>,
-    Option<DVector<f64>>,
+    Option<(f64, DVector<f64>)>,
     f64,
     (u32, u32, u32),
 );
@@ -429,6 +568,7 @@ type StepperOutcome = (
 /// One stepper from `from` to `to` with at most `max_steps` steps, starting with step `h`
 /// (0: the stepper's own guess). Returns the outcome, the last state and step size, and the
 /// counts (evaluations, accepted, rejected).
+#[allow(clippy::too_many_arguments)]
 fn run_stepper(
     sys: &mut Sys,
     from: f64,
@@ -437,9 +577,13 @@ fn run_stepper(
     h: f64,
     max_steps: u32,
     solver: &Solver,
+    method: Method,
+    detect_stiffness: bool,
 ) -> StepperOutcome {
-    // Stiffness detection is off (n_stiff = u32::MAX): a long run legitimately goes through
-    // stiff stretches, and TooManySteps reports it if it matters.
+    // An explicitly chosen method never stops for stiffness (n_stiff = u32::MAX): a long run
+    // legitimately goes through stiff stretches, and TooManySteps reports it if it matters.
+    // `auto` tests every step (Hairer's test: 15 stability-limited steps in a row hand over).
+    let n_stiff = if detect_stiffness { 1 } else { u32::MAX };
     let evaluations_before = sys.evaluations.get();
     macro_rules! run {
         ($stepper:ident, $beta:expr) => {{
@@ -458,7 +602,7 @@ fn run_stepper(
                 to - from,
                 h,
                 max_steps,
-                u32::MAX,
+                n_stiff,
                 OutputType::Sparse,
             );
             let res = stepper.integrate();
@@ -467,7 +611,11 @@ fn run_stepper(
                 n if n >= 2 => xs[n - 1] - xs[n - 2],
                 _ => 0.0,
             };
-            let last = stepper.y_out().last().cloned();
+            let last = stepper
+                .y_out()
+                .last()
+                .cloned()
+                .map(|y| (*xs.last().unwrap_or(&from), y));
             // The kept states are the start and one per accepted step.
             let accepted = (xs.len() as u32).saturating_sub(1);
             let rejected = match &res {
@@ -480,10 +628,9 @@ fn run_stepper(
             (res.map(|_| ()), last, last_h, accepted, rejected)
         }};
     }
-    let (res, last, last_h, accepted, rejected) = match solver.method {
-        Method::Dop853 => run!(Dop853, 0.0),
+    let (res, last, last_h, accepted, rejected) = match method {
         Method::Dopri5 => run!(Dopri5, 0.04),
-        Method::Rodas4 => unreachable!("rodas4 runs in integrate()"),
+        _ => run!(Dop853, 0.0),
     };
     let evaluations = (sys.evaluations.get() - evaluations_before) as u32;
     (res, last, last_h, (evaluations, accepted, rejected))
@@ -534,6 +681,122 @@ mod tests {
         }
     }
 
+    /// y0' = -1000 (y0 - y1), y1' = -y1: after a transient of width 1e-3, y0 follows
+    /// (1000/999) e^{-t} and an explicit method is held at h ~ 3e-3 by stability alone.
+    struct Stiff {
+        exact_jacobian: bool,
+    }
+
+    impl Kernel for Stiff {
+        fn equations(&self) -> &str {
+            "stiff"
+        }
+        fn activation(&self) -> crate::averages::ActivationKind {
+            crate::averages::ActivationKind::Linear
+        }
+        fn k(&self) -> usize {
+            1
+        }
+        fn source(&self) -> &str {
+            ""
+        }
+        fn params(&self) -> &[f64] {
+            &[]
+        }
+        fn params_mut(&mut self) -> &mut [f64] {
+            &mut []
+        }
+        fn rho(&self) -> &[f64] {
+            &[]
+        }
+        fn set_rho(&mut self, _rho: Vec<f64>) {}
+        fn rhs(&self, y: &[f64], dy: &mut [f64]) {
+            dy[0] = -1000.0 * (y[0] - y[1]);
+            dy[1] = -y[1];
+        }
+        fn observe(&self, y: &[f64], out: &mut [f64]) {
+            out[0] = y[0];
+        }
+        fn is_generated(&self) -> bool {
+            true
+        }
+        fn jacobian(&self, _y: &[f64], jac: &mut [f64]) -> bool {
+            if self.exact_jacobian {
+                jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0]);
+            }
+            self.exact_jacobian
+        }
+    }
+
+    fn run_stiff(method: Method, exact_jacobian: bool) -> Trajectory {
+        let solver = Solver {
+            method,
+            ..Solver::default()
+        };
+        let times = log_times(0.01, 5.0, 10);
+        integrate(
+            &Stiff { exact_jacobian },
+            &[],
+            vec![0.0, 1.0],
+            &times,
+            &solver,
+            &["y0".into()],
+            &|_| None,
+            |_| {},
+        )
+        .unwrap()
+    }
+
+    /// The exact late solution, against which every method must land within its tolerance:
+    /// rtol 1e-6 per step leaves a global error of a few 1e-6 relative (at t = 5 the value,
+    /// 6.7e-3, is far above atol = 1e-10).
+    fn assert_on_the_slow_manifold(traj: &Trajectory, what: &str) {
+        let t = *traj.times.last().unwrap();
+        let exact = 1000.0 / 999.0 * (-t).exp();
+        let got = traj.states.last().unwrap()[0];
+        assert!((got - exact).abs() <= 1e-5 * exact, "{what}: {got} vs {exact}");
+    }
+
+    #[test]
+    fn auto_hands_a_stiff_explicit_run_to_rodas4() {
+        // Without an exact Jacobian auto starts with dop853; once the steps are held by
+        // stability (Hairer's test, 15 in a row) it goes on with Rodas4 (finite differences:
+        // the state is small). dop853 alone is held at h <= 6.3e-3 (its stability interval on
+        // the negative axis is ~6.3, the eigenvalue -1000): about 790 steps to t = 5.
+        let auto = run_stiff(Method::Auto, false);
+        let explicit = run_stiff(Method::Dop853, false);
+        assert_eq!(auto.stats.started_with, Method::Dop853);
+        let switched = auto.stats.switched_at.expect("auto switched");
+        assert!(switched < 0.5, "switched at t = {switched}");
+        assert!(auto.stats.rosenbrock_accepted > 0 && auto.stats.jacobians > 0);
+        assert_eq!(explicit.stats.switched_at, None);
+        assert!(explicit.stats.accepted > 750, "{}", explicit.stats.accepted);
+        assert!(
+            auto.stats.accepted * 5 < explicit.stats.accepted,
+            "auto {} steps, dop853 {}",
+            auto.stats.accepted,
+            explicit.stats.accepted
+        );
+        assert_on_the_slow_manifold(&auto, "auto");
+        assert_on_the_slow_manifold(&explicit, "dop853");
+        assert!(
+            auto.stats.describe().starts_with("dop853 "),
+            "{}",
+            auto.stats.describe()
+        );
+    }
+
+    #[test]
+    fn auto_starts_with_rodas4_where_an_exact_jacobian_exists() {
+        let auto = run_stiff(Method::Auto, true);
+        assert_eq!(auto.stats.started_with, Method::Rodas4);
+        assert_eq!(auto.stats.switched_at, None);
+        assert_eq!(auto.stats.accepted, auto.stats.rosenbrock_accepted);
+        // One Jacobian per accepted step: a rejected attempt retries at the same state with it.
+        assert_eq!(auto.stats.jacobians, auto.stats.accepted);
+        assert_on_the_slow_manifold(&auto, "auto with the exact Jacobian");
+    }
+
     /// A segment longer than one stepper's share of steps goes on in fresh steppers and still
     /// lands on the exact solution (dop853 at rtol 1e-10: the global error is a few times the
     /// tolerance, 1e-8 of each entry leaves room).
@@ -544,6 +807,7 @@ mod tests {
         assert!(chunk < 30, "{chunk}");
         let y0: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
         let solver = Solver {
+            rtol: 1e-10,
             atol: 1e-14,
             ..Solver::default()
         };

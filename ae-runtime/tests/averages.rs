@@ -143,23 +143,81 @@ fn relu_quadrature_matches_monte_carlo() {
     check_against_monte_carlo(ActivationKind::Relu, true);
 }
 
+/// Random covariances whose largest entry is `largest`, from nearly singular to well spread.
+fn covariances_up_to(largest: f64, seed: u64) -> Vec<[[f64; 3]; 3]> {
+    let mut r = rng(seed, 97);
+    (0..6)
+        .map(|_| {
+            let c = covariance(&mut r, 1.0);
+            let top = (0..3).map(|i| c[i][i]).fold(0.0, f64::max);
+            c.map(|row| row.map(|v| v * largest / top))
+        })
+        .collect()
+}
+
+const LARGEST_ENTRIES: [f64; 7] = [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0];
+
 #[test]
 fn quadrature_reproduces_smooth_closed_forms() {
-    // For smooth activations Gauss-Hermite converges exponentially: 96 points in 1D and
-    // 48x48 in 2D reproduce the closed forms to near rounding.
-    let mut r = rng(3, 97);
-    for scale in [0.3, 1.0, 3.0] {
-        let c = covariance(&mut r, scale);
-        for act in [ActivationKind::Erf, ActivationKind::Linear] {
+    // The quadrature path against erf's and linear's closed forms, at covariance entries up to
+    // 100 (features of width 0.1 in the standard-normal variable). The rule's own error is
+    // below 1e-13 (geometric convergence on every panel, see `averages::panel_rule`); summing
+    // ~10^4 weighted terms adds rounding of a few 1e-15 of the largest term. Tolerance 1e-12
+    // of the average's size (at least 1: averages of bounded g are O(1)).
+    for largest in LARGEST_ENTRIES {
+        for c in covariances_up_to(largest, 3) {
+            for act in [ActivationKind::Erf, ActivationKind::Linear] {
+                for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
+                    let a = args(avg, &c);
+                    let (closed, quad) = (act.average(avg, &a), act.average_by_quadrature(avg, &a));
+                    assert!(
+                        (closed - quad).abs() <= 1e-12 * closed.abs().max(1.0),
+                        "{} {}: closed {closed} quadrature {quad} at {a:?}",
+                        act.name(),
+                        avg.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn tanh_quadrature_is_converged() {
+    // tanh has no closed forms: the reference is the rule refined (twice the nodes per panel,
+    // panels half as wide, a wider range) until it stops changing. The refined and twice
+    // refined rules agree to rounding (1e-13), and the default agrees with them to 1e-10 of
+    // the average's size at entries up to 100, values and gradients alike.
+    use ae_runtime::averages::{with_quadrature_rule, QuadratureRule};
+    let act = ActivationKind::Tanh;
+    let once = QuadratureRule::DEFAULT.refined();
+    for largest in LARGEST_ENTRIES {
+        for c in covariances_up_to(largest, 5).iter().take(3) {
             for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
-                let a = args(avg, &c);
-                let (closed, quad) = (act.average(avg, &a), act.average_by_quadrature(avg, &a));
+                let a = args(avg, c);
+                let default = act.average(avg, &a);
+                let refined = with_quadrature_rule(once, || act.average(avg, &a));
+                let twice = with_quadrature_rule(once.refined(), || act.average(avg, &a));
+                let size = twice.abs().max(1.0);
                 assert!(
-                    (closed - quad).abs() <= 1e-9 * closed.abs().max(1.0),
-                    "{} {}: closed {closed} quadrature {quad} at {a:?}",
-                    act.name(),
+                    (refined - twice).abs() <= 1e-13 * size,
+                    "tanh {} not converged at {a:?}: {refined} vs {twice}",
                     avg.name()
                 );
+                assert!(
+                    (default - twice).abs() <= 1e-10 * size,
+                    "tanh {} at {a:?}: default {default} vs converged {twice}",
+                    avg.name()
+                );
+                let grad = act.average_grad(avg, &a);
+                let grad_ref = with_quadrature_rule(once.refined(), || act.average_grad(avg, &a));
+                for (g, r) in grad.iter().zip(&grad_ref) {
+                    assert!(
+                        (g - r).abs() <= 1e-10 * r.abs().max(1.0),
+                        "tanh d{} at {a:?}: default {g} vs converged {r}",
+                        avg.name()
+                    );
+                }
             }
         }
     }
@@ -239,17 +297,21 @@ fn closed_form_gradients_match_finite_differences() {
 #[test]
 fn quadrature_gradients_match_closed_form_gradients() {
     // Price's theorem by quadrature against the hand-differentiated closed forms: two
-    // independent derivations. The quadrature reproduces smooth averages to ~1e-9 (see
-    // `quadrature_reproduces_smooth_closed_forms`); its integrands here carry up to g''', so
-    // allow 1e-8.
+    // independent derivations, at covariance entries up to 100. The quadrature reproduces
+    // smooth averages to ~1e-13 (see `quadrature_reproduces_smooth_closed_forms`); its
+    // integrands here carry up to g''' (larger, more rounding), so allow 1e-10.
     for act in [ActivationKind::Erf, ActivationKind::Linear] {
-        for c in gradient_covariances().iter().take(3) {
+        let wide = LARGEST_ENTRIES
+            .iter()
+            .flat_map(|l| covariances_up_to(*l, 7).into_iter().take(2));
+        for c in gradient_covariances().iter().take(3).copied().chain(wide) {
+            let c = &c;
             for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
                 let a = args(avg, c);
                 let (closed, quad) = (act.average_grad(avg, &a), act.average_grad_by_quadrature(avg, &a));
                 for i in 0..a.len() {
                     assert!(
-                        (closed[i] - quad[i]).abs() <= 1e-8 * closed[i].abs().max(1.0),
+                        (closed[i] - quad[i]).abs() <= 1e-10 * closed[i].abs().max(1.0),
                         "{} d{}/d(arg {i}) at {a:?}: closed form {} quadrature {}",
                         act.name(),
                         avg.name(),
@@ -264,23 +326,23 @@ fn quadrature_gradients_match_closed_form_gradients() {
 
 #[test]
 fn tanh_gradients_match_finite_differences() {
-    // Only at entries below ~1, where the rules integrate tanh to ~1e-10. tanh has poles at
-    // x = ±iπ/2, so Gauss-Hermite converges much more slowly for it than for erf: at covariance
-    // entries ~3-10 the default rules are off by up to 2e-5 in values and 1e-2 in gradients
-    // (measured against 160-point rules, with which both agree to 1e-8 at entries ~3); that is
-    // why generated kernels have symbolic Jacobians only for closed-form activations. A step
-    // h = 1e-4 turns the 1e-10 into ~1e-6 in the difference quotient, truncation adds
-    // h^2 ~ 1e-8. Tolerance 1e-5.
+    // Price's theorem by quadrature against central differences of the averages, at entries
+    // up to 10. The averages are accurate to ~1e-13 (`tanh_quadrature_is_converged`); a step
+    // h = 1e-4 turns that into ~1e-9 in the difference quotient, truncation adds h^2 |f'''|,
+    // ~1e-8 with third derivatives of order one. Tolerance 1e-6.
     let act = ActivationKind::Tanh;
     let mut r = rng(12, 96);
-    for c in (0..4).map(|_| covariance(&mut r, 0.3)) {
+    for c in (0..4)
+        .map(|_| covariance(&mut r, 0.3))
+        .chain(covariances_up_to(10.0, 9).into_iter().take(2))
+    {
         for avg in [Avg::I2, Avg::J2, Avg::I21, Avg::I22, Avg::I3] {
             let a = args(avg, &c);
             let grad = act.average_grad(avg, &a);
             for (i, gi) in grad.iter().enumerate() {
                 let fd = central(|x| act.average(avg, x), &a, i, 1e-4);
                 assert!(
-                    (gi - fd).abs() <= 1e-5 * gi.abs().max(1.0),
+                    (gi - fd).abs() <= 1e-6 * gi.abs().max(1.0),
                     "tanh d{}/d(arg {i}) at {a:?}: quadrature {gi} finite difference {fd}",
                     avg.name()
                 );

@@ -104,18 +104,20 @@ pub(crate) struct ModelArgs {
     /// Further equation parameters, NAME=VALUE (repeatable).
     #[arg(long = "param", allow_hyphen_values = true)]
     pub(crate) params: Vec<String>,
-    /// Integrator: dop853 or dopri5 (explicit), rodas4 (stiff; small states only)
-    /// [default: dop853; rodas4 for reduced-vs-full, whose long runs are stiff].
+    /// Integrator: auto (rodas4 where the equations have a symbolic Jacobian and the state is
+    /// small, else dop853 handing over to rodas4 when the run turns stiff), dop853 or dopri5
+    /// (explicit, never switching), rodas4 (stiff; states up to 2000 entries)
+    /// [default: auto; rodas4 for reduced-vs-full, whose long runs are stiff].
     #[arg(long, value_enum)]
     pub(crate) method: Option<Method>,
     /// Relative tolerance of the adaptive step.
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = ae_runtime::integrate::DEFAULT_RTOL)]
     pub(crate) rtol: f64,
     /// Absolute tolerance of the adaptive step.
-    #[arg(long, default_value_t = 1e-12)]
+    #[arg(long, default_value_t = ae_runtime::integrate::DEFAULT_ATOL)]
     pub(crate) atol: f64,
-    /// rodas4: a finite-difference Jacobian even where the generated code has the symbolic one
-    /// (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
+    /// rodas4 and auto: a finite-difference Jacobian even where the generated code has the
+    /// symbolic one (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
     #[arg(long)]
     pub(crate) fd_jacobian: bool,
     /// Use the interpreter even where generated code exists.

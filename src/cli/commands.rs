@@ -88,7 +88,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
         let tr = &run.trajectory;
         let last = final_eg.map_or_else(|| "(no eg observable)".to_string(), |v| format!("{v:.6}"));
         eprintln!(
-            "{} K={} {} ({}): t = {} eg = {last} in {:.1} ms ({} evaluations, {} steps)",
+            "{} K={} {} ({}): t = {} eg = {last} in {:.1} ms ({} evaluations; {})",
             job.equations,
             job.k,
             job.activation.name(),
@@ -96,7 +96,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             tr.times.last().copied().unwrap_or(0.0),
             elapsed.as_secs_f64() * 1e3,
             tr.stats.evaluations,
-            tr.stats.accepted
+            tr.stats.describe()
         );
     }
     let tr = &run.trajectory;
@@ -112,6 +112,11 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "eg": final_eg,
             "evaluations": tr.stats.evaluations,
             "steps": tr.stats.accepted,
+            "method": tr.stats.started_with.name(),
+            "rodas4_steps": tr.stats.rosenbrock_accepted,
+            "explicit_steps": tr.stats.accepted - tr.stats.rosenbrock_accepted,
+            "switched_to_rodas4_at": tr.stats.switched_at,
+            "jacobians": tr.stats.jacobians,
             "seconds": elapsed.as_secs_f64(),
             "out": args.out,
         }),

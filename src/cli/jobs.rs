@@ -83,7 +83,7 @@ fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
 }
 
 pub(crate) fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
-    ode_job_with(a, Method::Dop853)
+    ode_job_with(a, Method::Auto)
 }
 
 /// The job the model arguments describe, with `default_method` when --method is not given.
@@ -142,9 +142,9 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
         return bad("--init-std must be positive");
     }
     let method = a.method.unwrap_or(default_method);
-    if a.fd_jacobian && method != Method::Rodas4 {
+    if a.fd_jacobian && !matches!(method, Method::Rodas4 | Method::Auto) {
         return bad(format!(
-            "--fd-jacobian is for --method rodas4 (the explicit methods use no Jacobian; this run uses {})",
+            "--fd-jacobian is for --method rodas4 or auto (the explicit methods use no Jacobian; this run uses {})",
             value_name(method)
         ));
     }

@@ -68,7 +68,7 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
         rejects(
             sub,
             &["--method", "euler"],
-            "unknown --method `euler`: expected dop853, dopri5 or rodas4",
+            "unknown --method `euler`: expected auto, dop853, dopri5 or rodas4",
         );
         rejects(sub, &["--equations", "nonsense"], "unknown equations `nonsense`: expected one of vanilla, full_spectrum, density, truncated, reduced or the path of an .ae file");
         rejects(
@@ -122,7 +122,11 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
         &["--k", "4", "--perfect", "0.5"],
         "--perfect needs K <= M (K = 4, M = 3)",
     );
-    rejects("ode", &["--fd-jacobian"], "--fd-jacobian is for --method rodas4");
+    rejects(
+        "ode",
+        &["--fd-jacobian", "--method", "dop853"],
+        "--fd-jacobian is for --method rodas4 or auto",
+    );
     rejects("ode", &["--fd-jacobian", "--method", "dopri5"], "this run uses dopri5");
     let photo = photo_path();
     rejects(

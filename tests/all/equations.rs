@@ -104,6 +104,18 @@ fn density_equations_agree_with_vector_form_up_to_t_1() {
     }
 }
 
+/// `job` with dop853 at rtol 1e-10, atol 1e-12 (tighter than the defaults), for comparisons
+/// whose tolerance is integrator tolerance.
+fn tight(mut j: OdeJob) -> OdeJob {
+    j.solver = Solver {
+        method: ae_runtime::integrate::Method::Dop853,
+        rtol: 1e-10,
+        atol: 1e-12,
+        ..Solver::default()
+    };
+    j
+}
+
 #[test]
 fn full_spectrum_equals_spike_plus_lumped_bulk() {
     // SPEC: the exactly lumped bulk makes spike+bulk equal to the full spectrum (measured 5e-8).
@@ -111,8 +123,12 @@ fn full_spectrum_equals_spike_plus_lumped_bulk() {
     // orthonormal completion of the spike directions); tolerance 1e-7 relative in eg is
     // integrator tolerance (rtol 1e-10) accumulated over 20 time units of a contracting flow.
     let times = ae_runtime::integrate::log_times(0.1, 20.0, 12);
-    let v = job("vanilla", 2, 60, &[5.0, 2.0], times.clone()).run(|_| {}).unwrap();
-    let f = job("full_spectrum", 2, 60, &[5.0, 2.0], times).run(|_| {}).unwrap();
+    let v = tight(job("vanilla", 2, 60, &[5.0, 2.0], times.clone()))
+        .run(|_| {})
+        .unwrap();
+    let f = tight(job("full_spectrum", 2, 60, &[5.0, 2.0], times))
+        .run(|_| {})
+        .unwrap();
     let idx = |run: &aedyn::run::OdeRun, name: &str| run.observable_names.iter().position(|n| n == name).unwrap();
     let (ev, ef) = (idx(&v, "eg"), idx(&f, "eg"));
     for (ov, of) in v.trajectory.observables.iter().zip(&f.trajectory.observables) {
@@ -142,11 +158,13 @@ fn full_spectrum_equals_spike_plus_lumped_bulk() {
 #[test]
 fn generated_and_interpreted_runs_are_identical() {
     // Same arithmetic in the same order: the whole integrated trajectory agrees bit for bit.
+    // (An explicit method on both sides: `auto` would give the generated kernel's exact
+    // Jacobian to Rodas4 and the interpreter finite differences.)
     let times = ae_runtime::integrate::log_times(0.1, 10.0, 5);
-    let g = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone())
+    let g = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()))
         .run(|_| {})
         .unwrap();
-    let mut j = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times);
+    let mut j = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times));
     j.interpret = true;
     let i = j.run(|_| {}).unwrap();
     assert!(g.generated && !i.generated);
@@ -159,7 +177,7 @@ fn stiff_and_explicit_integrators_agree() {
     // the vanilla equations: both control the local error, so eg must agree to the looser
     // tolerance times the O(1-10) growth of errors along a contracting flow; 1e-6 relative.
     let times = ae_runtime::integrate::log_times(0.1, 300.0, 8);
-    let explicit = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone())
+    let explicit = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()))
         .run(|_| {})
         .unwrap();
     let mut j = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times);
