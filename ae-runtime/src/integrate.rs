@@ -294,8 +294,10 @@ pub fn integrate(
             max: RODAS_MAX_STATE,
         });
     }
-    // Whether the kernel has an exact Jacobian: ask it once.
-    let has_jacobian = !solver.fd_jacobian && n <= RODAS_MAX_STATE && {
+    // Whether the kernel has an exact Jacobian: ask it once, and only where Rodas4 may run
+    // (the probe is an n x n buffer and one Jacobian, which an explicit run never uses).
+    let may_run_rodas = matches!(solver.method, Method::Rodas4 | Method::Auto);
+    let has_jacobian = may_run_rodas && !solver.fd_jacobian && n <= RODAS_MAX_STATE && {
         let mut probe = vec![0.0; n * n];
         kernel.jacobian(y.as_slice(), &mut probe)
     };
@@ -398,7 +400,7 @@ pub fn integrate(
                 *bad_input.borrow_mut() = Some(x.to_vec());
             }
         };
-        let res = crate::rosenbrock::integrate_with(
+        let res = crate::rosenbrock::integrate(
             &f,
             exact.then_some(&jacobian as crate::rosenbrock::JacobianFn),
             rodas_from,
@@ -640,13 +642,15 @@ fn run_stepper(
 mod tests {
     use super::*;
 
-    /// dy_i/dt = -(1 + i mod 3) y_i: a state large enough that one stepper may keep only ~20
-    /// steps, integrated over a stretch that needs more.
-    struct Decay;
+    /// A test system given by its right-hand side and, optionally, its exact Jacobian.
+    struct TestKernel {
+        rhs: fn(&[f64], &mut [f64]),
+        jacobian: Option<fn(&mut [f64])>,
+    }
 
-    impl Kernel for Decay {
+    impl Kernel for TestKernel {
         fn equations(&self) -> &str {
-            "decay"
+            "test"
         }
         fn activation(&self) -> crate::averages::ActivationKind {
             // A linear test system: no activation enters it.
@@ -669,50 +673,7 @@ mod tests {
         }
         fn set_rho(&mut self, _rho: Vec<f64>) {}
         fn rhs(&self, y: &[f64], dy: &mut [f64]) {
-            for (i, (d, v)) in dy.iter_mut().zip(y).enumerate() {
-                *d = -((1 + i % 3) as f64) * v;
-            }
-        }
-        fn observe(&self, y: &[f64], out: &mut [f64]) {
-            out[0] = y[0];
-        }
-        fn is_generated(&self) -> bool {
-            true
-        }
-    }
-
-    /// y0' = -1000 (y0 - y1), y1' = -y1: after a transient of width 1e-3, y0 follows
-    /// (1000/999) e^{-t} and an explicit method is held at h ~ 3e-3 by stability alone.
-    struct Stiff {
-        exact_jacobian: bool,
-    }
-
-    impl Kernel for Stiff {
-        fn equations(&self) -> &str {
-            "stiff"
-        }
-        fn activation(&self) -> crate::averages::ActivationKind {
-            crate::averages::ActivationKind::Linear
-        }
-        fn k(&self) -> usize {
-            1
-        }
-        fn source(&self) -> &str {
-            ""
-        }
-        fn params(&self) -> &[f64] {
-            &[]
-        }
-        fn params_mut(&mut self) -> &mut [f64] {
-            &mut []
-        }
-        fn rho(&self) -> &[f64] {
-            &[]
-        }
-        fn set_rho(&mut self, _rho: Vec<f64>) {}
-        fn rhs(&self, y: &[f64], dy: &mut [f64]) {
-            dy[0] = -1000.0 * (y[0] - y[1]);
-            dy[1] = -y[1];
+            (self.rhs)(y, dy)
         }
         fn observe(&self, y: &[f64], out: &mut [f64]) {
             out[0] = y[0];
@@ -721,10 +682,30 @@ mod tests {
             true
         }
         fn jacobian(&self, _y: &[f64], jac: &mut [f64]) -> bool {
-            if self.exact_jacobian {
-                jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0]);
+            self.jacobian.map(|exact| exact(jac)).is_some()
+        }
+    }
+
+    /// dy_i/dt = -(1 + i mod 3) y_i: a state large enough that one stepper may keep only ~20
+    /// steps, integrated over a stretch that needs more.
+    const DECAY: TestKernel = TestKernel {
+        rhs: |y, dy| {
+            for (i, (d, v)) in dy.iter_mut().zip(y).enumerate() {
+                *d = -((1 + i % 3) as f64) * v;
             }
-            self.exact_jacobian
+        },
+        jacobian: None,
+    };
+
+    /// y0' = -1000 (y0 - y1), y1' = -y1: after a transient of width 1e-3, y0 follows
+    /// (1000/999) e^{-t} and an explicit method is held at h ~ 6e-3 by stability alone.
+    fn stiff(exact_jacobian: bool) -> TestKernel {
+        TestKernel {
+            rhs: |y, dy| {
+                dy[0] = -1000.0 * (y[0] - y[1]);
+                dy[1] = -y[1];
+            },
+            jacobian: exact_jacobian.then_some(|jac: &mut [f64]| jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0])),
         }
     }
 
@@ -735,7 +716,7 @@ mod tests {
         };
         let times = log_times(0.01, 5.0, 10);
         integrate(
-            &Stiff { exact_jacobian },
+            &stiff(exact_jacobian),
             &[],
             vec![0.0, 1.0],
             &times,
@@ -814,7 +795,7 @@ mod tests {
         for method in [Method::Dop853, Method::Dopri5] {
             let solver = Solver { method, ..solver };
             let traj = integrate(
-                &Decay,
+                &DECAY,
                 &[],
                 y0.clone(),
                 &[0.0, 12.0],
@@ -852,7 +833,7 @@ mod tests {
             ..Solver::default()
         };
         let y0 = vec![1.0; n];
-        let err = integrate(&Decay, &[], y0, &[0.0, 1e3], &solver, &["y0".into()], &|_| None, |_| {}).unwrap_err();
+        let err = integrate(&DECAY, &[], y0, &[0.0, 1e3], &solver, &["y0".into()], &|_| None, |_| {}).unwrap_err();
         assert!(
             matches!(err, IntegrationError::TooManySteps { steps: 300, .. }),
             "{err}"

@@ -237,26 +237,9 @@ impl Workspace {
 
 /// Integrates `f` from `t0` to `t1` starting at `y`; `h` is the initial step (0 picks one) and
 /// receives the last accepted step for the next call. Without `jacobian`, finite differences.
+/// `work` holds the buffers, so that a run with many output times allocates once.
 #[allow(clippy::too_many_arguments)]
 pub fn integrate(
-    f: &dyn Fn(&[f64], &mut [f64]),
-    jacobian: Option<JacobianFn>,
-    t0: f64,
-    t1: f64,
-    y: &mut [f64],
-    h: &mut f64,
-    rtol: f64,
-    atol: f64,
-    max_steps: u32,
-    stats: &mut RodasStats,
-) -> Result<(), RodasFailure> {
-    let mut work = Workspace::default();
-    integrate_with(f, jacobian, t0, t1, y, h, rtol, atol, max_steps, stats, &mut work)
-}
-
-/// [`integrate`] with caller-owned buffers.
-#[allow(clippy::too_many_arguments)]
-pub fn integrate_with(
     f: &dyn Fn(&[f64], &mut [f64]),
     jacobian: Option<JacobianFn>,
     t0: f64,
@@ -441,7 +424,20 @@ mod tests {
             let mut y = vec![1.0];
             let mut h = 0.0;
             let mut st = RodasStats::default();
-            integrate(&f, None, 0.0, 10.0, &mut y, &mut h, rtol, rtol, 100_000, &mut st).unwrap();
+            integrate(
+                &f,
+                None,
+                0.0,
+                10.0,
+                &mut y,
+                &mut h,
+                rtol,
+                rtol,
+                100_000,
+                &mut st,
+                &mut Workspace::default(),
+            )
+            .unwrap();
             (y[0] - 1.0 / 11.0).abs()
         };
         let (coarse, fine) = (solve(1e-4), solve(1e-8));
@@ -458,7 +454,17 @@ mod tests {
         let mut h = 0.0;
         let mut st = RodasStats::default();
         integrate(
-            &f, None, 628.0, 1000.0, &mut y, &mut h, 1e-14, 1e-16, 1_000_000, &mut st,
+            &f,
+            None,
+            628.0,
+            1000.0,
+            &mut y,
+            &mut h,
+            1e-14,
+            1e-16,
+            1_000_000,
+            &mut st,
+            &mut Workspace::default(),
         )
         .unwrap();
         let exact = (-3.72f64).exp();
@@ -474,7 +480,20 @@ mod tests {
         let jac = |y: &[f64], j: &mut [f64]| j[0] = -2.0 * y[0];
         let run = |exact: Option<JacobianFn>| {
             let (mut y, mut h, mut st) = (vec![1.0], 0.0, RodasStats::default());
-            integrate(&f, exact, 0.0, 10.0, &mut y, &mut h, 1e-8, 1e-8, 100_000, &mut st).unwrap();
+            integrate(
+                &f,
+                exact,
+                0.0,
+                10.0,
+                &mut y,
+                &mut h,
+                1e-8,
+                1e-8,
+                100_000,
+                &mut st,
+                &mut Workspace::default(),
+            )
+            .unwrap();
             (y[0], st)
         };
         let (fd, fd_stats) = run(None);
@@ -493,7 +512,19 @@ mod tests {
         let f = |y: &[f64], dy: &mut [f64]| dy[0] = -y[0].abs();
         let jac = |y: &[f64], j: &mut [f64]| j[0] = -y[0] / y[0].abs();
         let (mut y, mut h, mut st) = (vec![0.0], 0.0, RodasStats::default());
-        let res = integrate(&f, Some(&jac), 0.0, 1.0, &mut y, &mut h, 1e-8, 1e-8, 100, &mut st);
+        let res = integrate(
+            &f,
+            Some(&jac),
+            0.0,
+            1.0,
+            &mut y,
+            &mut h,
+            1e-8,
+            1e-8,
+            100,
+            &mut st,
+            &mut Workspace::default(),
+        );
         assert!(
             matches!(res, Err(RodasFailure::NonFiniteJacobian(0, 0, t, v)) if t == 0.0 && v.is_nan()),
             "{res:?}"
@@ -538,7 +569,20 @@ mod tests {
         let mut y = vec![1.0, 1.0];
         let mut h = 0.0;
         let mut st = RodasStats::default();
-        integrate(&f, None, 0.0, 20.0, &mut y, &mut h, 1e-8, 1e-10, 100_000, &mut st).unwrap();
+        integrate(
+            &f,
+            None,
+            0.0,
+            20.0,
+            &mut y,
+            &mut h,
+            1e-8,
+            1e-10,
+            100_000,
+            &mut st,
+            &mut Workspace::default(),
+        )
+        .unwrap();
         assert!((y[1] - (-20.0f64).exp()).abs() < 1e-9, "{}", y[1]);
         assert!(st.accepted < 1000, "{} steps", st.accepted);
     }
