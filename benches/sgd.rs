@@ -1,9 +1,13 @@
-//! SGD steps per second at D = 1000, K = 3, one core (README figure). Run: `cargo bench --bench sgd`.
+//! SGD steps per second at D = 1000, K = 3, one core, beside the time to draw the samples
+//! alone, and the time to draw their normals by the generator in use and by the former one
+//! (README figures). Run: `cargo bench --bench sgd`.
 
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, EigenFamily, Weights};
 use ae_runtime::sgd::{sample_rng, Rule, Sampler, Sgd, SgdConfig, SpikedSampler};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
 
 fn sgd(c: &mut Criterion) {
     let (k, d) = (3, 1000);
@@ -33,6 +37,26 @@ fn sgd(c: &mut Criterion) {
         b.iter(|| {
             for _ in 0..1000 {
                 sampler.sample(&mut rng, &mut x);
+            }
+        })
+    });
+    // The normals of one sample (D + 3) by the generator in use and by the former one
+    // (rand_distr's ziggurat, one normal per call on one xoshiro256++ stream).
+    let mut normals = vec![0.0; d + 3];
+    group.bench_function("1003 normals alone", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                rng.fill_normal(&mut normals);
+            }
+        })
+    });
+    let mut former = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(1);
+    group.bench_function("1003 normals alone, former generator", |b| {
+        b.iter(|| {
+            for _ in 0..1000 {
+                for z in normals.iter_mut() {
+                    *z = StandardNormal.sample(&mut former);
+                }
             }
         })
     });

@@ -9,6 +9,7 @@ pub mod integrate;
 pub mod interp;
 pub mod kernel;
 pub mod measure;
+pub mod normal;
 pub mod realdata;
 pub mod rosenbrock;
 pub mod sgd;

@@ -3,9 +3,9 @@
 //! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
 
 use crate::averages::Evaluate as _;
-use rand::{RngCore, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand::RngCore;
+
+pub use crate::normal::Xoshiro256PlusPlusX8;
 
 use crate::averages::ActivationKind;
 use crate::data::{rng, stream, Weights};
@@ -64,6 +64,8 @@ pub struct SpikedSampler {
     /// sqrt(rho~_m D) per spike.
     pub amplitude: Vec<f64>,
     pub sigma: f64,
+    /// The spikes' coefficients c_m of the sample being drawn.
+    coefficients: Vec<f64>,
 }
 
 impl SpikedSampler {
@@ -73,6 +75,7 @@ impl SpikedSampler {
             amplitude: spikes.iter().map(|s| (s * d).sqrt()).collect(),
             eig,
             sigma,
+            coefficients: vec![0.0; spikes.len()],
         }
     }
 }
@@ -82,14 +85,32 @@ impl Sampler for SpikedSampler {
         self.eig.first().map_or(0, |e| e.len())
     }
     fn sample(&mut self, rng: &mut SampleRng, x: &mut [f64]) {
-        for xi in x.iter_mut() {
-            let z: f64 = StandardNormal.sample(rng);
-            *xi = self.sigma * z;
+        rng.fill_normal(x);
+        rng.fill_normal(&mut self.coefficients);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.add_spikes_avx2(x) };
         }
-        for (e, a) in self.eig.iter().zip(&self.amplitude) {
-            let z: f64 = StandardNormal.sample(rng);
+        self.add_spikes(x)
+    }
+}
+
+impl SpikedSampler {
+    /// x <- sigma x + sum_m sqrt(rho~_m D) c_m e_m, given the normals x and c.
+    #[inline(always)]
+    fn add_spikes(&self, x: &mut [f64]) {
+        x.iter_mut().for_each(|xi| *xi *= self.sigma);
+        for ((e, a), z) in self.eig.iter().zip(&self.amplitude).zip(&self.coefficients) {
             axpy(a * z, e, x);
         }
+    }
+
+    /// The same element-wise operations in wider vectors: the same samples.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_spikes_avx2(&self, x: &mut [f64]) {
+        self.add_spikes(x)
     }
 }
 
@@ -130,6 +151,282 @@ fn decoder_row<'a>(config: &SgdConfig, w: &'a [f64], v: &'a [f64], j: usize, d: 
     }
 }
 
+/// Columns per block of the fused step: two AVX2 registers, and fixed-width loops the compiler
+/// vectorises without changing the order of any sum.
+const LANES: usize = 8;
+
+/// Sums of `LANES` partial sums in a fixed order.
+#[inline(always)]
+fn lane_sum(a: &[f64; LANES]) -> f64 {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+}
+
+/// Calls `block::<LANES>` on every whole block of columns and `block::<1>` on the rest.
+macro_rules! over_blocks {
+    ($d:expr, $block:ident ( $($arg:expr),* )) => {{
+        let d = $d;
+        let whole = d / LANES * LANES;
+        let mut c = 0;
+        while c < whole {
+            $block::<LANES>(c, $($arg),*);
+            c += LANES;
+        }
+        while c < d {
+            $block::<1>(c, $($arg),*);
+            c += 1;
+        }
+    }};
+}
+
+/// Loads `N` columns from `c` on.
+#[inline(always)]
+fn load<const N: usize>(row: &[f64], c: usize) -> [f64; N] {
+    row[c..c + N].try_into().expect("N columns")
+}
+
+/// out[j] = decoder[j] . delta_j, where delta_j = x - sum_i g_i decoder[i] over all rows
+/// (vanilla) or over rows i <= j (truncated), without storing any delta.
+#[inline(always)]
+fn decoder_dot_residual(
+    decoder: &[f64],
+    x: &[f64],
+    g: &[f64],
+    truncated: bool,
+    acc: &mut [[f64; LANES]],
+    out: &mut [f64],
+) {
+    #[inline(always)]
+    fn block<const N: usize>(
+        c: usize,
+        decoder: &[f64],
+        x: &[f64],
+        g: &[f64],
+        truncated: bool,
+        acc: &mut [[f64; LANES]],
+    ) {
+        let d = x.len();
+        let mut r: [f64; N] = load(x, c);
+        if !truncated {
+            for (j, gj) in g.iter().enumerate() {
+                let v: [f64; N] = load(decoder, j * d + c);
+                for l in 0..N {
+                    r[l] -= gj * v[l];
+                }
+            }
+        }
+        for (j, (gj, sums)) in g.iter().zip(acc.iter_mut()).enumerate() {
+            let v: [f64; N] = load(decoder, j * d + c);
+            if truncated {
+                for l in 0..N {
+                    r[l] -= gj * v[l];
+                }
+            }
+            let mut a = *sums;
+            for l in 0..N {
+                a[l] += v[l] * r[l];
+            }
+            *sums = a;
+        }
+    }
+    let acc = &mut acc[..g.len()];
+    acc.iter_mut().for_each(|a| *a = [0.0; LANES]);
+    over_blocks!(x.len(), block(decoder, x, g, truncated, acc));
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
+        *o = lane_sum(a);
+    }
+}
+
+/// Networks up to this width get the residual overlaps from the decoder's Gram matrix, in the
+/// same pass as the pre-activations; wider ones read the decoder a second time (the Gram
+/// matrix costs K(K+1)/2 products a column, the second pass 2K and a read of every row).
+const GRAM_MAX_K: usize = 8;
+
+/// One step's update, applied in the next step's pass: row j of the decoder gains
+/// decoder[j] * delta_j, row j of the encoder encoder[j] * x, then every weight is multiplied
+/// by `shrink`.
+struct Update<'a> {
+    g: &'a [f64],
+    decoder: &'a [f64],
+    encoder: &'a [f64],
+    shrink: f64,
+    truncated: bool,
+}
+
+/// What a pass sums per row, in `LANES` partial sums: w_j . x, v_j . x (untied), and the
+/// decoder's Gram matrix (lower triangle, row by row; empty when not wanted).
+struct Sums<'a> {
+    lambda: &'a mut [[f64; LANES]],
+    decoder_x: &'a mut [[f64; LANES]],
+    gram: &'a mut [[f64; LANES]],
+}
+
+/// Columns per tile of a pass: the tile's rows are updated, then summed while they are still
+/// in the first-level cache, with each partial sum held in registers across the tile.
+const TILE: usize = 32 * LANES;
+
+/// The pending update of the columns `columns` (at most `TILE`): the residual of the tile
+/// from the old decoder rows, then each row. `v` is empty when the weights are tied. Plain
+/// element-wise loops over slices, which the compiler vectorises.
+#[inline(always)]
+fn update_tile<const DECAY: bool>(
+    columns: std::ops::Range<usize>,
+    w: &mut [f64],
+    v: &mut [f64],
+    x_prev: &[f64],
+    up: &Update,
+    residual: &mut [f64; TILE],
+) {
+    let tied = v.is_empty();
+    let d = x_prev.len();
+    let n = columns.len();
+    let xs = &x_prev[columns.clone()];
+    let r = &mut residual[..n];
+    r.copy_from_slice(xs);
+    let row = |j: usize| j * d + columns.start..j * d + columns.end;
+    if !up.truncated {
+        let decoder: &[f64] = if tied { w } else { v };
+        for (j, gj) in up.g.iter().enumerate() {
+            for (r, dj) in r.iter_mut().zip(&decoder[row(j)]) {
+                *r -= gj * dj;
+            }
+        }
+    }
+    for j in 0..up.g.len() {
+        let (gj, a, b, shrink) = (up.g[j], up.decoder[j], up.encoder[j], up.shrink);
+        let scale = |value: f64| if DECAY { value * shrink } else { value };
+        if tied {
+            let wj = &mut w[row(j)];
+            if up.truncated {
+                for (r, wj) in r.iter_mut().zip(wj.iter()) {
+                    *r -= gj * wj;
+                }
+            }
+            for ((wj, r), x) in wj.iter_mut().zip(r.iter()).zip(xs) {
+                *wj = scale(*wj + a * r + b * x);
+            }
+        } else {
+            let vj = &mut v[row(j)];
+            if up.truncated {
+                for (r, vj) in r.iter_mut().zip(vj.iter()) {
+                    *r -= gj * vj;
+                }
+            }
+            for (vj, r) in vj.iter_mut().zip(r.iter()) {
+                *vj = scale(*vj + a * r);
+            }
+            for (wj, x) in w[row(j)].iter_mut().zip(xs) {
+                *wj = scale(*wj + b * x);
+            }
+        }
+    }
+}
+
+/// sum[l] += a[row_a + c + l] * b[row_b + c + l] over the blocks of `N` columns in
+/// `columns`. Four interleaved sets of partial sums in registers (a dot product is bound by
+/// the latency of its additions, not by loads), folded into `sum` in a fixed order at the end.
+#[inline(always)]
+fn accumulate<const N: usize>(
+    sum: &mut [f64; LANES],
+    a: &[f64],
+    row_a: usize,
+    b: &[f64],
+    row_b: usize,
+    columns: std::ops::Range<usize>,
+) {
+    let (a, b) = (
+        &a[row_a + columns.start..row_a + columns.end],
+        &b[row_b + columns.start..row_b + columns.end],
+    );
+    let (a_blocks, _) = a.as_chunks::<N>();
+    let (b_blocks, _) = b.as_chunks::<N>();
+    let mut acc = [[0.0; N]; 4];
+    let (a_fours, a_rest) = a_blocks.as_chunks::<4>();
+    let (b_fours, b_rest) = b_blocks.as_chunks::<4>();
+    for (a4, b4) in a_fours.iter().zip(b_fours) {
+        for s in 0..4 {
+            for l in 0..N {
+                acc[s][l] += a4[s][l] * b4[s][l];
+            }
+        }
+    }
+    for (a, b) in a_rest.iter().zip(b_rest) {
+        for l in 0..N {
+            acc[0][l] += a[l] * b[l];
+        }
+    }
+    for l in 0..N {
+        sum[l] += (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+    }
+}
+
+/// The sums of the (updated) rows against `x` over the columns of one tile, `N` at a time.
+#[inline(always)]
+fn sum_tile<const N: usize>(columns: std::ops::Range<usize>, w: &[f64], v: &[f64], x: &[f64], sums: &mut Sums) {
+    let d = x.len();
+    for (j, sum) in sums.lambda.iter_mut().enumerate() {
+        accumulate::<N>(sum, w, j * d, x, 0, columns.clone());
+    }
+    for (j, sum) in sums.decoder_x.iter_mut().enumerate() {
+        accumulate::<N>(sum, v, j * d, x, 0, columns.clone());
+    }
+    if !sums.gram.is_empty() {
+        let decoder: &[f64] = if v.is_empty() { w } else { v };
+        let mut at = 0;
+        for j in 0..sums.lambda.len() {
+            for i in 0..=j {
+                accumulate::<N>(&mut sums.gram[at], decoder, j * d, decoder, i * d, columns.clone());
+                at += 1;
+            }
+        }
+    }
+}
+
+/// One pass over the weights: the pending update against `x_prev`, then the sums against `x`
+/// (either may be absent), tile by tile.
+#[inline(always)]
+fn pass(
+    w: &mut [f64],
+    v: &mut [f64],
+    x: Option<&[f64]>,
+    pending: Option<(&[f64], &Update)>,
+    sums: &mut Sums,
+    residual: &mut [f64; TILE],
+) {
+    for s in [&mut *sums.lambda, &mut *sums.decoder_x, &mut *sums.gram] {
+        s.iter_mut().for_each(|a| *a = [0.0; LANES]);
+    }
+    let Some(d) = x.or(pending.map(|p| p.0)).map(<[f64]>::len) else {
+        return;
+    };
+    let whole = d / LANES * LANES;
+    let mut start = 0;
+    while start < d {
+        // Whole tiles of LANES-wide blocks, then the last columns one at a time.
+        let (end, one_by_one) = if start < whole {
+            ((start + TILE).min(whole), false)
+        } else {
+            (d, true)
+        };
+        if let Some((x_prev, update)) = pending {
+            // The product by the weight decay's factor only where there is weight decay (by 1
+            // it would change nothing, at a sixth of the update's operations).
+            if update.shrink == 1.0 {
+                update_tile::<false>(start..end, w, v, x_prev, update, residual);
+            } else {
+                update_tile::<true>(start..end, w, v, x_prev, update, residual);
+            }
+        }
+        if let Some(x) = x {
+            if one_by_one {
+                sum_tile::<1>(start..end, w, v, x, sums);
+            } else {
+                sum_tile::<LANES>(start..end, w, v, x, sums);
+            }
+        }
+        start = end;
+    }
+}
+
 /// The state of one SGD run.
 #[derive(Debug, Clone)]
 pub struct Sgd {
@@ -143,10 +440,19 @@ pub struct Sgd {
     pub bias: Vec<f64>,
     pub steps: u64,
     x: Vec<f64>,
-    residual: Vec<f64>,
+    x_prev: Vec<f64>,
+    /// One tile's residual, kept here so that a pass neither allocates nor clears it.
+    residual: Box<[f64; TILE]>,
+    acc: Vec<[f64; LANES]>,
+    sum_lambda: Vec<[f64; LANES]>,
+    sum_decoder_x: Vec<[f64; LANES]>,
+    sum_gram: Vec<[f64; LANES]>,
+    lambda: Vec<f64>,
     g: Vec<f64>,
     dg: Vec<f64>,
     vd: Vec<f64>,
+    decoder_step: Vec<f64>,
+    encoder_step: Vec<f64>,
 }
 
 impl Sgd {
@@ -163,6 +469,7 @@ impl Sgd {
         } else {
             flat(&weights.v)
         };
+        let tied = config.tied;
         Sgd {
             config,
             k,
@@ -172,10 +479,18 @@ impl Sgd {
             bias,
             steps: 0,
             x: vec![0.0; d],
-            residual: vec![0.0; d],
+            x_prev: vec![0.0; d],
+            residual: Box::new([0.0; TILE]),
+            acc: vec![[0.0; LANES]; k],
+            sum_lambda: vec![[0.0; LANES]; k],
+            sum_decoder_x: vec![[0.0; LANES]; if tied || k > GRAM_MAX_K { 0 } else { k }],
+            sum_gram: vec![[0.0; LANES]; if k > GRAM_MAX_K { 0 } else { k * (k + 1) / 2 }],
+            lambda: vec![0.0; k],
             g: vec![0.0; k],
             dg: vec![0.0; k],
             vd: vec![0.0; k],
+            decoder_step: vec![0.0; k],
+            encoder_step: vec![0.0; k],
         }
     }
 
@@ -220,86 +535,135 @@ impl Sgd {
         total / (2.0 * self.d as f64 * test.len() as f64)
     }
 
-    /// Runs `n` steps on fresh samples.
+    /// Runs `n` steps on fresh samples. Each step's update is applied in the next step's pass
+    /// over the weights (and the last one in a final pass), so the weights are read and
+    /// written once per step; on return they are exactly those of `n` calls of `step`.
     pub fn run(&mut self, sampler: &mut dyn Sampler, rng: &mut SampleRng, n: u64) {
         let mut x = std::mem::take(&mut self.x);
-        for _ in 0..n {
-            sampler.sample(rng, &mut x);
-            self.step(&x);
+        if self.config.rule == Rule::Sanger {
+            for _ in 0..n {
+                sampler.sample(rng, &mut x);
+                self.step(&x);
+            }
+            self.x = x;
+            return;
         }
+        if n == 0 {
+            self.x = x;
+            return;
+        }
+        let mut x_prev = std::mem::take(&mut self.x_prev);
+        sampler.sample(rng, &mut x);
+        self.advance(Some(&x), None);
+        for _ in 1..n {
+            std::mem::swap(&mut x, &mut x_prev);
+            sampler.sample(rng, &mut x);
+            self.advance(Some(&x), Some(&x_prev));
+        }
+        self.advance(None, Some(&x));
         self.x = x;
+        self.x_prev = x_prev;
     }
 
     /// One SGD step on sample `x`.
     pub fn step(&mut self, x: &[f64]) {
+        if self.config.rule == Rule::Sanger {
+            self.sanger_step(x);
+            let shrink = 1.0 - self.config.kappa / self.d as f64;
+            self.w.iter_mut().for_each(|w| *w *= shrink);
+            self.steps += 1;
+            return;
+        }
+        self.advance(Some(x), None);
+        self.advance(None, Some(x));
+    }
+
+    /// One pass: the pending update of the step on `x_prev` (if any), then the pre-activations
+    /// and residual overlaps of a step on `x` (if any), whose update becomes the pending one.
+    fn advance(&mut self, x: Option<&[f64]>, x_prev: Option<&[f64]>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { self.advance_avx2(x, x_prev) };
+        }
+        self.advance_portable(x, x_prev)
+    }
+
+    /// The same operations in the same order as the portable path (Rust does not fuse or
+    /// reassociate floating-point operations), in wider vectors: bit-identical weights.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn advance_avx2(&mut self, x: Option<&[f64]>, x_prev: Option<&[f64]>) {
+        self.advance_portable(x, x_prev)
+    }
+
+    #[inline(always)]
+    fn advance_portable(&mut self, x: Option<&[f64]>, x_prev: Option<&[f64]>) {
         let (k, d) = (self.k, self.d);
+        let truncated = self.config.rule == Rule::Truncated;
+        let tied = self.config.tied;
+        let update = Update {
+            g: &self.g,
+            decoder: &self.decoder_step,
+            encoder: &self.encoder_step,
+            // Exactly 1 without weight decay, so the product then changes nothing.
+            shrink: 1.0 - self.config.kappa / d as f64,
+            truncated,
+        };
+        let mut sums = Sums {
+            lambda: &mut self.sum_lambda,
+            decoder_x: &mut self.sum_decoder_x,
+            gram: &mut self.sum_gram,
+        };
+        let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
+        pass(
+            &mut self.w,
+            v,
+            x,
+            x_prev.map(|p| (p, &update)),
+            &mut sums,
+            &mut self.residual,
+        );
+        let Some(x) = x else { return };
+
         let sqrt_d = (d as f64).sqrt();
         let lr_d = self.config.lr / d as f64;
         let act = self.config.activation;
         for j in 0..k {
-            let lambda = dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d + self.bias[j];
+            self.lambda[j] = lane_sum(&self.sum_lambda[j]);
+            let lambda = self.lambda[j] / sqrt_d + self.bias[j];
             self.g[j] = act.g(lambda);
             self.dg[j] = act.dg(lambda);
         }
-        match self.config.rule {
-            Rule::Sanger => self.sanger_step(x),
-            Rule::Vanilla | Rule::Truncated => {
-                // residual = x - sum_j v_j g_j with the weights from before the step. Truncated
-                // neuron j sees only the neurons i <= j, so it updates as soon as its own
-                // term is in; vanilla neurons all wait for the whole sum.
-                let truncated = self.config.rule == Rule::Truncated;
-                self.residual.copy_from_slice(x);
-                for j in 0..k {
-                    axpy(
-                        -self.g[j],
-                        decoder_row(&self.config, &self.w, &self.v, j, d),
-                        &mut self.residual,
-                    );
-                    if truncated {
-                        self.update_neuron(j, x, lr_d, sqrt_d);
-                    }
+        if self.sum_gram.is_empty() {
+            let decoder = if tied { &self.w } else { &self.v };
+            decoder_dot_residual(decoder, x, &self.g, truncated, &mut self.acc, &mut self.vd);
+        } else {
+            // v_j . delta_j = v_j . x - sum_i g_i v_j . v_i over the rows i in delta_j.
+            for j in 0..k {
+                let decoder_x = if tied {
+                    self.lambda[j]
+                } else {
+                    lane_sum(&self.sum_decoder_x[j])
+                };
+                let upto = if truncated { j + 1 } else { k };
+                let mut overlap = decoder_x;
+                for i in 0..upto {
+                    let (hi, lo) = (i.max(j), i.min(j));
+                    overlap -= self.g[i] * lane_sum(&self.sum_gram[hi * (hi + 1) / 2 + lo]);
                 }
-                if !truncated {
-                    for j in 0..k {
-                        self.update_neuron(j, x, lr_d, sqrt_d);
-                    }
-                }
+                self.vd[j] = overlap;
             }
         }
-        if self.config.kappa != 0.0 {
-            let shrink = 1.0 - self.config.kappa / d as f64;
-            self.w.iter_mut().for_each(|w| *w *= shrink);
-            if !self.config.tied {
-                self.v.iter_mut().for_each(|v| *v *= shrink);
+        for j in 0..k {
+            self.vd[j] /= d as f64;
+            self.decoder_step[j] = lr_d * self.g[j];
+            self.encoder_step[j] = lr_d * self.vd[j] * self.dg[j] / sqrt_d;
+            if self.config.train_bias {
+                self.bias[j] += lr_d * self.vd[j] * self.dg[j];
             }
         }
         self.steps += 1;
-    }
-
-    /// Decoder and encoder update of neuron j against `self.residual` (its delta).
-    fn update_neuron(&mut self, j: usize, x: &[f64], lr_d: f64, sqrt_d: f64) {
-        let d = self.d;
-        let (g, dg) = (self.g[j], self.dg[j]);
-        let delta = &self.residual;
-        if self.config.tied {
-            let w = &mut self.w[j * d..(j + 1) * d];
-            let vd = dot(w, delta) / d as f64;
-            let enc = lr_d * vd * dg / sqrt_d;
-            let dec = lr_d * g;
-            for i in 0..d {
-                w[i] += dec * delta[i] + enc * x[i];
-            }
-            self.vd[j] = vd;
-        } else {
-            let v = &mut self.v[j * d..(j + 1) * d];
-            let vd = dot(v, delta) / d as f64;
-            axpy(lr_d * g, delta, v);
-            axpy(lr_d * vd * dg / sqrt_d, x, &mut self.w[j * d..(j + 1) * d]);
-            self.vd[j] = vd;
-        }
-        if self.config.train_bias {
-            self.bias[j] += lr_d * self.vd[j] * dg;
-        }
     }
 
     /// W <- W + (eta/D)(y x^T/sqrt(D) - tril(y y^T) W), y = W x / sqrt(D) (linear, encoder only).
@@ -320,16 +684,20 @@ impl Sgd {
     }
 }
 
-/// The generator of samples: xoshiro256++ (several times faster than ChaCha per normal, and
-/// sampling x is the bottleneck of a step), seeded from the ChaCha stream of its replica.
-pub type SampleRng = Xoshiro256PlusPlus;
+/// The generator of samples: eight xoshiro256++ lanes with a batched ziggurat (drawing x is
+/// most of a step; see `normal`), seeded from the ChaCha stream of its replica.
+pub type SampleRng = Xoshiro256PlusPlusX8;
+
+/// A sample generator keyed by 32 bytes of `seeder` per lane.
+fn keyed(seeder: &mut impl RngCore) -> SampleRng {
+    let mut key = [0u8; 32 * crate::normal::STREAMS];
+    seeder.fill_bytes(&mut key);
+    Xoshiro256PlusPlusX8::from_seed_bytes(&key)
+}
 
 /// `n` held-out samples for Monte-Carlo estimates of eg, the same for every replica of `seed`.
 pub fn test_set(sampler: &mut dyn Sampler, seed: u64, n: usize) -> Vec<Vec<f64>> {
-    let mut seeder = rng(seed, stream::TEST);
-    let mut key = [0u8; 32];
-    seeder.fill_bytes(&mut key);
-    let mut r = Xoshiro256PlusPlus::from_seed(key);
+    let mut r = keyed(&mut rng(seed, stream::TEST));
     (0..n)
         .map(|_| {
             let mut x = vec![0.0; sampler.d()];
@@ -341,10 +709,7 @@ pub fn test_set(sampler: &mut dyn Sampler, seed: u64, n: usize) -> Vec<Vec<f64>>
 
 /// The sample generator of replica `replica` of a run seeded with `seed`.
 pub fn sample_rng(seed: u64, replica: u64) -> SampleRng {
-    let mut seeder = rng(seed, stream::SAMPLES + replica);
-    let mut key = [0u8; 32];
-    seeder.fill_bytes(&mut key);
-    Xoshiro256PlusPlus::from_seed(key)
+    keyed(&mut rng(seed, stream::SAMPLES + replica))
 }
 
 #[cfg(test)]
@@ -388,52 +753,169 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_rule_matches_the_reference_update() {
-        let d = 37;
-        let weights = Weights::random(3, d, 0.5, 4);
-        let x: Vec<f64> = (0..d).map(|i| ((i * 7 % 11) as f64 - 5.0) / 3.0).collect();
+    /// Yields the given samples in turn.
+    struct Replay {
+        xs: Vec<Vec<f64>>,
+        next: usize,
+    }
+
+    impl Sampler for Replay {
+        fn d(&self) -> usize {
+            self.xs[0].len()
+        }
+        fn sample(&mut self, _rng: &mut SampleRng, x: &mut [f64]) {
+            x.copy_from_slice(&self.xs[self.next % self.xs.len()]);
+            self.next += 1;
+        }
+    }
+
+    fn samples(n: usize, d: usize) -> Vec<Vec<f64>> {
+        (0..n)
+            .map(|s| (0..d).map(|i| (((i + 3 * s) * 7 % 11) as f64 - 5.0) / 3.0).collect())
+            .collect()
+    }
+
+    fn every_config() -> Vec<SgdConfig> {
+        let mut configs = vec![];
         for rule in [Rule::Vanilla, Rule::Truncated] {
             for tied in [false, true] {
                 for train_bias in [false, true] {
                     for activation in [ActivationKind::Erf, ActivationKind::Relu, ActivationKind::Tanh] {
-                        let config = SgdConfig {
-                            activation,
-                            rule,
-                            lr: 0.8,
-                            kappa: 0.3,
-                            tied,
-                            train_bias,
-                            bias_init: 0.0,
-                        };
-                        let mut sgd = Sgd::new(config.clone(), &weights, vec![0.1, -0.2, 0.3]);
-                        let (mut w, mut v, mut b) = (weights.w.clone(), weights.v.clone(), vec![0.1, -0.2, 0.3]);
-                        for _ in 0..3 {
-                            sgd.step(&x);
-                            reference_step(&config, &mut w, &mut v, &mut b, &x);
-                        }
-                        let got = sgd.weights();
-                        let expect_v = if tied { w.clone() } else { v.clone() };
-                        for (a, e) in got
-                            .w
-                            .iter()
-                            .flatten()
-                            .zip(w.iter().flatten())
-                            .chain(got.v.iter().flatten().zip(expect_v.iter().flatten()))
-                        {
-                            assert!(
-                                (a - e).abs() <= 1e-12 * e.abs().max(1.0),
-                                "{rule:?} tied={tied} bias={train_bias} {activation:?}: {a} vs {e}"
-                            );
-                        }
-                        if train_bias {
-                            for (a, e) in sgd.bias.iter().zip(&b) {
-                                assert!((a - e).abs() <= 1e-12, "bias {a} vs {e}");
-                            }
+                        for kappa in [0.3, 0.0] {
+                            configs.push(SgdConfig {
+                                activation,
+                                rule,
+                                lr: 0.8,
+                                kappa,
+                                tied,
+                                train_bias,
+                                bias_init: 0.0,
+                            });
                         }
                     }
                 }
             }
+        }
+        configs
+    }
+
+    fn bits(sgd: &Sgd) -> Vec<u64> {
+        sgd.w
+            .iter()
+            .chain(&sgd.v)
+            .chain(&sgd.bias)
+            .map(|x| x.to_bits())
+            .collect()
+    }
+
+    /// `step`, and `run` (whose updates land in the next step's pass), against the naive
+    /// update. Shapes: a short row (one partial tile and single columns), a network wide
+    /// enough to take the second pass instead of the Gram matrix, and rows of several tiles.
+    /// Tolerance 1e-12: the same operations on numbers of order one, summed in other orders.
+    #[test]
+    fn every_rule_matches_the_reference_update() {
+        for (k, d) in [(3, 37), (GRAM_MAX_K + 2, 37), (3, 2 * TILE + 88)] {
+            let weights = Weights::random(k, d, 0.5, 4);
+            let bias: Vec<f64> = (0..k).map(|j| 0.1 * j as f64 - 0.2).collect();
+            let xs = samples(4, d);
+            for config in every_config() {
+                let (mut w, mut v, mut b) = (weights.w.clone(), weights.v.clone(), bias.clone());
+                let mut stepped = Sgd::new(config.clone(), &weights, bias.clone());
+                for x in &xs {
+                    stepped.step(x);
+                    reference_step(&config, &mut w, &mut v, &mut b, x);
+                }
+                let mut ran = Sgd::new(config.clone(), &weights, bias.clone());
+                let mut rng = sample_rng(0, 0);
+                ran.run(
+                    &mut Replay {
+                        xs: xs.clone(),
+                        next: 0,
+                    },
+                    &mut rng,
+                    xs.len() as u64,
+                );
+                let expect_v = if config.tied { w.clone() } else { v.clone() };
+                for (how, sgd) in [("step", &stepped), ("run", &ran)] {
+                    let got = sgd.weights();
+                    for (a, e) in got
+                        .w
+                        .iter()
+                        .flatten()
+                        .zip(w.iter().flatten())
+                        .chain(got.v.iter().flatten().zip(expect_v.iter().flatten()))
+                    {
+                        assert!(
+                            (a - e).abs() <= 1e-12 * e.abs().max(1.0),
+                            "{how} K={k} D={d} {config:?}: {a} vs {e}"
+                        );
+                    }
+                    if config.train_bias {
+                        for (a, e) in sgd.bias.iter().zip(&b) {
+                            assert!((a - e).abs() <= 1e-12, "{how} bias {a} vs {e}");
+                        }
+                    }
+                    assert_eq!(sgd.steps, xs.len() as u64);
+                }
+            }
+        }
+    }
+
+    /// A run split into pieces ends on the same bits as one run: the update pending at the
+    /// end of a piece is applied by the same operations as inside a run.
+    #[test]
+    fn split_runs_equal_one_run() {
+        let (k, d) = (3, 300);
+        let weights = Weights::random(k, d, 0.5, 5);
+        let xs = samples(7, d);
+        for config in every_config() {
+            let mut whole = Sgd::new(config.clone(), &weights, vec![]);
+            let mut pieces = whole.clone();
+            let mut rng = sample_rng(0, 0);
+            whole.run(
+                &mut Replay {
+                    xs: xs.clone(),
+                    next: 0,
+                },
+                &mut rng,
+                7,
+            );
+            let mut replay = Replay {
+                xs: xs.clone(),
+                next: 0,
+            };
+            for n in [1, 0, 2, 4] {
+                pieces.run(&mut replay, &mut rng, n);
+            }
+            assert_eq!(bits(&whole), bits(&pieces), "{config:?}");
+        }
+    }
+
+    /// The vectorised pass (AVX2 where the CPU has it, as on the machines this runs on) and
+    /// the portable one give the same bits.
+    #[test]
+    fn the_vector_pass_equals_the_portable_pass() {
+        let (k, d) = (3, TILE + 13);
+        let weights = Weights::random(k, d, 0.5, 6);
+        let xs = samples(5, d);
+        for config in every_config() {
+            let mut dispatched = Sgd::new(config.clone(), &weights, vec![]);
+            let mut portable = dispatched.clone();
+            let mut rng = sample_rng(0, 0);
+            dispatched.run(
+                &mut Replay {
+                    xs: xs.clone(),
+                    next: 0,
+                },
+                &mut rng,
+                xs.len() as u64,
+            );
+            portable.advance_portable(Some(&xs[0]), None);
+            for pair in xs.windows(2) {
+                portable.advance_portable(Some(&pair[1]), Some(&pair[0]));
+            }
+            portable.advance_portable(None, xs.last().map(|x| x.as_slice()));
+            assert_eq!(bits(&dispatched), bits(&portable), "{config:?}");
         }
     }
 
