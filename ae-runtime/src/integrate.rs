@@ -11,10 +11,14 @@ use crate::rosenbrock::RodasFailure;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Method {
-    /// The default: Rodas4 with the exact Jacobian where the kernel has one and the state is
-    /// small; otherwise Dop853, handing over to Rodas4 when Hairer's test finds the steps
-    /// stability-limited (stiff) and Rodas4 can take the state.
+    /// The default: BDF with the exact Jacobian where the kernel has one and the state is
+    /// small; otherwise Dop853, handing over to BDF when Hairer's test finds the steps
+    /// stability-limited (stiff) and a dense Jacobian is affordable.
     Auto,
+    /// Variable-order BDF (diffsol) reusing its Jacobian and LU across steps (the generated
+    /// kernels' symbolic Jacobian, finite differences for the interpreter; dense linear
+    /// algebra).
+    Bdf,
     /// Dormand-Prince 8(5,3).
     Dop853,
     /// Dormand-Prince 5(4).
@@ -25,7 +29,8 @@ pub enum Method {
     Rodas4,
 }
 
-/// States longer than this are refused by Rodas4 (its dense Jacobian and LU grow as n^2, n^3).
+/// States longer than this are refused by Rodas4 and BDF (their dense Jacobian and LU grow as
+/// n^2, n^3).
 pub const RODAS_MAX_STATE: usize = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,8 +75,12 @@ pub enum IntegrationError {
     },
     #[error("more than {steps} steps between t = {from:.6e} and t = {to:.6e} (the problem may be stiff); stopped at t = {t:.6e}")]
     TooManySteps { steps: u32, from: f64, to: f64, t: f64 },
-    #[error("the state has {len} entries; rodas4 handles at most {max} (use dop853)")]
-    TooLarge { len: usize, max: usize },
+    #[error("the state has {len} entries; {method} handles at most {max} (use dop853)")]
+    TooLarge {
+        len: usize,
+        max: usize,
+        method: &'static str,
+    },
 }
 
 /// The error for a collapsed step: names the state entry that changes fastest relative to its
@@ -102,12 +111,15 @@ pub struct Stats {
     pub evaluations: u64,
     pub accepted: u64,
     pub rejected: u64,
-    /// The stepper the run started with (`auto` resolves to dop853 or rodas4).
+    /// The stepper the run started with (`auto` resolves to dop853 or bdf).
     pub started_with: Method,
-    /// Accepted steps of Rodas4 (included in `accepted`) and the Jacobians it formed.
-    pub rosenbrock_accepted: u64,
+    /// The stiff stepper that ran (bdf or rodas4), if any.
+    pub stiff: Option<Method>,
+    /// Accepted steps of the stiff stepper (included in `accepted`) and the Jacobians it
+    /// formed.
+    pub stiff_accepted: u64,
     pub jacobians: u64,
-    /// Where `auto` handed a stiff explicit run over to Rodas4.
+    /// Where `auto` handed a stiff explicit run over to the stiff stepper.
     pub switched_at: Option<f64>,
 }
 
@@ -118,7 +130,8 @@ impl Default for Stats {
             accepted: 0,
             rejected: 0,
             started_with: Method::Auto,
-            rosenbrock_accepted: 0,
+            stiff: None,
+            stiff_accepted: 0,
             jacobians: 0,
             switched_at: None,
         }
@@ -126,16 +139,20 @@ impl Default for Stats {
 }
 
 impl Stats {
-    /// One line on which steppers ran: `rodas4 (exact Jacobian): 657 steps`, or
-    /// `dop853 1200 steps, then rodas4 from t = 12.3: 800 steps`.
+    /// One line on which steppers ran: `bdf: 421 steps, 40 Jacobians`, or
+    /// `dop853 1200 steps, then bdf from t = 12.3: 800 steps, 60 Jacobians`.
     pub fn describe(&self) -> String {
-        let explicit = self.accepted - self.rosenbrock_accepted;
+        let explicit = self.accepted - self.stiff_accepted;
+        let stiff = self.stiff.unwrap_or(Method::Bdf).name();
         match (self.started_with, self.switched_at) {
-            (Method::Rodas4, _) => format!("rodas4: {} steps, {} Jacobians", self.accepted, self.jacobians),
+            (Method::Rodas4 | Method::Bdf, _) => {
+                format!("{stiff}: {} steps, {} Jacobians", self.accepted, self.jacobians)
+            }
             (m, Some(t)) => format!(
-                "{} {explicit} steps, then rodas4 from t = {t:.4e}: {} steps",
+                "{} {explicit} steps, then {stiff} from t = {t:.4e}: {} steps, {} Jacobians",
                 m.name(),
-                self.rosenbrock_accepted
+                self.stiff_accepted,
+                self.jacobians
             ),
             (m, None) => format!("{}: {} steps", m.name(), self.accepted),
         }
@@ -143,8 +160,10 @@ impl Stats {
 }
 
 /// Default tolerances: eg within 1e-6 relative of a converged reference on the paper's runs
-/// (README, "Integration"), far below the 1/sqrt(D) that separates SGD from the ODE.
-pub const DEFAULT_RTOL: f64 = 1e-6;
+/// (README, "Integration"), far below the 1/sqrt(D) that separates SGD from the ODE. BDF's
+/// global error is some 20 times its rtol here (1.8e-6 at rtol 1e-6, 2.8e-7 at 1e-7;
+/// `cargo bench --bench diffsol`), hence 1e-7.
+pub const DEFAULT_RTOL: f64 = 1e-7;
 pub const DEFAULT_ATOL: f64 = 1e-10;
 
 impl Method {
@@ -155,6 +174,7 @@ impl Method {
             Method::Dop853 => "dop853",
             Method::Dopri5 => "dopri5",
             Method::Rodas4 => "rodas4",
+            Method::Bdf => "bdf",
         }
     }
 }
@@ -288,27 +308,32 @@ pub fn integrate(
     }
     record(times[0], &y, &mut traj)?;
     let n = y.len();
-    if solver.method == Method::Rodas4 && n > RODAS_MAX_STATE {
+    if matches!(solver.method, Method::Rodas4 | Method::Bdf) && n > RODAS_MAX_STATE {
         return Err(IntegrationError::TooLarge {
             len: n,
             max: RODAS_MAX_STATE,
+            method: solver.method.name(),
         });
     }
-    // Whether the kernel has an exact Jacobian: ask it once, and only where Rodas4 may run
-    // (the probe is an n x n buffer and one Jacobian, which an explicit run never uses).
-    let may_run_rodas = matches!(solver.method, Method::Rodas4 | Method::Auto);
+    // Whether the kernel has an exact Jacobian: ask it once, and only where a stiff stepper
+    // may run (the probe is an n x n buffer and one Jacobian, which an explicit run never
+    // uses).
+    let may_run_rodas = matches!(solver.method, Method::Rodas4 | Method::Bdf | Method::Auto);
     let has_jacobian = may_run_rodas && !solver.fd_jacobian && n <= RODAS_MAX_STATE && {
         let mut probe = vec![0.0; n * n];
         kernel.jacobian(y.as_slice(), &mut probe)
     };
     let mut stage = Stage::first(solver.method, n, has_jacobian);
     traj.stats.started_with = stage.method();
+    if !matches!(stage, Stage::Explicit { .. }) {
+        traj.stats.stiff = Some(stage.method());
+    }
     let jacobian = |x: &[f64], jac: &mut [f64]| {
         kernel.jacobian(x, jac);
     };
     let mut rodas_h = 0.0;
     let mut work = crate::rosenbrock::Workspace::default();
-    for w in times.windows(2) {
+    for (index, w) in times.windows(2).enumerate() {
         let (from, to) = (w[0], w[1]);
         if to <= from {
             continue;
@@ -365,7 +390,8 @@ pub fn integrate(
                         y = last;
                     }
                     traj.stats.switched_at = Some(rodas_from);
-                    stage = Stage::Rosenbrock { exact: has_jacobian };
+                    stage = Stage::Bdf { exact: has_jacobian };
+                    traj.stats.stiff = Some(Method::Bdf);
                 }
                 Err(ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x }) => {
                     if let Some(e) = bad_derivative() {
@@ -388,8 +414,79 @@ pub fn integrate(
                 }
             }
         }
+        if let Stage::Bdf { exact } = stage {
+            // BDF keeps its history: it runs through every remaining output in one go.
+            let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
+            let f = |x: &[f64], dx: &mut [f64]| {
+                kernel.rhs(x, dx);
+                if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
+                    *bad_input.borrow_mut() = Some(x.to_vec());
+                }
+            };
+            let outputs: Vec<f64> = times[index + 1..].iter().copied().filter(|t| *t > rodas_from).collect();
+            let mut bs = crate::bdf::BdfStats::default();
+            let (explicit_evaluations, explicit_accepted, explicit_rejected) =
+                (traj.stats.evaluations, traj.stats.accepted, traj.stats.rejected);
+            let mut on_output = |t: f64, state: &[f64]| -> Result<(), IntegrationError> {
+                record(t, &DVector::from_column_slice(state), &mut traj)?;
+                progress(t);
+                Ok(())
+            };
+            let res = crate::bdf::integrate(
+                &f,
+                exact.then_some(&jacobian as crate::rosenbrock::JacobianFn),
+                rodas_from,
+                y.as_slice(),
+                &outputs,
+                solver.rtol,
+                solver.atol,
+                solver.max_steps,
+                &mut bs,
+                &mut on_output,
+            );
+            traj.stats.evaluations = explicit_evaluations + bs.evaluations;
+            traj.stats.accepted = explicit_accepted + bs.accepted;
+            traj.stats.rejected = explicit_rejected + bs.rejected;
+            traj.stats.stiff_accepted = bs.accepted;
+            traj.stats.jacobians = bs.jacobians;
+            return match res {
+                Ok(()) => Ok(traj),
+                Err(crate::bdf::OutputOrFailure::Output(e)) => Err(e),
+                Err(crate::bdf::OutputOrFailure::Failure(failure)) => Err(match failure {
+                    crate::bdf::BdfFailure::NonFinite(i, t, value, true) => IntegrationError::NonFinite {
+                        quantity: format!("state {}", name(i)),
+                        value,
+                        t,
+                        cause: String::new(),
+                    },
+                    crate::bdf::BdfFailure::NonFinite(i, t, value, false) => IntegrationError::NonFinite {
+                        quantity: format!("d{}/dt", name(i)),
+                        value,
+                        t,
+                        cause: cause(bad_input.borrow_mut().take()),
+                    },
+                    crate::bdf::BdfFailure::NonFiniteJacobian(row, col, t, value) => IntegrationError::NonFinite {
+                        quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
+                        value,
+                        t,
+                        cause: String::new(),
+                    },
+                    crate::bdf::BdfFailure::Failed(t, state, _) => step_collapse(kernel, &state, t, solver, &name),
+                    crate::bdf::BdfFailure::TooManySteps(t, _) => {
+                        let from = times.iter().copied().filter(|x| *x <= t).fold(from, f64::max);
+                        let to = times.iter().copied().find(|x| *x > t).unwrap_or(t);
+                        IntegrationError::TooManySteps {
+                            steps: solver.max_steps,
+                            from,
+                            to,
+                            t,
+                        }
+                    }
+                }),
+            };
+        }
         let Stage::Rosenbrock { exact } = stage else {
-            unreachable!("the explicit stage returned or switched above")
+            unreachable!("the explicit stage returned or switched above, BDF returned")
         };
         let mut state: Vec<f64> = y.as_slice().to_vec();
         let mut rs = crate::rosenbrock::RodasStats::default();
@@ -416,7 +513,7 @@ pub fn integrate(
         traj.stats.evaluations += rs.evaluations;
         traj.stats.accepted += rs.accepted;
         traj.stats.rejected += rs.rejected;
-        traj.stats.rosenbrock_accepted += rs.accepted;
+        traj.stats.stiff_accepted += rs.accepted;
         traj.stats.jacobians += rs.jacobians;
         match res {
             Ok(()) => {}
@@ -468,10 +565,12 @@ pub fn integrate(
 /// Which stepper runs now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stage {
-    /// Dop853 or Dopri5; with `detect_stiffness`, Hairer's test hands over to Rodas4.
+    /// Dop853 or Dopri5; with `detect_stiffness`, Hairer's test hands over to BDF.
     Explicit { method: Method, detect_stiffness: bool },
     /// Rodas4 with the kernel's exact Jacobian or finite differences.
     Rosenbrock { exact: bool },
+    /// BDF with the kernel's exact Jacobian or finite differences.
+    Bdf { exact: bool },
 }
 
 impl Stage {
@@ -482,11 +581,12 @@ impl Stage {
                 detect_stiffness: false,
             },
             Method::Rodas4 => Stage::Rosenbrock { exact: has_jacobian },
-            // With an exact Jacobian and a small state a Rodas4 step costs about what a
-            // Dop853 step does (12 evaluations), and it never becomes stability-limited.
-            Method::Auto if has_jacobian && n <= AUTO_ROSENBROCK_STATE => Stage::Rosenbrock { exact: true },
-            // Otherwise explicit, handing over once stiff if Rodas4 can take the state: with an
-            // exact Jacobian, or finite differences cheap enough (n evaluations a step).
+            Method::Bdf => Stage::Bdf { exact: has_jacobian },
+            // With an exact Jacobian and a small state a stiff step costs about what a Dop853
+            // step does, and it never becomes stability-limited.
+            Method::Auto if has_jacobian && n <= AUTO_STIFF_STATE => Stage::Bdf { exact: true },
+            // Otherwise explicit, handing over once stiff if BDF can take the state: with an
+            // exact Jacobian, or finite differences cheap enough (n evaluations a Jacobian).
             Method::Auto => Stage::Explicit {
                 method: Method::Dop853,
                 detect_stiffness: (has_jacobian && n <= RODAS_MAX_STATE) || n <= AUTO_DIFFERENCES_STATE,
@@ -498,14 +598,15 @@ impl Stage {
         match self {
             Stage::Explicit { method, .. } => method,
             Stage::Rosenbrock { .. } => Method::Rodas4,
+            Stage::Bdf { .. } => Method::Bdf,
         }
     }
 }
 
-/// `auto` starts with Rodas4 on states up to this size when the kernel has an exact Jacobian.
-pub const AUTO_ROSENBROCK_STATE: usize = 400;
-/// `auto` hands a stiff explicit run to Rodas4 with a finite-difference Jacobian only up to
-/// this size: beyond, the n evaluations per Jacobian outweigh the steps saved.
+/// `auto` starts with BDF on states up to this size when the kernel has an exact Jacobian.
+pub const AUTO_STIFF_STATE: usize = 400;
+/// `auto` hands a stiff explicit run to BDF with a finite-difference Jacobian only up to this
+/// size: beyond, the n evaluations per Jacobian outweigh the steps saved.
 pub const AUTO_DIFFERENCES_STATE: usize = 64;
 
 /// The outcome, the last accepted (t, state), and the counts (evaluations, accepted, rejected).
@@ -729,7 +830,7 @@ mod tests {
     }
 
     /// The exact late solution, against which every method must land within its tolerance:
-    /// rtol 1e-6 per step leaves a global error of a few 1e-6 relative (at t = 5 the value,
+    /// rtol 1e-7 per step leaves a global error of a few 1e-6 relative at most (at t = 5 the value,
     /// 6.7e-3, is far above atol = 1e-10).
     fn assert_on_the_slow_manifold(traj: &Trajectory, what: &str) {
         let t = *traj.times.last().unwrap();
@@ -739,9 +840,9 @@ mod tests {
     }
 
     #[test]
-    fn auto_hands_a_stiff_explicit_run_to_rodas4() {
+    fn auto_hands_a_stiff_explicit_run_to_bdf() {
         // Without an exact Jacobian auto starts with dop853; once the steps are held by
-        // stability (Hairer's test, 15 in a row) it goes on with Rodas4 (finite differences:
+        // stability (Hairer's test, 15 in a row) it goes on with BDF (finite differences:
         // the state is small). dop853 alone is held at h <= 6.3e-3 (its stability interval on
         // the negative axis is ~6.3, the eigenvalue -1000): about 790 steps to t = 5.
         let auto = run_stiff(Method::Auto, false);
@@ -749,11 +850,15 @@ mod tests {
         assert_eq!(auto.stats.started_with, Method::Dop853);
         let switched = auto.stats.switched_at.expect("auto switched");
         assert!(switched < 0.5, "switched at t = {switched}");
-        assert!(auto.stats.rosenbrock_accepted > 0 && auto.stats.jacobians > 0);
+        assert_eq!(auto.stats.stiff, Some(Method::Bdf));
+        assert!(auto.stats.stiff_accepted > 0 && auto.stats.jacobians > 0);
         assert_eq!(explicit.stats.switched_at, None);
         assert!(explicit.stats.accepted > 750, "{}", explicit.stats.accepted);
+        // Auto's steps: dop853's until the test fires, then BDF's, whose step grows with the
+        // slow solution (about 160 in all at rtol 1e-7, against dop853's ~790 held by
+        // stability at any tolerance).
         assert!(
-            auto.stats.accepted * 5 < explicit.stats.accepted,
+            auto.stats.accepted * 4 < explicit.stats.accepted,
             "auto {} steps, dop853 {}",
             auto.stats.accepted,
             explicit.stats.accepted
@@ -768,14 +873,29 @@ mod tests {
     }
 
     #[test]
-    fn auto_starts_with_rodas4_where_an_exact_jacobian_exists() {
+    fn auto_starts_with_bdf_where_an_exact_jacobian_exists() {
         let auto = run_stiff(Method::Auto, true);
-        assert_eq!(auto.stats.started_with, Method::Rodas4);
+        assert_eq!(auto.stats.started_with, Method::Bdf);
         assert_eq!(auto.stats.switched_at, None);
-        assert_eq!(auto.stats.accepted, auto.stats.rosenbrock_accepted);
-        // One Jacobian per accepted step: a rejected attempt retries at the same state with it.
-        assert_eq!(auto.stats.jacobians, auto.stats.accepted);
+        assert_eq!(auto.stats.accepted, auto.stats.stiff_accepted);
+        // BDF keeps its Jacobian while Newton converges: fewer Jacobians than steps.
+        assert!(
+            auto.stats.jacobians < auto.stats.accepted,
+            "{} Jacobians, {} steps",
+            auto.stats.jacobians,
+            auto.stats.accepted
+        );
         assert_on_the_slow_manifold(&auto, "auto with the exact Jacobian");
+    }
+
+    #[test]
+    fn rodas4_forms_one_jacobian_per_step() {
+        let rodas = run_stiff(Method::Rodas4, true);
+        assert_eq!(rodas.stats.started_with, Method::Rodas4);
+        assert_eq!(rodas.stats.stiff, Some(Method::Rodas4));
+        // A rejected attempt retries at the same state with the same Jacobian.
+        assert_eq!(rodas.stats.jacobians, rodas.stats.accepted);
+        assert_on_the_slow_manifold(&rodas, "rodas4");
     }
 
     /// A segment longer than one stepper's share of steps goes on in fresh steppers and still
@@ -838,5 +958,63 @@ mod tests {
             matches!(err, IntegrationError::TooManySteps { steps: 300, .. }),
             "{err}"
         );
+    }
+
+    /// BDF stops at the step limit between two outputs, with the outputs it had reached.
+    #[test]
+    fn bdf_stops_at_the_step_limit() {
+        let solver = Solver {
+            method: Method::Bdf,
+            max_steps: 5,
+            ..Solver::default()
+        };
+        let err = integrate(
+            &stiff(true),
+            &[],
+            vec![0.0, 1.0],
+            &[0.0, 5.0],
+            &solver,
+            &["y0".into()],
+            &|_| None,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, IntegrationError::TooManySteps { steps: 5, .. }), "{err}");
+    }
+
+    /// A derivative that turns NaN (here once y1 = e^{-t} falls below 1/2, at t = ln 2) stops
+    /// BDF with an error naming it and a time past ln 2, not with NaN in the output.
+    #[test]
+    fn bdf_names_a_non_finite_derivative() {
+        let kernel = TestKernel {
+            rhs: |y, dy| {
+                dy[0] = -1000.0 * (y[0] - y[1]);
+                dy[1] = if y[1] < 0.5 { f64::NAN } else { -y[1] };
+            },
+            jacobian: Some(|jac: &mut [f64]| jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0])),
+        };
+        let solver = Solver {
+            method: Method::Bdf,
+            ..Solver::default()
+        };
+        let names = ["y0".to_string(), "y1".to_string()];
+        let err = integrate(
+            &kernel,
+            &names,
+            vec![0.0, 1.0],
+            &log_times(0.01, 5.0, 10),
+            &solver,
+            &["y0".into()],
+            &|_| None,
+            |_| {},
+        )
+        .unwrap_err();
+        match err {
+            IntegrationError::NonFinite { quantity, t, .. } => {
+                assert_eq!(quantity, "dy1/dt");
+                assert!(t > 0.6, "t = {t}");
+            }
+            other => panic!("{other}"),
+        }
     }
 }

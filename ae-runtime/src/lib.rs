@@ -2,6 +2,7 @@
 //! conditions, adaptive integration of generated or interpreted equations.
 
 pub mod averages;
+pub mod bdf;
 pub mod data;
 pub mod generic;
 pub mod init;

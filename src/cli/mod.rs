@@ -63,7 +63,7 @@ pub(crate) fn validate(command: &Command) -> Result<(), RunError> {
 }
 
 /// A clap error as one line, like every other bad input: an unknown name lists the names
-/// (`unknown --method `euler`: expected auto, dop853, dopri5 or rodas4`), anything else is clap's
+/// (`unknown --method `euler`: expected auto, bdf, dop853, dopri5 or rodas4`), anything else is clap's
 /// first line without the usage and help hints that follow it.
 pub(crate) fn one_line(e: &clap::Error) -> String {
     use clap::error::{ContextKind, ContextValue, ErrorKind};

@@ -68,7 +68,7 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
         rejects(
             sub,
             &["--method", "euler"],
-            "unknown --method `euler`: expected auto, dop853, dopri5 or rodas4",
+            "unknown --method `euler`: expected auto, bdf, dop853, dopri5 or rodas4",
         );
         rejects(sub, &["--equations", "nonsense"], "unknown equations `nonsense`: expected one of vanilla, full_spectrum, density, truncated, reduced or the path of an .ae file");
         rejects(

@@ -1,0 +1,233 @@
+//! The stiff stage by diffsol's variable-order BDF: the Jacobian and its factorisation are
+//! reused across steps while Newton converges, which is what makes it cheaper than Rodas4 (one
+//! Jacobian and LU every step) on the long stiff tails of these runs.
+
+use std::cell::{Cell, RefCell};
+
+use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector};
+
+use crate::rosenbrock::JacobianFn;
+
+type Matrix = NalgebraMat<f64>;
+type Lu = NalgebraLU<f64>;
+
+/// Why a BDF run stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BdfFailure {
+    /// Non-finite derivative or state: (index, t, value, is_state).
+    NonFinite(usize, f64, f64, bool),
+    /// The exact Jacobian had a non-finite entry: (row, column, t, value).
+    NonFiniteJacobian(usize, usize, f64, f64),
+    /// diffsol gave up (the step size collapsed or Newton failed at every step size) at t,
+    /// with the last accepted state; its message.
+    Failed(f64, Vec<f64>, String),
+    /// More than the allowed steps between two outputs; stopped at t with this state.
+    TooManySteps(f64, Vec<f64>),
+}
+
+/// Receives each output time and state; an error stops the run.
+pub type OutputFn<'a, E> = dyn FnMut(f64, &[f64]) -> Result<(), E> + 'a;
+
+/// Counts of one BDF run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BdfStats {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub evaluations: u64,
+    /// Jacobian and LU setups.
+    pub jacobians: u64,
+}
+
+/// Integrates `dy/dt = f(y)` from `(t0, y0)` through every time of `outputs` (increasing, after
+/// t0), handing each output time and state to `output`. Without `jacobian`, Jacobians are
+/// forward differences of `f`. At most `max_steps` steps between two outputs.
+#[allow(clippy::too_many_arguments)]
+pub fn integrate<E>(
+    f: &dyn Fn(&[f64], &mut [f64]),
+    jacobian: Option<JacobianFn>,
+    t0: f64,
+    y0: &[f64],
+    outputs: &[f64],
+    rtol: f64,
+    atol: f64,
+    max_steps: u32,
+    stats: &mut BdfStats,
+    output: &mut OutputFn<E>,
+) -> Result<(), OutputOrFailure<E>> {
+    let n = y0.len();
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let evaluations = Cell::new(0u64);
+    // The first non-finite derivative, from the first state that produced one.
+    let bad: Cell<Option<(usize, f64)>> = Cell::new(None);
+    let rhs = |x: &[f64], dx: &mut [f64]| {
+        evaluations.set(evaluations.get() + 1);
+        f(x, dx);
+        if bad.get().is_none() {
+            if let Some(i) = dx.iter().position(|v| !v.is_finite()) {
+                bad.set(Some((i, dx[i])));
+            }
+        }
+    };
+    // diffsol asks for Jacobian-vector products and assembles its matrix from the products
+    // with unit vectors: form the Jacobian once per state (exact, or by forward differences
+    // of f) and answer every product at that state from it.
+    let cache = RefCell::new(JacobianCache {
+        at: vec![f64::NAN; n],
+        jac: vec![0.0; n * n],
+        f0: vec![0.0; n],
+        shifted: vec![0.0; n],
+        f1: vec![0.0; n],
+        bad_entry: None,
+    });
+    let jac_mul = |x: &[f64], v: &[f64], y: &mut [f64]| {
+        let mut c = cache.borrow_mut();
+        if c.at.as_slice() != x {
+            c.form(x, jacobian, &rhs);
+        }
+        y.iter_mut().for_each(|yi| *yi = 0.0);
+        for (column, vj) in c.jac.chunks_exact(n).zip(v) {
+            if *vj != 0.0 {
+                for (yi, jij) in y.iter_mut().zip(column) {
+                    *yi += jij * vj;
+                }
+            }
+        }
+    };
+    let problem = OdeBuilder::<Matrix>::new()
+        .t0(t0)
+        .rtol(rtol)
+        .atol([atol])
+        .rhs_implicit(
+            |x: &[f64], _p: &[f64], _t: f64, dx: &mut [f64]| rhs(x, dx),
+            |x: &[f64], _p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| jac_mul(x, v, y),
+        )
+        .init(|_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(y0), n)
+        .build()
+        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
+    let mut solver = problem
+        .bdf::<Lu>()
+        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
+    let record = |solver: &diffsol::Bdf<'_, _, Lu>, stats: &mut BdfStats| {
+        let s = solver.get_statistics();
+        stats.accepted = s.number_of_steps as u64;
+        stats.rejected = s.number_of_error_test_failures as u64;
+        stats.jacobians = s.number_of_linear_solver_setups as u64;
+        stats.evaluations = evaluations.get();
+    };
+    let last_t = *outputs.last().unwrap_or(&t0);
+    solver
+        .set_stop_time(last_t)
+        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
+    let mut next = 0;
+    let mut steps_since_output = 0u32;
+    while next < outputs.len() {
+        // Outputs inside the last step come from its interpolant.
+        while next < outputs.len() && outputs[next] <= solver.state().t {
+            let t = outputs[next];
+            let y = if t == solver.state().t {
+                solver.state().y.clone_as_vec()
+            } else {
+                solver
+                    .interpolate(t)
+                    .map_err(|e| {
+                        OutputOrFailure::Failure(BdfFailure::Failed(t, solver.state().y.clone_as_vec(), e.to_string()))
+                    })?
+                    .clone_as_vec()
+            };
+            if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+                return Err(OutputOrFailure::Failure(BdfFailure::NonFinite(i, t, y[i], true)));
+            }
+            record(&solver, stats);
+            output(t, &y).map_err(OutputOrFailure::Output)?;
+            next += 1;
+            steps_since_output = 0;
+        }
+        if next == outputs.len() {
+            break;
+        }
+        if steps_since_output >= max_steps {
+            record(&solver, stats);
+            return Err(OutputOrFailure::Failure(BdfFailure::TooManySteps(
+                solver.state().t,
+                solver.state().y.clone_as_vec(),
+            )));
+        }
+        let step = solver.step();
+        steps_since_output += 1;
+        let t = solver.state().t;
+        if let Some(failure) = cache
+            .borrow()
+            .bad_entry
+            .map(|(row, col, value)| BdfFailure::NonFiniteJacobian(row, col, t, value))
+        {
+            record(&solver, stats);
+            return Err(OutputOrFailure::Failure(failure));
+        }
+        match step {
+            Ok(OdeSolverStopReason::InternalTimestep | OdeSolverStopReason::TstopReached) => {}
+            Ok(OdeSolverStopReason::RootFound(..)) => unreachable!("no root function was given"),
+            Err(e) => {
+                record(&solver, stats);
+                if let Some((i, value)) = bad.get() {
+                    return Err(OutputOrFailure::Failure(BdfFailure::NonFinite(i, t, value, false)));
+                }
+                return Err(OutputOrFailure::Failure(BdfFailure::Failed(
+                    t,
+                    solver.state().y.clone_as_vec(),
+                    e.to_string(),
+                )));
+            }
+        }
+    }
+    record(&solver, stats);
+    Ok(())
+}
+
+/// A failure of the integration, or the error an output callback returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputOrFailure<E> {
+    Failure(BdfFailure),
+    Output(E),
+}
+
+/// The Jacobian at the state `at`, column-major.
+struct JacobianCache {
+    at: Vec<f64>,
+    jac: Vec<f64>,
+    f0: Vec<f64>,
+    shifted: Vec<f64>,
+    f1: Vec<f64>,
+    /// The first non-finite entry seen: (row, column, value).
+    bad_entry: Option<(usize, usize, f64)>,
+}
+
+impl JacobianCache {
+    fn form(&mut self, x: &[f64], jacobian: Option<JacobianFn>, f: &dyn Fn(&[f64], &mut [f64])) {
+        let n = x.len();
+        self.at.copy_from_slice(x);
+        match jacobian {
+            Some(exact) => exact(x, &mut self.jac),
+            None => {
+                // Forward differences, one column per entry (as Rodas4 does without one).
+                f(x, &mut self.f0);
+                self.shifted.copy_from_slice(x);
+                for (j, (xj, column)) in x.iter().zip(self.jac.chunks_exact_mut(n)).enumerate() {
+                    let h = f64::EPSILON.sqrt() * xj.abs().max(1e-5);
+                    self.shifted[j] = xj + h;
+                    f(&self.shifted, &mut self.f1);
+                    self.shifted[j] = *xj;
+                    for ((c, f1), f0) in column.iter_mut().zip(&self.f1).zip(&self.f0) {
+                        *c = (f1 - f0) / h;
+                    }
+                }
+            }
+        }
+        if self.bad_entry.is_none() {
+            if let Some(k) = self.jac.iter().position(|v| !v.is_finite()) {
+                self.bad_entry = Some((k % n, k / n, self.jac[k]));
+            }
+        }
+    }
+}
