@@ -116,6 +116,9 @@ pub fn integrate<E>(
         stats.jacobians = s.number_of_linear_solver_setups as u64;
         stats.evaluations = evaluations.get();
     };
+    // diffsol caps a whole run at 5000 steps by default; the limit here is per output
+    // interval (`max_steps`), as for the other steppers.
+    solver.config_mut().maximum_number_timesteps = usize::MAX;
     let last_t = *outputs.last().unwrap_or(&t0);
     solver
         .set_stop_time(last_t)

@@ -461,6 +461,14 @@ fn load_patches(path: &str, p: usize, stride: usize) -> Result<Samples, DataErro
         );
     }
     let bytes = read_bytes(path)?;
+    if bytes.starts_with(&[0xFF, 0xD8]) && !ends_with_jpeg_end_marker(&bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and reports success.
+        return fail(
+            path,
+            format!("byte {}", bytes.len()),
+            "the JPEG data stops before its end marker (FF D9): the file is truncated",
+        );
+    }
     let img = image::load_from_memory(&bytes).map_err(|e| DataError {
         file: path.to_string(),
         location: "image data".into(),
@@ -536,6 +544,19 @@ impl RealData {
                 &samples.source,
                 "samples",
                 "every sample is the same: the covariance is zero",
+            );
+        }
+        // Samples that differ only in their last few bits would be scaled up to unit
+        // variance, and the run would integrate rounding noise.
+        let mean_square: f64 = samples.rows.iter().flatten().map(|x| x * x).sum::<f64>() / (n * d) as f64;
+        let rounding = (64.0 * f64::EPSILON).powi(2) * mean_square;
+        if var <= rounding {
+            return fail(
+                &samples.source,
+                "samples",
+                format!(
+                    "the samples differ only by rounding (variance {var:.3e} against a mean square of {mean_square:.3e}): there is nothing to learn"
+                ),
             );
         }
         let scale = var.sqrt();
@@ -781,6 +802,16 @@ impl crate::sgd::Sampler for DataSampler {
     }
 }
 
+/// Whether JPEG data ends with its end-of-image marker, allowing the padding some writers put
+/// after it (zero bytes, line ends, spaces).
+fn ends_with_jpeg_end_marker(bytes: &[u8]) -> bool {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, 0x00 | b'\n' | b'\r' | b' '))
+        .map_or(0, |i| i + 1);
+    bytes[..end].ends_with(&[0xFF, 0xD9])
+}
+
 /// Whether `path` exists and is a file (for messages that say which argument is wrong).
 pub fn is_file(path: &str) -> bool {
     Path::new(path).is_file()
@@ -813,6 +844,43 @@ mod tests {
             ..LoadOptions::default()
         };
         load(path, &options).unwrap()
+    }
+
+    /// A cut-off JPEG (the shipped photograph's first 20 000 bytes, which the decoder would
+    /// fill with grey) is an error at the byte where it stops; the whole file, also with
+    /// padding after its end marker, loads.
+    #[test]
+    fn a_truncated_jpeg_is_an_error() {
+        let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/china.jpg");
+        let bytes = std::fs::read(shipped).unwrap();
+        let options = LoadOptions {
+            patch: Some(8),
+            ..LoadOptions::default()
+        };
+        let cut = temp("cut.jpg");
+        std::fs::write(&cut, &bytes[..20_000]).unwrap();
+        let err = load(&cut, &options).unwrap_err();
+        assert_eq!(err.location, "byte 20000");
+        assert!(err.message.contains("truncated"), "{}", err.message);
+        let padded = temp("padded.jpg");
+        std::fs::write(&padded, [bytes.as_slice(), b"\n\0\0"].concat()).unwrap();
+        assert!(load(&padded, &options).is_ok());
+    }
+
+    /// Samples that differ only in their last bits are refused (scaled to unit variance they
+    /// would be rounding noise); a relative spread of 1e-10, far above rounding, is data.
+    #[test]
+    fn samples_that_differ_only_by_rounding_are_refused() {
+        let rows = |spread: f64| Samples {
+            source: "t".into(),
+            d: 2,
+            rows: (0..10)
+                .map(|i| vec![1.0 + spread * (i % 3) as f64, 1.0 - spread * (i % 2) as f64])
+                .collect(),
+        };
+        let err = RealData::new(rows(f64::EPSILON)).unwrap_err();
+        assert!(err.message.contains("differ only by rounding"), "{}", err.message);
+        assert!(RealData::new(rows(1e-10)).is_ok());
     }
 
     /// Photographs and CIFAR-10 records become grey by the same floating-point formula.

@@ -2,7 +2,7 @@
 //! CSV files, and report.
 
 use super::args::{CompareArgs, OdeArgs, ReducedArgs};
-use super::jobs::{compare_job, ode_job, reduced_job};
+use super::jobs::{check_outputs, compare_job, ode_job, reduced_job};
 use super::report::{check_json, print_json, report_data, write_output, Progress};
 use crate::experiment::RunCommand;
 use crate::run::{write_csv, RunError};
@@ -11,6 +11,10 @@ use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Dim;
 
 pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+    check_outputs(
+        &a.model,
+        &[("--out", a.out.as_ref()), ("--overlaps", a.overlaps.as_ref())],
+    )?;
     let job = compare_job(a)?;
     let d = job.d()?;
     check_json(a.report.json, &a.out)?;
@@ -61,6 +65,7 @@ pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
 
 pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let a = &args.model;
+    check_outputs(a, &[("--out", args.out.as_ref())])?;
     let job = ode_job(a)?;
     if job.source.dim() == Dim::Infinite && !args.report.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");

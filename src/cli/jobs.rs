@@ -82,6 +82,54 @@ fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
     Ok(Weights { w, v })
 }
 
+/// The largest --t-end: at 1e15 a time step must exceed 0.2 to change t in double precision.
+pub(crate) const MAX_T_END: f64 = 1e15;
+
+/// The most SGD steps one `compare` may take, all replicas together.
+pub(crate) const MAX_SGD_STEPS: f64 = 1e12;
+
+/// Where a file is or would be, for telling whether two names mean one file (the output need
+/// not exist yet; its directory usually does).
+fn resolved(path: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(path);
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Refuses an output file that is an input (`--weights`, `--data`, an `--equations` file) or
+/// another output: it would be overwritten while or before it is read.
+pub(crate) fn check_outputs(model: &ModelArgs, outputs: &[(&str, Option<&String>)]) -> Result<(), RunError> {
+    let mut named: Vec<(&str, &str)> = Vec::new();
+    if let Some(w) = &model.weights {
+        named.push(("--weights", w));
+    }
+    if let Some(d) = &model.data {
+        named.push(("--data", d));
+    }
+    if std::path::Path::new(&model.equations).is_file() {
+        named.push(("--equations", &model.equations));
+    }
+    for (option, path) in outputs.iter().filter_map(|(o, p)| p.map(|p| (*o, p.as_str()))) {
+        let target = resolved(path);
+        if let Some((other, _)) = named.iter().find(|(_, q)| resolved(q) == target) {
+            return bad(format!(
+                "{option} {path} is the file of {other}: writing it would destroy what the run reads (choose another file)"
+            ));
+        }
+        named.push((option, path));
+    }
+    Ok(())
+}
+
 pub(crate) fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
     ode_job_with(a, Method::Auto)
 }
@@ -129,6 +177,13 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     if t_end <= 0.0 {
         return bad("--t-end must be positive");
     }
+    if t_end > MAX_T_END {
+        // Beyond, t + dt no longer changes for steps below t * 2^-52 (about 0.2 at 1e15); the
+        // paper's longest runs end at 1e7.
+        return bad(format!(
+            "--t-end {t_end:e} is beyond the largest time that can be integrated ({MAX_T_END:e})"
+        ));
+    }
     if t_min <= 0.0 || t_min > t_end {
         return bad("--t-min must be positive and at most --t-end");
     }
@@ -142,10 +197,21 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
         return bad("--init-std must be positive");
     }
     let method = a.method.unwrap_or(default_method);
-    if a.fd_jacobian && !matches!(method, Method::Rodas4 | Method::Auto) {
+    if a.fd_jacobian && !matches!(method, Method::Rodas4 | Method::Bdf | Method::Auto) {
         return bad(format!(
-            "--fd-jacobian is for --method rodas4 or auto (the explicit methods use no Jacobian; this run uses {})",
+            "--fd-jacobian is for --method bdf, rodas4 or auto (the explicit methods use no Jacobian; this run uses {})",
             value_name(method)
+        ));
+    }
+    let equations_name = std::path::Path::new(&a.equations)
+        .file_stem()
+        .map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    if equations_name == "reduced" && a.data.is_none() && spikes.len() != a.k {
+        // Each of its K neurons is aligned with one spike: other spikes would be ignored.
+        return bad(format!(
+            "--equations reduced pairs each of the K neurons with one spike: give as many --spikes as --k (K = {}, {} spikes)",
+            a.k,
+            spikes.len()
         ));
     }
     let starts = [a.informed.is_some(), a.weights.is_some(), a.perfect.is_some()];
@@ -256,6 +322,15 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     let ode = ode_job(&a.model)?;
     if a.seeds == 0 || a.seeds > 10_000 {
         return bad("--seeds must be between 1 and 10000");
+    }
+    let t_end = ode.times.last().copied().unwrap_or(0.0);
+    let d = ode.source.finite_d("compare")?;
+    let steps = a.seeds as f64 * t_end * d as f64;
+    if steps > MAX_SGD_STEPS {
+        return bad(format!(
+            "--seeds {} x --t-end {t_end:e} x D {d} is {steps:.3e} SGD steps, more than {MAX_SGD_STEPS:e} (about two months at 200 000 steps/s)",
+            a.seeds
+        ));
     }
     if a.test_samples > 1_000_000 {
         return bad("--test-samples must be at most 1000000");

@@ -125,9 +125,14 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
     rejects(
         "ode",
         &["--fd-jacobian", "--method", "dop853"],
-        "--fd-jacobian is for --method rodas4 or auto",
+        "--fd-jacobian is for --method bdf, rodas4 or auto",
     );
     rejects("ode", &["--fd-jacobian", "--method", "dopri5"], "this run uses dopri5");
+    rejects(
+        "ode",
+        &["--equations", "reduced", "--k", "2", "--spikes", "9,3,1"],
+        "give as many --spikes as --k (K = 2, 3 spikes)",
+    );
     let photo = photo_path();
     rejects(
         "ode",
@@ -492,4 +497,91 @@ fn diverging_sgd_is_an_error_not_nan_in_the_csv() {
         "{stderr}"
     );
     assert!(!out.exists(), "nothing is written for a diverged run");
+}
+
+/// An output that is an input, or another output, is refused before anything runs, and the
+/// input is left as it was.
+#[test]
+fn an_output_that_is_an_input_is_refused() {
+    let weights = temp("weights-as-out.csv");
+    let d = 20;
+    let row = |x: f64| vec![format!("{x}"); d].join(",");
+    let text: String = [0.1, 0.2, 0.3, 0.4].iter().map(|x| row(*x) + "\n").collect();
+    std::fs::write(&weights, &text).unwrap();
+    let w = weights.to_str().unwrap();
+    for args in [
+        vec!["ode", "--k", "2", "--d", "20", "--weights", w, "--out", w],
+        vec!["compare", "--k", "2", "--d", "20", "--weights", w, "--out", w],
+    ] {
+        let (code, stdout, stderr) = aedyn(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(
+            stderr.contains("--out") && stderr.contains("is the file of --weights"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&weights).unwrap(),
+            text,
+            "the input was touched"
+        );
+    }
+    // The same file reached by another name, and --overlaps on --out.
+    let dir = weights.parent().unwrap();
+    let other_name = dir.join(".").join(weights.file_name().unwrap());
+    let (code, _, stderr) = aedyn(&[
+        "ode",
+        "--k",
+        "2",
+        "--d",
+        "20",
+        "--weights",
+        w,
+        "--out",
+        other_name.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let out = temp("both.csv");
+    let (code, _, stderr) = aedyn(&[
+        "compare",
+        "--t-end",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--overlaps",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--overlaps") && stderr.contains("is the file of --out"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+/// Requests that cannot finish are refused up front with the limit they exceed: a time the
+/// integrator cannot resolve, and more SGD steps than months of computing.
+#[test]
+fn requests_that_cannot_finish_are_refused() {
+    for (args, needle) in [
+        (
+            vec!["ode", "--t-end", "1e300"],
+            "--t-end 1e300 is beyond the largest time that can be integrated (1e15)",
+        ),
+        (
+            vec!["compare", "--t-end", "1e9", "--d", "1000"],
+            "is 4.000e12 SGD steps, more than 1e12",
+        ),
+    ] {
+        let out = temp("cannot-finish.csv");
+        let mut all = args.clone();
+        all.extend(["--out", out.to_str().unwrap()]);
+        let (code, stdout, stderr) = aedyn(&all);
+        assert_eq!(code, 2, "{all:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(stderr.contains(needle), "{stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!out.exists());
+    }
 }
