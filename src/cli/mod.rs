@@ -76,13 +76,16 @@ pub(crate) fn one_line(e: &clap::Error) -> String {
             Some(ContextValue::String(s)) => s.clone(),
             _ => String::new(),
         };
+        // An option given without its value has no valid names to list: clap's line says so.
         if let Some(ContextValue::Strings(names)) = e.get(ContextKind::ValidValue) {
-            let expected = match names.split_last() {
-                Some((last, [])) => last.clone(),
-                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
-                None => String::new(),
-            };
-            return format!("unknown {arg} `{value}`: expected {expected}");
+            if let Some((last, rest)) = names.split_last() {
+                let expected = if rest.is_empty() {
+                    last.clone()
+                } else {
+                    format!("{} or {last}", rest.join(", "))
+                };
+                return format!("unknown {arg} `{value}`: expected {expected}");
+            }
         }
     }
     let text = e.to_string();

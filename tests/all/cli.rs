@@ -585,3 +585,28 @@ fn requests_that_cannot_finish_are_refused() {
         assert!(!out.exists());
     }
 }
+
+/// clap's errors are one line and exit code 2 like every other bad input, and say what is
+/// wrong: a missing value, an unknown option or subcommand, a repeated option.
+#[test]
+fn command_line_errors_are_one_line() {
+    for (args, needle) in [
+        (vec!["ode", "--k"], "a value is required for '--k <K>'"),
+        (vec!["ode", "--bogus"], "unexpected argument '--bogus'"),
+        (vec!["frobnicate"], "unrecognized subcommand 'frobnicate'"),
+        (vec!["ode", "--k", "3", "--k", "4"], "cannot be used multiple times"),
+        (
+            vec!["ode", "--method", "euler"],
+            "unknown --method `euler`: expected auto, bdf",
+        ),
+    ] {
+        let (code, stdout, stderr) = aedyn(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
