@@ -342,22 +342,28 @@ impl RunSpec {
                 // Lists: comma-separated for --spikes and --informed, repeated for --param.
                 toml::Value::Array(items) if key == "param" => {
                     for item in items {
-                        argv.push(flag.clone());
-                        argv.push(scalar(item)?);
+                        push_option(&mut argv, &flag, scalar(item)?);
                     }
                 }
                 toml::Value::Array(items) => {
                     let parts: Result<Vec<String>, String> = items.iter().map(scalar).collect();
-                    argv.push(flag);
-                    argv.push(parts?.join(","));
+                    push_option(&mut argv, &flag, parts?.join(","));
                 }
-                other => {
-                    argv.push(flag);
-                    argv.push(scalar(other)?);
-                }
+                other => push_option(&mut argv, &flag, scalar(other)?),
             }
         }
         Ok(argv)
+    }
+}
+
+/// `--flag value`, or `--flag=value` where the value starts with `-` (as `k = -1` does), which
+/// the parser would otherwise take for an option of its own.
+fn push_option(argv: &mut Vec<String>, flag: &str, value: String) {
+    if value.starts_with('-') {
+        argv.push(format!("{flag}={value}"));
+    } else {
+        argv.push(flag.to_string());
+        argv.push(value);
     }
 }
 

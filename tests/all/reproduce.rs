@@ -53,6 +53,17 @@ const HEAD: &str = "title = \"t\"\nabout = \"a\"\n\n[[run]]\nname = \"x\"\ncomma
 fn bad_experiment_files_name_the_key_and_line() {
     rejects(&format!("{HEAD}[run.args]\nk = 2\nbogus = 1\n"), 9, "key `bogus`");
     rejects(&format!("{HEAD}[run.args]\nk = \"two\"\n"), 8, "key `k`");
+    // A negative value is a value, not an option of its own: the error names its key and line.
+    rejects(
+        &format!("{HEAD}[run.args]\nt-end = 1\nk = -1\n"),
+        9,
+        "key `k`: invalid value '-1'",
+    );
+    rejects(
+        &format!("{HEAD}[run.args]\nk = 2\nlr = -1\n"),
+        9,
+        "--lr must be positive",
+    );
     rejects(
         &format!("{HEAD}args = {{ k = 2, lr = -1 }}\n"),
         7,
