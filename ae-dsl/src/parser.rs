@@ -6,6 +6,10 @@ use crate::lexer::{lex, Tok, Token};
 
 /// Nesting limit of expressions: deeper input is rejected instead of overflowing the stack.
 const MAX_DEPTH: usize = 200;
+/// The most operands one chain of `+ -` or `* /` may have. A chain is a nested tree that later
+/// passes walk recursively; the command line runs them on a 1 GiB stack, on which a chain of
+/// this length went through the whole `ode` path (interpreted, K = 1) with 95 MB resident.
+pub const MAX_CHAIN: usize = 50_000;
 
 /// The words that start a statement (besides `d/dt`).
 pub const KEYWORDS: [&str; 8] = [
@@ -292,6 +296,12 @@ impl Parser<'_> {
         Ok(Idx { arg, span: t.span })
     }
 
+    fn chain_too_long(ops: &str) -> String {
+        format!(
+            "more than {MAX_CHAIN} operands joined by {ops} in one expression: split it into named quantities (`let`)"
+        )
+    }
+
     fn enter(&mut self, span: Span) -> Result<()> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -304,6 +314,7 @@ impl Parser<'_> {
         let span = self.peek().span;
         self.enter(span)?;
         let mut lhs = self.term()?;
+        let mut operands = 1;
         loop {
             let op = if self.is_punct("+") {
                 BinOp::Add
@@ -313,6 +324,10 @@ impl Parser<'_> {
                 break;
             };
             let op_span = self.bump().span;
+            operands += 1;
+            if operands > MAX_CHAIN {
+                return self.err(op_span, Self::chain_too_long("+ and -"));
+            }
             let rhs = self.term()?;
             lhs = Expr {
                 kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),
@@ -325,6 +340,7 @@ impl Parser<'_> {
 
     fn term(&mut self) -> Result<Expr> {
         let mut lhs = self.unary()?;
+        let mut operands = 1;
         loop {
             let op = if self.is_punct("*") {
                 BinOp::Mul
@@ -334,6 +350,10 @@ impl Parser<'_> {
                 break;
             };
             let op_span = self.bump().span;
+            operands += 1;
+            if operands > MAX_CHAIN {
+                return self.err(op_span, Self::chain_too_long("* and /"));
+            }
             let rhs = self.unary()?;
             lhs = Expr {
                 kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)),

@@ -96,6 +96,9 @@ pub(crate) fn one_line(e: &clap::Error) -> String {
         .to_string()
 }
 
+/// Stack of the thread that runs a command (see `main`).
+const MAIN_STACK_BYTES: usize = 1 << 30;
+
 /// Parses the process arguments, runs the subcommand, and maps errors to exit codes (2: bad input).
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -110,7 +113,17 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    let result = dispatch(&cli.command);
+    // The equation front end and the interpreter recurse along an expression (a flat sum
+    // of n terms is a chain of n binary nodes): a large stack, of which only the touched pages
+    // are ever committed, takes the longest chains the parser admits (`MAX_CHAIN`).
+    let result = match std::thread::Builder::new()
+        .name("aedyn".into())
+        .stack_size(MAIN_STACK_BYTES)
+        .spawn(move || dispatch(&cli.command))
+    {
+        Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        Err(e) => Err(RunError::Io(format!("cannot start the worker thread: {e}"))),
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -313,3 +313,65 @@ fn a_carrier_is_a_state_whose_init_passes_an_input_through_unchanged() {
         assert_eq!(model.carrier(Input::Omega0), None, "{file}");
     }
 }
+
+/// An equation file whose right-hand side is one flat sum of `n` terms.
+fn flat_sum_file(n: usize, name: &str) -> std::path::PathBuf {
+    let terms = vec!["x[k]"; n].join(" + ");
+    let path = common::temp(name);
+    std::fs::write(
+        &path,
+        format!("equations flat\nhidden k\nparam lr = 1\nstate x[k] init T00[k, k]\nd/dt x[k] = -lr * ({terms}) / {n}\nobserve eg = x[0]\n"),
+    )
+    .unwrap();
+    path
+}
+
+/// Long flat chains run (a sum of 20 000 terms overflowed the stack: every pass recurses along
+/// the chain); beyond the parser's limit a chain is a located error, exit code 2.
+#[test]
+fn long_flat_sums_run_and_overlong_ones_are_located_errors() {
+    let file = flat_sum_file(20_000, "flat-20000.ae");
+    let out = common::temp("flat-20000.csv");
+    let (code, _, stderr) = common::aedyn(&[
+        "ode",
+        "--equations",
+        file.to_str().unwrap(),
+        "--k",
+        "1",
+        "--t-end",
+        "0.01",
+        "--points",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // dx/dt = -x exactly: x(0.01) = x(0) e^-0.01 (dop853 and the default tolerances: 1e-6).
+    let table = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<f64>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let (first, last) = (rows[0][1], rows[rows.len() - 1][1]);
+    assert!(
+        (last - first * (-0.01f64).exp()).abs() <= 1e-6 * first.abs(),
+        "{first} -> {last}"
+    );
+
+    let file = flat_sum_file(ae_dsl::parser::MAX_CHAIN + 1, "flat-over.ae");
+    let (code, _, stderr) = common::aedyn(&[
+        "ode",
+        "--equations",
+        file.to_str().unwrap(),
+        "--k",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains(&format!("{}:5:", file.display())), "{stderr}");
+    assert!(stderr.contains("more than 50000 operands"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1);
+}
