@@ -9,7 +9,7 @@ use ae_dsl::unroll::observable_names;
 use ae_dsl::Model;
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::Weights;
-use ae_runtime::integrate::{integrate, log_times, IntegrationError, Solver, Trajectory};
+use ae_runtime::integrate::{integrate, log_times, IntegrationError, Method, Solver, Trajectory};
 use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::kernel::Kernel;
 
@@ -35,6 +35,36 @@ pub enum RunError {
 
 pub(crate) fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
     Err(RunError::Input(msg.into()))
+}
+
+/// The memory a run may plan to hold, in GB, unless `AEDYN_MAX_MEMORY_GB` says otherwise.
+pub const DEFAULT_MAX_MEMORY_GB: f64 = 8.0;
+
+/// The memory limit in bytes: `AEDYN_MAX_MEMORY_GB` (a positive number) or the default.
+pub fn memory_limit_bytes() -> Result<f64, RunError> {
+    match std::env::var("AEDYN_MAX_MEMORY_GB") {
+        Err(_) => Ok(DEFAULT_MAX_MEMORY_GB * 1e9),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(gb) if gb.is_finite() && gb > 0.0 => Ok(gb * 1e9),
+            _ => input(format!(
+                "AEDYN_MAX_MEMORY_GB must be a positive number of GB, got `{v}`"
+            )),
+        },
+    }
+}
+
+/// Refuses a request whose estimated memory, `bytes`, exceeds the limit; `what` says what it
+/// holds.
+pub fn check_memory(bytes: f64, what: &str) -> Result<(), RunError> {
+    let limit = memory_limit_bytes()?;
+    if bytes > limit {
+        return input(format!(
+            "this run would hold about {:.1} GB ({what}), more than the limit of {:.1} GB (set AEDYN_MAX_MEMORY_GB to allow it)",
+            bytes / 1e9,
+            limit / 1e9
+        ));
+    }
+    Ok(())
 }
 
 /// A kernel and the model it was built from.
@@ -347,6 +377,20 @@ impl ModelHandle {
         solver: &Solver,
         progress: impl FnMut(f64),
     ) -> Result<OdeRun, RunError> {
+        // The kept trajectory (states and observables at every output), and the dense
+        // Jacobian and factorisation a stiff stepper may form.
+        let n = y0.len() as f64;
+        let outputs = times.len() as f64;
+        let stiff = matches!(solver.method, Method::Auto | Method::Bdf | Method::Rodas4)
+            && y0.len() <= ae_runtime::integrate::RODAS_MAX_STATE;
+        let bytes = 8.0 * (outputs * (n + self.observable_names.len() as f64) + if stiff { 3.0 * n * n } else { 0.0 });
+        check_memory(
+            bytes,
+            &format!(
+                "{outputs} outputs of {n} states and {} observables",
+                self.observable_names.len()
+            ),
+        )?;
         let trajectory = integrate(
             self.kernel.as_ref(),
             &self.state_names,

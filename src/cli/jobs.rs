@@ -325,6 +325,25 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     }
     let t_end = ode.times.last().copied().unwrap_or(0.0);
     let d = ode.source.finite_d("compare")?;
+    // Per replica running at once: encoder, decoder and a few D-vectors; shared: the held-out
+    // set and the spike directions; and every replica's outputs.
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    }
+    .min(a.seeds) as f64;
+    let (k, df) = (ode.k as f64, d as f64);
+    let per_replica = 8.0 * (2.0 * k * df + 6.0 * df);
+    let shared = 8.0 * (a.test_samples as f64 * df + k.max(1.0) * df);
+    let recorded = 8.0 * a.seeds as f64 * ode.times.len() as f64 * (4.0 * k * k + 4.0);
+    crate::run::check_memory(
+        threads * per_replica + shared + recorded,
+        &format!(
+            "{threads} SGD replicas at a time of K = {} and D = {d}, {} held-out samples",
+            ode.k, a.test_samples
+        ),
+    )?;
     let steps = a.seeds as f64 * t_end * d as f64;
     if steps > MAX_SGD_STEPS {
         return bad(format!(

@@ -610,3 +610,57 @@ fn command_line_errors_are_one_line() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
     }
 }
+
+/// Requests whose planned memory exceeds the documented limit (8 GB, AEDYN_MAX_MEMORY_GB) are
+/// refused before they run, with the estimate; the variable raises the limit and a bad value
+/// is itself an error.
+#[test]
+fn requests_beyond_the_memory_limit_are_refused() {
+    let out = temp("memory.csv");
+    let o = out.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["compare", "--k", "3000", "--d", "1000000", "--out", o],
+            "SGD replicas at a time of K = 3000 and D = 1000000",
+        ),
+        (
+            vec![
+                "ode",
+                "--k",
+                "8",
+                "--equations",
+                "full_spectrum",
+                "--d",
+                "4096",
+                "--points",
+                "1000000",
+                "--out",
+                o,
+            ],
+            "1000001 outputs of 65572 states",
+        ),
+    ] {
+        let (code, stdout, stderr) = aedyn(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stdout.is_empty());
+        assert!(
+            stderr.contains(needle) && stderr.contains("more than the limit of 8.0 GB"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(!out.exists());
+    }
+    let (code, _, stderr) =
+        common::aedyn_with_env(&["ode", "--t-end", "1", "--out", o], &[("AEDYN_MAX_MEMORY_GB", "abc")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("AEDYN_MAX_MEMORY_GB must be a positive number"),
+        "{stderr}"
+    );
+    // A small run under a raised or lowered limit alike.
+    let (code, _, stderr) = common::aedyn_with_env(
+        &["ode", "--t-end", "1", "--quiet", "--out", o],
+        &[("AEDYN_MAX_MEMORY_GB", "0.5")],
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
