@@ -73,18 +73,32 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         .file_stem()
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
     let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
+    // Runs and plots write into a fresh staging directory inside the output directory; only
+    // when all have succeeded are the files moved into place, so a failed run leaves the
+    // directory as it was.
+    let staging = dir.join(format!(".staging-{}", std::process::id()));
     // Parse every run before running any, so a bad key fails at once.
     let mut commands = Vec::new();
     let mut files = Vec::new();
     for run in &exp.run {
-        let mut argv = run.argv(&text, &path).map_err(RunError::Input)?;
-        let out = dir.join(run.name.get_ref());
-        let out = out.to_string_lossy().into_owned();
+        let base = run.argv(&text, &path).map_err(RunError::Input)?;
+        let out = dir.join(run.name.get_ref()).to_string_lossy().into_owned();
+        let staged = staging.join(run.name.get_ref()).to_string_lossy().into_owned();
         files.extend(Outputs::of(run.command(), &out).all());
-        argv.extend(Outputs::args(run.command(), &out));
-        if a.report.quiet {
-            argv.push("--quiet".into());
-        }
+        let quiet = a.report.quiet.then(|| "--quiet".to_string());
+        // What runs (writing into the staging directory) and what is shown (the final paths).
+        let argv: Vec<String> = base
+            .iter()
+            .cloned()
+            .chain(Outputs::args(run.command(), &staged))
+            .chain(quiet.clone())
+            .collect();
+        let shown: Vec<String> = base
+            .iter()
+            .cloned()
+            .chain(Outputs::args(run.command(), &out))
+            .chain(quiet)
+            .collect();
         let at = |key: &str| experiment::key_line(&text, run.name.span().start, key);
         let cli =
             Cli::try_parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned())).map_err(|e| {
@@ -95,7 +109,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
                 }
             })?;
         validate(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
-        commands.push((run, argv, cli));
+        commands.push((run, shown, cli));
     }
     if a.dry_run {
         for (_, argv, _) in &commands {
@@ -103,18 +117,49 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         }
         return Ok(());
     }
-    std::fs::create_dir_all(&dir).map_err(|e| RunError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let created = !dir.exists();
+    std::fs::create_dir_all(&staging).map_err(|e| RunError::Io(format!("cannot create {}: {e}", staging.display())))?;
     let start = std::time::Instant::now();
-    for (i, (run, argv, cli)) in commands.iter().enumerate() {
-        if !a.report.quiet {
-            eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), argv.join(" "));
+    let outcome = (|| -> Result<Vec<std::path::PathBuf>, RunError> {
+        for (i, (run, shown, cli)) in commands.iter().enumerate() {
+            if !a.report.quiet {
+                eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), shown.join(" "));
+            }
+            dispatch(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
         }
-        dispatch(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
+        let mut plots = Vec::new();
+        for plot in &exp.plot {
+            plots.extend(experiment::draw(plot, &exp.run, &staging).map_err(RunError::Io)?);
+        }
+        Ok(plots)
+    })();
+    let plots = match outcome {
+        Ok(plots) => plots,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            if created {
+                // Only if nothing else appeared in it meanwhile.
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
+    let entries = std::fs::read_dir(&staging)
+        .map_err(|e| RunError::Io(format!("cannot read {}: {e}", staging.display())))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Io(format!("cannot read {}: {e}", staging.display())))?;
+    for entry in entries {
+        let target = dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &target)
+            .map_err(|e| RunError::Io(format!("cannot move {} into place: {e}", target.display())))?;
     }
-    for plot in &exp.plot {
-        let written = experiment::draw(plot, &exp.run, &dir).map_err(RunError::Io)?;
-        files.extend(written.iter().map(|p| p.display().to_string()));
-    }
+    let _ = std::fs::remove_dir(&staging);
+    files.extend(
+        plots
+            .iter()
+            .filter_map(|p| p.file_name())
+            .map(|name| dir.join(name).display().to_string()),
+    );
     let seconds = start.elapsed().as_secs_f64();
     if !a.report.quiet {
         eprintln!(

@@ -243,3 +243,52 @@ fn json_summaries_need_the_csv_in_a_file() {
         "{v}"
     );
 }
+
+/// A run that fails at run time leaves the output directory as it was (its runs write into a
+/// staging directory whose files move into place only when every run and plot has
+/// succeeded); a successful one replaces the old files and leaves no staging directory.
+#[test]
+fn a_failed_experiment_leaves_the_output_directory_as_it_was() {
+    let dir = temp("staged-out");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("first.csv"), "old").unwrap();
+    let first = "[[run]]\nname = \"first\"\ncommand = \"ode\"\nargs = { t-end = 1, points = 3 }\n";
+    // Linear SGD at lr 30 diverges (exit code 1) after validation has passed.
+    let failing = "[[run]]\nname = \"second\"\ncommand = \"compare\"\nargs = { activation = \"linear\", lr = 30, d = 50, t-end = 10, seeds = 2 }\n";
+    let names = |dir: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let path = temp("failing.toml");
+    std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n\n{first}\n{failing}")).unwrap();
+    let (code, _, err) = aedyn(&[
+        "reproduce",
+        path.to_str().unwrap(),
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("diverged"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("first.csv")).unwrap(), "old");
+    assert_eq!(names(&dir), ["first.csv"]);
+
+    std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n\n{first}")).unwrap();
+    let (code, _, err) = aedyn(&[
+        "reproduce",
+        path.to_str().unwrap(),
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(dir.join("first.csv"))
+        .unwrap()
+        .starts_with("t,"));
+    assert_eq!(names(&dir), ["first.csv"]);
+}
