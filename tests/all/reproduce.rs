@@ -265,27 +265,24 @@ fn a_failed_experiment_leaves_the_output_directory_as_it_was() {
         v
     };
     let path = temp("failing.toml");
-    std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n\n{first}\n{failing}")).unwrap();
-    let (code, _, err) = aedyn(&[
-        "reproduce",
-        path.to_str().unwrap(),
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let reproduce = |runs: &str| {
+        std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n\n{runs}")).unwrap();
+        let (code, _, err) = aedyn(&[
+            "reproduce",
+            path.to_str().unwrap(),
+            "--out-dir",
+            dir.to_str().unwrap(),
+            "--quiet",
+        ]);
+        (code, err)
+    };
+    let (code, err) = reproduce(&format!("{first}\n{failing}"));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("diverged"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.join("first.csv")).unwrap(), "old");
     assert_eq!(names(&dir), ["first.csv"]);
 
-    std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n\n{first}")).unwrap();
-    let (code, _, err) = aedyn(&[
-        "reproduce",
-        path.to_str().unwrap(),
-        "--out-dir",
-        dir.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (code, err) = reproduce(first);
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::read_to_string(dir.join("first.csv"))
         .unwrap()
