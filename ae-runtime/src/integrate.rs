@@ -431,7 +431,8 @@ pub fn integrate(
                     *bad_input.borrow_mut() = Some(x.to_vec());
                 }
             };
-            let outputs: Vec<f64> = times[index + 1..].iter().copied().filter(|t| *t > rodas_from).collect();
+            // Every remaining output (one at the start time itself is the start state).
+            let outputs = &times[index + 1..];
             let mut bs = crate::bdf::BdfStats::default();
             let (explicit_evaluations, explicit_accepted, explicit_rejected) =
                 (traj.stats.evaluations, traj.stats.accepted, traj.stats.rejected);
@@ -445,7 +446,7 @@ pub fn integrate(
                 exact.then_some(&jacobian as crate::rosenbrock::JacobianFn),
                 rodas_from,
                 y.as_slice(),
-                &outputs,
+                outputs,
                 solver.rtol,
                 solver.atol,
                 solver.max_steps,
