@@ -152,17 +152,13 @@ impl CompareJob {
         // runs: they are exact functions of the weights' order parameters.
         let measure = Arc::new(Measure::new(&self.ode)?);
         let steps: Vec<u64> = self.ode.times.iter().map(|t| (t * d as f64).round() as u64).collect();
-        let threads = if self.threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            self.threads
-        };
+        let threads = worker_threads(self.threads, self.seeds);
         let mut results: Vec<Option<ReplicaRecord>> = vec![None; self.seeds];
         let next = std::sync::atomic::AtomicUsize::new(0);
         let seed = self.sample_seed;
         std::thread::scope(|scope| {
             let mut handles = Vec::new();
-            for _ in 0..threads.min(self.seeds).max(1) {
+            for _ in 0..threads {
                 let (measure, steps, weights, eig, next) = (measure.clone(), &steps, &weights, &eig, &next);
                 handles.push(scope.spawn(move || {
                     let mut done = Vec::new();
@@ -449,4 +445,15 @@ pub mod spikes {
         let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
         mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)
     }
+}
+
+/// How many SGD replicas run at once: `requested` threads (0: one per core), no more than the
+/// replicas, at least one.
+pub fn worker_threads(requested: usize, seeds: usize) -> usize {
+    let threads = if requested == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        requested
+    };
+    threads.min(seeds).max(1)
 }

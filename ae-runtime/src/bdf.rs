@@ -21,8 +21,8 @@ pub enum BdfFailure {
     /// diffsol gave up (the step size collapsed or Newton failed at every step size) at t,
     /// with the last accepted state; its message.
     Failed(f64, Vec<f64>, String),
-    /// More than the allowed steps between two outputs; stopped at t with this state.
-    TooManySteps(f64, Vec<f64>),
+    /// More than the allowed steps between two outputs; stopped at t.
+    TooManySteps(f64),
 }
 
 /// Receives each output time and state; an error stops the run.
@@ -152,10 +152,7 @@ pub fn integrate<E>(
         }
         if steps_since_output >= max_steps {
             record(&solver, stats);
-            return Err(OutputOrFailure::Failure(BdfFailure::TooManySteps(
-                solver.state().t,
-                solver.state().y.clone_as_vec(),
-            )));
+            return Err(OutputOrFailure::Failure(BdfFailure::TooManySteps(solver.state().t)));
         }
         let step = solver.step();
         steps_since_output += 1;

@@ -91,8 +91,24 @@ pub enum IntegrationError {
     },
 }
 
-/// The error for a collapsed step: names the state entry that changes fastest relative to its
-/// tolerance, which is where to look first.
+/// The state entry that changes fastest relative to its tolerance, which is where to look
+/// first when a stepper gives up: (its name, value, derivative).
+fn fastest_changing(
+    kernel: &dyn Kernel,
+    last: &[f64],
+    solver: &Solver,
+    name: &dyn Fn(usize) -> String,
+) -> (String, f64, f64) {
+    let mut dy = vec![0.0; last.len()];
+    kernel.rhs(last, &mut dy);
+    let scale = |i: usize| solver.atol + solver.rtol * last[i].abs();
+    let i = (0..last.len())
+        .max_by(|a, b| (dy[*a].abs() / scale(*a)).total_cmp(&(dy[*b].abs() / scale(*b))))
+        .unwrap_or(0);
+    (name(i), last[i], dy[i])
+}
+
+/// The error for a collapsed step, naming the fastest-changing state entry.
 fn step_collapse(
     kernel: &dyn Kernel,
     last: &[f64],
@@ -100,17 +116,59 @@ fn step_collapse(
     solver: &Solver,
     name: &dyn Fn(usize) -> String,
 ) -> IntegrationError {
-    let mut dy = vec![0.0; last.len()];
-    kernel.rhs(last, &mut dy);
-    let scale = |i: usize| solver.atol + solver.rtol * last[i].abs();
-    let i = (0..last.len())
-        .max_by(|a, b| (dy[*a].abs() / scale(*a)).total_cmp(&(dy[*b].abs() / scale(*b))))
-        .unwrap_or(0);
+    let (state, value, derivative) = fastest_changing(kernel, last, solver, name);
     IntegrationError::StepCollapse {
         t,
-        state: name(i),
-        value: last[i],
-        derivative: dy[i],
+        state,
+        value,
+        derivative,
+    }
+}
+
+/// The error for a non-finite value a stiff stepper met: state entry `i` (`is_state`) or its
+/// derivative, whose `cause` names where the first non-finite value arose.
+fn non_finite_entry(
+    i: usize,
+    t: f64,
+    value: f64,
+    is_state: bool,
+    name: &dyn Fn(usize) -> String,
+    cause: impl FnOnce() -> String,
+) -> IntegrationError {
+    let (quantity, cause) = if is_state {
+        (format!("state {}", name(i)), String::new())
+    } else {
+        (format!("d{}/dt", name(i)), cause())
+    };
+    IntegrationError::NonFinite {
+        quantity,
+        value,
+        t,
+        cause,
+    }
+}
+
+/// The error for a non-finite entry (row, col) of the exact Jacobian.
+fn non_finite_jacobian(row: usize, col: usize, t: f64, value: f64, name: &dyn Fn(usize) -> String) -> IntegrationError {
+    IntegrationError::NonFinite {
+        quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
+        value,
+        t,
+        cause: String::new(),
+    }
+}
+
+/// The kernel's right-hand side, keeping the first state that gives a non-finite derivative
+/// in `bad_input` (to explain the error later).
+fn recording_rhs<'a>(
+    kernel: &'a dyn Kernel,
+    bad_input: &'a RefCell<Option<Vec<f64>>>,
+) -> impl Fn(&[f64], &mut [f64]) + 'a {
+    move |x: &[f64], dx: &mut [f64]| {
+        kernel.rhs(x, dx);
+        if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
+            *bad_input.borrow_mut() = Some(x.to_vec());
+        }
     }
 }
 
@@ -425,12 +483,7 @@ pub fn integrate(
         if let Stage::Bdf { exact } = stage {
             // BDF keeps its history: it runs through every remaining output in one go.
             let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
-            let f = |x: &[f64], dx: &mut [f64]| {
-                kernel.rhs(x, dx);
-                if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
-                    *bad_input.borrow_mut() = Some(x.to_vec());
-                }
-            };
+            let f = recording_rhs(kernel, &bad_input);
             // Every remaining output (one at the start time itself is the start state).
             let outputs = &times[index + 1..];
             let mut bs = crate::bdf::BdfStats::default();
@@ -462,42 +515,23 @@ pub fn integrate(
                 Ok(()) => Ok(traj),
                 Err(crate::bdf::OutputOrFailure::Output(e)) => Err(e),
                 Err(crate::bdf::OutputOrFailure::Failure(failure)) => Err(match failure {
-                    crate::bdf::BdfFailure::NonFinite(i, t, value, true) => IntegrationError::NonFinite {
-                        quantity: format!("state {}", name(i)),
-                        value,
-                        t,
-                        cause: String::new(),
-                    },
-                    crate::bdf::BdfFailure::NonFinite(i, t, value, false) => IntegrationError::NonFinite {
-                        quantity: format!("d{}/dt", name(i)),
-                        value,
-                        t,
-                        cause: cause(bad_input.borrow_mut().take()),
-                    },
-                    crate::bdf::BdfFailure::NonFiniteJacobian(row, col, t, value) => IntegrationError::NonFinite {
-                        quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
-                        value,
-                        t,
-                        cause: String::new(),
-                    },
-                    crate::bdf::BdfFailure::Failed(t, state, message) => {
-                        match step_collapse(kernel, &state, t, solver, &name) {
-                            IntegrationError::StepCollapse {
-                                t,
-                                state,
-                                value,
-                                derivative,
-                            } => IntegrationError::BdfFailed {
-                                t,
-                                message,
-                                state,
-                                value,
-                                derivative,
-                            },
-                            other => other,
+                    crate::bdf::BdfFailure::NonFinite(i, t, value, is_state) => {
+                        non_finite_entry(i, t, value, is_state, &name, || cause(bad_input.borrow_mut().take()))
+                    }
+                    crate::bdf::BdfFailure::NonFiniteJacobian(row, col, t, value) => {
+                        non_finite_jacobian(row, col, t, value, &name)
+                    }
+                    crate::bdf::BdfFailure::Failed(t, last, message) => {
+                        let (state, value, derivative) = fastest_changing(kernel, &last, solver, &name);
+                        IntegrationError::BdfFailed {
+                            t,
+                            message,
+                            state,
+                            value,
+                            derivative,
                         }
                     }
-                    crate::bdf::BdfFailure::TooManySteps(t, _) => {
+                    crate::bdf::BdfFailure::TooManySteps(t) => {
                         let from = times.iter().copied().filter(|x| *x <= t).fold(from, f64::max);
                         let to = times.iter().copied().find(|x| *x > t).unwrap_or(t);
                         IntegrationError::TooManySteps {
@@ -516,12 +550,7 @@ pub fn integrate(
         let mut state: Vec<f64> = y.as_slice().to_vec();
         let mut rs = crate::rosenbrock::RodasStats::default();
         let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
-        let f = |x: &[f64], dx: &mut [f64]| {
-            kernel.rhs(x, dx);
-            if dx.iter().any(|v| !v.is_finite()) && bad_input.borrow().is_none() {
-                *bad_input.borrow_mut() = Some(x.to_vec());
-            }
-        };
+        let f = recording_rhs(kernel, &bad_input);
         let res = crate::rosenbrock::integrate(
             &f,
             exact.then_some(&jacobian as crate::rosenbrock::JacobianFn),
@@ -543,30 +572,12 @@ pub fn integrate(
         match res {
             Ok(()) => {}
             Err(RodasFailure::NonFinite(i, t, value, is_state)) => {
-                let quantity = if is_state {
-                    format!("state {}", name(i))
-                } else {
-                    format!("d{}/dt", name(i))
-                };
-                let cause = if is_state {
-                    String::new()
-                } else {
+                return Err(non_finite_entry(i, t, value, is_state, &name, || {
                     cause(bad_input.borrow_mut().take())
-                };
-                return Err(IntegrationError::NonFinite {
-                    quantity,
-                    value,
-                    t,
-                    cause,
-                });
+                }));
             }
             Err(RodasFailure::NonFiniteJacobian(row, col, t, value)) => {
-                return Err(IntegrationError::NonFinite {
-                    quantity: format!("Jacobian entry d(d{}/dt)/d{}", name(row), name(col)),
-                    value,
-                    t,
-                    cause: String::new(),
-                });
+                return Err(non_finite_jacobian(row, col, t, value, &name));
             }
             Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
                 return Err(step_collapse(kernel, &state, t, solver, &name));

@@ -19,12 +19,10 @@ const R: f64 = 3.654_152_885_361_009;
 const V: f64 = 4.928_673_233_99e-3;
 
 struct Tables {
-    /// Right edges x_0 > x_1 = R > ... > x_255 > x_256 = 0 (x_0 = V / f(R) is the base
-    /// layer's virtual width).
-    x: [f64; LAYERS + 1],
-    /// x_{i+1} / x_i: below it, a draw in layer i is inside the density.
-    ratio: [f64; LAYERS],
-    /// (x_i, ratio_i) side by side: the fast path loads both with one 16-byte load.
+    /// Per layer i, side by side (the vector fast path loads both with one 16-byte load): its
+    /// right edge x_i (x_0 > x_1 = R > ... > x_255 > x_256 = 0, where x_0 = V / f(R) is the base
+    /// layer's virtual width), and x_{i+1} / x_i, below which a draw in layer i is inside the
+    /// density.
     pairs: [[f64; 2]; LAYERS],
     /// The density at each edge, f(x_i) (f(x_256) = 1), for the wedge test.
     f: [f64; LAYERS + 1],
@@ -44,14 +42,11 @@ fn tables() -> &'static Tables {
             x[i] = (-2.0 * (V / x[i - 1] + density(x[i - 1])).ln()).sqrt();
         }
         x[LAYERS] = 0.0;
-        let mut ratio = [0.0; LAYERS];
-        let mut pairs = [[0.0; 2]; LAYERS];
-        for i in 0..LAYERS {
-            ratio[i] = x[i + 1] / x[i];
-            pairs[i] = [x[i], ratio[i]];
+        let pairs = std::array::from_fn(|i| [x[i], x[i + 1] / x[i]]);
+        Tables {
+            pairs,
+            f: x.map(density),
         }
-        let f = x.map(density);
-        Tables { x, ratio, pairs, f }
     })
 }
 
@@ -202,8 +197,9 @@ impl Xoshiro256PlusPlusX8 {
         let t = tables();
         loop {
             let (i, u) = split(w);
-            if u.abs() < t.ratio[i] {
-                return u * t.x[i];
+            let [edge, ratio] = t.pairs[i];
+            if u.abs() < ratio {
+                return u * edge;
             }
             if i == 0 {
                 // Beyond R: Marsaglia's tail method.
@@ -217,7 +213,7 @@ impl Xoshiro256PlusPlusX8 {
             }
             // A height uniform between the layer's bottom f(x_i) and top f(x_{i+1}) that
             // falls under the density at x.
-            let x = u * t.x[i];
+            let x = u * edge;
             if t.f[i + 1] + open01(self.next_u64()) * (t.f[i] - t.f[i + 1]) < density(x) {
                 return x;
             }
@@ -266,8 +262,9 @@ fn fast_path_portable(
     let t = tables();
     for j in from..out.len() {
         let (i, u) = split(words[j]);
-        out[j] = u * t.x[i];
-        if u.abs() >= t.ratio[i] {
+        let [edge, ratio] = t.pairs[i];
+        out[j] = u * edge;
+        if u.abs() >= ratio {
             rejected[n_rejected] = j as u8;
             n_rejected += 1;
         }
@@ -409,7 +406,7 @@ mod tests {
         // The recursion must land on the top layer: x_255 small and positive, and the top
         // layer's area (x_255 (1 - f(x_255))) equal to the common area V to 1e-9.
         let t = tables();
-        let top = t.x[LAYERS - 1];
+        let top = t.pairs[LAYERS - 1][0];
         assert!(top > 0.0 && top < 0.3, "{top}");
         assert!(
             (top * (1.0 - density(top)) - V).abs() < 1e-9,

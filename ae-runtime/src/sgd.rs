@@ -161,23 +161,6 @@ fn lane_sum(a: &[f64; LANES]) -> f64 {
     ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
-/// Calls `block::<LANES>` on every whole block of columns and `block::<1>` on the rest.
-macro_rules! over_blocks {
-    ($d:expr, $block:ident ( $($arg:expr),* )) => {{
-        let d = $d;
-        let whole = d / LANES * LANES;
-        let mut c = 0;
-        while c < whole {
-            $block::<LANES>(c, $($arg),*);
-            c += LANES;
-        }
-        while c < d {
-            $block::<1>(c, $($arg),*);
-            c += 1;
-        }
-    }};
-}
-
 /// Loads `N` columns from `c` on.
 #[inline(always)]
 fn load<const N: usize>(row: &[f64], c: usize) -> [f64; N] {
@@ -230,7 +213,14 @@ fn decoder_dot_residual(
     }
     let acc = &mut acc[..g.len()];
     acc.iter_mut().for_each(|a| *a = [0.0; LANES]);
-    over_blocks!(x.len(), block(decoder, x, g, truncated, acc));
+    // Whole blocks of LANES columns, then the rest one at a time.
+    let whole = x.len() / LANES * LANES;
+    for c in (0..whole).step_by(LANES) {
+        block::<LANES>(c, decoder, x, g, truncated, acc);
+    }
+    for c in whole..x.len() {
+        block::<1>(c, decoder, x, g, truncated, acc);
+    }
     for (o, a) in out.iter_mut().zip(acc.iter()) {
         *o = lane_sum(a);
     }
@@ -769,6 +759,13 @@ mod tests {
         }
     }
 
+    fn replay(xs: &[Vec<f64>]) -> Replay {
+        Replay {
+            xs: xs.to_vec(),
+            next: 0,
+        }
+    }
+
     fn samples(n: usize, d: usize) -> Vec<Vec<f64>> {
         (0..n)
             .map(|s| (0..d).map(|i| (((i + 3 * s) * 7 % 11) as f64 - 5.0) / 3.0).collect())
@@ -827,14 +824,7 @@ mod tests {
                 }
                 let mut ran = Sgd::new(config.clone(), &weights, bias.clone());
                 let mut rng = sample_rng(0, 0);
-                ran.run(
-                    &mut Replay {
-                        xs: xs.clone(),
-                        next: 0,
-                    },
-                    &mut rng,
-                    xs.len() as u64,
-                );
+                ran.run(&mut replay(&xs), &mut rng, xs.len() as u64);
                 let expect_v = if config.tied { w.clone() } else { v.clone() };
                 for (how, sgd) in [("step", &stepped), ("run", &ran)] {
                     let got = sgd.weights();
@@ -872,20 +862,10 @@ mod tests {
             let mut whole = Sgd::new(config.clone(), &weights, vec![]);
             let mut pieces = whole.clone();
             let mut rng = sample_rng(0, 0);
-            whole.run(
-                &mut Replay {
-                    xs: xs.clone(),
-                    next: 0,
-                },
-                &mut rng,
-                7,
-            );
-            let mut replay = Replay {
-                xs: xs.clone(),
-                next: 0,
-            };
+            whole.run(&mut replay(&xs), &mut rng, 7);
+            let mut pieces_replay = replay(&xs);
             for n in [1, 0, 2, 4] {
-                pieces.run(&mut replay, &mut rng, n);
+                pieces.run(&mut pieces_replay, &mut rng, n);
             }
             assert_eq!(bits(&whole), bits(&pieces), "{config:?}");
         }
@@ -902,14 +882,7 @@ mod tests {
             let mut dispatched = Sgd::new(config.clone(), &weights, vec![]);
             let mut portable = dispatched.clone();
             let mut rng = sample_rng(0, 0);
-            dispatched.run(
-                &mut Replay {
-                    xs: xs.clone(),
-                    next: 0,
-                },
-                &mut rng,
-                xs.len() as u64,
-            );
+            dispatched.run(&mut replay(&xs), &mut rng, xs.len() as u64);
             portable.advance_portable(Some(&xs[0]), None);
             for pair in xs.windows(2) {
                 portable.advance_portable(Some(&pair[1]), Some(&pair[0]));

@@ -327,12 +327,7 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     let d = ode.source.finite_d("compare")?;
     // Per replica running at once: encoder, decoder and a few D-vectors; shared: the held-out
     // set and the spike directions; and every replica's outputs.
-    let threads = if a.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        a.threads
-    }
-    .min(a.seeds) as f64;
+    let threads = crate::compare::worker_threads(a.threads, a.seeds) as f64;
     let (k, df) = (ode.k as f64, d as f64);
     let per_replica = 8.0 * (2.0 * k * df + 6.0 * df);
     let shared = 8.0 * (a.test_samples as f64 * df + k.max(1.0) * df);

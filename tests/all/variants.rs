@@ -74,22 +74,6 @@ fn weight_decay_in_the_strict_limit_shrinks_the_bulk_exactly() {
     }
 }
 
-/// The CSV of an `aedyn ode` run: header and rows.
-fn ode_csv(args: &[&str], name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
-    let out = common::temp(name);
-    let mut all = vec!["ode", "--quiet", "--out", out.to_str().unwrap()];
-    all.extend_from_slice(args);
-    let (code, _, err) = common::aedyn(&all);
-    assert_eq!(code, 0, "{all:?}: {err}");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap().split(',').map(String::from).collect();
-    let rows = lines
-        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
-        .collect();
-    (header, rows)
-}
-
 #[test]
 fn a_perfect_start_has_exactly_the_aligned_excess() {
     // Noiseless data (sigma = 0: spikes only), K = M = 3, erf, and the perfect start of SPEC
@@ -98,7 +82,7 @@ fn a_perfect_start_has_exactly_the_aligned_excess() {
     // Σ ½ E[(u - b_k g(a u))^2] computed from the one-dimensional averages. Two formulas, one
     // number: rounding of a few terms of order one, so 1e-10.
     let spikes = [9.0, 3.0, 1.0];
-    let (header, rows) = ode_csv(
+    let (header, rows) = common::ode_csv(
         &[
             "--k",
             "3",
@@ -154,8 +138,8 @@ fn a_random_start_joins_the_informed_one_after_alignment() {
     random_args.extend_from_slice(&["--seed", "3"]);
     let mut informed_args = common_args.to_vec();
     informed_args.extend_from_slice(&["--informed", "0.5,0.5"]);
-    let (header, random) = ode_csv(&random_args, "random-start.csv");
-    let (_, informed) = ode_csv(&informed_args, "informed-start.csv");
+    let (header, random) = common::ode_csv(&random_args, "random-start.csv");
+    let (_, informed) = common::ode_csv(&informed_args, "informed-start.csv");
     let (t, eg) = (0, header.iter().position(|h| h == "eg").unwrap());
     let gap_at = |time: f64| {
         let i = random.iter().position(|r| r[t] >= time).unwrap();

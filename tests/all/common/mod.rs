@@ -99,3 +99,19 @@ pub fn temp(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
+
+/// The CSV of an `aedyn ode` run: header and rows.
+pub fn ode_csv(args: &[&str], name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
+    let out = temp(name);
+    let mut all = vec!["ode", "--quiet", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, _, err) = aedyn(&all);
+    assert_eq!(code, 0, "{all:?}: {err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
