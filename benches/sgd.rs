@@ -24,6 +24,7 @@ fn sgd(c: &mut Criterion) {
             tied: false,
             train_bias: false,
             bias_init: 0.0,
+            scaling: Default::default(),
         };
         let mut sgd = Sgd::new(config, &weights, vec![]);
         let mut sampler = SpikedSampler::new(eig.clone(), &[9.0, 3.0, 1.0], 1.0);

@@ -1,12 +1,14 @@
 //! ODE against SGD on the same configuration: the ODE from the order parameters of the initial
 //! weights, and N SGD replicas from those very weights on independent sample streams, run in
 //! parallel. Writes one CSV with eg from both sides, the PCA errors and the order parameters.
+//! Without the ODE (`aedyn sgd`) the same replicas run alone, in either scaling, and can also
+//! report partial reconstructions, weight norms and reconstructed images.
 
 use std::sync::Arc;
 
 use ae_runtime::data::Weights;
 use ae_runtime::realdata::Draw;
-use ae_runtime::sgd::{sample_rng, test_set, Sgd, SgdConfig};
+use ae_runtime::sgd::{sample_rng, test_set, Scaling, Sgd, SgdConfig};
 
 use crate::run::{InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
 use crate::schema;
@@ -28,16 +30,50 @@ pub struct CompareJob {
     pub draw: Draw,
     /// Seed of the SGD sample streams: replica r draws stream r of it.
     pub sample_seed: u64,
+    /// Integrate the ODE beside the replicas (`compare`), or run the replicas alone (`sgd`).
+    pub with_ode: bool,
+    /// Also measure, on the held-out set, eg of the reconstruction by the first this many
+    /// neurons alone.
+    pub partial: Option<usize>,
+    /// Keep this many held-out samples with replica 0's final reconstructions (0: none).
+    pub images: usize,
 }
 
-/// One replica's observables, spike reconstructions and Monte-Carlo eg, each by time.
-type ReplicaRecord = (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>, Vec<f64>, Vec<Vec<f64>>);
+/// What one replica measured, each by output time, and its final state.
+#[derive(Clone)]
+struct ReplicaRecord {
+    observables: Vec<Vec<f64>>,
+    reconstructed: Vec<Vec<f64>>,
+    test_eg: Vec<f64>,
+    partial_eg: Vec<f64>,
+    /// (|w_k|, |v_k|) in the run's own scaling.
+    norms: Vec<(Vec<f64>, Vec<f64>)>,
+    bias: Vec<f64>,
+    overlaps: Vec<Vec<f64>>,
+    images: Option<Images>,
+}
+
+/// Held-out samples and replica 0's final reconstructions of them, one image per row, and its
+/// first decoder rows (the directions its first units write).
+#[derive(Debug, Clone)]
+pub struct Images {
+    pub originals: Vec<Vec<f64>>,
+    /// By all K neurons.
+    pub full: Vec<Vec<f64>>,
+    /// By the first `partial_units` neurons alone (empty without `--partial`).
+    pub partial: Vec<Vec<f64>>,
+    pub partial_units: usize,
+    pub decoder: Vec<Vec<f64>>,
+}
 
 /// Observables of every replica at every output time: `[replica][time][observable]`.
 pub type ReplicaObservables = Vec<Vec<Vec<f64>>>;
 
 pub struct CompareRun {
-    pub ode: OdeRun,
+    /// The output times (t = 0 first).
+    pub times: Vec<f64>,
+    /// The ODE's run (`compare`; none for `sgd`).
+    pub ode: Option<OdeRun>,
     pub sgd: ReplicaObservables,
     /// Reconstructed fraction of each spike's variance: `[replica][time][spike]`.
     pub sgd_spikes: ReplicaObservables,
@@ -45,6 +81,13 @@ pub struct CompareRun {
     pub ode_spikes: Option<Vec<Vec<f64>>>,
     /// Monte-Carlo eg of each replica on the held-out set, `[replica][time]` (empty: none).
     pub sgd_test_eg: Vec<Vec<f64>>,
+    /// The same for the first `partial` neurons' reconstruction (empty: none).
+    pub sgd_partial_eg: Vec<Vec<f64>>,
+    pub partial: Option<usize>,
+    /// Each replica's (|w_k|, |v_k|) at every output time, `[replica][time]`.
+    pub norms: Vec<Vec<(Vec<f64>, Vec<f64>)>>,
+    /// Replica 0's reconstructions of held-out samples (when asked for).
+    pub images: Option<Images>,
     pub pca: Vec<f64>,
     /// Each replica's biases at the end (zeros unless they are trained).
     pub final_bias: Vec<Vec<f64>>,
@@ -105,6 +148,9 @@ impl CompareJob {
             test_samples: 0,
             draw: Draw::Online,
             sample_seed,
+            with_ode: true,
+            partial: None,
+            images: 0,
         }
     }
 
@@ -140,13 +186,34 @@ impl CompareJob {
         }
         let weights = self.initial_weights(&eig)?;
         // The ODE's equations, compiled once and checked before anything runs.
-        let handle = OdeJob {
-            init: InitChoice::Weights(weights.clone()),
-            ..self.ode.clone()
+        let ode = if self.with_ode {
+            if self.sgd.scaling != Scaling::Rescaled {
+                return Err(RunError::Input(
+                    "the ODE describes rescaled SGD (SPEC section 3): run other scalings with `aedyn sgd`".into(),
+                ));
+            }
+            let handle = OdeJob {
+                init: InitChoice::Weights(weights.clone()),
+                ..self.ode.clone()
+            }
+            .load()?;
+            let ode_eg_column = handle.require_eg("compare")?;
+            let run = handle.integrate(&self.ode.times, &self.ode.solver, |_| {})?;
+            Some((handle, ode_eg_column, run))
+        } else {
+            None
+        };
+        if self.images > self.test_samples {
+            return Err(RunError::Input(format!(
+                "--images shows held-out samples: give --test-samples of at least {}",
+                self.images
+            )));
         }
-        .load()?;
-        let ode_eg_column = handle.require_eg("compare")?;
-        let ode = handle.integrate(&self.ode.times, &self.ode.solver, |_| {})?;
+        if self.partial.is_some() && self.test_samples == 0 {
+            return Err(RunError::Input(
+                "--partial is measured on a held-out set: give --test-samples (e.g. 2000)".into(),
+            ));
+        }
 
         // The SGD side is measured with the vanilla equations' observables, whatever ODE file
         // runs: they are exact functions of the weights' order parameters.
@@ -167,50 +234,31 @@ impl CompareJob {
                         if replica >= self.seeds {
                             break;
                         }
-                        let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
-                        let mut sampler = source.sampler(eig, self.draw);
-                        let mut rng = sample_rng(seed, replica as u64);
-                        let test = test_set(sampler.as_mut(), seed, self.test_samples);
-                        let mut obs = Vec::with_capacity(steps.len());
-                        let mut recon = Vec::with_capacity(steps.len());
-                        let mut mc = Vec::new();
-                        for &s in steps {
-                            let n = s.saturating_sub(sgd.steps);
-                            sgd.run(sampler.as_mut(), &mut rng, n);
-                            progress(n);
-                            let (mut o, r) = measure.observe(&sgd.weights(), eig);
-                            if self.sgd.train_bias {
-                                // The order parameters do not see the biases: eg from the test set.
-                                o[measure.eg_column] = sgd.test_error(&test);
-                            }
-                            obs.push(o);
-                            recon.push(r);
-                            if !test.is_empty() {
-                                mc.push(sgd.test_error(&test));
-                            }
-                        }
-                        let overlaps = decoder_overlaps(&sgd.weights(), &eig[..m]);
-                        done.push((replica, obs, recon, mc, sgd.bias.clone(), overlaps));
+                        done.push((
+                            replica,
+                            self.replica(replica, &measure, steps, weights, eig, m, seed, progress),
+                        ));
                     }
                     done
                 }));
             }
             for h in handles {
-                for (replica, obs, recon, mc, bias, overlaps) in h.join().expect("an SGD worker panicked") {
-                    results[replica] = Some((obs, recon, mc, bias, overlaps));
+                for (replica, record) in h.join().expect("an SGD worker panicked") {
+                    results[replica] = Some(record);
                 }
             }
         });
         let mut sgd = Vec::new();
         let mut sgd_spikes = Vec::new();
         let mut sgd_test_eg = Vec::new();
+        let mut sgd_partial_eg = Vec::new();
+        let mut norms = Vec::new();
         let mut final_bias = Vec::new();
         let mut final_overlaps = Vec::new();
-        for (replica, (obs, recon, mc, bias, overlaps)) in
-            results.into_iter().map(|r| r.expect("every replica ran")).enumerate()
-        {
+        let mut images = None;
+        for (replica, record) in results.into_iter().map(|r| r.expect("every replica ran")).enumerate() {
             // A diverged replica is an error, not NaN in the CSV (its eg would read as a number).
-            let first_bad = obs.iter().zip(&self.ode.times).find_map(|(o, t)| {
+            let first_bad = record.observables.iter().zip(&self.ode.times).find_map(|(o, t)| {
                 o.iter()
                     .position(|v| !v.is_finite())
                     .map(|j| (*t, measure.observable_names()[j].clone(), o[j]))
@@ -221,29 +269,47 @@ impl CompareJob {
                     self.sgd.lr
                 )));
             }
-            final_bias.push(bias);
-            final_overlaps.push(overlaps);
-            sgd.push(obs);
-            sgd_spikes.push(recon);
-            if !mc.is_empty() {
-                sgd_test_eg.push(mc);
+            final_bias.push(record.bias);
+            final_overlaps.push(record.overlaps);
+            sgd.push(record.observables);
+            sgd_spikes.push(record.reconstructed);
+            norms.push(record.norms);
+            if !record.test_eg.is_empty() {
+                sgd_test_eg.push(record.test_eg);
             }
+            if !record.partial_eg.is_empty() {
+                sgd_partial_eg.push(record.partial_eg);
+            }
+            images = images.or(record.images);
         }
         let pca = source.pca_errors(m);
-        // From equations whose state holds the per-mode overlaps (not, say, the reduced ones).
-        let ode_spikes = handle.carries(&[Input::Omega0, Input::Varpi0]).then(|| {
-            ode.trajectory
-                .states
-                .iter()
-                .map(|y| spikes::reconstruction_top(self.ode.activation, &handle.order_parameters(y), &handle.rho, m))
-                .collect()
-        });
+        let (ode, ode_eg_column, ode_spikes) = match ode {
+            Some((handle, column, run)) => {
+                // From equations whose state holds the per-mode overlaps (not, say, the reduced ones).
+                let spikes = handle.carries(&[Input::Omega0, Input::Varpi0]).then(|| {
+                    run.trajectory
+                        .states
+                        .iter()
+                        .map(|y| {
+                            spikes::reconstruction_top(self.ode.activation, &handle.order_parameters(y), &handle.rho, m)
+                        })
+                        .collect()
+                });
+                (Some(run), column, spikes)
+            }
+            None => (None, 0, None),
+        };
         Ok(CompareRun {
+            times: self.ode.times.clone(),
             ode,
             sgd,
             sgd_spikes,
             ode_spikes,
             sgd_test_eg,
+            sgd_partial_eg,
+            partial: self.partial,
+            norms,
+            images,
             pca,
             final_bias,
             final_overlaps,
@@ -251,6 +317,84 @@ impl CompareJob {
             ode_eg_column,
             sgd_eg_column: measure.eg_column,
         })
+    }
+}
+
+impl CompareJob {
+    /// Runs replica `replica` from `weights` on its own sample stream, measuring at `steps`.
+    #[allow(clippy::too_many_arguments)]
+    fn replica(
+        &self,
+        replica: usize,
+        measure: &Measure,
+        steps: &[u64],
+        weights: &Weights,
+        eig: &[Vec<f64>],
+        tracked: usize,
+        seed: u64,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> ReplicaRecord {
+        let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
+        let mut sampler = self.ode.source.sampler(eig, self.draw);
+        let mut rng = sample_rng(seed, replica as u64);
+        let test = test_set(sampler.as_mut(), seed, self.test_samples);
+        let mut record = ReplicaRecord {
+            observables: Vec::with_capacity(steps.len()),
+            reconstructed: Vec::with_capacity(steps.len()),
+            test_eg: Vec::new(),
+            partial_eg: Vec::new(),
+            norms: Vec::with_capacity(steps.len()),
+            bias: vec![],
+            overlaps: vec![],
+            images: None,
+        };
+        for &s in steps {
+            let n = s.saturating_sub(sgd.steps);
+            sgd.run(sampler.as_mut(), &mut rng, n);
+            progress(n);
+            let (mut o, r) = measure.observe(&sgd.rescaled_weights(), eig);
+            if self.sgd.train_bias {
+                // The order parameters do not see the biases: eg from the test set.
+                o[measure.eg_column] = sgd.test_error(&test);
+            }
+            record.observables.push(o);
+            record.reconstructed.push(r);
+            record.norms.push(sgd.norms());
+            if !test.is_empty() {
+                record.test_eg.push(sgd.test_error(&test));
+            }
+            if let Some(units) = self.partial {
+                record.partial_eg.push(sgd.partial_test_error(units, &test));
+            }
+        }
+        record.overlaps = decoder_overlaps(&sgd.weights(), &eig[..tracked]);
+        record.bias = sgd.bias.clone();
+        if replica == 0 && self.images > 0 {
+            let originals: Vec<Vec<f64>> = test[..self.images].to_vec();
+            let reconstruct = |units: usize| {
+                originals
+                    .iter()
+                    .map(|x| {
+                        let mut out = vec![0.0; sgd.d];
+                        sgd.reconstruct_first(units, x, &mut out);
+                        out
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let partial_units = self.partial.unwrap_or(0);
+            record.images = Some(Images {
+                full: reconstruct(sgd.k),
+                partial: if partial_units > 0 {
+                    reconstruct(partial_units)
+                } else {
+                    vec![]
+                },
+                partial_units,
+                decoder: sgd.weights().v.into_iter().take(self.images).collect(),
+                originals,
+            });
+        }
+        record
     }
 }
 
@@ -313,23 +457,35 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// Order parameters are written as SGD-only columns up to this K (5 matrices of K^2 entries
+/// each: at K = 64 they would be 20 000 columns).
+const SGD_ONLY_OBSERVABLES_MAX_K: usize = 8;
+
 impl CompareRun {
     /// Index of an observable by name on both sides (the ODE file's names).
     pub fn ode_index(&self, name: &str) -> Option<usize> {
-        self.ode.observable_names.iter().position(|n| n == name)
+        self.ode.as_ref()?.observable_names.iter().position(|n| n == name)
     }
 
     /// Seed-averaged SGD eg at every output time.
     pub fn sgd_eg(&self) -> Vec<(f64, f64)> {
         let j = self.sgd_eg_column;
-        (0..self.ode.trajectory.times.len())
+        (0..self.times.len())
             .map(|i| mean_std(&self.sgd.iter().map(|r| r[i][j]).collect::<Vec<_>>()))
             .collect()
     }
 
+    /// eg from the ODE at every output time (empty without the ODE).
     pub fn ode_eg(&self) -> Vec<f64> {
         let i = self.ode_eg_column;
-        self.ode.trajectory.observables.iter().map(|o| o[i]).collect()
+        self.ode.as_ref().map_or_else(Vec::new, |ode| {
+            ode.trajectory.observables.iter().map(|o| o[i]).collect()
+        })
+    }
+
+    /// Mean over replicas of `value(replica)` at output `i`.
+    fn replica_mean<T>(records: &[Vec<T>], i: usize, value: impl Fn(&T) -> f64) -> f64 {
+        mean_std(&records.iter().map(|r| value(&r[i])).collect::<Vec<_>>()).0
     }
 
     /// Each replica's final decoder overlaps: columns replica, unit, then one per spike.
@@ -351,24 +507,62 @@ impl CompareRun {
         Ok(())
     }
 
+    /// Replica 0's held-out samples, their reconstructions and its first decoder rows, one
+    /// image per row: columns `image` (original, all, first<M> or decoder), `index`, then the
+    /// D pixels.
+    pub fn write_images_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let Some(images) = &self.images else {
+            return Ok(());
+        };
+        let d = images.originals.first().map_or(0, Vec::len);
+        let mut header = vec![schema::IMAGE.to_string(), schema::INDEX.to_string()];
+        header.extend((0..d).map(schema::pixel));
+        writeln!(out, "{}", header.join(","))?;
+        let partial = schema::partial_image(images.partial_units);
+        for (what, rows) in [
+            (schema::IMAGE_ORIGINAL, &images.originals),
+            (schema::IMAGE_ALL, &images.full),
+            (partial.as_str(), &images.partial),
+            (schema::IMAGE_DECODER, &images.decoder),
+        ] {
+            for (i, row) in rows.iter().enumerate() {
+                let cells: Vec<String> = row.iter().map(|v| format!("{v:e}")).collect();
+                writeln!(out, "{what},{i},{}", cells.join(","))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let sgd_names = &self.sgd_names;
-        let mut header: Vec<String> = [schema::TIME, schema::EG_ODE, schema::EG_SGD_MEAN, schema::EG_SGD_STD]
-            .map(String::from)
-            .into();
+        let mut header: Vec<String> = vec![schema::TIME.into()];
+        if self.ode.is_some() {
+            header.push(schema::EG_ODE.into());
+        }
+        header.extend([schema::EG_SGD_MEAN, schema::EG_SGD_STD].map(String::from));
         if !self.sgd_test_eg.is_empty() {
             header.push(schema::EG_SGD_TEST_MEAN.into());
         }
+        if let Some(units) = self.partial {
+            header.push(schema::eg_sgd_partial(units));
+        }
         header.extend((1..=self.pca.len()).map(schema::eg_pca));
-        // Order parameters present on both sides, ODE then SGD mean.
-        let shared: Vec<(usize, usize, &String)> = sgd_names
+        // Order parameters: with the ODE those present on both sides, ODE then SGD mean;
+        // without it the SGD means of narrow networks.
+        let k = self.norms.first().and_then(|r| r.first()).map_or(0, |(w, _)| w.len());
+        let shared: Vec<(Option<usize>, usize, &String)> = sgd_names
             .iter()
             .enumerate()
             .skip(1)
-            .filter_map(|(j, n)| self.ode_index(n).map(|i| (i, j, n)))
+            .filter_map(|(j, n)| match &self.ode {
+                Some(_) => self.ode_index(n).map(|i| (Some(i), j, n)),
+                None => (k <= SGD_ONLY_OBSERVABLES_MAX_K).then_some((None, j, n)),
+            })
             .collect();
-        for (_, _, n) in &shared {
-            header.push(schema::ode_column(n));
+        for (ode, _, n) in &shared {
+            if ode.is_some() {
+                header.push(schema::ode_column(n));
+            }
             header.push(schema::sgd_column(n));
         }
         for m in 1..=self.pca.len() {
@@ -377,32 +571,46 @@ impl CompareRun {
             }
             header.push(schema::spike_reconstructed(m, false));
         }
+        let with_norms = self.ode.is_none();
+        if with_norms {
+            header.extend((0..k).map(schema::encoder_norm));
+            header.extend((0..k).map(schema::decoder_norm));
+        }
         writeln!(out, "{}", header.join(","))?;
         let eg_sgd = self.sgd_eg();
         let eg_ode = self.ode_eg();
-        for (i, t) in self.ode.trajectory.times.iter().enumerate() {
-            let mut row = vec![
-                format!("{t:e}"),
-                format!("{:e}", eg_ode[i]),
-                format!("{:e}", eg_sgd[i].0),
-                format!("{:e}", eg_sgd[i].1),
-            ];
+        for (i, t) in self.times.iter().enumerate() {
+            let mut row = vec![format!("{t:e}")];
+            if let Some(eg) = eg_ode.get(i) {
+                row.push(format!("{eg:e}"));
+            }
+            row.extend([format!("{:e}", eg_sgd[i].0), format!("{:e}", eg_sgd[i].1)]);
             if !self.sgd_test_eg.is_empty() {
-                let (mean, _) = mean_std(&self.sgd_test_eg.iter().map(|r| r[i]).collect::<Vec<_>>());
-                row.push(format!("{mean:e}"));
+                row.push(format!("{:e}", Self::replica_mean(&self.sgd_test_eg, i, |v| *v)));
+            }
+            if !self.sgd_partial_eg.is_empty() {
+                row.push(format!("{:e}", Self::replica_mean(&self.sgd_partial_eg, i, |v| *v)));
             }
             row.extend(self.pca.iter().map(|p| format!("{p:e}")));
             for (oi, sj, _) in &shared {
-                let (mean, _) = mean_std(&self.sgd.iter().map(|r| r[i][*sj]).collect::<Vec<_>>());
-                row.push(format!("{:e}", self.ode.trajectory.observables[i][*oi]));
-                row.push(format!("{mean:e}"));
+                if let (Some(oi), Some(ode)) = (oi, &self.ode) {
+                    row.push(format!("{:e}", ode.trajectory.observables[i][*oi]));
+                }
+                row.push(format!("{:e}", Self::replica_mean(&self.sgd, i, |o| o[*sj])));
             }
             for m in 0..self.pca.len() {
                 if let Some(ode) = &self.ode_spikes {
                     row.push(format!("{:e}", ode[i][m]));
                 }
-                let (mean, _) = mean_std(&self.sgd_spikes.iter().map(|r| r[i][m]).collect::<Vec<_>>());
-                row.push(format!("{mean:e}"));
+                row.push(format!("{:e}", Self::replica_mean(&self.sgd_spikes, i, |r| r[m])));
+            }
+            if with_norms {
+                for j in 0..k {
+                    row.push(format!("{:e}", Self::replica_mean(&self.norms, i, |(w, _)| w[j])));
+                }
+                for j in 0..k {
+                    row.push(format!("{:e}", Self::replica_mean(&self.norms, i, |(_, v)| v[j])));
+                }
             }
             writeln!(out, "{}", row.join(","))?;
         }

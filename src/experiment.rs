@@ -10,7 +10,7 @@ use crate::plot::{self, Curves, Mark, Series, Table};
 use crate::schema::{self, Outputs};
 
 /// The shipped experiments, by name: built into the binary, so `reproduce` works anywhere.
-pub const SHIPPED: [(&str, &str); 7] = [
+pub const SHIPPED: [(&str, &str); 11] = [
     ("plateaus", include_str!("../experiments/plateaus.toml")),
     ("long-time", include_str!("../experiments/long-time.toml")),
     ("tied-relu", include_str!("../experiments/tied-relu.toml")),
@@ -21,6 +21,13 @@ pub const SHIPPED: [(&str, &str); 7] = [
         include_str!("../experiments/gaussian-equivalence.toml"),
     ),
     ("starts", include_str!("../experiments/starts.toml")),
+    ("spectrum", include_str!("../experiments/spectrum.toml")),
+    ("partial", include_str!("../experiments/partial.toml")),
+    ("standard", include_str!("../experiments/standard.toml")),
+    (
+        "real-data-variants",
+        include_str!("../experiments/real-data-variants.toml"),
+    ),
 ];
 
 /// The subcommands an experiment's run may name.
@@ -28,16 +35,26 @@ pub const SHIPPED: [(&str, &str); 7] = [
 pub enum RunCommand {
     Ode,
     Compare,
+    Sgd,
     ReducedVsFull,
+    Spectrum,
 }
 
 impl RunCommand {
-    pub const ALL: [RunCommand; 3] = [RunCommand::Ode, RunCommand::Compare, RunCommand::ReducedVsFull];
+    pub const ALL: [RunCommand; 5] = [
+        RunCommand::Ode,
+        RunCommand::Compare,
+        RunCommand::Sgd,
+        RunCommand::ReducedVsFull,
+        RunCommand::Spectrum,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             RunCommand::Ode => "ode",
             RunCommand::Compare => "compare",
+            RunCommand::Sgd => "sgd",
+            RunCommand::Spectrum => "spectrum",
             RunCommand::ReducedVsFull => "reduced-vs-full",
         }
     }
@@ -58,10 +75,24 @@ pub enum PlotKind {
     Columns,
     /// Heat maps of final decoder overlaps.
     Overlaps,
+    /// The bulk's histogram against Marchenko-Pastur, and every eigenvalue by rank.
+    Spectrum,
+    /// Held-out images and their reconstructions by all and by the first neurons.
+    Reconstructions,
+    /// The first decoder rows as images.
+    Decoders,
 }
 
 impl PlotKind {
-    pub const ALL: [PlotKind; 4] = [PlotKind::Eg, PlotKind::Excess, PlotKind::Columns, PlotKind::Overlaps];
+    pub const ALL: [PlotKind; 7] = [
+        PlotKind::Eg,
+        PlotKind::Excess,
+        PlotKind::Columns,
+        PlotKind::Overlaps,
+        PlotKind::Spectrum,
+        PlotKind::Reconstructions,
+        PlotKind::Decoders,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -69,6 +100,9 @@ impl PlotKind {
             PlotKind::Excess => "excess",
             PlotKind::Columns => "columns",
             PlotKind::Overlaps => "overlaps",
+            PlotKind::Spectrum => "spectrum",
+            PlotKind::Reconstructions => "reconstructions",
+            PlotKind::Decoders => "decoders",
         }
     }
 
@@ -79,10 +113,17 @@ impl PlotKind {
     /// The commands whose output this kind of plot reads.
     pub fn reads(self) -> &'static [RunCommand] {
         match self {
-            PlotKind::Eg => &[RunCommand::Ode, RunCommand::Compare],
+            PlotKind::Eg => &[RunCommand::Ode, RunCommand::Compare, RunCommand::Sgd],
             PlotKind::Excess => &[RunCommand::ReducedVsFull],
-            PlotKind::Columns => &RunCommand::ALL,
+            PlotKind::Columns => &[
+                RunCommand::Ode,
+                RunCommand::Compare,
+                RunCommand::Sgd,
+                RunCommand::ReducedVsFull,
+            ],
             PlotKind::Overlaps => &[RunCommand::Compare],
+            PlotKind::Spectrum => &[RunCommand::Spectrum],
+            PlotKind::Reconstructions | PlotKind::Decoders => &[RunCommand::Sgd],
         }
     }
 }
@@ -154,7 +195,15 @@ fn yes() -> bool {
 }
 
 /// Options that `reproduce` sets itself.
-const RESERVED: [&str; 5] = ["out", "out-prefix", "quiet", "json", "overlaps"];
+const RESERVED: [&str; 7] = [
+    "out",
+    "out-prefix",
+    "quiet",
+    "json",
+    "overlaps",
+    "density",
+    "images-out",
+];
 
 /// A file stem that stays inside the output directory: letters, digits, `-`, `_` and `.`, not
 /// empty and not made of dots alone.
@@ -290,6 +339,20 @@ impl Experiment {
                     ));
                 }
             }
+            if matches!(plot_kind, PlotKind::Reconstructions | PlotKind::Decoders) {
+                let runs_by_name = |name: &String| exp.run.iter().find(|r| r.name.get_ref() == name);
+                if let Some(name) = plot
+                    .runs
+                    .iter()
+                    .find(|n| runs_by_name(n).is_some_and(|r| !r.args.contains_key("images")))
+                {
+                    return Err(located(
+                        path,
+                        line,
+                        format!("key `runs`: `{kind}` plots draw the images of `sgd --images`, but run `{name}` keeps none (give it `images = 8`)"),
+                    ));
+                }
+            }
             if !plot.labels.is_empty() && plot.labels.len() != plot.runs.len() {
                 return Err(located(path, line, "key `labels`: give one label per run"));
             }
@@ -372,6 +435,121 @@ fn read(path: &Path) -> Result<Table, String> {
     Table::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// The rows of an images file (`sgd --images-out`): what each row is, and its pixels.
+fn read_images(path: &Path) -> Result<Vec<(String, Vec<f64>)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .skip(1)
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells = line.split(',');
+            let what = cells.next().unwrap_or_default().to_string();
+            let pixels = cells
+                .skip(1)
+                .map(|c| c.parse::<f64>())
+                .collect::<Result<Vec<f64>, _>>()
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 2))?;
+            Ok((what, pixels))
+        })
+        .collect()
+}
+
+/// The side of the square images in `images`.
+fn image_side(images: &[(String, Vec<f64>)], file: &Path) -> Result<usize, String> {
+    let d = images.first().map_or(0, |(_, p)| p.len());
+    let side = (d as f64).sqrt().round() as usize;
+    if side * side != d || d == 0 {
+        return Err(format!(
+            "{}: images of {d} pixels are not square (image plots need D = P^2)",
+            file.display()
+        ));
+    }
+    Ok(side)
+}
+
+/// The panels of a spectrum: the bulk's histogram against the Marchenko-Pastur density (the
+/// spiked model only) and every eigenvalue by rank on log-log axes (with its prediction).
+fn spectrum_panels(name: &str, main: &Path, density: &Path) -> Result<Vec<Curves>, String> {
+    let ranks = read(main)?;
+    let hist = read(density)?;
+    let (left, right, dens) = (
+        column(&hist, schema::BIN_LOW, density)?,
+        column(&hist, schema::BIN_HIGH, density)?,
+        column(&hist, schema::DENSITY, density)?,
+    );
+    // The histogram as one step line: up at the first edge, across each bin, down at the last.
+    let mut x = left.first().map_or_else(Vec::new, |l| vec![*l]);
+    let mut y = vec![0.0; x.len()];
+    for ((l, r), h) in left.iter().zip(right).zip(dens) {
+        x.extend([*l, *r]);
+        y.extend([*h, *h]);
+    }
+    if let Some(r) = right.last() {
+        x.push(*r);
+        y.push(0.0);
+    }
+    let mut histogram = Curves {
+        title: format!("{name}: the bulk"),
+        x_label: "eigenvalue".into(),
+        y_label: "density".into(),
+        log_x: false,
+        log_y: false,
+        series: vec![Series {
+            label: "histogram".into(),
+            x,
+            y,
+            err: None,
+            mark: Mark::Line,
+            color: 0,
+        }],
+        hlines: vec![],
+    };
+    // Real data have no law to hold a histogram against: their spectrum is read by rank.
+    let with_law = hist.column(schema::MP_DENSITY).is_some();
+    if let Some(mp) = hist.column(schema::MP_DENSITY) {
+        histogram.series.push(Series {
+            label: "Marchenko-Pastur".into(),
+            x: column(&hist, schema::BIN, density)?.to_vec(),
+            y: mp.to_vec(),
+            err: None,
+            mark: Mark::Dashed,
+            color: 1,
+        });
+    }
+    let rank = column(&ranks, schema::RANK, main)?.to_vec();
+    let mut by_rank = Curves {
+        title: format!("{name}: eigenvalues by rank"),
+        x_label: "rank".into(),
+        y_label: "eigenvalue".into(),
+        log_x: true,
+        log_y: true,
+        series: vec![Series {
+            label: "sample covariance".into(),
+            x: rank.clone(),
+            y: column(&ranks, schema::EIGENVALUE, main)?.to_vec(),
+            err: None,
+            mark: Mark::Points,
+            color: 0,
+        }],
+        hlines: vec![],
+    };
+    if let (Some(predicted), Some(stderr)) = (ranks.column(schema::PREDICTED), ranks.column(schema::STDERR)) {
+        by_rank.series.push(Series {
+            label: "predicted (outliers, then Marchenko-Pastur quantiles)".into(),
+            x: rank,
+            y: predicted.to_vec(),
+            err: Some(stderr.iter().map(|s| if s.is_finite() { *s } else { 0.0 }).collect()),
+            mark: Mark::Dashed,
+            color: 1,
+        });
+    }
+    Ok(if with_law {
+        vec![histogram, by_rank]
+    } else {
+        vec![by_rank]
+    })
+}
+
 fn column<'a>(table: &'a Table, name: &str, file: &Path) -> Result<&'a [f64], String> {
     table
         .column(name)
@@ -407,12 +585,12 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                 let file = main_output(run);
                 let table = read(&file)?;
                 let t = column(&table, schema::TIME, &file)?.to_vec();
-                let ode = if command(run) == RunCommand::Compare {
-                    schema::EG_ODE
-                } else {
-                    schema::EG
+                let ode = match command(run) {
+                    RunCommand::Compare => Some(schema::EG_ODE),
+                    RunCommand::Sgd => None,
+                    _ => Some(schema::EG),
                 };
-                if !plot.sgd_only.contains(run) {
+                if let Some(ode) = ode.filter(|_| !plot.sgd_only.contains(run)) {
                     curves.series.push(Series {
                         label: format!("{} (ODE)", label(i)),
                         x: t.clone(),
@@ -498,6 +676,14 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                 let t = column(&table, schema::TIME, &file)?.to_vec();
                 for name in &plot.columns {
                     let y = column(&table, name, &file)?.to_vec();
+                    // A PCA error is a constant: a reference line, drawn once.
+                    if let Some(rank) = schema::pca_rank(name) {
+                        let line = format!("PCA rank {rank}");
+                        if !curves.hlines.iter().any(|(l, _)| *l == line) {
+                            curves.hlines.push((line, y.first().copied().unwrap_or(f64::NAN)));
+                        }
+                        continue;
+                    }
                     let mark = if schema::is_sgd_column(name) {
                         Mark::Points
                     } else {
@@ -523,6 +709,51 @@ pub fn draw(plot: &PlotSpec, runs: &[RunSpec], dir: &Path) -> Result<Vec<PathBuf
                     });
                 }
             }
+        }
+        PlotKind::Spectrum => {
+            let mut panels = Vec::new();
+            for (i, run) in plot.runs.iter().enumerate() {
+                panels.extend(spectrum_panels(&label(i), &main_output(run), &second_output(run))?);
+            }
+            plot::write_panels(&panels, &stem)?;
+            return Ok(vec![stem.with_extension("png"), stem.with_extension("svg")]);
+        }
+        PlotKind::Reconstructions | PlotKind::Decoders => {
+            let mut rows = Vec::new();
+            let mut side = 0;
+            for (i, run) in plot.runs.iter().enumerate() {
+                let file = dir.join(Outputs::images_file(run));
+                let images = read_images(&file)?;
+                side = image_side(&images, &file)?;
+                let group = |what: &str| -> Vec<Vec<f64>> {
+                    images
+                        .iter()
+                        .filter(|(w, _)| w == what)
+                        .map(|(_, p)| p.clone())
+                        .collect()
+                };
+                if kind == PlotKind::Decoders {
+                    rows.push((format!("{}: decoder rows", label(i)), group(schema::IMAGE_DECODER)));
+                    continue;
+                }
+                if i == 0 {
+                    rows.push(("held-out images".to_string(), group(schema::IMAGE_ORIGINAL)));
+                }
+                rows.push((format!("{}: all neurons", label(i)), group(schema::IMAGE_ALL)));
+                // The partial rows, named `first<M>`.
+                let mut partial: Vec<&String> = images
+                    .iter()
+                    .map(|(w, _)| w)
+                    .filter(|w| w.starts_with("first"))
+                    .collect();
+                partial.dedup();
+                for name in partial {
+                    let units = name.trim_start_matches("first");
+                    rows.push((format!("{}: first {units} neurons", label(i)), group(name)));
+                }
+            }
+            plot::write_image_grid(&plot.title, &rows, side, &stem)?;
+            return Ok(vec![stem.with_extension("png"), stem.with_extension("svg")]);
         }
         PlotKind::Overlaps => {
             let mut panels = Vec::new();

@@ -12,3 +12,4 @@ pub mod reduced;
 pub mod run;
 pub mod schema;
 pub mod source;
+pub mod spectrum;

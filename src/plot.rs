@@ -109,6 +109,105 @@ pub fn write_curves(curves: &Curves, stem: &std::path::Path) -> Result<(), Strin
     Ok(())
 }
 
+/// Writes `<stem>.png` and `<stem>.svg` with the plots `panels` side by side.
+pub fn write_panels(panels: &[Curves], stem: &std::path::Path) -> Result<(), String> {
+    register_font();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    let size = (760 * panels.len().max(1) as u32, 600);
+    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
+    {
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(Box::new(e)))?;
+        for (area, curves) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+            draw_curves(area, curves).map_err(err)?;
+        }
+        root.present().map_err(|e| err(Box::new(e)))?;
+    }
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(Box::new(e)))?;
+    for (area, curves) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
+        draw_curves(area, curves).map_err(err)?;
+    }
+    root.present().map_err(|e| err(Box::new(e)))?;
+    Ok(())
+}
+
+/// Rows of square grey images (`side` x `side` pixels, row-major), each row labelled on its
+/// left, written as `<stem>.png` and `<stem>.svg`. Each image is shaded from its own minimum
+/// (black) to its maximum (white): reconstructions are compared by their patterns, and the
+/// decoder rows have their own scales.
+pub fn write_image_grid(
+    title: &str,
+    rows: &[(String, Vec<Vec<f64>>)],
+    side: usize,
+    stem: &std::path::Path,
+) -> Result<(), String> {
+    register_font();
+    let columns = rows.iter().map(|(_, images)| images.len()).max().unwrap_or(0).max(1);
+    let pixel = (96 / side.max(1)).max(2) as u32;
+    let cell = pixel * side as u32 + 6;
+    let label = 230;
+    let size = (
+        label + cell * columns as u32 + 10,
+        50 + cell * rows.len().max(1) as u32 + 10,
+    );
+    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
+    {
+        let png = stem.with_extension("png");
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_image_grid(&root, title, rows, side, pixel, cell, label).map_err(err)?;
+        root.present().map_err(|e| err(Box::new(e)))?;
+    }
+    let svg = stem.with_extension("svg");
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
+    draw_image_grid(&root, title, rows, side, pixel, cell, label).map_err(err)?;
+    root.present().map_err(|e| err(Box::new(e)))?;
+    Ok(())
+}
+
+fn draw_image_grid<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    rows: &[(String, Vec<Vec<f64>>)],
+    side: usize,
+    pixel: u32,
+    cell: u32,
+    label: u32,
+) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    root.draw(&Text::new(title.to_string(), (10, 12), ("sans-serif", 20).into_font()))?;
+    let (pixel, cell, label) = (pixel as i32, cell as i32, label as i32);
+    for (r, (name, images)) in rows.iter().enumerate() {
+        let top = 50 + r as i32 * cell;
+        let style = ("sans-serif", 16)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Left, VPos::Center));
+        root.draw(&Text::new(name.clone(), (10, top + cell / 2), style))?;
+        for (c, image) in images.iter().enumerate() {
+            let left = label + c as i32 * cell;
+            let (lo, hi) = image
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            for (i, v) in image.iter().enumerate().take(side * side) {
+                let (y, x) = ((i / side) as i32, (i % side) as i32);
+                let shade = (255.0 * ((v - lo) / span).clamp(0.0, 1.0)).round() as u8;
+                let corner = (left + x * pixel, top + y * pixel);
+                root.draw(&Rectangle::new(
+                    [corner, (corner.0 + pixel, corner.1 + pixel)],
+                    RGBColor(shade, shade, shade).filled(),
+                ))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The range of the finite (and, on a log axis, positive) values, widened a little.
 fn range(values: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -19,6 +19,25 @@ pub const EG_PCA: &str = "eg_pca";
 pub const REPLICA: &str = "replica";
 pub const UNIT: &str = "unit";
 
+/// `spectrum`: eigenvalues by rank, with predictions and the outliers' standard errors.
+pub const RANK: &str = "rank";
+pub const EIGENVALUE: &str = "eigenvalue";
+pub const PREDICTED: &str = "predicted";
+pub const STDERR: &str = "stderr";
+/// `spectrum --density`: the bulk's histogram, bin by bin, and the Marchenko-Pastur density.
+pub const BIN: &str = "x";
+pub const BIN_LOW: &str = "left";
+pub const BIN_HIGH: &str = "right";
+pub const DENSITY: &str = "density";
+pub const MP_DENSITY: &str = "mp_density";
+
+/// `sgd --images`: which image a row holds, its index, and the pixels.
+pub const IMAGE: &str = "image";
+pub const INDEX: &str = "index";
+pub const IMAGE_ORIGINAL: &str = "original";
+pub const IMAGE_ALL: &str = "all";
+pub const IMAGE_DECODER: &str = "decoder";
+
 const EG_PCA_PREFIX: &str = "eg_pca_";
 const ODE_SUFFIX: &str = "_ode";
 const SGD_SUFFIX: &str = "_sgd";
@@ -64,6 +83,30 @@ pub fn spike_reconstructed(m: usize, ode: bool) -> String {
     format!("spike{m}_reconstructed{side}")
 }
 
+/// `--partial M`: the held-out eg of the first M neurons' reconstruction (`eg_sgd_partial_5`).
+pub fn eg_sgd_partial(units: usize) -> String {
+    format!("eg_sgd_partial_{units}")
+}
+
+/// `sgd --images`: the rows of reconstructions by the first `units` neurons (`first5`).
+pub fn partial_image(units: usize) -> String {
+    format!("first{units}")
+}
+
+/// `sgd --images`: pixel `i`'s column.
+pub fn pixel(i: usize) -> String {
+    format!("p{i}")
+}
+
+/// `sgd`: the mean over replicas of |w_k| and |v_k|, in the run's scaling (markers: SGD).
+pub fn encoder_norm(k: usize) -> String {
+    format!("w_norm_{k}{SGD_SUFFIX}")
+}
+
+pub fn decoder_norm(k: usize) -> String {
+    format!("v_norm_{k}{SGD_SUFFIX}")
+}
+
 /// `compare --overlaps`: |cos| with spike `j` (from 0).
 pub fn spike_overlap(j: usize) -> String {
     format!("spike_{j}")
@@ -85,6 +128,9 @@ impl Outputs {
             RunCommand::Ode => (format!("{stem}.csv"), None),
             RunCommand::Compare => (format!("{stem}.csv"), Some(format!("{stem}_overlaps.csv"))),
             RunCommand::ReducedVsFull => (format!("{stem}_full.csv"), Some(format!("{stem}_reduced.csv"))),
+            // The images of `sgd` are written only when asked for: see `images_file`.
+            RunCommand::Sgd => (format!("{stem}.csv"), None),
+            RunCommand::Spectrum => (format!("{stem}.csv"), Some(format!("{stem}_density.csv"))),
         };
         Outputs { main, second }
     }
@@ -98,12 +144,23 @@ impl Outputs {
         let files = Outputs::of(command, stem);
         let mut args = match command {
             RunCommand::ReducedVsFull => return vec!["--out-prefix".into(), stem.to_string()],
-            RunCommand::Ode | RunCommand::Compare => vec!["--out".into(), files.main],
+            RunCommand::Ode | RunCommand::Compare | RunCommand::Sgd | RunCommand::Spectrum => {
+                vec!["--out".into(), files.main]
+            }
         };
-        if let Some(overlaps) = files.second {
-            args.extend(["--overlaps".into(), overlaps]);
+        let second = match command {
+            RunCommand::Spectrum => "--density",
+            _ => "--overlaps",
+        };
+        if let Some(file) = files.second {
+            args.extend([second.into(), file]);
         }
         args
+    }
+
+    /// `sgd --images`: the file of the images of a run called `stem`.
+    pub fn images_file(stem: &str) -> String {
+        format!("{stem}_images.csv")
     }
 }
 

@@ -33,6 +33,30 @@ pub struct SgdConfig {
     pub train_bias: bool,
     /// Initial value of every trained bias (ReLU learns best from a positive start).
     pub bias_init: f64,
+    /// The paper's rescaled SGD, or SGD without the rescalings.
+    pub scaling: Scaling,
+}
+
+/// How inputs, pre-activations and learning rates scale with D.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Scaling {
+    /// SPEC section 3: lambda = w.x/sqrt(D), steps eta/D, the encoder's further 1/D^(3/2).
+    #[default]
+    Rescaled,
+    /// Plain SGD on (1/2)|x - x_hat|^2 (SPEC section 9, "standard conditions"): lambda = w.x,
+    /// v += eta g delta, w += eta g' (v.delta) x.
+    Standard,
+}
+
+impl Scaling {
+    /// The factor of w.x in the pre-activation.
+    pub fn input_factor(self, d: usize) -> f64 {
+        match self {
+            Scaling::Rescaled => 1.0 / (d as f64).sqrt(),
+            Scaling::Standard => 1.0,
+        }
+    }
 }
 
 impl SgdConfig {
@@ -46,6 +70,7 @@ impl SgdConfig {
             tied: false,
             train_bias: false,
             bias_init: 0.0,
+            scaling: Scaling::Rescaled,
         }
     }
 }
@@ -497,13 +522,44 @@ impl Sgd {
         }
     }
 
+    /// The weights in SPEC section 1's scaling, whatever the run's: the network computes the
+    /// same function with w.x/sqrt(D) from encoder rows multiplied by sqrt(D), so the order
+    /// parameters and eg of a standard run are those of these weights.
+    pub fn rescaled_weights(&self) -> Weights {
+        let mut weights = self.weights();
+        if self.config.scaling == Scaling::Standard {
+            let sqrt_d = (self.d as f64).sqrt();
+            weights.w.iter_mut().flatten().for_each(|x| *x *= sqrt_d);
+        }
+        weights
+    }
+
+    /// |w_k| and |v_k| of every unit, in the run's own scaling.
+    pub fn norms(&self) -> (Vec<f64>, Vec<f64>) {
+        let d = self.d;
+        let norm = |m: &[f64], j: usize| dot(&m[j * d..(j + 1) * d], &m[j * d..(j + 1) * d]).sqrt();
+        let decoder = if self.config.tied { &self.w } else { &self.v };
+        (
+            (0..self.k).map(|j| norm(&self.w, j)).collect(),
+            (0..self.k).map(|j| norm(decoder, j)).collect(),
+        )
+    }
+
     /// The network's reconstruction of `x`.
     pub fn reconstruct(&self, x: &[f64], out: &mut [f64]) {
+        self.reconstruct_first(self.k, x, out)
+    }
+
+    /// The reconstruction of `x` by the first `units` neurons alone (a partial reconstruction).
+    pub fn reconstruct_first(&self, units: usize, x: &[f64], out: &mut [f64]) {
         let d = self.d;
-        let sqrt_d = (d as f64).sqrt();
         out.iter_mut().for_each(|o| *o = 0.0);
-        for j in 0..self.k {
-            let lambda = dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d + self.bias[j];
+        for j in 0..units.min(self.k) {
+            let pre = dot(&self.w[j * d..(j + 1) * d], x);
+            let lambda = match self.config.scaling {
+                Scaling::Rescaled => pre / (d as f64).sqrt(),
+                Scaling::Standard => pre,
+            } + self.bias[j];
             axpy(
                 self.config.activation.g(lambda),
                 decoder_row(&self.config, &self.w, &self.v, j, d),
@@ -514,11 +570,16 @@ impl Sgd {
 
     /// Monte-Carlo generalisation error on a held-out set: the mean of ||x - x_hat||^2 / (2D).
     pub fn test_error(&self, test: &[Vec<f64>]) -> f64 {
+        self.partial_test_error(self.k, test)
+    }
+
+    /// The same for the reconstruction by the first `units` neurons alone.
+    pub fn partial_test_error(&self, units: usize, test: &[Vec<f64>]) -> f64 {
         let mut xhat = vec![0.0; self.d];
         let total: f64 = test
             .iter()
             .map(|x| {
-                self.reconstruct(x, &mut xhat);
+                self.reconstruct_first(units, x, &mut xhat);
                 x.iter().zip(&xhat).map(|(a, b)| (a - b) * (a - b)).sum::<f64>()
             })
             .sum();
@@ -619,9 +680,15 @@ impl Sgd {
         let sqrt_d = (d as f64).sqrt();
         let lr_d = self.config.lr / d as f64;
         let act = self.config.activation;
+        let standard = self.config.scaling == Scaling::Standard;
         for j in 0..k {
             self.lambda[j] = lane_sum(&self.sum_lambda[j]);
-            let lambda = self.lambda[j] / sqrt_d + self.bias[j];
+            let pre = if standard {
+                self.lambda[j]
+            } else {
+                self.lambda[j] / sqrt_d
+            };
+            let lambda = pre + self.bias[j];
             self.g[j] = act.g(lambda);
             self.dg[j] = act.dg(lambda);
         }
@@ -645,12 +712,23 @@ impl Sgd {
                 self.vd[j] = overlap;
             }
         }
-        for j in 0..k {
-            self.vd[j] /= d as f64;
-            self.decoder_step[j] = lr_d * self.g[j];
-            self.encoder_step[j] = lr_d * self.vd[j] * self.dg[j] / sqrt_d;
-            if self.config.train_bias {
-                self.bias[j] += lr_d * self.vd[j] * self.dg[j];
+        if standard {
+            let lr = self.config.lr;
+            for j in 0..k {
+                self.decoder_step[j] = lr * self.g[j];
+                self.encoder_step[j] = lr * self.vd[j] * self.dg[j];
+                if self.config.train_bias {
+                    self.bias[j] += lr * self.vd[j] * self.dg[j];
+                }
+            }
+        } else {
+            for j in 0..k {
+                self.vd[j] /= d as f64;
+                self.decoder_step[j] = lr_d * self.g[j];
+                self.encoder_step[j] = lr_d * self.vd[j] * self.dg[j] / sqrt_d;
+                if self.config.train_bias {
+                    self.bias[j] += lr_d * self.vd[j] * self.dg[j];
+                }
             }
         }
         self.steps += 1;
@@ -710,10 +788,14 @@ mod tests {
     /// SPEC section 3 written out naively, one neuron at a time, as the reference.
     fn reference_step(config: &SgdConfig, w: &mut [Vec<f64>], v: &mut [Vec<f64>], bias: &mut [f64], x: &[f64]) {
         let (k, d) = (w.len(), x.len());
-        let (sd, lr_d) = ((d as f64).sqrt(), config.lr / d as f64);
+        // Rescaled: lambda = w.x/sqrt(D), steps eta/D, v.delta/D; standard: w.x, eta, v.delta.
+        let (input, lr_d, overlap) = match config.scaling {
+            Scaling::Rescaled => (1.0 / (d as f64).sqrt(), config.lr / d as f64, d as f64),
+            Scaling::Standard => (1.0, config.lr, 1.0),
+        };
         let act = config.activation;
         let lambda: Vec<f64> = (0..k)
-            .map(|j| w[j].iter().zip(x).map(|(a, b)| a * b).sum::<f64>() / sd + bias[j])
+            .map(|j| w[j].iter().zip(x).map(|(a, b)| a * b).sum::<f64>() * input + bias[j])
             .collect();
         let dec: Vec<Vec<f64>> = if config.tied { w.to_vec() } else { v.to_vec() };
         let (old_w, old_dec) = (w.to_vec(), dec.clone());
@@ -722,9 +804,9 @@ mod tests {
             let delta: Vec<f64> = (0..d)
                 .map(|i| x[i] - (0..upto).map(|a| old_dec[a][i] * act.g(lambda[a])).sum::<f64>())
                 .collect();
-            let vd = old_dec[j].iter().zip(&delta).map(|(a, b)| a * b).sum::<f64>() / d as f64;
+            let vd = old_dec[j].iter().zip(&delta).map(|(a, b)| a * b).sum::<f64>() / overlap;
             let dec_step: Vec<f64> = delta.iter().map(|e| lr_d * act.g(lambda[j]) * e).collect();
-            let enc_step: Vec<f64> = x.iter().map(|xi| lr_d * vd * act.dg(lambda[j]) * xi / sd).collect();
+            let enc_step: Vec<f64> = x.iter().map(|xi| lr_d * vd * act.dg(lambda[j]) * xi * input).collect();
             for i in 0..d {
                 if config.tied {
                     w[j][i] = old_w[j][i] + dec_step[i] + enc_step[i];
@@ -779,15 +861,20 @@ mod tests {
                 for train_bias in [false, true] {
                     for activation in [ActivationKind::Erf, ActivationKind::Relu, ActivationKind::Tanh] {
                         for kappa in [0.3, 0.0] {
-                            configs.push(SgdConfig {
-                                activation,
-                                rule,
-                                lr: 0.8,
-                                kappa,
-                                tied,
-                                train_bias,
-                                bias_init: 0.0,
-                            });
+                            // Standard steps are not divided by D: a smaller rate keeps four
+                            // steps on numbers of order one.
+                            for (scaling, lr) in [(Scaling::Rescaled, 0.8), (Scaling::Standard, 0.002)] {
+                                configs.push(SgdConfig {
+                                    activation,
+                                    rule,
+                                    lr,
+                                    kappa,
+                                    tied,
+                                    train_bias,
+                                    bias_init: 0.0,
+                                    scaling,
+                                });
+                            }
                         }
                     }
                 }
@@ -890,6 +977,53 @@ mod tests {
             portable.advance_portable(None, xs.last().map(|x| x.as_slice()));
             assert_eq!(bits(&dispatched), bits(&portable), "{config:?}");
         }
+    }
+
+    /// A standard network and its rescaled weights compute the same function (so the order
+    /// parameters of `rescaled_weights` measure a standard run); the first units' partial
+    /// reconstruction is the sum of their own terms.
+    #[test]
+    fn rescaled_weights_compute_the_same_reconstruction() {
+        let (k, d) = (4, 50);
+        let weights = Weights::random(k, d, 0.3, 8);
+        let config = SgdConfig {
+            scaling: Scaling::Standard,
+            ..SgdConfig::vanilla(ActivationKind::Erf)
+        };
+        let standard = Sgd::new(config, &weights, vec![]);
+        let rescaled = Sgd::new(
+            SgdConfig::vanilla(ActivationKind::Erf),
+            &standard.rescaled_weights(),
+            vec![],
+        );
+        let x = &samples(1, d)[0];
+        let (mut a, mut b, mut first, mut rest) = (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
+        standard.reconstruct(x, &mut a);
+        rescaled.reconstruct(x, &mut b);
+        for (p, q) in a.iter().zip(&b) {
+            // One product by sqrt(D) and one division by it: a few ulps.
+            assert!((p - q).abs() <= 1e-13 * p.abs().max(1.0), "{p} vs {q}");
+        }
+        standard.reconstruct_first(2, x, &mut first);
+        let tail = Sgd::new(
+            SgdConfig {
+                scaling: Scaling::Standard,
+                ..SgdConfig::vanilla(ActivationKind::Erf)
+            },
+            &Weights {
+                w: weights.w[2..].to_vec(),
+                v: weights.v[2..].to_vec(),
+            },
+            vec![],
+        );
+        tail.reconstruct(x, &mut rest);
+        for ((p, f), r) in a.iter().zip(&first).zip(&rest) {
+            assert!((p - (f + r)).abs() <= 1e-13 * p.abs().max(1.0));
+        }
+        assert_eq!(
+            standard.partial_test_error(k, std::slice::from_ref(x)),
+            standard.test_error(std::slice::from_ref(x))
+        );
     }
 
     #[test]

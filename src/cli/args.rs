@@ -5,7 +5,7 @@ use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::EigenFamily;
 use ae_runtime::integrate::Method;
 use ae_runtime::realdata::{Draw, Format};
-use ae_runtime::sgd::Rule;
+use ae_runtime::sgd::{Rule, Scaling};
 use clap::Args;
 
 #[derive(Args)]
@@ -15,7 +15,12 @@ pub(crate) struct ReproduceArgs {
     /// List the shipped experiments.
     #[arg(long)]
     pub(crate) list: bool,
-    /// Directory for the CSV files and plots [default: results/<name>].
+    /// Run every shipped experiment, each into its own directory under --out-dir [default:
+    /// results/<name>]; all are validated before any runs.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Directory for the CSV files and plots [default: results/<name>; with --all, the
+    /// directory that holds one per experiment, default results].
     #[arg(long)]
     pub(crate) out_dir: Option<String>,
     /// Print the command line of every run, and run nothing.
@@ -25,59 +30,18 @@ pub(crate) struct ReproduceArgs {
     pub(crate) report: Reporting,
 }
 
+/// The data: the spiked covariance model (SPEC section 2) or a real data set.
 #[derive(Args)]
-pub(crate) struct ModelArgs {
-    /// Equations: a shipped name (vanilla, truncated, full_spectrum, density) or the path of an .ae file
-    /// (interpreted).
-    #[arg(long, default_value = "vanilla")]
-    pub(crate) equations: String,
-    /// Number of hidden units K.
-    #[arg(long, default_value_t = 3)]
-    pub(crate) k: usize,
-    /// Activation g.
-    #[arg(long, value_enum, default_value_t = ActivationKind::Erf)]
-    pub(crate) activation: ActivationKind,
+pub(crate) struct DataArgs {
     /// Spike strengths rho~_m, comma-separated (the equations use rho~_m + sigma^2/D).
     #[arg(long, default_value = "9,3,1", allow_hyphen_values = true)]
     pub(crate) spikes: String,
     /// Bulk standard deviation sigma.
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub(crate) sigma: f64,
-    /// Learning rate eta.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
-    pub(crate) lr: f64,
-    /// Weight decay kappa (per unit time).
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
-    pub(crate) kappa: f64,
     /// Input dimension D, or `inf` for the strict limit (the bulk freezes; not uniform in time).
     #[arg(long, default_value = "1000")]
     pub(crate) d: String,
-    /// Final time t (t = SGD steps / D).
-    #[arg(long, default_value_t = 1000.0, allow_hyphen_values = true)]
-    pub(crate) t_end: f64,
-    /// First output time after t = 0; outputs are log-spaced from here to --t-end.
-    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
-    pub(crate) t_min: f64,
-    /// Number of log-spaced output times (besides t = 0).
-    #[arg(long, default_value_t = 100)]
-    pub(crate) points: usize,
-    /// Seed of the initial weights (and of random eigenvectors).
-    #[arg(long, default_value_t = 0)]
-    pub(crate) seed: u64,
-    /// Standard deviation sigma0 of the i.i.d. initial weights.
-    #[arg(long, default_value_t = 0.1, allow_hyphen_values = true)]
-    pub(crate) init_std: f64,
-    /// Informed start `a,b`: w_k = a e_k, v_k = b sqrt(D) e_k (needs K <= M).
-    #[arg(long, allow_hyphen_values = true)]
-    pub(crate) informed: Option<String>,
-    /// Perfect start at encoder scale `a`: w_k = a e_k and v_k = b_k sqrt(D) e_k with the b_k
-    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (SPEC
-    /// section 7; spiked model, K <= M).
-    #[arg(long, allow_hyphen_values = true)]
-    pub(crate) perfect: Option<f64>,
-    /// Initial weights from a file: 2K lines of D numbers (encoder rows, then decoder rows).
-    #[arg(long)]
-    pub(crate) weights: Option<String>,
     /// Spike eigenvectors.
     #[arg(long, value_enum, default_value_t = EigenFamily::Random)]
     pub(crate) eigenvectors: EigenFamily,
@@ -101,12 +65,61 @@ pub(crate) struct ModelArgs {
     /// Use at most this many samples of the data (0: all).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_samples: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Equations: a shipped name (vanilla, truncated, full_spectrum, density) or the path of an .ae file
+    /// (interpreted).
+    #[arg(long, default_value = "vanilla")]
+    pub(crate) equations: String,
+    /// Number of hidden units K.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) k: usize,
+    /// Activation g.
+    #[arg(long, value_enum, default_value_t = ActivationKind::Erf)]
+    pub(crate) activation: ActivationKind,
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Learning rate eta.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    pub(crate) lr: f64,
+    /// Weight decay kappa (per unit time).
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub(crate) kappa: f64,
+    /// Final time t (t = SGD steps / D).
+    #[arg(long, default_value_t = 1000.0, allow_hyphen_values = true)]
+    pub(crate) t_end: f64,
+    /// First output time after t = 0; outputs are log-spaced from here to --t-end.
+    #[arg(long, default_value_t = 0.01, allow_hyphen_values = true)]
+    pub(crate) t_min: f64,
+    /// Number of log-spaced output times (besides t = 0).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) points: usize,
+    /// Seed of the initial weights (and of random eigenvectors).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Standard deviation sigma0 of the i.i.d. initial weights [default: 0.1; 1/sqrt(D) with
+    /// --scaling standard].
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) init_std: Option<f64>,
+    /// Informed start `a,b`: w_k = a e_k, v_k = b sqrt(D) e_k (needs K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) informed: Option<String>,
+    /// Perfect start at encoder scale `a`: w_k = a e_k and v_k = b_k sqrt(D) e_k with the b_k
+    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (SPEC
+    /// section 7; spiked model, K <= M).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) perfect: Option<f64>,
+    /// Initial weights from a file: 2K lines of D numbers (encoder rows, then decoder rows).
+    #[arg(long)]
+    pub(crate) weights: Option<String>,
     /// Further equation parameters, NAME=VALUE (repeatable).
     #[arg(long = "param", allow_hyphen_values = true)]
     pub(crate) params: Vec<String>,
-    /// Integrator: auto (rodas4 where the equations have a symbolic Jacobian and the state is
-    /// small, else dop853 handing over to rodas4 when the run turns stiff), dop853 or dopri5
-    /// (explicit, never switching), rodas4 (stiff; states up to 2000 entries)
+    /// Integrator: auto (bdf where the state is small enough for a dense Jacobian, else
+    /// dop853 handing over to bdf when the run turns stiff), bdf or rodas4 (stiff; states up to
+    /// 2000 entries), dop853 or dopri5 (explicit, never switching)
     /// [default: auto; rodas4 for reduced-vs-full, whose long runs are stiff].
     #[arg(long, value_enum)]
     pub(crate) method: Option<Method>,
@@ -150,10 +163,9 @@ pub(crate) struct OdeArgs {
     pub(crate) report: Reporting,
 }
 
+/// How the SGD replicas of `compare` and `sgd` run and what they measure.
 #[derive(Args)]
-pub(crate) struct CompareArgs {
-    #[command(flatten)]
-    pub(crate) model: ModelArgs,
+pub(crate) struct SgdOptions {
     /// Number of SGD replicas: the same initial weights, independent sample streams.
     #[arg(long, default_value_t = 4)]
     pub(crate) seeds: usize,
@@ -163,10 +175,6 @@ pub(crate) struct CompareArgs {
     /// With --data: how SGD draws samples [default: online].
     #[arg(long, value_enum)]
     pub(crate) draw: Option<Draw>,
-    /// Also write each replica's final |cos| between decoder rows and spike directions
-    /// (K rows per replica, one column per spike) to this CSV file.
-    #[arg(long)]
-    pub(crate) overlaps: Option<String>,
     /// Size of a held-out test set: adds a Monte-Carlo eg of the SGD runs (0: none).
     #[arg(long, default_value_t = 0)]
     pub(crate) test_samples: usize,
@@ -183,6 +191,47 @@ pub(crate) struct CompareArgs {
     /// Initial value of every trained bias.
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub(crate) bias_init: f64,
+    /// Also measure, on the held-out set, eg of the reconstruction by the first M neurons
+    /// alone (column eg_sgd_partial_M; needs --test-samples).
+    #[arg(long, value_name = "M")]
+    pub(crate) partial: Option<usize>,
+}
+
+#[derive(Args)]
+pub(crate) struct CompareArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) sgd: SgdOptions,
+    /// Also write each replica's final |cos| between decoder rows and spike directions
+    /// (K rows per replica, one column per spike) to this CSV file.
+    #[arg(long)]
+    pub(crate) overlaps: Option<String>,
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    pub(crate) out: Option<String>,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
+#[derive(Args)]
+pub(crate) struct SgdArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) sgd: SgdOptions,
+    /// SGD's scaling: rescaled (SPEC section 3, the ODE's) or standard (lambda = w.x, loss
+    /// |x - x_hat|^2/2, one plain learning rate; SPEC section 9, figure 7).
+    #[arg(long, value_enum, default_value_t = Scaling::Rescaled)]
+    pub(crate) scaling: Scaling,
+    /// Also write, for this many held-out samples, replica 0's final reconstructions (by all
+    /// neurons, and by the first M with --partial M) and its first decoder rows, one image per
+    /// row, to --images-out.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) images: usize,
+    /// The CSV file of --images.
+    #[arg(long)]
+    pub(crate) images_out: Option<String>,
     /// Output CSV file (default: standard output).
     #[arg(long)]
     pub(crate) out: Option<String>,
@@ -209,6 +258,30 @@ pub(crate) struct ReducedArgs {
     /// <prefix>_reduced.csv (t, eg, a and b per spike).
     #[arg(long, default_value = "reduced_vs_full")]
     pub(crate) out_prefix: String,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
+#[derive(Args)]
+pub(crate) struct SpectrumArgs {
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    /// Seed of the spike eigenvectors and of the samples.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Spiked model: the number N of samples whose covariance is diagonalised [default: 4 D].
+    #[arg(long)]
+    pub(crate) samples: Option<usize>,
+    /// Number of histogram bins of the bulk.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) bins: usize,
+    /// Output CSV of the eigenvalues, largest first, with their predictions (default: standard
+    /// output).
+    #[arg(long)]
+    pub(crate) out: Option<String>,
+    /// Also write the histogram of the bulk beside the Marchenko-Pastur density to this CSV.
+    #[arg(long)]
+    pub(crate) density: Option<String>,
     #[command(flatten)]
     pub(crate) report: Reporting,
 }

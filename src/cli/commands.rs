@@ -1,9 +1,11 @@
-//! The subcommands `ode`, `compare` and `reduced-vs-full`: run the validated job, write its
-//! CSV files, and report.
+//! The subcommands `ode`, `compare`, `sgd` and `reduced-vs-full`: run the validated job, write
+//! its CSV files, and report.
 
-use super::args::{CompareArgs, OdeArgs, ReducedArgs};
-use super::jobs::{check_outputs, compare_job, ode_job, reduced_job};
+use super::args::Reporting;
+use super::args::{CompareArgs, OdeArgs, ReducedArgs, SgdArgs, SpectrumArgs};
+use super::jobs::{check_output_names, check_outputs, compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use super::report::{check_json, print_json, report_data, write_output, Progress};
+use crate::compare::{CompareJob, CompareRun};
 use crate::experiment::RunCommand;
 use crate::run::{write_csv, RunError};
 use crate::schema::Outputs;
@@ -16,39 +18,76 @@ pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
         &[("--out", a.out.as_ref()), ("--overlaps", a.overlaps.as_ref())],
     )?;
     let job = compare_job(a)?;
+    run_replicas(&job, &a.out, &a.report, |run| {
+        let mut files = Vec::new();
+        if let Some(path) = &a.overlaps {
+            let mut ov = Vec::new();
+            run.write_overlaps_csv(&mut ov)
+                .map_err(|e| RunError::Io(e.to_string()))?;
+            files.push((path.clone(), ov));
+        }
+        Ok(files)
+    })
+}
+
+pub(crate) fn run_sgd(a: &SgdArgs) -> Result<(), RunError> {
+    check_outputs(
+        &a.model,
+        &[("--out", a.out.as_ref()), ("--images-out", a.images_out.as_ref())],
+    )?;
+    let job = sgd_job(a)?;
+    run_replicas(&job, &a.out, &a.report, |run| {
+        let mut files = Vec::new();
+        if let Some(path) = &a.images_out {
+            let mut images = Vec::new();
+            run.write_images_csv(&mut images)
+                .map_err(|e| RunError::Io(e.to_string()))?;
+            files.push((path.clone(), images));
+        }
+        Ok(files)
+    })
+}
+
+/// Runs the replicas of `compare` or `sgd` with a progress bar, writes the main CSV to `out`
+/// and the files `extra` makes of the run, and reports.
+fn run_replicas(
+    job: &CompareJob,
+    out: &Option<String>,
+    report: &Reporting,
+    extra: impl Fn(&CompareRun) -> Result<Vec<(String, Vec<u8>)>, RunError>,
+) -> Result<(), RunError> {
     let d = job.d()?;
-    check_json(a.report.json, &a.out)?;
-    if !a.report.quiet {
+    check_json(report.json, out)?;
+    if !report.quiet {
         report_data(&job.ode);
     }
     let start = std::time::Instant::now();
     let t_end = job.ode.times.last().copied().unwrap_or(0.0);
     let total = (job.seeds as f64 * t_end * d as f64) as u64;
-    let progress = Progress::new(a.report.quiet, total, "SGD steps");
+    let progress = Progress::new(report.quiet, total, "SGD steps");
     let run = job.run_with_progress(&|n| progress.inc(n))?;
     drop(progress);
     let mut buf = Vec::new();
     run.write_csv(&mut buf).map_err(|e| RunError::Io(e.to_string()))?;
-    if let Some(path) = &a.overlaps {
-        let mut ov = Vec::new();
-        run.write_overlaps_csv(&mut ov)
-            .map_err(|e| RunError::Io(e.to_string()))?;
-        write_output(&Some(path.clone()), &ov)?;
+    for (path, bytes) in extra(&run)? {
+        write_output(&Some(path), &bytes)?;
     }
-    write_output(&a.out, &buf)?;
+    write_output(out, &buf)?;
     let (mean, std) = run.sgd_eg().last().copied().unwrap_or((f64::NAN, f64::NAN));
-    let eg_ode = run.ode_eg().last().copied().unwrap_or(f64::NAN);
+    let eg_ode = run.ode_eg().last().copied();
     let seconds = start.elapsed().as_secs_f64();
-    if !a.report.quiet {
+    let command = if job.with_ode { "compare" } else { "sgd" };
+    if !report.quiet {
+        let ode = eg_ode.map_or_else(String::new, |e| format!("ODE {e:.6}, "));
         eprintln!(
-            "t = {t_end}: eg ODE {eg_ode:.6}, SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
+            "t = {t_end}: eg {ode}SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
             job.seeds,
         );
     }
     print_json(
-        a.report.json,
+        report.json,
         serde_json::json!({
-            "command": "compare",
+            "command": command,
             "t_end": t_end,
             "eg_ode": eg_ode,
             "eg_sgd_mean": mean,
@@ -57,7 +96,7 @@ pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
             "pca_errors": run.pca,
             "final_bias": run.final_bias,
             "seconds": seconds,
-            "out": a.out,
+            "out": out,
         }),
     )?;
     Ok(())
@@ -183,4 +222,74 @@ fn aedyn_predicted(activation: ActivationKind) -> serde_json::Value {
         Some(p) => serde_json::json!({"alpha": p.alpha, "beta": p.beta, "gamma": p.gamma}),
         None => serde_json::Value::Null,
     }
+}
+
+pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
+    let outputs = [("--out", a.out.as_ref()), ("--density", a.density.as_ref())];
+    check_output_names(&a.data, &[], &outputs)?;
+    let job = spectrum_job(a)?;
+    check_json(a.report.json, &a.out)?;
+    let start = std::time::Instant::now();
+    let spectrum = job.run()?;
+    let mut buf = Vec::new();
+    spectrum.write_csv(&mut buf).map_err(|e| RunError::Io(e.to_string()))?;
+    if let Some(path) = &a.density {
+        let mut density = Vec::new();
+        spectrum
+            .write_density_csv(&mut density)
+            .map_err(|e| RunError::Io(e.to_string()))?;
+        write_output(&Some(path.clone()), &density)?;
+    }
+    write_output(&a.out, &buf)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let bulk = spectrum.bulk();
+    let (low, high) = (
+        bulk.last().copied().unwrap_or(0.0),
+        bulk.first().copied().unwrap_or(0.0),
+    );
+    let theory = spectrum.theory.as_ref();
+    if !a.report.quiet {
+        match theory {
+            Some(t) => {
+                let (a_, b_) = t.law.edges();
+                let outliers: Vec<String> = (0..t.outliers)
+                    .map(|i| {
+                        format!(
+                            "{:.4} (predicted {:.4} +- {:.4})",
+                            spectrum.eigenvalues[i],
+                            t.predicted[i],
+                            t.stderr[i].unwrap_or(0.0)
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "N = {}, D/N = {:.4}: bulk [{low:.4}, {high:.4}] (Marchenko-Pastur [{a_:.4}, {b_:.4}]); outliers: {} ({seconds:.2} s)",
+                    spectrum.samples,
+                    t.law.ratio,
+                    if outliers.is_empty() { "none".to_string() } else { outliers.join(", ") }
+                );
+            }
+            None => eprintln!(
+                "{} samples, D = {}: eigenvalues from {high:.4e} down to {low:.4e} ({seconds:.2} s)",
+                spectrum.samples,
+                spectrum.eigenvalues.len()
+            ),
+        }
+    }
+    print_json(
+        a.report.json,
+        serde_json::json!({
+            "command": "spectrum",
+            "samples": spectrum.samples,
+            "ratio": theory.map(|t| t.law.ratio),
+            "edges": theory.map(|t| t.law.edges()),
+            "outliers": theory.map(|t| &spectrum.eigenvalues[..t.outliers]),
+            "predicted": theory.map(|t| &t.predicted[..t.outliers]),
+            "stderr": theory.map(|t| t.stderr[..t.outliers].to_vec()),
+            "bulk": [low, high],
+            "seconds": seconds,
+            "out": a.out,
+        }),
+    )?;
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::args::{CompareArgs, ModelArgs, ReducedArgs};
+use super::args::{CompareArgs, DataArgs, ModelArgs, ReducedArgs, SgdArgs, SgdOptions, SpectrumArgs};
 use crate::compare::CompareJob;
 use crate::reduced::ReducedJob;
 use crate::run::{InitChoice, OdeJob, RunError};
@@ -11,7 +11,7 @@ use crate::source::DataSource;
 use ae_runtime::data::{Dim, Spiked, Weights};
 use ae_runtime::integrate::{log_times, Method, Solver};
 use ae_runtime::realdata::{self, Draw, LoadOptions, RealData};
-use ae_runtime::sgd::SgdConfig;
+use ae_runtime::sgd::{Rule, Scaling, SgdConfig};
 
 /// The name the command line gives a value of one of its enums (`Method::Dop853` is `dop853`).
 pub(crate) fn value_name(value: impl clap::ValueEnum) -> String {
@@ -82,6 +82,9 @@ fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
     Ok(Weights { w, v })
 }
 
+/// The standard deviation of the initial weights in the rescaled model.
+pub(crate) const DEFAULT_INIT_STD: f64 = 0.1;
+
 /// The largest --t-end: at 1e15 a time step must exceed 0.2 to change t in double precision.
 pub(crate) const MAX_T_END: f64 = 1e15;
 
@@ -108,15 +111,25 @@ fn resolved(path: &str) -> std::path::PathBuf {
 /// Refuses an output file that is an input (`--weights`, `--data`, an `--equations` file) or
 /// another output: it would be overwritten while or before it is read.
 pub(crate) fn check_outputs(model: &ModelArgs, outputs: &[(&str, Option<&String>)]) -> Result<(), RunError> {
-    let mut named: Vec<(&str, &str)> = Vec::new();
+    let mut inputs: Vec<(&str, &str)> = Vec::new();
     if let Some(w) = &model.weights {
-        named.push(("--weights", w));
-    }
-    if let Some(d) = &model.data {
-        named.push(("--data", d));
+        inputs.push(("--weights", w));
     }
     if std::path::Path::new(&model.equations).is_file() {
-        named.push(("--equations", &model.equations));
+        inputs.push(("--equations", &model.equations));
+    }
+    check_output_names(&model.data, &inputs, outputs)
+}
+
+/// `check_outputs` for a command whose only inputs are the data and `inputs`.
+pub(crate) fn check_output_names(
+    data: &DataArgs,
+    inputs: &[(&str, &str)],
+    outputs: &[(&str, Option<&String>)],
+) -> Result<(), RunError> {
+    let mut named: Vec<(&str, &str)> = inputs.to_vec();
+    if let Some(d) = &data.data {
+        named.push(("--data", d));
     }
     for (option, path) in outputs.iter().filter_map(|(o, p)| p.map(|p| (*o, p.as_str()))) {
         let target = resolved(path);
@@ -130,16 +143,7 @@ pub(crate) fn check_outputs(model: &ModelArgs, outputs: &[(&str, Option<&String>
     Ok(())
 }
 
-pub(crate) fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
-    ode_job_with(a, Method::Auto)
-}
-
-/// The job the model arguments describe, with `default_method` when --method is not given.
-pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJob, RunError> {
-    let activation = a.activation;
-    if a.k == 0 {
-        return bad("--k must be at least 1");
-    }
+pub(crate) fn spiked_model(a: &DataArgs) -> Result<Spiked, RunError> {
     let d = match a.d.as_str() {
         "inf" | "infinity" => Dim::Infinite,
         s => match s.parse::<usize>() {
@@ -152,9 +156,6 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
         return bad(format!("--spikes must be positive, got {s}"));
     }
     if let Dim::Finite(d) = d {
-        if d <= a.k {
-            return bad(format!("--d ({d}) must exceed --k ({})", a.k));
-        }
         if spikes.len() > d {
             return bad(format!("{} spikes do not fit in D = {d}", spikes.len()));
         }
@@ -165,6 +166,25 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     let sigma = finite("sigma", a.sigma)?;
     if sigma < 0.0 {
         return bad("--sigma must be non-negative");
+    }
+    Ok(Spiked { d, spikes, sigma })
+}
+
+pub(crate) fn ode_job(a: &ModelArgs) -> Result<OdeJob, RunError> {
+    ode_job_with(a, Method::Auto)
+}
+
+/// The job the model arguments describe, with `default_method` when --method is not given.
+pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJob, RunError> {
+    let activation = a.activation;
+    if a.k == 0 {
+        return bad("--k must be at least 1");
+    }
+    let Spiked { d, spikes, sigma } = spiked_model(&a.data)?;
+    if let Dim::Finite(d) = d {
+        if d <= a.k {
+            return bad(format!("--d ({d}) must exceed --k ({})", a.k));
+        }
     }
     if finite("lr", a.lr)? <= 0.0 {
         return bad("--lr must be positive");
@@ -193,7 +213,8 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     if !(finite("rtol", a.rtol)? > 0.0 && finite("atol", a.atol)? > 0.0) {
         return bad("--rtol and --atol must be positive");
     }
-    if finite("init-std", a.init_std)? <= 0.0 {
+    let init_std = a.init_std.unwrap_or(DEFAULT_INIT_STD);
+    if finite("init-std", init_std)? <= 0.0 {
         return bad("--init-std must be positive");
     }
     let method = a.method.unwrap_or(default_method);
@@ -206,7 +227,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     let equations_name = std::path::Path::new(&a.equations)
         .file_stem()
         .map_or(String::new(), |s| s.to_string_lossy().into_owned());
-    if equations_name == "reduced" && a.data.is_none() && spikes.len() != a.k {
+    if equations_name == "reduced" && a.data.data.is_none() && spikes.len() != a.k {
         // Each of its K neurons is aligned with one spike: other spikes would be ignored.
         return bad(format!(
             "--equations reduced pairs each of the K neurons with one spike: give as many --spikes as --k (K = {}, {} spikes)",
@@ -229,7 +250,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
         (None, Some(path)) => InitChoice::Weights(read_weights(path, a.k)?),
         (None, None) => InitChoice::Random {
             seed: a.seed,
-            std: a.init_std,
+            std: init_std,
         },
     };
     let mut params = vec![("lr".to_string(), a.lr), ("kappa".to_string(), a.kappa)];
@@ -257,7 +278,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
             if !scale.is_finite() || scale == 0.0 {
                 return bad("--perfect takes a finite, non-zero encoder scale a");
             }
-            if a.data.is_some() {
+            if a.data.data.is_some() {
                 return bad("--perfect needs the spiked model (not --data)");
             }
             let rho = data.spike_rho();
@@ -271,11 +292,11 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
             InitChoice::Aligned { a: vec![scale; a.k], b }
         }
     };
-    let source = match load_data(a)? {
+    let source = match load_data(&a.data)? {
         Some(real) => DataSource::Empirical(real),
         None => DataSource::Spiked {
             model: data,
-            family: a.eigenvectors,
+            family: a.data.eigenvectors,
             eigen_seed: a.seed,
         },
     };
@@ -299,7 +320,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
 }
 
 /// Loads, standardises and diagonalises `--data`, if given.
-pub(crate) fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError> {
+pub(crate) fn load_data(a: &DataArgs) -> Result<Option<Arc<RealData>>, RunError> {
     let Some(path) = &a.data else {
         if a.patch.is_some() || a.format.is_some() || a.stride.is_some() || a.drop_last_column {
             return bad("--patch, --stride, --format and --drop-last-column go with --data");
@@ -319,12 +340,67 @@ pub(crate) fn load_data(a: &ModelArgs) -> Result<Option<Arc<RealData>>, RunError
 }
 
 pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
-    let ode = ode_job(&a.model)?;
+    replicas_job(&a.model, &a.sgd, Scaling::Rescaled, true)
+}
+
+/// The options of the ODE, which `aedyn sgd` does not run.
+fn refuse_ode_options(m: &ModelArgs) -> Result<(), RunError> {
+    let given = [
+        ("--equations", m.equations != "vanilla"),
+        ("--method", m.method.is_some()),
+        ("--rtol", m.rtol != ae_runtime::integrate::DEFAULT_RTOL),
+        ("--atol", m.atol != ae_runtime::integrate::DEFAULT_ATOL),
+        ("--fd-jacobian", m.fd_jacobian),
+        ("--interpret", m.interpret),
+        ("--param", !m.params.is_empty()),
+    ];
+    match given.iter().find(|(_, g)| *g) {
+        Some((option, _)) => bad(format!(
+            "{option} is an option of the ODE, and `aedyn sgd` runs none (compare runs both)"
+        )),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn sgd_job(a: &SgdArgs) -> Result<CompareJob, RunError> {
+    refuse_ode_options(&a.model)?;
+    if a.scaling == Scaling::Standard && a.sgd.rule == Rule::Sanger {
+        return bad("--rule sanger is written in the rescaled form only (SPEC section 3): drop --scaling standard");
+    }
+    match (a.images, &a.images_out) {
+        (0, Some(_)) => return bad("--images-out needs --images N (how many held-out samples to reconstruct)"),
+        (n, None) if n > 0 => return bad("--images needs --images-out FILE"),
+        _ => {}
+    }
+    let mut job = replicas_job(&a.model, &a.sgd, a.scaling, false)?;
+    if a.images > 10_000 {
+        return bad("--images must be at most 10000");
+    }
+    if a.images > a.sgd.test_samples {
+        return bad(format!(
+            "--images shows held-out samples: give --test-samples of at least {}",
+            a.images
+        ));
+    }
+    job.images = a.images;
+    if a.scaling == Scaling::Standard && a.model.init_std.is_none() {
+        // Standard initialisation: i.i.d. entries of variance 1/D, so that w.x is of order one.
+        let d = job.d()?;
+        if let InitChoice::Random { std, .. } = &mut job.ode.init {
+            *std = 1.0 / (d as f64).sqrt();
+        }
+    }
+    Ok(job)
+}
+
+/// The replicas of `compare` (with the ODE) or `sgd` (without).
+fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: bool) -> Result<CompareJob, RunError> {
+    let ode = ode_job(model)?;
     if a.seeds == 0 || a.seeds > 10_000 {
         return bad("--seeds must be between 1 and 10000");
     }
     let t_end = ode.times.last().copied().unwrap_or(0.0);
-    let d = ode.source.finite_d("compare")?;
+    let d = ode.source.finite_d(if with_ode { "compare" } else { "sgd" })?;
     // Per replica running at once: encoder, decoder and a few D-vectors; shared: the held-out
     // set and the spike directions; and every replica's outputs.
     let threads = crate::compare::worker_threads(a.threads, a.seeds) as f64;
@@ -352,13 +428,22 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     let sgd = SgdConfig {
         activation: ode.activation,
         rule: a.rule,
-        lr: a.model.lr,
-        kappa: a.model.kappa,
+        lr: model.lr,
+        kappa: model.kappa,
         tied: a.tied,
         train_bias: a.bias,
         bias_init: finite("bias-init", a.bias_init)?,
+        scaling,
     };
-    if a.draw.is_some() && a.model.data.is_none() {
+    if let Some(units) = a.partial {
+        if units == 0 || units > ode.k {
+            return bad(format!("--partial takes a number of neurons from 1 to K = {}", ode.k));
+        }
+        if a.test_samples == 0 {
+            return bad("--partial is measured on a held-out set: give --test-samples (e.g. 2000)");
+        }
+    }
+    if a.draw.is_some() && model.data.data.is_none() {
         return bad("--draw goes with --data (the spiked model draws its own Gaussian samples)");
     }
     let draw = a.draw.unwrap_or(Draw::Online);
@@ -372,7 +457,10 @@ pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
         sgd,
         threads: a.threads,
         test_samples: a.test_samples,
-        sample_seed: a.model.seed,
+        sample_seed: model.seed,
+        with_ode,
+        partial: a.partial,
+        images: 0,
     })
 }
 
@@ -390,5 +478,50 @@ pub(crate) fn reduced_job(args: &ReducedArgs) -> Result<ReducedJob, RunError> {
         t_reduced_end: args.t_reduced,
         points: args.model.points,
         align_tol: args.align_tol,
+    })
+}
+
+pub(crate) fn spectrum_job(a: &SpectrumArgs) -> Result<crate::spectrum::SpectrumJob, RunError> {
+    let model = spiked_model(&a.data)?;
+    if a.bins == 0 || a.bins > 100_000 {
+        return bad("--bins must be between 1 and 100000");
+    }
+    if let Some(real) = load_data(&a.data)? {
+        if a.samples.is_some() {
+            return bad(
+                "--samples goes with the spiked model: real data are diagonalised whole (--max-samples takes fewer)",
+            );
+        }
+        return Ok(crate::spectrum::SpectrumJob {
+            source: DataSource::Empirical(real),
+            samples: 0,
+            bins: a.bins,
+            seed: a.seed,
+        });
+    }
+    let Dim::Finite(d) = model.d else {
+        return bad("spectrum needs a finite --d (it draws samples in dimension D)");
+    };
+    let samples = a.samples.unwrap_or(4 * d);
+    if samples < d {
+        // Then D - N eigenvalues are zero and the law has an atom there: not drawn here.
+        return bad(format!(
+            "--samples {samples} is below D = {d}: the Marchenko-Pastur comparison needs N >= D"
+        ));
+    }
+    let (n, df) = (samples as f64, d as f64);
+    crate::run::check_memory(
+        8.0 * (n * df + 3.0 * df * df),
+        &format!("{samples} samples of dimension {d} and their covariance"),
+    )?;
+    Ok(crate::spectrum::SpectrumJob {
+        source: DataSource::Spiked {
+            model,
+            family: a.data.eigenvectors,
+            eigen_seed: a.seed,
+        },
+        samples,
+        bins: a.bins,
+        seed: a.seed,
     })
 }

@@ -10,10 +10,10 @@ mod reproduce;
 use std::process::ExitCode;
 
 use crate::run::RunError;
-use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs};
+use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs};
 use clap::{Parser, Subcommand};
-use commands::{run_compare, run_ode, run_reduced};
-use jobs::{bad, compare_job, ode_job, reduced_job};
+use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
+use jobs::{bad, compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use reproduce::run_reproduce;
 
 #[derive(Parser)]
@@ -33,6 +33,12 @@ pub(crate) enum Command {
     Ode(OdeArgs),
     /// Run the ODEs and N SGD replicas from the same initial weights; write both as one CSV.
     Compare(CompareArgs),
+    /// Run N SGD replicas alone (no ODE), in the paper's scaling or the standard one: eg,
+    /// PCA errors, reconstructed fractions, weight norms, partial reconstructions and images.
+    Sgd(SgdArgs),
+    /// The eigenvalues of a covariance: N samples of the spiked model against the
+    /// Marchenko-Pastur law and the predicted outliers, or a real data set's spectrum.
+    Spectrum(SpectrumArgs),
     /// Integrate the full equations from a random start until the units align with the spikes,
     /// then the reduced long-time equations (SPEC section 7) from that state; report where the
     /// two coincide and the long-time power laws. Needs K = number of spikes.
@@ -47,6 +53,8 @@ pub(crate) fn dispatch(command: &Command) -> Result<(), RunError> {
     match command {
         Command::Ode(a) => run_ode(a),
         Command::Compare(a) => run_compare(a),
+        Command::Sgd(a) => run_sgd(a),
+        Command::Spectrum(a) => run_spectrum(a),
         Command::ReducedVsFull(a) => run_reduced(a),
         Command::Reproduce(a) => run_reproduce(a),
     }
@@ -57,6 +65,8 @@ pub(crate) fn validate(command: &Command) -> Result<(), RunError> {
     match command {
         Command::Ode(a) => ode_job(&a.model).map(|_| ()),
         Command::Compare(a) => compare_job(a)?.d().map(|_| ()),
+        Command::Sgd(a) => sgd_job(a).map(|_| ()),
+        Command::Spectrum(a) => spectrum_job(a).map(|_| ()),
         Command::ReducedVsFull(a) => reduced_job(a).map(|_| ()),
         Command::Reproduce(_) => bad("an experiment cannot run `reproduce`"),
     }

@@ -5,6 +5,7 @@ use super::args::ReproduceArgs;
 use super::jobs::bad;
 use super::report::{print_json, say};
 use super::{dispatch, one_line, validate, Cli};
+use crate::experiment::RunCommand;
 use crate::run::RunError;
 use crate::schema::Outputs;
 use clap::Parser;
@@ -47,12 +48,49 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     if a.list {
         for (name, text) in experiment::SHIPPED {
             let title = Experiment::parse(name, text).map(|e| e.title).unwrap_or_default();
-            say(&format!("{name:<10} {title}"))?;
+            say(&format!("{name:<20} {title}"))?;
         }
         return Ok(());
     }
+    if a.all {
+        if a.name.is_some() {
+            return bad("give an experiment's name or --all, not both");
+        }
+        let root = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| "results".to_string()));
+        // Every experiment is validated before any runs.
+        let prepared = experiment::SHIPPED
+            .iter()
+            .map(|(name, text)| prepare(a, name, &format!("experiments/{name}.toml"), text, root.join(name)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let start = std::time::Instant::now();
+        let mut summaries = Vec::new();
+        for (i, p) in prepared.iter().enumerate() {
+            if !a.report.quiet && !a.dry_run {
+                eprintln!(
+                    "== experiment {}/{}: {} ({}) ==",
+                    i + 1,
+                    prepared.len(),
+                    p.stem,
+                    p.exp.title
+                );
+            }
+            summaries.extend(execute(a, p)?);
+        }
+        if !a.dry_run && !a.report.quiet {
+            eprintln!(
+                "{} experiments in {} ({:.1} s)",
+                prepared.len(),
+                root.display(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        return print_json(
+            a.report.json && !a.dry_run,
+            serde_json::json!({ "experiments": summaries }),
+        );
+    }
     let Some(name) = &a.name else {
-        return bad("name an experiment (aedyn reproduce --list shows them)");
+        return bad("name an experiment, or give --all (aedyn reproduce --list shows them)");
     };
     let (path, text) = match experiment::SHIPPED.iter().find(|(n, _)| n == name) {
         Some((n, t)) => (format!("experiments/{n}.toml"), t.to_string()),
@@ -68,68 +106,129 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
             ));
         }
     };
-    let exp = Experiment::parse(&path, &text).map_err(RunError::Input)?;
     let stem = std::path::Path::new(name)
         .file_stem()
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
     let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
+    let prepared = prepare(a, &stem, &path, &text, dir)?;
+    if let Some(summary) = execute(a, &prepared)? {
+        print_json(a.report.json, summary)?;
+    }
+    Ok(())
+}
+
+/// An experiment whose runs have been parsed and validated, ready to run.
+struct Prepared<'t> {
+    exp: crate::experiment::Experiment,
+    stem: String,
+    path: String,
+    text: &'t str,
+    dir: std::path::PathBuf,
+    /// Each run with the command line shown (final paths) and the one that runs (staged).
+    commands: Vec<(usize, Vec<String>, Cli)>,
+    /// The files the runs write, at their final paths.
+    files: Vec<String>,
+}
+
+/// Parses an experiment file and every run's command line, and validates each run, without
+/// running or writing anything.
+fn prepare<'t>(
+    a: &ReproduceArgs,
+    stem: &str,
+    path: &str,
+    text: &'t str,
+    dir: std::path::PathBuf,
+) -> Result<Prepared<'t>, RunError> {
+    use crate::experiment::{self, Experiment};
+    let exp = Experiment::parse(path, text).map_err(RunError::Input)?;
     // Runs and plots write into a fresh staging directory inside the output directory; only
     // when all have succeeded are the files moved into place, so a failed run leaves the
     // directory as it was.
-    let staging = dir.join(format!(".staging-{}", std::process::id()));
+    let staging = staging_dir(&dir);
     // Parse every run before running any, so a bad key fails at once.
     let mut commands = Vec::new();
     let mut files = Vec::new();
-    for run in &exp.run {
-        let base = run.argv(&text, &path).map_err(RunError::Input)?;
+    for (index, run) in exp.run.iter().enumerate() {
+        let base = run.argv(text, path).map_err(RunError::Input)?;
         let out = dir.join(run.name.get_ref()).to_string_lossy().into_owned();
         let staged = staging.join(run.name.get_ref()).to_string_lossy().into_owned();
         files.extend(Outputs::of(run.command(), &out).all());
+        // `sgd` writes images only when the run keeps some.
+        let images = run.command() == RunCommand::Sgd && run.args.contains_key("images");
+        if images {
+            files.push(Outputs::images_file(&out));
+        }
+        let outputs = |stem: &str| {
+            let mut args = Outputs::args(run.command(), stem);
+            if images {
+                args.extend(["--images-out".to_string(), Outputs::images_file(stem)]);
+            }
+            args
+        };
         let quiet = a.report.quiet.then(|| "--quiet".to_string());
         // What runs (writing into the staging directory) and what is shown (the final paths).
         let argv: Vec<String> = base
             .iter()
             .cloned()
-            .chain(Outputs::args(run.command(), &staged))
+            .chain(outputs(&staged))
             .chain(quiet.clone())
             .collect();
-        let shown: Vec<String> = base
-            .iter()
-            .cloned()
-            .chain(Outputs::args(run.command(), &out))
-            .chain(quiet)
-            .collect();
-        let at = |key: &str| experiment::key_line(&text, run.name.span().start, key);
+        let shown: Vec<String> = base.iter().cloned().chain(outputs(&out)).chain(quiet).collect();
+        let at = |key: &str| experiment::key_line(text, run.name.span().start, key);
         let cli =
             Cli::try_parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned())).map_err(|e| {
                 let first = one_line(&e);
                 match clap_key(&e) {
-                    Some(key) => RunError::Input(experiment::located(&path, at(&key), format!("key `{key}`: {first}"))),
-                    None => RunError::Input(experiment::located(&path, at(""), first)),
+                    Some(key) => RunError::Input(experiment::located(path, at(&key), format!("key `{key}`: {first}"))),
+                    None => RunError::Input(experiment::located(path, at(""), first)),
                 }
             })?;
-        validate(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
-        commands.push((run, shown, cli));
+        validate(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
+        commands.push((index, shown, cli));
     }
+    Ok(Prepared {
+        exp,
+        stem: stem.to_string(),
+        path: path.to_string(),
+        text,
+        dir,
+        commands,
+        files,
+    })
+}
+
+/// The staging directory of an output directory (see `prepare`).
+fn staging_dir(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join(format!(".staging-{}", std::process::id()))
+}
+
+/// Runs a prepared experiment and draws its plots (or, with --dry-run, prints its command
+/// lines); returns its JSON summary.
+fn execute(a: &ReproduceArgs, p: &Prepared) -> Result<Option<serde_json::Value>, RunError> {
+    let (exp, stem, dir, text, path) = (&p.exp, &p.stem, &p.dir, p.text, p.path.as_str());
+    let commands = &p.commands;
+    let mut files = p.files.clone();
+    let staging = staging_dir(dir);
     if a.dry_run {
-        for (_, argv, _) in &commands {
+        for (_, argv, _) in commands {
             say(&format!("aedyn {}", argv.join(" ")))?;
         }
-        return Ok(());
+        return Ok(None);
     }
     let created = !dir.exists();
     std::fs::create_dir_all(&staging).map_err(|e| RunError::Io(format!("cannot create {}: {e}", staging.display())))?;
     let start = std::time::Instant::now();
     let outcome = (|| -> Result<Vec<std::path::PathBuf>, RunError> {
-        for (i, (run, shown, cli)) in commands.iter().enumerate() {
+        for (i, (index, shown, cli)) in commands.iter().enumerate() {
+            let run = &exp.run[*index];
             if !a.report.quiet {
                 eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), shown.join(" "));
             }
-            dispatch(&cli.command).map_err(|e| point_at_key(e, run, &text, &path))?;
+            dispatch(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
         }
         let mut plots = Vec::new();
         for plot in &exp.plot {
-            plots.extend(experiment::draw(plot, &exp.run, &staging).map_err(RunError::Io)?);
+            plots.extend(crate::experiment::draw(plot, &exp.run, &staging).map_err(RunError::Io)?);
         }
         Ok(plots)
     })();
@@ -139,7 +238,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
             let _ = std::fs::remove_dir_all(&staging);
             if created {
                 // Only if nothing else appeared in it meanwhile.
-                let _ = std::fs::remove_dir(&dir);
+                let _ = std::fs::remove_dir(dir);
             }
             return Err(e);
         }
@@ -169,9 +268,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
             dir.display()
         );
     }
-    print_json(
-        a.report.json,
+    Ok(Some(
         serde_json::json!({"experiment": stem, "title": exp.title, "out_dir": dir, "files": files, "seconds": seconds}),
-    )?;
-    Ok(())
+    ))
 }

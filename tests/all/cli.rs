@@ -664,3 +664,100 @@ fn requests_beyond_the_memory_limit_are_refused() {
     );
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// `aedyn spectrum` with `args`: exit code 2, one line naming `needle`, nothing written.
+fn spectrum_rejects(args: &[&str], needle: &str) {
+    let out = temp("spectrum-rejected.csv");
+    let _ = std::fs::remove_file(&out);
+    let mut all = vec!["spectrum", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = aedyn(&all);
+    assert_eq!(code, 2, "{all:?}: {stderr}");
+    assert!(stdout.is_empty() && !out.exists(), "{all:?} wrote output");
+    assert!(
+        stderr.contains(needle) && stderr.trim().lines().count() == 1,
+        "{all:?}: {stderr}"
+    );
+}
+
+#[test]
+fn sgd_and_spectrum_refuse_what_would_do_nothing_or_cannot_run() {
+    // `sgd` runs no ODE: the ODE's options would be silently ignored.
+    rejects("sgd", &["--method", "bdf"], "--method is an option of the ODE");
+    rejects(
+        "sgd",
+        &["--equations", "truncated"],
+        "--equations is an option of the ODE",
+    );
+    rejects("sgd", &["--param", "x=1"], "--param is an option of the ODE");
+    rejects(
+        "sgd",
+        &["--images", "4", "--test-samples", "10"],
+        "--images needs --images-out FILE",
+    );
+    rejects(
+        "sgd",
+        &["--images", "4", "--images-out", "x.csv"],
+        "--images shows held-out samples: give --test-samples of at least 4",
+    );
+    rejects(
+        "sgd",
+        &["--scaling", "standard", "--rule", "sanger", "--activation", "linear"],
+        "--rule sanger is written in the rescaled form only",
+    );
+    rejects("sgd", &["--partial", "2"], "--partial is measured on a held-out set");
+    rejects(
+        "sgd",
+        &["--partial", "4", "--test-samples", "10"],
+        "--partial takes a number of neurons from 1 to K = 3",
+    );
+    // The ODE describes rescaled SGD: compare has no --scaling.
+    rejects("compare", &["--scaling", "standard"], "unexpected argument '--scaling'");
+    spectrum_rejects(&["--d", "200", "--samples", "100"], "--samples 100 is below D = 200");
+    spectrum_rejects(
+        &["--data", "data/digits.csv.gz", "--drop-last-column", "--samples", "100"],
+        "--samples goes with the spiked model",
+    );
+    spectrum_rejects(&["--bins", "0"], "--bins must be between 1 and 100000");
+    spectrum_rejects(&["--d", "inf"], "spectrum needs a finite --d");
+    spectrum_rejects(&["--d", "200", "--samples", "1000000000"], "more than the limit");
+}
+
+#[test]
+fn standard_scaling_starts_from_weights_of_variance_one_over_d() {
+    // Without --init-std, a standard run draws entries of variance 1/D, so |w_k| is about 1
+    // (D = 400: within 4 standard deviations of a chi distribution, 4 / sqrt(2 D) = 0.14).
+    let out = temp("standard-init.csv");
+    let (code, _, err) = aedyn(&[
+        "sgd",
+        "--scaling",
+        "standard",
+        "--d",
+        "400",
+        "--t-end",
+        "0.01",
+        "--t-min",
+        "0.01",
+        "--points",
+        "1",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let first: Vec<f64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for k in 0..3 {
+        let norm = first[header.iter().position(|h| *h == format!("w_norm_{k}_sgd")).unwrap()];
+        assert!((norm - 1.0).abs() < 0.14, "|w_{k}| = {norm}");
+    }
+}

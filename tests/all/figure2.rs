@@ -25,6 +25,7 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
         tied: false,
         train_bias: false,
         bias_init: 0.0,
+        scaling: Default::default(),
     };
     CompareJob {
         seeds,
@@ -77,7 +78,7 @@ fn erf_ode_tracks_sgd_at_d1000_and_learns_components_in_order() {
     assert!(worst <= 0.15, "worst deviation {worst}");
 
     // Claim 2: components are learnt one after the other, in order of eigenvalue.
-    let times = &run.ode.trajectory.times;
+    let times = &run.times;
     let ode = half_times(times, run.ode_spikes.as_ref().unwrap());
     let sgd_mean: Vec<Vec<f64>> = (0..times.len())
         .map(|i| {

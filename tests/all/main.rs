@@ -7,6 +7,7 @@ mod cli;
 mod differential;
 mod equations;
 mod figure2;
+mod figures;
 mod generator;
 mod realdata;
 mod reduced;

@@ -19,7 +19,11 @@ fn every_shipped_experiment_parses_into_valid_runs() {
             "truncated",
             "real-data",
             "gaussian-equivalence",
-            "starts"
+            "starts",
+            "spectrum",
+            "partial",
+            "standard",
+            "real-data-variants"
         ]
     );
     for name in names {
@@ -31,6 +35,23 @@ fn every_shipped_experiment_parses_into_valid_runs() {
             "{out}"
         );
     }
+}
+
+#[test]
+fn all_runs_every_shipped_experiment_each_into_its_directory() {
+    let root = temp("all");
+    let (code, out, err) = aedyn(&["reproduce", "--all", "--dry-run", "--out-dir", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (_, list, _) = aedyn(&["reproduce", "--list"]);
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let dir = format!("{}/{name}/", root.display());
+        assert!(out.lines().any(|l| l.contains(&dir)), "no run writes into {dir}");
+    }
+    // A dry run writes nothing.
+    assert!(!root.exists());
+    let (code, _, err) = aedyn(&["reproduce", "plateaus", "--all"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("give an experiment's name or --all, not both"), "{err}");
 }
 
 /// Writes `text` as an experiment file and runs it; the error must be one line, exit code 2,
@@ -80,16 +101,28 @@ fn bad_experiment_files_name_the_key_and_line() {
     rejects(
         &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"pie\"\ntitle = \"p\"\nruns = []\n"),
         10,
-        "key `kind`: unknown plot kind `pie`: expected eg, excess, columns or overlaps",
+        "key `kind`: unknown plot kind `pie`: expected eg, excess, columns, overlaps, spectrum, reconstructions or decoders",
     );
     // A plot over runs whose files it cannot read is found before anything runs.
-    for (kind, reads) in [("excess", "reduced-vs-full"), ("overlaps", "compare")] {
+    for (kind, reads) in [
+        ("excess", "reduced-vs-full"),
+        ("overlaps", "compare"),
+        ("spectrum", "spectrum"),
+        ("reconstructions", "sgd"),
+    ] {
         rejects(
             &format!("{HEAD}\n[[plot]]\nfile = \"p\"\nkind = \"{kind}\"\ntitle = \"p\"\nruns = [\"x\"]\n"),
             10,
             &format!("key `runs`: `{kind}` plots read the output of {reads}, but run `x` runs ode"),
         );
     }
+    // Image plots need runs that keep images.
+    let sgd = HEAD.replace("\"ode\"", "\"sgd\"");
+    rejects(
+        &format!("{sgd}\n[[plot]]\nfile = \"p\"\nkind = \"decoders\"\ntitle = \"p\"\nruns = [\"x\"]\n"),
+        10,
+        "key `runs`: `decoders` plots draw the images of `sgd --images`, but run `x` keeps none",
+    );
     // Plot files stay inside the output directory.
     for file in ["../../x", "/tmp/x", "", "..", "a/b"] {
         rejects(

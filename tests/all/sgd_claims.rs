@@ -107,6 +107,7 @@ fn relu_needs_biases_or_more_units() {
     let config = SgdConfig {
         train_bias: true,
         bias_init: 0.5,
+        scaling: Default::default(),
         ..SgdConfig::vanilla(ActivationKind::Relu)
     };
     let (sgd, eig) = train(config, 3, EigenFamily::Random, 1);
