@@ -534,48 +534,18 @@ impl CompareRun {
     }
 
     pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let sgd_names = &self.sgd_names;
-        let mut header: Vec<String> = vec![schema::TIME.into()];
-        if self.ode.is_some() {
-            header.push(schema::EG_ODE.into());
-        }
-        header.extend([schema::EG_SGD_MEAN, schema::EG_SGD_STD].map(String::from));
-        if !self.sgd_test_eg.is_empty() {
-            header.push(schema::EG_SGD_TEST_MEAN.into());
-        }
-        if let Some(units) = self.partial {
-            header.push(schema::eg_sgd_partial(units));
-        }
-        header.extend((1..=self.pca.len()).map(schema::eg_pca));
-        // Order parameters: with the ODE those present on both sides, ODE then SGD mean;
-        // without it the SGD means of narrow networks.
         let k = self.norms.first().and_then(|r| r.first()).map_or(0, |(w, _)| w.len());
-        let shared: Vec<(Option<usize>, usize, &String)> = sgd_names
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter_map(|(j, n)| match &self.ode {
-                Some(_) => self.ode_index(n).map(|i| (Some(i), j, n)),
-                None => (k <= SGD_ONLY_OBSERVABLES_MAX_K).then_some((None, j, n)),
-            })
-            .collect();
-        for (ode, _, n) in &shared {
-            if ode.is_some() {
-                header.push(schema::ode_column(n));
-            }
-            header.push(schema::sgd_column(n));
-        }
-        for m in 1..=self.pca.len() {
-            if self.ode_spikes.is_some() {
-                header.push(schema::spike_reconstructed(m, true));
-            }
-            header.push(schema::spike_reconstructed(m, false));
-        }
+        let ode_names = self.ode.as_ref().map(|o| &o.observable_names[..]);
+        let (header, shared) = header(&HeaderParts {
+            sgd_names: &self.sgd_names,
+            ode_names,
+            pca: self.pca.len(),
+            test: !self.sgd_test_eg.is_empty(),
+            partial: self.partial,
+            ode_spikes: self.ode_spikes.is_some(),
+            k,
+        });
         let with_norms = self.ode.is_none();
-        if with_norms {
-            header.extend((0..k).map(schema::encoder_norm));
-            header.extend((0..k).map(schema::decoder_norm));
-        }
         writeln!(out, "{}", header.join(","))?;
         let eg_sgd = self.sgd_eg();
         let eg_ode = self.ode_eg();
@@ -592,7 +562,7 @@ impl CompareRun {
                 row.push(format!("{:e}", Self::replica_mean(&self.sgd_partial_eg, i, |v| *v)));
             }
             row.extend(self.pca.iter().map(|p| format!("{p:e}")));
-            for (oi, sj, _) in &shared {
+            for (oi, sj) in &shared {
                 if let (Some(oi), Some(ode)) = (oi, &self.ode) {
                     row.push(format!("{:e}", ode.trajectory.observables[i][*oi]));
                 }
@@ -615,6 +585,87 @@ impl CompareRun {
             writeln!(out, "{}", row.join(","))?;
         }
         Ok(())
+    }
+}
+
+/// What decides the columns of a `compare` or `sgd` CSV.
+struct HeaderParts<'a> {
+    /// The measuring equations' observables (eg first).
+    sgd_names: &'a [String],
+    /// The ODE's observables (`compare`), or none (`sgd`).
+    ode_names: Option<&'a [String]>,
+    /// PCA ranks 1..=pca.
+    pca: usize,
+    test: bool,
+    partial: Option<usize>,
+    /// Whether the ODE's state carries the per-mode overlaps (for its reconstructed fractions).
+    ode_spikes: bool,
+    k: usize,
+}
+
+/// The columns, and for each order parameter written its index on the ODE side (if any) and
+/// on the SGD side.
+fn header(p: &HeaderParts) -> (Vec<String>, Vec<(Option<usize>, usize)>) {
+    let mut header: Vec<String> = vec![schema::TIME.into()];
+    if p.ode_names.is_some() {
+        header.push(schema::EG_ODE.into());
+    }
+    header.extend([schema::EG_SGD_MEAN, schema::EG_SGD_STD].map(String::from));
+    if p.test {
+        header.push(schema::EG_SGD_TEST_MEAN.into());
+    }
+    if let Some(units) = p.partial {
+        header.push(schema::eg_sgd_partial(units));
+    }
+    header.extend((1..=p.pca).map(schema::eg_pca));
+    // Order parameters: with the ODE those present on both sides, ODE then SGD mean;
+    // without it the SGD means of narrow networks.
+    let shared: Vec<(Option<usize>, usize)> = p
+        .sgd_names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(j, n)| match p.ode_names {
+            Some(ode) => ode.iter().position(|o| o == n).map(|i| (Some(i), j)),
+            None => (p.k <= SGD_ONLY_OBSERVABLES_MAX_K).then_some((None, j)),
+        })
+        .collect();
+    for (ode, j) in &shared {
+        if ode.is_some() {
+            header.push(schema::ode_column(&p.sgd_names[*j]));
+        }
+        header.push(schema::sgd_column(&p.sgd_names[*j]));
+    }
+    for m in 1..=p.pca {
+        if p.ode_spikes {
+            header.push(schema::spike_reconstructed(m, true));
+        }
+        header.push(schema::spike_reconstructed(m, false));
+    }
+    if p.ode_names.is_none() {
+        header.extend((0..p.k).map(schema::encoder_norm));
+        header.extend((0..p.k).map(schema::decoder_norm));
+    }
+    (header, shared)
+}
+
+impl CompareJob {
+    /// The columns of the CSV this job writes, found by loading its equations, without
+    /// running.
+    pub fn header(&self) -> Result<Vec<String>, RunError> {
+        let measure = Measure::new(&self.ode)?;
+        let ode = if self.with_ode { Some(self.ode.load()?) } else { None };
+        let k = self.ode.k;
+        Ok(header(&HeaderParts {
+            sgd_names: measure.observable_names(),
+            ode_names: ode.as_ref().map(|h| &h.observable_names[..]),
+            pca: self.ode.source.tracked_modes(k),
+            test: self.test_samples > 0,
+            partial: self.partial,
+            ode_spikes: ode.as_ref().is_some_and(|h| h.carries(&[Input::Omega0, Input::Varpi0])),
+            k,
+        })
+        .0)
     }
 }
 

@@ -190,6 +190,31 @@ impl ReducedJob {
         (worst, mode)
     }
 
+    /// The reduced equations' job: the full run's, from a placeholder aligned start (`run`
+    /// starts it from the state where the full run aligns).
+    fn reduced_ode_job(&self) -> OdeJob {
+        let k = self.full.k;
+        OdeJob {
+            equations: self.reduced_equations.clone(),
+            init: InitChoice::Aligned {
+                a: vec![0.0; k],
+                b: vec![0.0; k],
+            },
+            ..self.full.clone()
+        }
+    }
+
+    /// The columns of the two files (full run, reduced run), found by loading both sets of
+    /// equations, without running.
+    pub fn headers(&self) -> Result<(Vec<String>, Vec<String>), RunError> {
+        let full = self.full.load()?;
+        let reduced = self.reduced_ode_job().load()?;
+        Ok((
+            full_header(&full.observable_names),
+            crate::run::ode_header(&reduced.observable_names, Some(&reduced.state_names)),
+        ))
+    }
+
     pub fn run(&self, mut progress: impl FnMut(&str, f64)) -> Result<ReducedRun, RunError> {
         let k = self.full.k;
         let Some(data) = self.full.source.as_spiked() else {
@@ -213,15 +238,7 @@ impl ReducedJob {
         let full_handle = self.full.load()?;
         let cols = FullColumns::find(&full_handle)?;
         let eg_col = full_handle.require_eg("reduced-vs-full")?;
-        let reduced_handle = OdeJob {
-            equations: self.reduced_equations.clone(),
-            init: InitChoice::Aligned {
-                a: vec![0.0; k],
-                b: vec![0.0; k],
-            },
-            ..self.full.clone()
-        }
-        .load()?;
+        let reduced_handle = self.reduced_ode_job().load()?;
         let eg_red = reduced_handle.require_eg("reduced-vs-full")?;
         let scales = ReducedColumns::find(&reduced_handle)?;
         let full = full_handle.integrate(&self.full.times, &self.full.solver, |t| progress("full", t))?;
@@ -331,13 +348,18 @@ fn fit_last_decade(
     Exponents { alpha, beta, gamma }
 }
 
+/// The full run's columns: t, the misalignment, the observables and the rank-K PCA error.
+pub fn full_header(observable_names: &[String]) -> Vec<String> {
+    let mut header = vec![schema::TIME.to_string(), schema::MISALIGNMENT.to_string()];
+    header.extend(observable_names.iter().map(|n| schema::csv_name(n)));
+    header.push(schema::EG_PCA.to_string());
+    header
+}
+
 impl ReducedRun {
     /// The full run as CSV: t, misalignment, its observables (eg first), and eg_PCA(K).
     pub fn write_full_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let mut header = vec![schema::TIME.to_string(), schema::MISALIGNMENT.to_string()];
-        header.extend(self.full.observable_names.iter().map(|n| schema::csv_name(n)));
-        header.push(schema::EG_PCA.to_string());
-        writeln!(out, "{}", header.join(","))?;
+        writeln!(out, "{}", full_header(&self.full.observable_names).join(","))?;
         let tr = &self.full.trajectory;
         for i in 0..tr.times.len() {
             let mut row = vec![format!("{:e}", tr.times[i]), format!("{:e}", self.misalignment[i])];

@@ -410,13 +410,17 @@ impl ModelHandle {
     }
 }
 
+/// The columns of an ODE run's CSV: t, the observables and optionally every state entry.
+pub fn ode_header(observable_names: &[String], state_names: Option<&[String]>) -> Vec<String> {
+    let mut header = vec![schema::TIME.to_string()];
+    header.extend(observable_names.iter().map(|n| csv_name(n)));
+    header.extend(state_names.unwrap_or_default().iter().map(|n| csv_name(n)));
+    header
+}
+
 /// Writes t, the observables and optionally every state entry as CSV.
 pub fn write_csv(run: &OdeRun, with_states: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let mut header = vec![schema::TIME.to_string()];
-    header.extend(run.observable_names.iter().map(|n| csv_name(n)));
-    if with_states {
-        header.extend(run.state_names.iter().map(|n| csv_name(n)));
-    }
+    let header = ode_header(&run.observable_names, with_states.then_some(&run.state_names[..]));
     writeln!(out, "{}", header.join(","))?;
     let tr = &run.trajectory;
     for i in 0..tr.times.len() {

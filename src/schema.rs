@@ -112,6 +112,31 @@ pub fn spike_overlap(j: usize) -> String {
     format!("spike_{j}")
 }
 
+/// The columns of the files a run writes, found before it runs: its main file, and the
+/// second one where plots read it (reduced-vs-full's reduced run, spectrum's histogram).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputColumns {
+    pub main: Vec<String>,
+    pub second: Option<Vec<String>>,
+}
+
+/// `spectrum`'s columns: by rank (with predictions for the spiked model), and the histogram.
+pub fn spectrum_columns(with_law: bool) -> OutputColumns {
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (main, second) = if with_law {
+        (
+            names(&[RANK, EIGENVALUE, PREDICTED, STDERR]),
+            names(&[BIN, BIN_LOW, BIN_HIGH, DENSITY, MP_DENSITY]),
+        )
+    } else {
+        (names(&[RANK, EIGENVALUE]), names(&[BIN, BIN_LOW, BIN_HIGH, DENSITY]))
+    };
+    OutputColumns {
+        main,
+        second: Some(second),
+    }
+}
+
 /// The files one run writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outputs {

@@ -118,6 +118,11 @@ pub struct Theory {
 }
 
 impl SpectrumJob {
+    /// The columns of the two files, without running.
+    pub fn columns(&self) -> crate::schema::OutputColumns {
+        crate::schema::spectrum_columns(matches!(self.source, DataSource::Spiked { .. }))
+    }
+
     pub fn run(&self) -> Result<Spectrum, RunError> {
         match &self.source {
             DataSource::Empirical(real) => Ok(Spectrum {
@@ -178,18 +183,8 @@ impl Spectrum {
     /// Columns rank (from 1), eigenvalue, and for the spiked model predicted and stderr
     /// (empty for the bulk).
     pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        use crate::schema;
-        match &self.theory {
-            Some(_) => writeln!(
-                out,
-                "{},{},{},{}",
-                schema::RANK,
-                schema::EIGENVALUE,
-                schema::PREDICTED,
-                schema::STDERR
-            )?,
-            None => writeln!(out, "{},{}", schema::RANK, schema::EIGENVALUE)?,
-        }
+        let columns = crate::schema::spectrum_columns(self.theory.is_some());
+        writeln!(out, "{}", columns.main.join(","))?;
         for (i, e) in self.eigenvalues.iter().enumerate() {
             match &self.theory {
                 Some(t) => {
@@ -226,11 +221,8 @@ impl Spectrum {
             let i = (((v - lo) / width) as usize).min(self.bins - 1);
             counts[i] += 1;
         }
-        let mut header = vec![schema::BIN, schema::BIN_LOW, schema::BIN_HIGH, schema::DENSITY];
-        if self.theory.is_some() {
-            header.push(schema::MP_DENSITY);
-        }
-        writeln!(out, "{}", header.join(","))?;
+        let columns = schema::spectrum_columns(self.theory.is_some());
+        writeln!(out, "{}", columns.second.unwrap_or_default().join(","))?;
         for (i, c) in counts.iter().enumerate() {
             let (left, right) = (lo + i as f64 * width, lo + (i + 1) as f64 * width);
             let density = *c as f64 / (bulk.len() as f64 * width);

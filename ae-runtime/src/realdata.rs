@@ -85,13 +85,81 @@ pub struct LoadOptions {
     pub stride: Option<usize>,
     /// CSV: drop the last column (a class label, as in the shipped digits).
     pub drop_last_column: bool,
-    /// Keep at most this many samples (0: all).
+    /// Keep at most this many samples (0: all). Loaders stop reading there.
     pub max_samples: usize,
+    /// The most memory the samples may take, in bytes, as the file is read and as samples of
+    /// 8-byte numbers [default: `DEFAULT_MAX_BYTES`].
+    pub max_bytes: Option<u64>,
 }
 
-/// The largest dimension D a data file may declare: the covariance alone is D x D doubles
-/// (2 GiB at this D) and its eigendecomposition takes minutes beyond it.
-pub const MAX_DIMENSION: usize = 16_384;
+impl LoadOptions {
+    fn budget(&self) -> u64 {
+        self.max_bytes.unwrap_or(DEFAULT_MAX_BYTES)
+    }
+
+    /// How many of `n` samples to keep.
+    fn keep(&self, n: usize) -> usize {
+        if self.max_samples > 0 {
+            n.min(self.max_samples)
+        } else {
+            n
+        }
+    }
+}
+
+/// The default memory budget of a data set: 8 GB, the command line's default limit.
+pub const DEFAULT_MAX_BYTES: u64 = 8_000_000_000;
+
+/// The largest dimension D a data file may declare: the covariance is D x D doubles and its
+/// eigendecomposition takes about 80 s at this D with nalgebra (32 s at 3072), and grows as D^3.
+pub const MAX_DIMENSION: usize = 4096;
+
+/// Refuses `n` samples of dimension `d` (8-byte numbers, and a vector's own 24 bytes each)
+/// beyond the budget, and samples of dimension 0, before they are allocated.
+fn check_size(path: &str, n: usize, d: usize, options: &LoadOptions) -> Result<(), DataError> {
+    if d == 0 {
+        return fail(
+            path,
+            "size",
+            format!("{n} samples of dimension 0: there is nothing to learn"),
+        );
+    }
+    let needed = (n as f64) * (d as f64 * 8.0 + 24.0);
+    if needed > options.budget() as f64 {
+        return fail(
+            path,
+            "size",
+            format!(
+                "{n} samples of dimension {d} would take {}, more than the limit of {} (--max-samples takes fewer; AEDYN_MAX_MEMORY_GB raises the limit)",
+                readable_size(needed),
+                readable_size(options.budget() as f64)
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// A number of bytes for people: `500 B`, `3.20 MB`, `8.00 GB`.
+fn readable_size(n: f64) -> String {
+    match n {
+        n if n >= 1e9 => format!("{:.2} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.2} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.0} kB", n / 1e3),
+        n => format!("{n:.0} B"),
+    }
+}
+
+/// Refuses a declared dimension above `MAX_DIMENSION`.
+fn check_dimension(path: &str, location: impl Into<String>, d: usize) -> Result<(), DataError> {
+    if d > MAX_DIMENSION {
+        return fail(
+            path,
+            location,
+            format!("D = {d} exceeds {MAX_DIMENSION}: the D x D covariance would take minutes to diagonalise"),
+        );
+    }
+    Ok(())
+}
 
 /// Raw samples as loaded (not yet standardised).
 #[derive(Debug, Clone, PartialEq)]
@@ -101,22 +169,63 @@ pub struct Samples {
     pub rows: Vec<Vec<f64>>,
 }
 
-/// Reads a file, un-gzipping it when it starts with the gzip magic bytes.
-fn read_bytes(path: &str) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|e| DataError {
+/// Reads a file, un-gzipping it when it starts with the gzip magic bytes, within the memory
+/// budget: the raw and unpacked bytes at most half of it (the samples made of them take about
+/// as much again), a regular file refused from its length before it is read, and a stream
+/// that is no regular file (a pipe, `/dev/zero`) or a gzip stream read no further than the
+/// limit: a stream at most 1/32 of the budget (250 MB by default), as its length is unknown.
+fn read_bytes(path: &str, budget: u64) -> Result<Vec<u8>, DataError> {
+    let limit = budget / 2;
+    let too_large = |what: &str, limit: u64| DataError {
+        file: path.to_string(),
+        location: "size".into(),
+        message: format!(
+            "{what} more than {}, the most data the limit of {} allows (AEDYN_MAX_MEMORY_GB raises it)",
+            readable_size(limit as f64),
+            readable_size(budget as f64)
+        ),
+    };
+    let file = std::fs::File::open(path).map_err(|e| DataError {
         file: path.to_string(),
         location: "open".into(),
         message: e.to_string(),
     })?;
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let read_limit = if regular { limit } else { budget / 32 };
+    if regular && file.metadata().map_or(0, |m| m.len()) > limit {
+        return Err(too_large("the file holds", limit));
+    }
+    let mut raw = Vec::new();
+    file.take(read_limit.saturating_add(1))
+        .read_to_end(&mut raw)
+        .map_err(|e| DataError {
+            file: path.to_string(),
+            location: "read".into(),
+            message: e.to_string(),
+        })?;
+    if raw.len() as u64 > read_limit {
+        return Err(too_large(
+            if regular {
+                "the file holds"
+            } else {
+                "the stream (not a regular file) holds"
+            },
+            read_limit,
+        ));
+    }
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
+            .take(limit.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| DataError {
                 file: path.to_string(),
                 location: "gzip stream".into(),
                 message: format!("corrupt or truncated gzip data: {e}"),
             })?;
+        if out.len() as u64 > limit {
+            return Err(too_large("the gzip stream unpacks to", limit));
+        }
         Ok(out)
     } else {
         Ok(raw)
@@ -143,13 +252,13 @@ pub fn load(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
     if options.stride.is_some() && options.patch.is_none() {
         return fail(path, "name", "--stride goes with --patch (photographs)");
     }
-    let mut samples = match format {
-        Format::Csv => load_csv(path, options.drop_last_column)?,
-        Format::Idx => load_idx(path)?,
-        Format::Cifar => load_cifar(path)?,
-        Format::Npy => load_npy(path)?,
+    let samples = match format {
+        Format::Csv => load_csv(path, options)?,
+        Format::Idx => load_idx(path, options)?,
+        Format::Cifar => load_cifar(path, options)?,
+        Format::Npy => load_npy(path, options)?,
         Format::Image => match options.patch {
-            Some(p) => load_patches(path, p, options.stride.unwrap_or(p))?,
+            Some(p) => load_patches(path, p, options.stride.unwrap_or(p), options)?,
             None => {
                 return fail(
                     path,
@@ -159,14 +268,12 @@ pub fn load(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
             }
         },
     };
-    if options.max_samples > 0 {
-        samples.rows.truncate(options.max_samples);
-    }
     Ok(samples)
 }
 
-fn load_csv(path: &str, drop_last: bool) -> Result<Samples, DataError> {
-    let bytes = read_bytes(path)?;
+fn load_csv(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
+    let drop_last = options.drop_last_column;
+    let bytes = read_bytes(path, options.budget())?;
     let text = std::str::from_utf8(&bytes).map_err(|e| DataError {
         file: path.to_string(),
         location: format!("byte {}", e.valid_up_to()),
@@ -177,6 +284,9 @@ fn load_csv(path: &str, drop_last: bool) -> Result<Samples, DataError> {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
+        }
+        if options.max_samples > 0 && rows.len() == options.max_samples {
+            break;
         }
         let mut row = Vec::new();
         for (j, field) in line.split(',').enumerate() {
@@ -201,6 +311,9 @@ fn load_csv(path: &str, drop_last: bool) -> Result<Samples, DataError> {
         }
         if drop_last {
             row.pop();
+        }
+        if rows.is_empty() {
+            check_dimension(path, format!("line {}", i + 1), row.len())?;
         }
         if let Some(first) = rows.first() {
             if row.len() != first.len() {
@@ -229,8 +342,8 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-fn load_idx(path: &str) -> Result<Samples, DataError> {
-    let bytes = read_bytes(path)?;
+fn load_idx(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
+    let bytes = read_bytes(path, options.budget())?;
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
         return fail(
             path,
@@ -271,7 +384,10 @@ fn load_idx(path: &str) -> Result<Samples, DataError> {
         .ok_or_else(|| DataError {
             file: path.to_string(),
             location: "byte 4".into(),
-            message: format!("declared image size {:?} exceeds D = {MAX_DIMENSION}", &sizes[1..]),
+            message: format!(
+                "declared image size {:?} exceeds D = {MAX_DIMENSION} (the D x D covariance would take minutes to diagonalise)",
+                &sizes[1..]
+            ),
         })?;
     let need = n
         .checked_mul(d)
@@ -284,6 +400,8 @@ fn load_idx(path: &str) -> Result<Samples, DataError> {
             format!("truncated: {n} samples of {d} bytes need {need} bytes"),
         );
     }
+    let n = options.keep(n);
+    check_size(path, n, d, options)?;
     let rows = (0..n)
         .map(|i| {
             bytes[header + i * d..header + (i + 1) * d]
@@ -299,9 +417,9 @@ fn load_idx(path: &str) -> Result<Samples, DataError> {
     })
 }
 
-fn load_cifar(path: &str) -> Result<Samples, DataError> {
+fn load_cifar(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
     const RECORD: usize = 1 + 3072;
-    let bytes = read_bytes(path)?;
+    let bytes = read_bytes(path, options.budget())?;
     if bytes.is_empty() || bytes.len() % RECORD != 0 {
         return fail(
             path,
@@ -312,9 +430,12 @@ fn load_cifar(path: &str) -> Result<Samples, DataError> {
             ),
         );
     }
+    let n = options.keep(bytes.len() / RECORD);
+    check_size(path, n, 1024, options)?;
     // Grey as the paper did: the luminance of the 32x32 planes.
     let rows = bytes
         .chunks(RECORD)
+        .take(n)
         .map(|rec| {
             let (r, g, b) = (&rec[1..1025], &rec[1025..2049], &rec[2049..3073]);
             (0..1024).map(|i| luminance(r[i], g[i], b[i])).collect()
@@ -327,8 +448,8 @@ fn load_cifar(path: &str) -> Result<Samples, DataError> {
     })
 }
 
-fn load_npy(path: &str) -> Result<Samples, DataError> {
-    let bytes = read_bytes(path)?;
+fn load_npy(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {
+    let bytes = read_bytes(path, options.budget())?;
     if !bytes.starts_with(b"\x93NUMPY") {
         return fail(path, "byte 0", "wrong magic number: not a NumPy .npy file");
     }
@@ -380,13 +501,7 @@ fn load_npy(path: &str) -> Result<Samples, DataError> {
         );
     }
     let (n, d) = (shape[0], shape[1]);
-    if d > MAX_DIMENSION {
-        return fail(
-            path,
-            "header",
-            format!("shape {shape:?}: D = {d} exceeds {MAX_DIMENSION}"),
-        );
-    }
+    check_dimension(path, "header", d)?;
     let data = &bytes[start + len..];
     let (size, read): (usize, fn(&[u8]) -> f64) = match descr.as_str() {
         "<f8" => (8, |b| f64::from_le_bytes(b.try_into().unwrap_or([0; 8]))),
@@ -413,6 +528,8 @@ fn load_npy(path: &str) -> Result<Samples, DataError> {
             ),
         );
     }
+    let n = options.keep(n);
+    check_size(path, n, d, options)?;
     let mut rows = Vec::with_capacity(n);
     for i in 0..n {
         let mut row = Vec::with_capacity(d);
@@ -445,7 +562,7 @@ pub fn luminance(r: u8, g: u8, b: u8) -> f64 {
 
 /// Grey P x P patches of a photograph (luminance, 0..255), row by row, their top-left corners
 /// `stride` pixels apart (`stride = P`: non-overlapping).
-fn load_patches(path: &str, p: usize, stride: usize) -> Result<Samples, DataError> {
+fn load_patches(path: &str, p: usize, stride: usize, options: &LoadOptions) -> Result<Samples, DataError> {
     if p == 0 || p > 64 {
         return fail(
             path,
@@ -460,7 +577,7 @@ fn load_patches(path: &str, p: usize, stride: usize) -> Result<Samples, DataErro
             format!("--stride {stride}: the step between patches must be between 1 and 4096 pixels"),
         );
     }
-    let bytes = read_bytes(path)?;
+    let bytes = read_bytes(path, options.budget())?;
     if bytes.starts_with(&[0xFF, 0xD8]) && !ends_with_jpeg_end_marker(&bytes) {
         // The JPEG decoder fills a cut-off scan with grey and reports success.
         return fail(
@@ -469,17 +586,43 @@ fn load_patches(path: &str, p: usize, stride: usize) -> Result<Samples, DataErro
             "the JPEG data stops before its end marker (FF D9): the file is truncated",
         );
     }
-    let img = image::load_from_memory(&bytes).map_err(|e| DataError {
+    let undecodable = |e: image::ImageError| DataError {
         file: path.to_string(),
         location: "image data".into(),
         message: format!("cannot decode the photograph: {e}"),
-    })?;
+    };
+    // The declared size is checked before decoding: a small file can declare an image of
+    // gigabytes. Decoded, a pixel takes 4 bytes (RGBA at most), then 3 (RGB) and 8 (grey).
+    let reader = image::io::Reader::new(std::io::Cursor::new(&bytes[..]))
+        .with_guessed_format()
+        .map_err(|e| undecodable(e.into()))?;
+    let (w, h) = reader.into_dimensions().map_err(undecodable)?;
+    let (w, h) = (w as usize, h as usize);
+    let pixels = (w as f64) * (h as f64);
+    let patches = |extent: usize| (extent.saturating_sub(p - 1)).div_ceil(stride);
+    let n = options.keep(patches(w) * patches(h));
+    if pixels * 15.0 > options.budget() as f64 {
+        return fail(
+            path,
+            "size",
+            format!(
+                "a {w} x {h} image would take {} to decode, more than the limit of {} (AEDYN_MAX_MEMORY_GB raises it)",
+                readable_size(pixels * 15.0),
+                readable_size(options.budget() as f64)
+            ),
+        );
+    }
+    check_size(path, n, p * p, options)?;
+    let img = image::load_from_memory(&bytes).map_err(undecodable)?;
     let rgb = img.to_rgb8();
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let grey: Vec<f64> = rgb.pixels().map(|px| luminance(px[0], px[1], px[2])).collect();
-    let mut rows = Vec::new();
-    for top in (0..h.saturating_sub(p - 1)).step_by(stride) {
+    let mut rows = Vec::with_capacity(n);
+    'rows: for top in (0..h.saturating_sub(p - 1)).step_by(stride) {
         for left in (0..w.saturating_sub(p - 1)).step_by(stride) {
+            if rows.len() == n {
+                break 'rows;
+            }
             let mut row = Vec::with_capacity(p * p);
             for y in top..top + p {
                 row.extend_from_slice(&grey[y * w + left..y * w + left + p]);
@@ -865,6 +1008,144 @@ mod tests {
         let padded = temp("padded.jpg");
         std::fs::write(&padded, [bytes.as_slice(), b"\n\0\0"].concat()).unwrap();
         assert!(load(&padded, &options).is_ok());
+    }
+
+    /// A PNG of `width` x `height` grey pixels with no pixel data: a valid header and an empty
+    /// first data chunk, enough for a reader that checks the declared size before decoding.
+    fn png_header(width: u32, height: u32) -> Vec<u8> {
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&width.to_be_bytes());
+        ihdr.extend_from_slice(&height.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        let mut crc = flate2::Crc::new();
+        crc.update(&ihdr);
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc.sum().to_be_bytes());
+        // An empty IDAT chunk: the reader stops at the first one to report the size.
+        let mut idat = flate2::Crc::new();
+        idat.update(b"IDAT");
+        png.extend_from_slice(&0u32.to_be_bytes());
+        png.extend_from_slice(b"IDAT");
+        png.extend_from_slice(&idat.sum().to_be_bytes());
+        png
+    }
+
+    fn idx_bytes(n: u32, side: u32) -> Vec<u8> {
+        let mut bytes = vec![0, 0, 8, 3];
+        for s in [n, side, side] {
+            bytes.extend_from_slice(&s.to_be_bytes());
+        }
+        bytes.extend((0..n * side * side).map(|i| (i % 251) as u8));
+        bytes
+    }
+
+    /// Every loader stops at the memory budget before allocating past it: a file longer than
+    /// it (as /dev/zero is), a gzip stream that unpacks past it, an image whose declared size
+    /// would decode past it, and samples that would take more than it as numbers.
+    #[test]
+    fn data_beyond_the_memory_budget_is_refused_before_it_is_read_whole() {
+        let budget = |bytes: u64| LoadOptions {
+            max_bytes: Some(bytes),
+            ..LoadOptions::default()
+        };
+        let csv = temp("long.csv");
+        std::fs::write(&csv, "1,2\n3,4\n".repeat(300)).unwrap();
+        let err = load(&csv, &budget(1000)).unwrap_err();
+        assert!(
+            err.message
+                .contains("the file holds more than 500 B, the most data the limit of 1 kB allows"),
+            "{err}"
+        );
+        assert!(load(&csv, &budget(100_000)).is_ok());
+        // 10 MB of zeros in a gzip stream of 10 kB.
+        let bomb = temp("bomb.csv.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &vec![b'0'; 10_000_000]).unwrap();
+        std::fs::write(&bomb, encoder.finish().unwrap()).unwrap();
+        let err = load(&bomb, &budget(1_000_000)).unwrap_err();
+        assert!(
+            err.message
+                .contains("the gzip stream unpacks to more than 500 kB, the most data the limit of 1.00 MB allows"),
+            "{err}"
+        );
+        // 100 000 x 100 000 pixels declared in a 45-byte file: refused from its header.
+        let png = temp("huge.png");
+        std::fs::write(&png, png_header(100_000, 100_000)).unwrap();
+        let err = load(
+            &png,
+            &LoadOptions {
+                patch: Some(8),
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("a 100000 x 100000 image would take 150.00 GB to decode"),
+            "{err}"
+        );
+        // 1000 IDX samples of 64 bytes are 536 kB as numbers: refused at 200 kB, and read
+        // in part with --max-samples, which stops the loader there.
+        let idx = temp("many-idx3-ubyte");
+        std::fs::write(&idx, idx_bytes(1000, 8)).unwrap();
+        let err = load(&idx, &budget(200_000)).unwrap_err();
+        assert!(err.message.contains("1000 samples of dimension 64 would take"), "{err}");
+        let some = load(
+            &idx,
+            &LoadOptions {
+                max_samples: 100,
+                ..budget(200_000)
+            },
+        )
+        .unwrap();
+        assert_eq!((some.rows.len(), some.d), (100, 64));
+        assert_eq!(some.rows[99][0], ((99 * 64) % 251) as f64);
+    }
+
+    /// --max-samples stops every format at the same samples as loading all and cutting.
+    #[test]
+    fn max_samples_keeps_the_first_samples_of_every_format() {
+        let (png, _) = photo();
+        let csv = temp("rows.csv");
+        std::fs::write(&csv, (0..20).map(|i| format!("{i},{}\n", 2 * i)).collect::<String>()).unwrap();
+        let idx = temp("rows-idx3-ubyte");
+        std::fs::write(&idx, idx_bytes(20, 2)).unwrap();
+        for (path, patch) in [(png.as_str(), Some(2)), (csv.as_str(), None), (idx.as_str(), None)] {
+            let all = load(
+                path,
+                &LoadOptions {
+                    patch,
+                    stride: patch.map(|_| 1),
+                    ..LoadOptions::default()
+                },
+            )
+            .unwrap();
+            let first = load(
+                path,
+                &LoadOptions {
+                    patch,
+                    stride: patch.map(|_| 1),
+                    max_samples: 5,
+                    ..LoadOptions::default()
+                },
+            )
+            .unwrap();
+            assert!(all.rows.len() > 5, "{path}");
+            assert_eq!(first.rows, all.rows[..5], "{path}");
+        }
+    }
+
+    /// A CSV whose rows are wider than the dimension cap is refused at its first row.
+    #[test]
+    fn csv_rows_wider_than_the_cap_are_refused() {
+        let csv = temp("wide.csv");
+        let row = vec!["1"; MAX_DIMENSION + 1].join(",");
+        std::fs::write(&csv, format!("{row}\n{row}\n")).unwrap();
+        let err = load(&csv, &LoadOptions::default()).unwrap_err();
+        assert_eq!(err.location, "line 1");
+        assert!(err.message.contains("D = 4097 exceeds 4096"), "{err}");
     }
 
     /// Samples that differ only in their last bits are refused (scaled to unit variance they

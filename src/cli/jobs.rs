@@ -333,6 +333,7 @@ pub(crate) fn load_data(a: &DataArgs) -> Result<Option<Arc<RealData>>, RunError>
         stride: a.stride,
         drop_last_column: a.drop_last_column,
         max_samples: a.max_samples,
+        max_bytes: Some(crate::run::memory_limit_bytes()? as u64),
     };
     let samples = realdata::load(path, &options).map_err(|e| RunError::Input(e.to_string()))?;
     let data = RealData::new(samples).map_err(|e| RunError::Input(e.to_string()))?;

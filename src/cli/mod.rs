@@ -10,6 +10,7 @@ mod reproduce;
 use std::process::ExitCode;
 
 use crate::run::RunError;
+use crate::schema::OutputColumns;
 use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs};
 use clap::{Parser, Subcommand};
 use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
@@ -60,16 +61,39 @@ pub(crate) fn dispatch(command: &Command) -> Result<(), RunError> {
     }
 }
 
-/// Builds a run's job without running it: every value is checked, nothing is written.
-pub(crate) fn validate(command: &Command) -> Result<(), RunError> {
+/// Builds a run's job without running it: every value is checked, nothing is written. Returns
+/// the columns of the files it would write (found by loading its equations).
+pub(crate) fn validate(command: &Command) -> Result<OutputColumns, RunError> {
+    let main = |main: Vec<String>| OutputColumns { main, second: None };
     match command {
-        Command::Ode(a) => ode_job(&a.model).map(|_| ()),
-        Command::Compare(a) => compare_job(a)?.d().map(|_| ()),
-        Command::Sgd(a) => sgd_job(a).map(|_| ()),
-        Command::Spectrum(a) => spectrum_job(a).map(|_| ()),
-        Command::ReducedVsFull(a) => reduced_job(a).map(|_| ()),
+        Command::Ode(a) => {
+            let handle = ode_job(&a.model)?.load()?;
+            let states = a.states.then_some(&handle.state_names[..]);
+            Ok(main(crate::run::ode_header(&handle.observable_names, states)))
+        }
+        Command::Compare(a) => {
+            let job = compare_job(a)?;
+            job.d()?;
+            Ok(main(job.header()?))
+        }
+        Command::Sgd(a) => Ok(main(sgd_job(a)?.header()?)),
+        Command::Spectrum(a) => Ok(spectrum_job(a)?.columns()),
+        Command::ReducedVsFull(a) => {
+            let (full, reduced) = reduced_job(a)?.headers()?;
+            Ok(OutputColumns {
+                main: full,
+                second: Some(reduced),
+            })
+        }
         Command::Reproduce(_) => bad("an experiment cannot run `reproduce`"),
     }
+}
+
+/// The columns of the files a command line (without the program name) would write, found as
+/// `reproduce` finds them before running; for tests that hold the prediction to the files.
+pub fn predicted_columns(args: &[&str]) -> Result<OutputColumns, String> {
+    let cli = Cli::try_parse_from(std::iter::once("aedyn").chain(args.iter().copied())).map_err(|e| one_line(&e))?;
+    validate(&cli.command).map_err(|e| e.to_string())
 }
 
 /// A clap error as one line, like every other bad input: an unknown name lists the names

@@ -147,6 +147,7 @@ fn prepare<'t>(
     let staging = staging_dir(&dir);
     // Parse every run before running any, so a bad key fails at once.
     let mut commands = Vec::new();
+    let mut columns = std::collections::HashMap::new();
     let mut files = Vec::new();
     for (index, run) in exp.run.iter().enumerate() {
         let base = run.argv(text, path).map_err(RunError::Input)?;
@@ -183,9 +184,12 @@ fn prepare<'t>(
                     None => RunError::Input(experiment::located(path, at(""), first)),
                 }
             })?;
-        validate(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
+        let written = validate(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
+        columns.insert(run.name.get_ref().clone(), written);
         commands.push((index, shown, cli));
     }
+    // Plots read only columns their runs will write: found here, not after the runs.
+    exp.check_columns(path, text, &columns).map_err(RunError::Input)?;
     Ok(Prepared {
         exp,
         stem: stem.to_string(),

@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use common::{aedyn, temp};
+use common::{aedyn, aedyn_with_env, temp};
 
 /// Runs `args` plus `--out FILE` and checks: exit code 2, one error line naming `needle`, no file.
 fn rejects(sub: &str, args: &[&str], needle: &str) {
@@ -760,4 +760,65 @@ fn standard_scaling_starts_from_weights_of_variance_one_over_d() {
         let norm = first[header.iter().position(|h| *h == format!("w_norm_{k}_sgd")).unwrap()];
         assert!((norm - 1.0).abs() < 0.14, "|w_{k}| = {norm}");
     }
+}
+
+/// A chosen explicit method on a run too stiff for it stops at once with the reason: `--lr
+/// 1e10` used to run dop853 for minutes. A stiff stretch it can afford still runs through.
+#[test]
+fn a_stiff_run_with_a_chosen_explicit_method_stops_early_with_the_reason() {
+    let out = temp("stiff-dop853.csv");
+    let (code, stdout, stderr) = aedyn(&[
+        "ode",
+        "--method",
+        "dop853",
+        "--lr",
+        "1e10",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stdout.is_empty() && !out.exists());
+    assert!(
+        stderr.contains("dop853 is stability-limited at t = ")
+            && stderr.contains("--method auto or bdf integrate stiff runs"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    // The default problem turns stiff too (dop853 takes 48 489 steps to t = 1000), but within
+    // the step limit: it runs to the end.
+    let (code, _, stderr) = aedyn(&[
+        "ode",
+        "--method",
+        "dop853",
+        "--t-end",
+        "300",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// A stream with no end (`/dev/zero`) is read no further than a share of the memory limit.
+#[test]
+fn an_endless_data_stream_is_refused_at_its_limit() {
+    let (code, stdout, stderr) = aedyn_with_env(
+        &[
+            "ode",
+            "--equations",
+            "full_spectrum",
+            "--data",
+            "/dev/zero",
+            "--format",
+            "csv",
+        ],
+        &[("AEDYN_MAX_MEMORY_GB", "0.1")],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("/dev/zero: size: the stream (not a regular file) holds more than 3.12 MB, the most data the limit of 100.00 MB allows"),
+        "{stderr}"
+    );
 }

@@ -116,6 +116,17 @@ fn bad_experiment_files_name_the_key_and_line() {
             &format!("key `runs`: `{kind}` plots read the output of {reads}, but run `x` runs ode"),
         );
     }
+    // The columns a plot reads are checked against those its runs will write, before any run.
+    rejects(
+        &format!("{HEAD}args = {{ k = 2, t-end = 1 }}\n\n[[plot]]\nfile = \"p\"\nkind = \"columns\"\ntitle = \"p\"\nruns = [\"x\"]\ncolumns = [\"Q_0_0\", \"bogus\"]\n"),
+        14,
+        "key `columns`: run `x` will write no column `bogus` (its columns: t, eg, ",
+    );
+    rejects(
+        &format!("{HEAD}args = {{ k = 2, t-end = 1 }}\n\n[[plot]]\nfile = \"p\"\nkind = \"eg\"\ntitle = \"p\"\nruns = [\"x\"]\npca_ranks = [2]\n"),
+        14,
+        "key `pca_ranks`: run `x` will write no column `eg_pca_2`",
+    );
     // Image plots need runs that keep images.
     let sgd = HEAD.replace("\"ode\"", "\"sgd\"");
     rejects(
@@ -321,4 +332,60 @@ fn a_failed_experiment_leaves_the_output_directory_as_it_was() {
         .unwrap()
         .starts_with("t,"));
     assert_eq!(names(&dir), ["first.csv"]);
+}
+
+/// The columns `reproduce` predicts for a run before running it are those the run writes.
+#[test]
+fn predicted_columns_are_the_written_ones() {
+    let read_header = |path: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().next().unwrap().split(',').map(String::from).collect()
+    };
+    let (main, second) = (temp("predicted.csv"), temp("predicted-second.csv"));
+    let outputs = format!("--out {} --density {}", main.display(), second.display());
+    let digits = "--data data/digits.csv.gz --drop-last-column";
+    let sgd = "--k 2 --d 50 --t-end 1 --seeds 1";
+    for (command, args) in [
+        ("ode", "--k 2 --t-end 1 --states".to_string()),
+        ("ode", format!("--equations full_spectrum {digits} --k 2 --t-end 1")),
+        ("compare", format!("{sgd} --test-samples 20 --partial 1")),
+        ("compare", format!("--equations truncated --rule truncated {sgd}")),
+        ("sgd", sgd.to_string()),
+        (
+            "sgd",
+            format!("{digits} --k 10 --t-end 1 --seeds 1 --scaling standard --lr 1e-3"),
+        ),
+        ("spectrum", "--d 40".to_string()),
+        ("spectrum", digits.to_string()),
+    ] {
+        let mut all: Vec<&str> = vec![command];
+        all.extend(args.split_whitespace());
+        // Only spectrum writes a second file that plots read (--density).
+        let files = if command == "spectrum" {
+            outputs.clone()
+        } else {
+            format!("--out {}", main.display())
+        };
+        all.extend(files.split_whitespace());
+        let predicted = aedyn::cli::predicted_columns(&all).unwrap_or_else(|e| panic!("{all:?}: {e}"));
+        all.push("--quiet");
+        let (code, _, err) = aedyn(&all);
+        assert_eq!(code, 0, "{all:?}: {err}");
+        assert_eq!(predicted.main, read_header(&main), "{all:?}");
+        if let Some(columns) = predicted.second {
+            assert_eq!(columns, read_header(&second), "{all:?}");
+        }
+    }
+    let prefix = temp("predicted-reduced");
+    let line = format!(
+        "reduced-vs-full --k 1 --spikes 4 --t-end 1e3 --t-reduced 1e4 --out-prefix {}",
+        prefix.display()
+    );
+    let args: Vec<&str> = line.split_whitespace().collect();
+    let predicted = aedyn::cli::predicted_columns(&args).unwrap();
+    let (code, _, err) = aedyn(&[&args[..], &["--quiet"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let file = |suffix: &str| std::path::PathBuf::from(format!("{}{suffix}", prefix.display()));
+    assert_eq!(predicted.main, read_header(&file("_full.csv")));
+    assert_eq!(predicted.second.unwrap(), read_header(&file("_reduced.csv")));
 }
