@@ -292,6 +292,19 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
             InitChoice::Aligned { a: vec![scale; a.k], b }
         }
     };
+    if let (Dim::Finite(d), None) = (data.d, &a.data.data) {
+        // The start is made of weights: K encoder and K decoder rows of D numbers, and the
+        // spike directions, before any order parameter exists (K = 3000, D = 1e6 took 24 GB
+        // and was killed).
+        let (k, d, m) = (a.k as f64, d as f64, data.spikes.len() as f64);
+        crate::run::check_memory(
+            8.0 * (2.0 * k * d + m * d),
+            &format!(
+                "the initial weights of K = {} and D = {d} and the spike directions",
+                a.k
+            ),
+        )?;
+    }
     let source = match load_data(&a.data)? {
         Some(real) => DataSource::Empirical(real),
         None => DataSource::Spiked {

@@ -620,8 +620,25 @@ fn requests_beyond_the_memory_limit_are_refused() {
     let o = out.to_str().unwrap();
     for (args, needle) in [
         (
-            vec!["compare", "--k", "3000", "--d", "1000000", "--out", o],
-            "SGD replicas at a time of K = 3000 and D = 1000000",
+            vec![
+                "compare",
+                "--k",
+                "100",
+                "--d",
+                "1000000",
+                "--seeds",
+                "100",
+                "--threads",
+                "100",
+                "--out",
+                o,
+            ],
+            "100 SGD replicas at a time of K = 100 and D = 1000000",
+        ),
+        // The start's weights alone are 48 GB (this ran out of memory after a minute).
+        (
+            vec!["ode", "--k", "3000", "--d", "1000000", "--out", o],
+            "the initial weights of K = 3000 and D = 1000000",
         ),
         (
             vec![
