@@ -154,6 +154,23 @@ impl CompareJob {
         }
     }
 
+    /// What the held-out set must hold: the samples `images` shows, and any at all for
+    /// `partial` (checked by the command line before the run, and by the run itself).
+    pub fn check_held_out(&self) -> Result<(), RunError> {
+        if self.images > self.test_samples {
+            return Err(RunError::Input(format!(
+                "--images shows held-out samples: give --test-samples of at least {}",
+                self.images
+            )));
+        }
+        if self.partial.is_some() && self.test_samples == 0 {
+            return Err(RunError::Input(
+                "--partial is measured on a held-out set: give --test-samples (e.g. 2000)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn d(&self) -> Result<usize, RunError> {
         self.ode.source.finite_d("compare")
     }
@@ -203,17 +220,7 @@ impl CompareJob {
         } else {
             None
         };
-        if self.images > self.test_samples {
-            return Err(RunError::Input(format!(
-                "--images shows held-out samples: give --test-samples of at least {}",
-                self.images
-            )));
-        }
-        if self.partial.is_some() && self.test_samples == 0 {
-            return Err(RunError::Input(
-                "--partial is measured on a held-out set: give --test-samples (e.g. 2000)".into(),
-            ));
-        }
+        self.check_held_out()?;
 
         // The SGD side is measured with the vanilla equations' observables, whatever ODE file
         // runs: they are exact functions of the weights' order parameters.
@@ -353,16 +360,15 @@ impl CompareJob {
             sgd.run(sampler.as_mut(), &mut rng, n);
             progress(n);
             let (mut o, r) = measure.observe(&sgd.rescaled_weights(), eig);
-            if self.sgd.train_bias {
+            let held_out = (!test.is_empty()).then(|| sgd.test_error(&test));
+            if let (true, Some(eg)) = (self.sgd.train_bias, held_out) {
                 // The order parameters do not see the biases: eg from the test set.
-                o[measure.eg_column] = sgd.test_error(&test);
+                o[measure.eg_column] = eg;
             }
             record.observables.push(o);
             record.reconstructed.push(r);
             record.norms.push(sgd.norms());
-            if !test.is_empty() {
-                record.test_eg.push(sgd.test_error(&test));
-            }
+            record.test_eg.extend(held_out);
             if let Some(units) = self.partial {
                 record.partial_eg.push(sgd.partial_test_error(units, &test));
             }

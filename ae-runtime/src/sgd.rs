@@ -50,11 +50,13 @@ pub enum Scaling {
 }
 
 impl Scaling {
-    /// The factor of w.x in the pre-activation.
-    pub fn input_factor(self, d: usize) -> f64 {
+    /// The pre-activation of a unit whose encoder row has the product `dot` with x in
+    /// dimension `d`: dot/sqrt(D) rescaled, dot itself in the standard scaling.
+    #[inline(always)]
+    pub fn pre_activation(self, dot: f64, d: usize) -> f64 {
         match self {
-            Scaling::Rescaled => 1.0 / (d as f64).sqrt(),
-            Scaling::Standard => 1.0,
+            Scaling::Rescaled => dot / (d as f64).sqrt(),
+            Scaling::Standard => dot,
         }
     }
 }
@@ -556,11 +558,12 @@ impl Sgd {
     /// |w_k| and |v_k| of every unit, in the run's own scaling.
     pub fn norms(&self) -> (Vec<f64>, Vec<f64>) {
         let d = self.d;
-        let norm = |m: &[f64], j: usize| dot(&m[j * d..(j + 1) * d], &m[j * d..(j + 1) * d]).sqrt();
-        let decoder = if self.config.tied { &self.w } else { &self.v };
+        let norm = |row: &[f64]| dot(row, row).sqrt();
         (
-            (0..self.k).map(|j| norm(&self.w, j)).collect(),
-            (0..self.k).map(|j| norm(decoder, j)).collect(),
+            (0..self.k).map(|j| norm(&self.w[j * d..(j + 1) * d])).collect(),
+            (0..self.k)
+                .map(|j| norm(decoder_row(&self.config, &self.w, &self.v, j, d)))
+                .collect(),
         )
     }
 
@@ -574,11 +577,11 @@ impl Sgd {
         let d = self.d;
         out.iter_mut().for_each(|o| *o = 0.0);
         for j in 0..units.min(self.k) {
-            let pre = dot(&self.w[j * d..(j + 1) * d], x);
-            let lambda = match self.config.scaling {
-                Scaling::Rescaled => pre / (d as f64).sqrt(),
-                Scaling::Standard => pre,
-            } + self.bias[j];
+            let lambda = self
+                .config
+                .scaling
+                .pre_activation(dot(&self.w[j * d..(j + 1) * d], x), d)
+                + self.bias[j];
             axpy(
                 self.config.activation.g(lambda),
                 decoder_row(&self.config, &self.w, &self.v, j, d),
@@ -707,12 +710,7 @@ impl Sgd {
         let standard = self.config.scaling == Scaling::Standard;
         for j in 0..k {
             self.lambda[j] = lane_sum(&self.sum_lambda[j]);
-            let pre = if standard {
-                self.lambda[j]
-            } else {
-                self.lambda[j] / sqrt_d
-            };
-            let lambda = pre + self.bias[j];
+            let lambda = self.config.scaling.pre_activation(self.lambda[j], d) + self.bias[j];
             self.g[j] = act.g(lambda);
             self.dg[j] = act.dg(lambda);
         }

@@ -390,13 +390,8 @@ pub(crate) fn sgd_job(a: &SgdArgs) -> Result<CompareJob, RunError> {
     if a.images > 10_000 {
         return bad("--images must be at most 10000");
     }
-    if a.images > a.sgd.test_samples {
-        return bad(format!(
-            "--images shows held-out samples: give --test-samples of at least {}",
-            a.images
-        ));
-    }
     job.images = a.images;
+    job.check_held_out()?;
     if a.scaling == Scaling::Standard && a.model.init_std.is_none() {
         // Standard initialisation: i.i.d. entries of variance 1/D, so that w.x is of order one.
         let d = job.d()?;
@@ -453,9 +448,6 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
         if units == 0 || units > ode.k {
             return bad(format!("--partial takes a number of neurons from 1 to K = {}", ode.k));
         }
-        if a.test_samples == 0 {
-            return bad("--partial is measured on a held-out set: give --test-samples (e.g. 2000)");
-        }
     }
     if a.draw.is_some() && model.data.data.is_none() {
         return bad("--draw goes with --data (the spiked model draws its own Gaussian samples)");
@@ -464,7 +456,7 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
     if a.bias && a.test_samples == 0 {
         return bad("with --bias eg is measured on a test set: give --test-samples (e.g. 10000)");
     }
-    Ok(CompareJob {
+    let job = CompareJob {
         draw,
         ode,
         seeds: a.seeds,
@@ -475,7 +467,9 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
         with_ode,
         partial: a.partial,
         images: 0,
-    })
+    };
+    job.check_held_out()?;
+    Ok(job)
 }
 
 pub(crate) fn reduced_job(args: &ReducedArgs) -> Result<ReducedJob, RunError> {
