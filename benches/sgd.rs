@@ -31,8 +31,24 @@ fn sgd(c: &mut Criterion) {
         let mut rng = sample_rng(1, 0);
         group.bench_function(name, |b| b.iter(|| sgd.run(&mut sampler, &mut rng, 1000)));
     }
-    let mut sampler = SpikedSampler::new(eig, &[9.0, 3.0, 1.0], 1.0);
+    // The step without drawing: 64 stored samples replayed (copying one costs little beside
+    // the pass over 6 rows of D weights).
+    let mut sampler = SpikedSampler::new(eig.clone(), &[9.0, 3.0, 1.0], 1.0);
     let mut rng = sample_rng(1, 0);
+    let mut stored = Stored {
+        xs: (0..64)
+            .map(|_| {
+                let mut x = vec![0.0; d];
+                sampler.sample(&mut rng, &mut x);
+                x
+            })
+            .collect(),
+        next: 0,
+    };
+    let mut sgd = Sgd::new(SgdConfig::vanilla(ActivationKind::Erf), &weights, vec![]);
+    group.bench_function("vanilla on stored samples", |b| {
+        b.iter(|| sgd.run(&mut stored, &mut rng, 1000))
+    });
     let mut x = vec![0.0; d];
     group.bench_function("sampling x alone", |b| {
         b.iter(|| {
@@ -62,6 +78,22 @@ fn sgd(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Samples drawn beforehand, replayed in turn.
+struct Stored {
+    xs: Vec<Vec<f64>>,
+    next: usize,
+}
+
+impl Sampler for Stored {
+    fn d(&self) -> usize {
+        self.xs[0].len()
+    }
+    fn sample(&mut self, _rng: &mut ae_runtime::sgd::SampleRng, x: &mut [f64]) {
+        x.copy_from_slice(&self.xs[self.next % self.xs.len()]);
+        self.next += 1;
+    }
 }
 
 criterion_group!(benches, sgd);

@@ -10,6 +10,8 @@ pub use crate::normal::Xoshiro256PlusPlusX8;
 use crate::averages::ActivationKind;
 use crate::data::{rng, stream, Weights};
 
+mod fused;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Rule {
@@ -127,9 +129,34 @@ impl SpikedSampler {
     /// x <- sigma x + sum_m sqrt(rho~_m D) c_m e_m, given the normals x and c.
     #[inline(always)]
     fn add_spikes(&self, x: &mut [f64]) {
+        macro_rules! spikes {
+            ($($m:literal)*) => {
+                match self.eig.len() {
+                    $($m => return self.add_spikes_fixed::<$m>(x),)*
+                    _ => {}
+                }
+            };
+        }
+        spikes!(0 1 2 3 4);
         x.iter_mut().for_each(|xi| *xi *= self.sigma);
         for ((e, a), z) in self.eig.iter().zip(&self.amplitude).zip(&self.coefficients) {
             axpy(a * z, e, x);
+        }
+    }
+
+    /// The same operations in the same order for `M` spikes, one coordinate at a time with
+    /// the spikes unrolled: x is read and written once instead of M + 1 times.
+    #[inline(always)]
+    fn add_spikes_fixed<const M: usize>(&self, x: &mut [f64]) {
+        let d = x.len();
+        let rows: [&[f64]; M] = std::array::from_fn(|m| &self.eig[m][..d]);
+        let scale: [f64; M] = std::array::from_fn(|m| self.amplitude[m] * self.coefficients[m]);
+        for (i, xi) in x.iter_mut().enumerate() {
+            let mut value = *xi * self.sigma;
+            for m in 0..M {
+                value += scale[m] * rows[m][i];
+            }
+            *xi = value;
         }
     }
 
@@ -253,12 +280,12 @@ fn decoder_dot_residual(
     }
 }
 
-/// Networks up to this width get the residual overlaps from the decoder's Gram matrix, in the
-/// same pass as the pre-activations; wider ones read the decoder a second time (the Gram
-/// matrix costs K(K+1)/2 products a column, the second pass 2K and a read of every row).
-const GRAM_MAX_K: usize = 8;
+/// Networks up to this width take the fused pass (`fused`) and get the residual overlaps from
+/// the decoder's Gram matrix, carried forward at O(K^3) a step; wider ones take the tile pass
+/// and read the decoder a second time (`decoder_dot_residual`).
+const GRAM_MAX_K: usize = fused::MAX_K;
 
-/// Steps between two Gram matrices summed afresh in a pass; in between it is carried forward
+/// Steps between two Gram matrices summed afresh from the rows; in between it is carried forward
 /// (`Sgd::carry_gram`), whose rounding errors (about 1e-16 relative a step) the refresh wipes.
 const GRAM_REFRESH: u64 = 64;
 
@@ -271,16 +298,6 @@ struct Update<'a> {
     encoder: &'a [f64],
     shrink: f64,
     truncated: bool,
-}
-
-/// What a pass sums per row, in `LANES` partial sums: w_j . x, v_j . x (untied), and the
-/// decoder's Gram matrix (lower triangle, row by row; empty when not wanted).
-struct Sums<'a> {
-    lambda: &'a mut [[f64; LANES]],
-    decoder_x: &'a mut [[f64; LANES]],
-    gram: &'a mut [[f64; LANES]],
-    /// x . x (empty when not wanted).
-    xx: &'a mut [[f64; LANES]],
 }
 
 /// Columns per tile of a pass: the tile's rows are updated, then summed while they are still
@@ -382,45 +399,27 @@ fn accumulate<const N: usize>(
     }
 }
 
-/// The sums of the (updated) rows against `x` over the columns of one tile, `N` at a time.
+/// The sums w_j . x of the (updated) rows over the columns of one tile, `N` at a time.
 #[inline(always)]
-fn sum_tile<const N: usize>(columns: std::ops::Range<usize>, w: &[f64], v: &[f64], x: &[f64], sums: &mut Sums) {
+fn sum_tile<const N: usize>(columns: std::ops::Range<usize>, w: &[f64], x: &[f64], lambda: &mut [[f64; LANES]]) {
     let d = x.len();
-    for (j, sum) in sums.lambda.iter_mut().enumerate() {
+    for (j, sum) in lambda.iter_mut().enumerate() {
         accumulate::<N>(sum, w, j * d, x, 0, columns.clone());
-    }
-    for (j, sum) in sums.decoder_x.iter_mut().enumerate() {
-        accumulate::<N>(sum, v, j * d, x, 0, columns.clone());
-    }
-    for sum in sums.xx.iter_mut() {
-        accumulate::<N>(sum, x, 0, x, 0, columns.clone());
-    }
-    if !sums.gram.is_empty() {
-        let decoder: &[f64] = if v.is_empty() { w } else { v };
-        let mut at = 0;
-        for j in 0..sums.lambda.len() {
-            for i in 0..=j {
-                accumulate::<N>(&mut sums.gram[at], decoder, j * d, decoder, i * d, columns.clone());
-                at += 1;
-            }
-        }
     }
 }
 
-/// One pass over the weights: the pending update against `x_prev`, then the sums against `x`
-/// (either may be absent), tile by tile.
+/// One pass over the weights of a network wider than `GRAM_MAX_K`: the pending update against
+/// `x_prev`, then the sums w_j . x (either may be absent), tile by tile.
 #[inline(always)]
 fn pass(
     w: &mut [f64],
     v: &mut [f64],
     x: Option<&[f64]>,
     pending: Option<(&[f64], &Update)>,
-    sums: &mut Sums,
+    lambda: &mut [[f64; LANES]],
     residual: &mut [f64; TILE],
 ) {
-    for s in [&mut *sums.lambda, &mut *sums.decoder_x, &mut *sums.gram, &mut *sums.xx] {
-        s.iter_mut().for_each(|a| *a = [0.0; LANES]);
-    }
+    lambda.iter_mut().for_each(|a| *a = [0.0; LANES]);
     let Some(d) = x.or(pending.map(|p| p.0)).map(<[f64]>::len) else {
         return;
     };
@@ -444,9 +443,9 @@ fn pass(
         }
         if let Some(x) = x {
             if one_by_one {
-                sum_tile::<1>(start..end, w, v, x, sums);
+                sum_tile::<1>(start..end, w, x, lambda);
             } else {
-                sum_tile::<LANES>(start..end, w, v, x, sums);
+                sum_tile::<LANES>(start..end, w, x, lambda);
             }
         }
         start = end;
@@ -471,11 +470,8 @@ pub struct Sgd {
     residual: Box<[f64; TILE]>,
     acc: Vec<[f64; LANES]>,
     sum_lambda: Vec<[f64; LANES]>,
-    sum_decoder_x: Vec<[f64; LANES]>,
-    sum_gram: Vec<[f64; LANES]>,
-    sum_xx: Vec<[f64; LANES]>,
     /// The decoder's Gram matrix (K x K, row-major) for the rows as they are after the pending
-    /// update (K <= GRAM_MAX_K): summed in a pass every `GRAM_REFRESH` steps, carried forward
+    /// update (K <= GRAM_MAX_K): summed afresh every `GRAM_REFRESH` steps, carried forward
     /// by the update's own algebra in between (see `carry_gram`).
     gram: Vec<f64>,
     lambda: Vec<f64>,
@@ -502,7 +498,6 @@ impl Sgd {
         } else {
             flat(&weights.v)
         };
-        let tied = config.tied;
         Sgd {
             config,
             k,
@@ -516,9 +511,6 @@ impl Sgd {
             residual: Box::new([0.0; TILE]),
             acc: vec![[0.0; LANES]; k],
             sum_lambda: vec![[0.0; LANES]; k],
-            sum_decoder_x: vec![[0.0; LANES]; if tied || k > GRAM_MAX_K { 0 } else { k }],
-            sum_gram: vec![[0.0; LANES]; if k > GRAM_MAX_K { 0 } else { k * (k + 1) / 2 }],
-            sum_xx: vec![[0.0; LANES]; if k > GRAM_MAX_K { 0 } else { 1 }],
             gram: vec![0.0; if k > GRAM_MAX_K { 0 } else { k * k }],
             lambda: vec![0.0; k],
             decoder_x: vec![0.0; k],
@@ -675,41 +667,79 @@ impl Sgd {
         let (k, d) = (self.k, self.d);
         let truncated = self.config.rule == Rule::Truncated;
         let tied = self.config.tied;
-        let update = Update {
-            g: &self.g,
-            decoder: &self.decoder_step,
-            encoder: &self.encoder_step,
-            // Exactly 1 without weight decay, so the product then changes nothing.
-            shrink: 1.0 - self.config.kappa / d as f64,
-            truncated,
-        };
-        // The Gram matrix is summed in the pass only every GRAM_REFRESH steps (and at the
-        // first), and carried forward in between; x . x is what carrying it needs.
-        let with_gram = !self.gram.is_empty() && x.is_some();
-        let refresh = with_gram && self.steps.is_multiple_of(GRAM_REFRESH);
-        let mut sums = Sums {
-            lambda: &mut self.sum_lambda,
-            decoder_x: &mut self.sum_decoder_x,
-            gram: if refresh { &mut self.sum_gram } else { &mut [] },
-            xx: if with_gram { &mut self.sum_xx } else { &mut [] },
-        };
-        let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
-        pass(
-            &mut self.w,
-            v,
-            x,
-            x_prev.map(|p| (p, &update)),
-            &mut sums,
-            &mut self.residual,
-        );
+        // Exactly 1 without weight decay, so the product then changes nothing.
+        let shrink = 1.0 - self.config.kappa / d as f64;
+        let with_gram = !self.gram.is_empty();
+        let mut xx = 0.0;
+        if with_gram {
+            let pending = x_prev.map(|x_prev| fused::Pending {
+                x_prev,
+                g: &self.g,
+                decoder: &self.decoder_step,
+                encoder: &self.encoder_step,
+                shrink,
+            });
+            // The last pass of a run has no new sample: its sums, against the old one, are
+            // not used.
+            let Some(summed) = x.or(x_prev) else { return };
+            let rows = fused::Rows {
+                w: &mut self.w,
+                v: if tied { &mut [] } else { &mut self.v },
+                x: summed,
+                k,
+                truncated,
+            };
+            let sums = fused::pass(rows, pending.as_ref());
+            if x.is_none() {
+                return;
+            }
+            self.lambda.copy_from_slice(&sums.lambda[..k]);
+            self.decoder_x
+                .copy_from_slice(if tied { &sums.lambda[..k] } else { &sums.decoder_x[..k] });
+            xx = sums.xx;
+        } else {
+            let update = Update {
+                g: &self.g,
+                decoder: &self.decoder_step,
+                encoder: &self.encoder_step,
+                shrink,
+                truncated,
+            };
+            let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
+            pass(
+                &mut self.w,
+                v,
+                x,
+                x_prev.map(|p| (p, &update)),
+                &mut self.sum_lambda,
+                &mut self.residual,
+            );
+            if x.is_none() {
+                return;
+            }
+            for j in 0..k {
+                self.lambda[j] = lane_sum(&self.sum_lambda[j]);
+            }
+        }
         let Some(x) = x else { return };
+        // The Gram matrix of the updated decoder is summed afresh every GRAM_REFRESH steps
+        // (and at the first), and carried forward in between.
+        if with_gram && self.steps.is_multiple_of(GRAM_REFRESH) {
+            for j in 0..k {
+                for i in 0..=j {
+                    let row = |r: usize| decoder_row(&self.config, &self.w, &self.v, r, d);
+                    let value = dot(row(j), row(i));
+                    self.gram[i * k + j] = value;
+                    self.gram[j * k + i] = value;
+                }
+            }
+        }
 
         let sqrt_d = (d as f64).sqrt();
         let lr_d = self.config.lr / d as f64;
         let act = self.config.activation;
         let standard = self.config.scaling == Scaling::Standard;
         for j in 0..k {
-            self.lambda[j] = lane_sum(&self.sum_lambda[j]);
             let lambda = self.config.scaling.pre_activation(self.lambda[j], d) + self.bias[j];
             self.g[j] = act.g(lambda);
             self.dg[j] = act.dg(lambda);
@@ -718,25 +748,10 @@ impl Sgd {
             let decoder = if tied { &self.w } else { &self.v };
             decoder_dot_residual(decoder, x, &self.g, truncated, &mut self.acc, &mut self.vd);
         } else {
-            if refresh {
-                for j in 0..k {
-                    for i in 0..=j {
-                        let value = lane_sum(&self.sum_gram[j * (j + 1) / 2 + i]);
-                        self.gram[i * k + j] = value;
-                        self.gram[j * k + i] = value;
-                    }
-                }
-            }
             // v_j . delta_j = v_j . x - sum_i g_i v_j . v_i over the rows i in delta_j.
             for j in 0..k {
-                let decoder_x = if tied {
-                    self.lambda[j]
-                } else {
-                    lane_sum(&self.sum_decoder_x[j])
-                };
-                self.decoder_x[j] = decoder_x;
                 let upto = if truncated { j + 1 } else { k };
-                let mut overlap = decoder_x;
+                let mut overlap = self.decoder_x[j];
                 for i in 0..upto {
                     overlap -= self.g[i] * self.gram[j * k + i];
                 }
@@ -763,7 +778,7 @@ impl Sgd {
             }
         }
         if with_gram {
-            self.carry_gram(lane_sum(&self.sum_xx[0]));
+            self.carry_gram(xx);
         }
         self.steps += 1;
     }
@@ -985,12 +1000,19 @@ mod tests {
     }
 
     /// `step`, and `run` (whose updates land in the next step's pass), against the naive
-    /// update. Shapes: a short row (one partial tile and single columns), a network wide
-    /// enough to take the second pass instead of the Gram matrix, and rows of several tiles.
+    /// update. Shapes: a short row (whole blocks and single columns) at K = 3, the narrowest
+    /// and widest fused networks, a network wide enough to take the tile pass and the second
+    /// read of the decoder, and rows of several tiles.
     /// Tolerance 1e-12: the same operations on numbers of order one, summed in other orders.
     #[test]
     fn every_rule_matches_the_reference_update() {
-        for (k, d) in [(3, 37), (GRAM_MAX_K + 2, 37), (3, 2 * TILE + 88)] {
+        for (k, d) in [
+            (3, 37),
+            (1, 37),
+            (GRAM_MAX_K, 37),
+            (GRAM_MAX_K + 2, 37),
+            (3, 2 * TILE + 88),
+        ] {
             let weights = Weights::random(k, d, 0.5, 4);
             let bias: Vec<f64> = (0..k).map(|j| 0.1 * j as f64 - 0.2).collect();
             let xs = samples(4, d);
@@ -1111,11 +1133,12 @@ mod tests {
         }
     }
 
-    /// The vectorised pass (AVX2 where the CPU has it, as on the machines this runs on) and
-    /// the portable one give the same bits.
+    /// The vectorised tile pass of wide networks (AVX2 where the CPU has it, as on the
+    /// machines this runs on) and the portable one give the same bits (the fused pass of
+    /// narrow ones has its own test in `fused`).
     #[test]
     fn the_vector_pass_equals_the_portable_pass() {
-        let (k, d) = (3, TILE + 13);
+        let (k, d) = (GRAM_MAX_K + 2, TILE + 13);
         let weights = Weights::random(k, d, 0.5, 6);
         let xs = samples(5, d);
         for config in every_config() {
@@ -1177,6 +1200,27 @@ mod tests {
             standard.partial_test_error(k, std::slice::from_ref(x)),
             standard.test_error(std::slice::from_ref(x))
         );
+    }
+
+    /// The unrolled spike sum gives the bits of the general one for every count it unrolls.
+    #[test]
+    fn the_unrolled_spike_sum_equals_the_general_one() {
+        let d = 37;
+        for m in 0..=4 {
+            let eig = eigenvectors(EigenFamily::Random, m, d, 1);
+            let spikes: Vec<f64> = (0..m).map(|i| 1.0 + i as f64).collect();
+            let mut sampler = SpikedSampler::new(eig, &spikes, 0.7);
+            sampler.coefficients = (0..m).map(|i| 0.3 - i as f64).collect();
+            let normals = &samples(1, d)[0];
+            let (mut unrolled, mut general) = (normals.clone(), normals.clone());
+            sampler.add_spikes(&mut unrolled);
+            general.iter_mut().for_each(|xi| *xi *= sampler.sigma);
+            for ((e, a), z) in sampler.eig.iter().zip(&sampler.amplitude).zip(&sampler.coefficients) {
+                axpy(a * z, e, &mut general);
+            }
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&unrolled), bits(&general), "{m} spikes");
+        }
     }
 
     #[test]
