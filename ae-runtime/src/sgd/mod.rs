@@ -129,34 +129,9 @@ impl SpikedSampler {
     /// x <- sigma x + sum_m sqrt(rho~_m D) c_m e_m, given the normals x and c.
     #[inline(always)]
     fn add_spikes(&self, x: &mut [f64]) {
-        macro_rules! spikes {
-            ($($m:literal)*) => {
-                match self.eig.len() {
-                    $($m => return self.add_spikes_fixed::<$m>(x),)*
-                    _ => {}
-                }
-            };
-        }
-        spikes!(0 1 2 3 4);
         x.iter_mut().for_each(|xi| *xi *= self.sigma);
         for ((e, a), z) in self.eig.iter().zip(&self.amplitude).zip(&self.coefficients) {
             axpy(a * z, e, x);
-        }
-    }
-
-    /// The same operations in the same order for `M` spikes, one coordinate at a time with
-    /// the spikes unrolled: x is read and written once instead of M + 1 times.
-    #[inline(always)]
-    fn add_spikes_fixed<const M: usize>(&self, x: &mut [f64]) {
-        let d = x.len();
-        let rows: [&[f64]; M] = std::array::from_fn(|m| &self.eig[m][..d]);
-        let scale: [f64; M] = std::array::from_fn(|m| self.amplitude[m] * self.coefficients[m]);
-        for (i, xi) in x.iter_mut().enumerate() {
-            let mut value = *xi * self.sigma;
-            for m in 0..M {
-                value += scale[m] * rows[m][i];
-            }
-            *xi = value;
         }
     }
 
@@ -1200,27 +1175,6 @@ mod tests {
             standard.partial_test_error(k, std::slice::from_ref(x)),
             standard.test_error(std::slice::from_ref(x))
         );
-    }
-
-    /// The unrolled spike sum gives the bits of the general one for every count it unrolls.
-    #[test]
-    fn the_unrolled_spike_sum_equals_the_general_one() {
-        let d = 37;
-        for m in 0..=4 {
-            let eig = eigenvectors(EigenFamily::Random, m, d, 1);
-            let spikes: Vec<f64> = (0..m).map(|i| 1.0 + i as f64).collect();
-            let mut sampler = SpikedSampler::new(eig, &spikes, 0.7);
-            sampler.coefficients = (0..m).map(|i| 0.3 - i as f64).collect();
-            let normals = &samples(1, d)[0];
-            let (mut unrolled, mut general) = (normals.clone(), normals.clone());
-            sampler.add_spikes(&mut unrolled);
-            general.iter_mut().for_each(|xi| *xi *= sampler.sigma);
-            for ((e, a), z) in sampler.eig.iter().zip(&sampler.amplitude).zip(&sampler.coefficients) {
-                axpy(a * z, e, &mut general);
-            }
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&unrolled), bits(&general), "{m} spikes");
-        }
     }
 
     #[test]
