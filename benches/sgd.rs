@@ -1,6 +1,7 @@
-//! SGD steps per second at D = 1000, K = 3, one core, beside the time to draw the samples
-//! alone, and the time to draw their normals by the generator in use and by the former one
-//! (README figures). Run: `cargo bench --bench sgd`.
+//! SGD steps per second at D = 1000, K = 3, one core, beside the same steps on stored samples
+//! (the step without drawing), the time to draw the samples alone, and the time to draw their
+//! normals by the generator in use and by the former one (README figures). Run:
+//! `cargo bench --bench sgd`.
 
 use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, EigenFamily, Weights};
