@@ -3,9 +3,10 @@
 //!
 //! The tile-by-tile pass of `super::pass` streams every row through the first-level cache
 //! several times a step (the residual, each row's update, each row's sums). Here the width K,
-//! the tie, the rule, weight decay and whether an update is pending are constants, so each
-//! row's partial sums live in registers across the whole row and each weight is loaded and
-//! stored once. Products are fused multiply-adds (`f64::mul_add`): one rounding each, the same
+//! the tie and the rule are constants, so each row's partial sums live in registers across
+//! the whole row and each weight is loaded and stored once. (Weight decay and the pending
+//! update are not: a product by a decay factor of exactly 1 and an update of zeros change no
+//! bits, and each further constant would double the 64 compiled kernels.) Products are fused multiply-adds (`f64::mul_add`): one rounding each, the same
 //! bits with or without the FMA instructions (where the CPU lacks them, the portable path calls
 //! the correctly rounded software fma, slowly but exactly).
 
@@ -55,8 +56,6 @@ fn pass_with(rows: Rows, pending: Option<&Pending>, portable: bool) -> Sums {
     let flags = Flags {
         tied: rows.v.is_empty(),
         truncated: rows.truncated,
-        decay: pending.is_some_and(|p| p.shrink != 1.0),
-        pending: pending.is_some(),
         portable,
     };
     macro_rules! widths {
@@ -74,13 +73,10 @@ fn pass_with(rows: Rows, pending: Option<&Pending>, portable: bool) -> Sums {
 struct Flags {
     tied: bool,
     truncated: bool,
-    decay: bool,
-    pending: bool,
     portable: bool,
 }
 
-// One function per flag, each choosing the next flag's constant: the 16 combinations for each
-// K without writing them out.
+// One function per flag, each choosing the next flag's constant.
 fn tied<const K: usize>(f: Flags, rows: Rows, p: Option<&Pending>) -> Sums {
     if f.tied {
         truncated::<K, true>(f, rows, p)
@@ -91,34 +87,14 @@ fn tied<const K: usize>(f: Flags, rows: Rows, p: Option<&Pending>) -> Sums {
 
 fn truncated<const K: usize, const TIED: bool>(f: Flags, rows: Rows, p: Option<&Pending>) -> Sums {
     if f.truncated {
-        decay::<K, TIED, true>(f, rows, p)
+        dispatch::<K, TIED, true>(f, rows, p)
     } else {
-        decay::<K, TIED, false>(f, rows, p)
-    }
-}
-
-fn decay<const K: usize, const TIED: bool, const TRUNCATED: bool>(f: Flags, rows: Rows, p: Option<&Pending>) -> Sums {
-    if f.decay {
-        pending::<K, TIED, TRUNCATED, true>(f, rows, p)
-    } else {
-        pending::<K, TIED, TRUNCATED, false>(f, rows, p)
-    }
-}
-
-fn pending<const K: usize, const TIED: bool, const TRUNCATED: bool, const DECAY: bool>(
-    f: Flags,
-    rows: Rows,
-    p: Option<&Pending>,
-) -> Sums {
-    if f.pending {
-        dispatch::<K, TIED, TRUNCATED, DECAY, true>(f, rows, p)
-    } else {
-        dispatch::<K, TIED, TRUNCATED, DECAY, false>(f, rows, p)
+        dispatch::<K, TIED, false>(f, rows, p)
     }
 }
 
 /// The vector instructions where the CPU has them: the same operations, the same bits.
-fn dispatch<const K: usize, const TIED: bool, const TRUNCATED: bool, const DECAY: bool, const PENDING: bool>(
+fn dispatch<const K: usize, const TIED: bool, const TRUNCATED: bool>(
     f: Flags,
     rows: Rows,
     p: Option<&Pending>,
@@ -126,24 +102,15 @@ fn dispatch<const K: usize, const TIED: bool, const TRUNCATED: bool, const DECAY
     #[cfg(target_arch = "x86_64")]
     if !f.portable && std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-        return unsafe { fused_avx2::<K, TIED, TRUNCATED, DECAY, PENDING>(rows, p) };
+        return unsafe { fused_avx2::<K, TIED, TRUNCATED>(rows, p) };
     }
-    fused::<[f64; WIDTH], K, TIED, TRUNCATED, DECAY, PENDING>(rows, p)
+    fused::<[f64; WIDTH], K, TIED, TRUNCATED>(rows, p)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn fused_avx2<
-    const K: usize,
-    const TIED: bool,
-    const TRUNCATED: bool,
-    const DECAY: bool,
-    const PENDING: bool,
->(
-    rows: Rows,
-    p: Option<&Pending>,
-) -> Sums {
-    fused::<avx::Avx, K, TIED, TRUNCATED, DECAY, PENDING>(rows, p)
+unsafe fn fused_avx2<const K: usize, const TIED: bool, const TRUNCATED: bool>(rows: Rows, p: Option<&Pending>) -> Sums {
+    fused::<avx::Avx, K, TIED, TRUNCATED>(rows, p)
 }
 
 /// `WIDTH` (or one) numbers operated on together: one register where the CPU has vectors.
@@ -270,7 +237,8 @@ mod avx {
     }
 }
 
-/// The step's numbers, each in every lane (zero where nothing is pending).
+/// The step's numbers, each in every lane (zeros and a factor of 1 where nothing is pending:
+/// an update that changes no weight).
 struct Coefficients<V, const K: usize> {
     neg_g: [V; K],
     decoder: [V; K],
@@ -279,10 +247,10 @@ struct Coefficients<V, const K: usize> {
 }
 
 impl<V: Lanes, const K: usize> Coefficients<V, K> {
-    fn new<const PENDING: bool>(p: Option<&Pending>) -> Self {
+    fn new(p: Option<&Pending>) -> Self {
         let (g, decoder, encoder) = match p {
-            Some(p) if PENDING => (p.g, p.decoder, p.encoder),
-            _ => (&[0.0; K][..], &[0.0; K][..], &[0.0; K][..]),
+            Some(p) => (p.g, p.decoder, p.encoder),
+            None => (&[0.0; K][..], &[0.0; K][..], &[0.0; K][..]),
         };
         Coefficients {
             neg_g: std::array::from_fn(|j| V::splat(-g[j])),
@@ -301,16 +269,13 @@ struct Partial<V, const K: usize> {
 }
 
 #[inline(always)]
-fn fused<V: Lanes, const K: usize, const TIED: bool, const TRUNCATED: bool, const DECAY: bool, const PENDING: bool>(
-    rows: Rows,
-    p: Option<&Pending>,
-) -> Sums {
+fn fused<V: Lanes, const K: usize, const TIED: bool, const TRUNCATED: bool>(rows: Rows, p: Option<&Pending>) -> Sums {
     let Rows { w, v, x, .. } = rows;
     let d = x.len();
     let x_prev = p.map_or(x, |p| p.x_prev);
     let whole = d / WIDTH * WIDTH;
-    let main = columns::<V, K, TIED, TRUNCATED, DECAY, PENDING>(0..whole, w, v, x, x_prev, p);
-    let tail = columns::<f64, K, TIED, TRUNCATED, DECAY, PENDING>(whole..d, w, v, x, x_prev, p);
+    let main = columns::<V, K, TIED, TRUNCATED>(0..whole, w, v, x, x_prev, p);
+    let tail = columns::<f64, K, TIED, TRUNCATED>(whole..d, w, v, x, x_prev, p);
     // The lanes in a fixed order, then the last columns.
     let fold = |a: V, t: f64| {
         let a = a.to_array();
@@ -333,14 +298,7 @@ fn fused<V: Lanes, const K: usize, const TIED: bool, const TRUNCATED: bool, cons
 /// about 16 fused multiply-adds, which slice indexing (two bounds checks per load) and
 /// reloading would double.
 #[inline(always)]
-fn columns<
-    V: Lanes,
-    const K: usize,
-    const TIED: bool,
-    const TRUNCATED: bool,
-    const DECAY: bool,
-    const PENDING: bool,
->(
+fn columns<V: Lanes, const K: usize, const TIED: bool, const TRUNCATED: bool>(
     range: std::ops::Range<usize>,
     w: &mut [f64],
     v: &mut [f64],
@@ -354,7 +312,7 @@ fn columns<
         "rows of the fused pass"
     );
     assert_eq!(range.len() % V::N, 0, "whole blocks");
-    let step = Coefficients::<V, K>::new::<PENDING>(p);
+    let step = Coefficients::<V, K>::new(p);
     let zero = V::splat(0.0);
     let mut lambda = [zero; K];
     let mut decoder_x = [zero; K];
@@ -371,49 +329,34 @@ fn columns<
         // reference to them is used while the pointers are.
         let at = |row: *mut f64| unsafe { row.add(c) };
         let xn = unsafe { V::load(x.as_ptr().add(c)) };
-        let xp = if PENDING {
-            unsafe { V::load(x_prev.as_ptr().add(c)) }
-        } else {
-            zero
-        };
+        let xp = unsafe { V::load(x_prev.as_ptr().add(c)) };
         let mut wj: [V; K] = std::array::from_fn(|j| unsafe { V::load(at(w_rows[j])) });
         let mut vj: [V; K] = if TIED {
             wj
         } else {
             std::array::from_fn(|j| unsafe { V::load(at(v_rows[j])) })
         };
-        if PENDING {
-            // The residual x_prev - sum_i g_i decoder_i of the rows before the update: all of
-            // them, or (truncated) those up to each row's own.
-            let mut r = xp;
-            if !TRUNCATED {
-                for (neg_g, row) in step.neg_g.iter().zip(&vj) {
-                    r = neg_g.mul_add(*row, r);
-                }
-            }
-            for j in 0..K {
-                if TRUNCATED {
-                    r = step.neg_g[j].mul_add(vj[j], r);
-                }
-                if TIED {
-                    wj[j] = step.encoder[j].mul_add(xp, step.decoder[j].mul_add(r, wj[j]));
-                } else {
-                    vj[j] = step.decoder[j].mul_add(r, vj[j]);
-                    wj[j] = step.encoder[j].mul_add(xp, wj[j]);
-                }
-                if DECAY {
-                    wj[j] = wj[j].mul(step.shrink);
-                    if !TIED {
-                        vj[j] = vj[j].mul(step.shrink);
-                    }
-                }
-                unsafe { wj[j].store(at(w_rows[j])) };
-                if !TIED {
-                    unsafe { vj[j].store(at(v_rows[j])) };
-                }
+        // The residual x_prev - sum_i g_i decoder_i of the rows before the update: all of
+        // them, or (truncated) those up to each row's own.
+        let mut r = xp;
+        if !TRUNCATED {
+            for (neg_g, row) in step.neg_g.iter().zip(&vj) {
+                r = neg_g.mul_add(*row, r);
             }
         }
         for j in 0..K {
+            if TRUNCATED {
+                r = step.neg_g[j].mul_add(vj[j], r);
+            }
+            if TIED {
+                wj[j] = step.encoder[j].mul_add(xp, step.decoder[j].mul_add(r, wj[j]));
+            } else {
+                vj[j] = step.decoder[j].mul_add(r, vj[j]).mul(step.shrink);
+                unsafe { vj[j].store(at(v_rows[j])) };
+                wj[j] = step.encoder[j].mul_add(xp, wj[j]);
+            }
+            wj[j] = wj[j].mul(step.shrink);
+            unsafe { wj[j].store(at(w_rows[j])) };
             lambda[j] = wj[j].mul_add(xn, lambda[j]);
             if !TIED {
                 decoder_x[j] = vj[j].mul_add(xn, decoder_x[j]);
