@@ -42,7 +42,7 @@ type Outcome = Result<((usize, usize), Option<Result<(), String>>), String>;
 
 /// Loads `bytes` as a file called `name` (Err: the panic's message).
 fn outcome(name: &str, bytes: &[u8], case: u64) -> Result<Outcome, String> {
-    let dir = std::env::temp_dir().join(format!("aedyn-loaders-{}", std::process::id()));
+    let dir = crate::common::temp("loaders");
     std::fs::create_dir_all(&dir).unwrap();
     // The file keeps its name's ending, which decides the format.
     let path = dir.join(format!("{case}-{name}"));

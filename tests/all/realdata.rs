@@ -15,7 +15,8 @@ const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
 const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg");
 
 fn temp(name: &str, bytes: &[u8]) -> String {
-    let dir = std::env::temp_dir().join(format!("aedyn-realdata-{}", std::process::id()));
+    // A directory of its own: the names are the loaders' (a format is told by its name).
+    let dir = crate::common::temp("realdata");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
@@ -328,7 +329,7 @@ fn bad_files_are_errors_naming_file_and_offset() {
 #[test]
 fn cli_rejects_bad_data_with_exit_code_2_and_writes_nothing() {
     let path = temp("ragged-cli.csv", b"1,2,3\n4,5\n");
-    let out = std::env::temp_dir().join(format!("aedyn-realdata-{}-out.csv", std::process::id()));
+    let out = crate::common::temp("realdata-out.csv");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
         .args([
             "ode",

@@ -93,11 +93,24 @@ pub fn aedyn_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Stri
     )
 }
 
+/// This test process's own temporary directory, named by the process id and the time of the
+/// first call: process ids wrap (at 32768 on the CI machine), and a directory left by an
+/// earlier run with the same id held files that tests assert were not written.
+pub fn temp_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.as_nanos());
+        let dir = std::env::temp_dir().join(format!("aedyn-tests-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// A path in this test process's own temporary directory.
 pub fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("aedyn-tests-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+    temp_dir().join(name)
 }
 
 /// The CSV of an `aedyn ode` run: header and rows.
