@@ -6,9 +6,11 @@
 //! the tie and the rule are constants, so each row's partial sums live in registers across
 //! the whole row and each weight is loaded and stored once. (Weight decay and the pending
 //! update are not: a product by a decay factor of exactly 1 and an update of zeros change no
-//! bits, and each further constant would double the 64 compiled kernels.) Products are fused multiply-adds (`f64::mul_add`): one rounding each, the same
-//! bits with or without the FMA instructions (where the CPU lacks them, the portable path calls
-//! the correctly rounded software fma, slowly but exactly).
+//! bits, and each further constant would double the 64 compiled kernels.)
+//!
+//! Products are fused multiply-adds (`f64::mul_add`): one rounding each, the same bits with or
+//! without the FMA instructions (where the CPU lacks them, the portable path calls the
+//! correctly rounded software fma, slowly but exactly).
 
 /// Columns per block: one AVX2 register of f64.
 const WIDTH: usize = 4;

@@ -645,8 +645,9 @@ impl Sgd {
         // Exactly 1 without weight decay, so the product then changes nothing.
         let shrink = 1.0 - self.config.kappa / d as f64;
         let with_gram = !self.gram.is_empty();
-        let mut xx = 0.0;
-        if with_gram {
+        let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
+        // The fused pass returns its sums; the tile pass leaves its own in `sum_lambda`.
+        let fused_sums = if with_gram {
             let pending = x_prev.map(|x_prev| fused::Pending {
                 x_prev,
                 g: &self.g,
@@ -654,24 +655,16 @@ impl Sgd {
                 encoder: &self.encoder_step,
                 shrink,
             });
-            // The last pass of a run has no new sample: its sums, against the old one, are
-            // not used.
+            // The last pass of a run has no new sample: it sums against the old one, unused.
             let Some(summed) = x.or(x_prev) else { return };
             let rows = fused::Rows {
                 w: &mut self.w,
-                v: if tied { &mut [] } else { &mut self.v },
+                v,
                 x: summed,
                 k,
                 truncated,
             };
-            let sums = fused::pass(rows, pending.as_ref());
-            if x.is_none() {
-                return;
-            }
-            self.lambda.copy_from_slice(&sums.lambda[..k]);
-            self.decoder_x
-                .copy_from_slice(if tied { &sums.lambda[..k] } else { &sums.decoder_x[..k] });
-            xx = sums.xx;
+            Some(fused::pass(rows, pending.as_ref()))
         } else {
             let update = Update {
                 g: &self.g,
@@ -680,7 +673,6 @@ impl Sgd {
                 shrink,
                 truncated,
             };
-            let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
             pass(
                 &mut self.w,
                 v,
@@ -689,20 +681,27 @@ impl Sgd {
                 &mut self.sum_lambda,
                 &mut self.residual,
             );
-            if x.is_none() {
-                return;
+            None
+        };
+        let Some(x) = x else { return };
+        match &fused_sums {
+            Some(sums) => {
+                self.lambda.copy_from_slice(&sums.lambda[..k]);
+                self.decoder_x
+                    .copy_from_slice(if tied { &sums.lambda[..k] } else { &sums.decoder_x[..k] });
             }
-            for j in 0..k {
-                self.lambda[j] = lane_sum(&self.sum_lambda[j]);
+            None => {
+                for (lambda, sum) in self.lambda.iter_mut().zip(&self.sum_lambda) {
+                    *lambda = lane_sum(sum);
+                }
             }
         }
-        let Some(x) = x else { return };
         // The Gram matrix of the updated decoder is summed afresh every GRAM_REFRESH steps
         // (and at the first), and carried forward in between.
         if with_gram && self.steps.is_multiple_of(GRAM_REFRESH) {
+            let row = |r: usize| decoder_row(&self.config, &self.w, &self.v, r, d);
             for j in 0..k {
                 for i in 0..=j {
-                    let row = |r: usize| decoder_row(&self.config, &self.w, &self.v, r, d);
                     let value = dot(row(j), row(i));
                     self.gram[i * k + j] = value;
                     self.gram[j * k + i] = value;
@@ -752,8 +751,8 @@ impl Sgd {
                 }
             }
         }
-        if with_gram {
-            self.carry_gram(xx);
+        if let Some(sums) = fused_sums {
+            self.carry_gram(sums.xx);
         }
         self.steps += 1;
     }
