@@ -3,7 +3,7 @@
 
 use std::hint::black_box;
 
-use ae_runtime::averages::{gauss_hermite, Activation, Averages, Erf, Tanh, TanhFn};
+use ae_core::averages::{gauss_hermite, Activation, Averages, Erf, Tanh, TanhFn};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// The former rule: tensor Gauss-Hermite, 64 x 64 nodes (what covariance entries of 1 to 4

@@ -8,10 +8,10 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use ae_runtime::data::Dim;
-use ae_runtime::integrate::{Method, Solver};
-use ae_runtime::kernel::Kernel;
+use ae_runtime::ode::{Method, Solver};
 use aedyn::run::OdeJob;
 use aedyn::source::DataSource;
 use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod};

@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use ae_runtime::realdata::{covariance, eigen, eigen_nalgebra};
+use ae_runtime::data::{covariance, eigen, eigen_nalgebra};
 
 mod common;
 

@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::integrate::log_times;
-use ae_runtime::realdata::{eigen, RealData, Samples};
+use ae_core::averages::ActivationKind;
+use ae_runtime::data::{eigen, RealData, Samples};
+use ae_runtime::ode::log_times;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 mod common;
@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     });
     let source = aedyn::source::DataSource::Empirical(Arc::new(data));
     let job = aedyn::run::OdeJob {
-        init: aedyn::run::InitChoice::Random { seed: 1, std: 0.1 },
+        init: aedyn::source::InitChoice::Random { seed: 1, std: 0.1 },
         times: log_times(0.1, 100.0, 10),
         ..aedyn::run::OdeJob::new("full_spectrum", 8, ActivationKind::Erf, source)
     };

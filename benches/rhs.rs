@@ -4,11 +4,11 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::init;
 use ae_runtime::interp::Interpreter;
-use ae_runtime::kernel::Kernel;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn vanilla_k3_state() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
@@ -69,7 +69,7 @@ fn rhs(c: &mut Criterion) {
 }
 
 fn integration(c: &mut Criterion) {
-    use ae_runtime::integrate::{Method, Solver};
+    use ae_runtime::ode::{Method, Solver};
     let mut group = c.benchmark_group("vanilla K=3 erf, 3 spikes, D=1000: integrate t = 0..1000");
     group.sample_size(10);
     let source = aedyn::source::DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);

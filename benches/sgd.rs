@@ -3,7 +3,7 @@
 //! normals by the generator in use and by the former one (README figures). Run:
 //! `cargo bench --bench sgd`.
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, EigenFamily, Weights};
 use ae_runtime::sgd::{sample_rng, Rule, Sampler, Sgd, SgdConfig, SpikedSampler};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -20,8 +20,7 @@ fn sgd(c: &mut Criterion) {
         let config = SgdConfig {
             activation: ActivationKind::Erf,
             rule,
-            lr: 1.0,
-            kappa: 0.0,
+            rates: ae_runtime::sgd::Rates::default(),
             tied: false,
             train_bias: false,
             bias_init: 0.0,

@@ -8,11 +8,11 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Weights};
 use ae_runtime::init;
 use ae_runtime::interp::Interpreter;
-use ae_runtime::kernel::Kernel;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const D: usize = 1024;
@@ -86,16 +86,16 @@ fn vanilla_k6(c: &mut Criterion) {
     group.sample_size(10);
     let source = aedyn::source::DataSource::spiked(Dim::Finite(1000), &[6.0, 5.0, 4.0, 3.0, 2.0, 1.0], 1.0, 0);
     let job = aedyn::run::OdeJob {
-        solver: ae_runtime::integrate::Solver {
-            method: ae_runtime::integrate::Method::Rodas4,
+        solver: ae_runtime::ode::Solver {
+            method: ae_runtime::ode::Method::Rodas4,
             rtol: 1e-7,
-            ..ae_runtime::integrate::Solver::default()
+            ..ae_runtime::ode::Solver::default()
         },
         ..aedyn::run::OdeJob::new("vanilla", 6, ActivationKind::Erf, source)
     };
     group.bench_function("K-generic, rodas4 rtol 1e-7", |b| b.iter(|| job.run(|_| {}).unwrap()));
     let mut explicit = job.clone();
-    explicit.solver = ae_runtime::integrate::Solver::default();
+    explicit.solver = ae_runtime::ode::Solver::default();
     group.bench_function("K-generic, dop853 rtol 1e-10", |b| {
         b.iter(|| explicit.run(|_| {}).unwrap())
     });

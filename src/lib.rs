@@ -6,7 +6,10 @@ pub mod cli;
 /// The generated kernels (crate `aedyn-kernels`), under the name the jobs and tests use.
 pub use aedyn_kernels as models;
 pub mod compare;
+pub mod error;
 pub mod experiment;
+pub mod memory;
+pub mod names;
 pub mod plot;
 pub mod reduced;
 pub mod run;

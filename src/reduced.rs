@@ -46,11 +46,13 @@
 //! of order Q ~ t^(-1/3). (For linear g the reduced equations converge exponentially onto
 //! `a b = 1`; there is no power law.)
 
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::integrate::log_times;
+use ae_core::averages::ActivationKind;
+use ae_runtime::ode::log_times;
 
-use crate::run::{InitChoice, ModelHandle, OdeJob, OdeRun, RunError};
+use crate::error::RunError;
+use crate::run::{ModelHandle, OdeJob, OdeRun};
 use crate::schema;
+use crate::source::InitChoice;
 use ae_dsl::ir::Input;
 use ae_runtime::init;
 

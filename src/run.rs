@@ -3,69 +3,21 @@
 
 use std::sync::Arc;
 
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use ae_dsl::ir::Input;
 use ae_dsl::layout::Layout;
 use ae_dsl::unroll::observable_names;
 use ae_dsl::Model;
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::data::Weights;
-use ae_runtime::integrate::{integrate, log_times, IntegrationError, Method, Solver, Trajectory};
 use ae_runtime::interp::{InitInputs, Interpreter};
-use ae_runtime::kernel::Kernel;
+use ae_runtime::ode::{integrate, log_times, Method, Solver, Trajectory};
+use ae_runtime::sgd::Rates;
 
+use crate::error::{input, RunError};
+use crate::memory::check_memory;
 use crate::models;
 use crate::schema::{self, csv_name};
-use crate::source::DataSource;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Bad input: the CLI exits with code 2.
-    #[error("{0}")]
-    Input(String),
-    #[error("{0}")]
-    Equations(#[from] ae_dsl::Error),
-    #[error("integration failed: {0}")]
-    Integration(#[from] IntegrationError),
-    /// The simulation left the finite numbers (exit code 1, like a failed integration).
-    #[error("{0}")]
-    Diverged(String),
-    #[error("{0}")]
-    Io(String),
-}
-
-pub(crate) fn input<T>(msg: impl Into<String>) -> Result<T, RunError> {
-    Err(RunError::Input(msg.into()))
-}
-
-/// The memory a run may plan to hold, in GB, unless `AEDYN_MAX_MEMORY_GB` says otherwise.
-pub const DEFAULT_MAX_MEMORY_GB: f64 = 8.0;
-
-/// The memory limit in bytes: `AEDYN_MAX_MEMORY_GB` (a positive number) or the default.
-pub fn memory_limit_bytes() -> Result<f64, RunError> {
-    match std::env::var("AEDYN_MAX_MEMORY_GB") {
-        Err(_) => Ok(DEFAULT_MAX_MEMORY_GB * 1e9),
-        Ok(v) => match v.trim().parse::<f64>() {
-            Ok(gb) if gb.is_finite() && gb > 0.0 => Ok(gb * 1e9),
-            _ => input(format!(
-                "AEDYN_MAX_MEMORY_GB must be a positive number of GB, got `{v}`"
-            )),
-        },
-    }
-}
-
-/// Refuses a request whose estimated memory, `bytes`, exceeds the limit; `what` says what it
-/// holds.
-pub fn check_memory(bytes: f64, what: &str) -> Result<(), RunError> {
-    let limit = memory_limit_bytes()?;
-    if bytes > limit {
-        return input(format!(
-            "this run would hold about {:.1} GB ({what}), more than the limit of {:.1} GB (set AEDYN_MAX_MEMORY_GB to allow it)",
-            bytes / 1e9,
-            limit / 1e9
-        ));
-    }
-    Ok(())
-}
+use crate::source::{DataSource, InitChoice};
 
 /// A kernel and the model it was built from.
 pub struct Loaded {
@@ -136,19 +88,6 @@ pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -
     Ok(())
 }
 
-/// How the initial state is chosen.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InitChoice {
-    /// I.i.d. N(0, std^2) weights from the seed (the same draw the simulator starts from).
-    Random { seed: u64, std: f64 },
-    /// w_k = a e_k, v_k = b sqrt(D) e_k.
-    Informed { a: f64, b: f64 },
-    /// Given weights (rows w_1..w_K then v_1..v_K).
-    Weights(Weights),
-    /// w_k = a_k e_k, v_k = b_k sqrt(D) e_k with a scale per unit (K <= M).
-    Aligned { a: Vec<f64>, b: Vec<f64> },
-}
-
 /// Everything an ODE run needs. Build one with [`OdeJob::new`] and override what differs:
 /// `OdeJob { times, ..OdeJob::new("vanilla", 3, ActivationKind::Erf, source) }`.
 #[derive(Debug, Clone)]
@@ -159,7 +98,10 @@ pub struct OdeJob {
     /// The data: the spiked model or an empirical data set.
     pub source: DataSource,
     pub init: InitChoice,
-    /// Named parameters (lr, kappa, ...).
+    /// The learning rate and weight decay (the files' `lr` and `kappa`), shared with the SGD
+    /// side of `compare`.
+    pub rates: Rates,
+    /// The file's other parameters, by name (`--param NAME=V`).
     pub params: Vec<(String, f64)>,
     pub times: Vec<f64>,
     pub solver: Solver,
@@ -185,7 +127,8 @@ impl OdeJob {
             activation,
             source,
             init: InitChoice::Random { seed: 0, std: 0.1 },
-            params: vec![("lr".into(), 1.0), ("kappa".into(), 0.0)],
+            rates: Rates::default(),
+            params: vec![],
             times: log_times(0.01, 1000.0, 100),
             solver: Solver::default(),
             interpret: false,
@@ -209,17 +152,18 @@ impl OdeJob {
             .into_iter()
             .filter(|(name, _)| model.param_index(name).is_some())
             .collect();
-        // The CLI always passes --lr and --kappa; a file without them (a custom variant) is fine
-        // as long as they keep their neutral defaults.
+        // A file without `lr` or `kappa` (a variant of one's own) is fine as long as they keep
+        // their neutral defaults.
+        let neutral = Rates::default().named();
         params.extend(
-            self.params
-                .iter()
-                .filter(|(name, value)| {
-                    model.param_index(name).is_some()
-                        || !matches!((name.as_str(), *value), ("lr", 1.0) | ("kappa", 0.0))
-                })
-                .cloned(),
+            self.rates
+                .named()
+                .into_iter()
+                .zip(neutral)
+                .filter(|((name, value), (_, default))| model.param_index(name).is_some() || value != default)
+                .map(|((name, value), _)| (name.to_string(), value)),
         );
+        params.extend(self.params.iter().cloned());
         configure(&mut loaded, rho.clone(), &params)?;
         let mut interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
         interp.set_rho(rho.clone());
@@ -382,7 +326,7 @@ impl ModelHandle {
         let n = y0.len() as f64;
         let outputs = times.len() as f64;
         let stiff = matches!(solver.method, Method::Auto | Method::Bdf | Method::Rodas4)
-            && y0.len() <= ae_runtime::integrate::RODAS_MAX_STATE;
+            && y0.len() <= ae_runtime::ode::RODAS_MAX_STATE;
         let bytes = 8.0 * (outputs * (n + self.observable_names.len() as f64) + if stiff { 3.0 * n * n } else { 0.0 });
         check_memory(
             bytes,

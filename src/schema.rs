@@ -1,7 +1,42 @@
 //! The files aedyn writes and the names of their columns, in one place that the writers
 //! (ode, compare, reduced-vs-full) and the readers (reproduce's plots) share.
 
-use crate::experiment::RunCommand;
+use crate::names::{deserialize_by_name, Named};
+
+/// The subcommands that write files (those an experiment's run or a sweep's point may name).
+/// Their names are the command line's subcommands (a test holds the two together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunCommand {
+    Ode,
+    Compare,
+    Sgd,
+    ReducedVsFull,
+    Spectrum,
+}
+
+impl Named for RunCommand {
+    const ALL: &'static [RunCommand] = &[
+        RunCommand::Ode,
+        RunCommand::Compare,
+        RunCommand::Sgd,
+        RunCommand::ReducedVsFull,
+        RunCommand::Spectrum,
+    ];
+    const WHAT: &'static str = "command";
+    const KEY: &'static str = "command";
+
+    fn name(self) -> &'static str {
+        match self {
+            RunCommand::Ode => "ode",
+            RunCommand::Compare => "compare",
+            RunCommand::Sgd => "sgd",
+            RunCommand::Spectrum => "spectrum",
+            RunCommand::ReducedVsFull => "reduced-vs-full",
+        }
+    }
+}
+
+deserialize_by_name!(RunCommand);
 
 /// Time, the first column of every table over time.
 pub const TIME: &str = "t";
@@ -206,7 +241,7 @@ mod tests {
 
     #[test]
     fn every_output_is_named_by_the_arguments_that_write_it() {
-        for command in RunCommand::ALL {
+        for &command in RunCommand::ALL {
             let outputs = Outputs::of(command, "x");
             let args = Outputs::args(command, "x").join(" ");
             if command == RunCommand::ReducedVsFull {

@@ -8,12 +8,25 @@ use std::sync::Arc;
 
 use ae_dsl::Model;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
+use ae_runtime::data::{DataSampler, Draw, RealData};
 use ae_runtime::init;
 use ae_runtime::interp::InitInputs;
-use ae_runtime::realdata::{DataSampler, Draw, RealData};
 use ae_runtime::sgd::{Sampler, SpikedSampler};
 
-use crate::run::{input, InitChoice, RunError};
+use crate::error::{input, RunError};
+
+/// How the initial state is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitChoice {
+    /// I.i.d. N(0, std^2) weights from the seed (the same draw the simulator starts from).
+    Random { seed: u64, std: f64 },
+    /// w_k = a e_k, v_k = b sqrt(D) e_k.
+    Informed { a: f64, b: f64 },
+    /// Given weights (rows w_1..w_K then v_1..v_K).
+    Weights(Weights),
+    /// w_k = a_k e_k, v_k = b_k sqrt(D) e_k with a scale per unit (K <= M).
+    Aligned { a: Vec<f64>, b: Vec<f64> },
+}
 
 /// The data a run learns from.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 use ae_runtime::data::Spiked;
 use ae_runtime::sgd::{test_set, SpikedSampler};
 
-use crate::run::RunError;
+use crate::error::RunError;
 use crate::source::DataSource;
 
 /// What `aedyn spectrum` computes.
@@ -142,7 +142,7 @@ impl SpectrumJob {
         let mut sampler = SpikedSampler::new(eig, &model.spikes, model.sigma);
         let rows = test_set(&mut sampler, self.seed, n);
         // The model has mean zero: the covariance is X^T X / N, not centred.
-        let cov = ae_runtime::realdata::covariance(&rows, d);
+        let cov = ae_runtime::data::covariance(&rows, d);
         drop(rows);
         let mut eigenvalues: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
         eigenvalues.sort_by(|a, b| b.total_cmp(a));

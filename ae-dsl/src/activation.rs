@@ -1,7 +1,7 @@
 //! The activations equations are generated and interpreted for: one typed list that the
 //! macro, the runtime, the kernels' dispatcher and the command line share.
 
-/// An activation g. Its averages live in `ae_runtime::averages` under [`ActivationKind::type_name`].
+/// An activation g. Its averages live in `ae_core::averages` under [`ActivationKind::type_name`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ActivationKind {
@@ -38,7 +38,7 @@ impl ActivationKind {
     }
 
     /// The variant's name, which is also the name of the runtime type with its averages
-    /// (`ae_runtime::averages::Erf`).
+    /// (`ae_core::averages::Erf`).
     pub fn type_name(self) -> &'static str {
         match self {
             ActivationKind::Erf => "Erf",

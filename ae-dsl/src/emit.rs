@@ -9,6 +9,7 @@ use quote::{format_ident, quote};
 use crate::ir::{Avg, Func, Model};
 use crate::jacobian::unroll_jacobian;
 use crate::layout::Layout;
+use crate::schedule::{schedule, Step};
 use crate::unroll::{unroll_observables, unroll_rhs, JacIx, Node, NodeId, Program, Target};
 
 /// What to generate: one type for one (equation file, K, activation).
@@ -31,16 +32,16 @@ pub fn type_name(equations: &str, k: usize, activation: ActivationKind) -> Strin
     format!("{}K{k}{}", camel(equations), activation.type_name())
 }
 
-/// Path of the runtime type with the activation's averages: `::ae_runtime::averages::Erf`.
+/// Path of the runtime type with the activation's averages: `::ae_core::averages::Erf`.
 pub(crate) fn averages_path(activation: ActivationKind) -> TokenStream {
     let ty = format_ident!("{}", activation.type_name());
-    quote!(::ae_runtime::averages::#ty)
+    quote!(::ae_core::averages::#ty)
 }
 
 /// The activation as a value of the runtime's `ActivationKind` (re-exported from this crate).
 pub fn activation_value(activation: ActivationKind) -> TokenStream {
     let variant = format_ident!("{}", activation.type_name());
-    quote!(::ae_runtime::averages::ActivationKind::#variant)
+    quote!(::ae_core::averages::ActivationKind::#variant)
 }
 
 pub fn camel(s: &str) -> String {
@@ -91,7 +92,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
                 /// `n = y.len()`), by symbolic differentiation of the unrolled equations.
                 #[allow(unused_variables, unused_mut, clippy::all)]
                 pub fn jacobian(&self, y: &[f64], jac: &mut [f64]) {
-                    let mut jb = ::ae_runtime::kernel::JacobianBuilder::new(jac, y.len(), #n_scalar, #ns, self.rho.len());
+                    let mut jb = ::ae_core::kernel::JacobianBuilder::new(jac, y.len(), #n_scalar, #ns, self.rho.len());
                     #body
                     jb.finish();
                 }
@@ -129,7 +130,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
         impl #name {
             pub const K: usize = #k_lit;
             pub const EQUATIONS: &'static str = #equations;
-            pub const ACTIVATION: ::ae_runtime::averages::ActivationKind = #activation_value;
+            pub const ACTIVATION: ::ae_core::averages::ActivationKind = #activation_value;
             pub const SOURCE: &'static str = #source;
 
             pub fn new() -> Self {
@@ -151,12 +152,6 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
         }
 
         #kernel_impl
-
-        impl ::ae_runtime::ode_solvers::System<f64, ::ae_runtime::ode_solvers::DVector<f64>> for #name {
-            fn system(&self, _t: f64, y: &::ae_runtime::ode_solvers::DVector<f64>, dy: &mut ::ae_runtime::ode_solvers::DVector<f64>) {
-                #name::rhs(self, y.as_slice(), dy.as_mut_slice())
-            }
-        }
     }
 }
 
@@ -170,9 +165,9 @@ pub(crate) fn kernel_impl(
     extra: TokenStream,
 ) -> TokenStream {
     quote! {
-        impl ::ae_runtime::kernel::Kernel for #name {
+        impl ::ae_core::kernel::Kernel for #name {
             fn equations(&self) -> &str { #equations }
-            fn activation(&self) -> ::ae_runtime::averages::ActivationKind { Self::ACTIVATION }
+            fn activation(&self) -> ::ae_core::averages::ActivationKind { Self::ACTIVATION }
             fn k(&self) -> usize { #k }
             fn source(&self) -> &str { #source }
             fn params(&self) -> &[f64] { &self.params }
@@ -296,24 +291,24 @@ impl Emitter<'_> {
         match ix {
             JacIx::Y(i) => {
                 let i = lit(i);
-                quote!(::ae_runtime::kernel::JacSlot::Y(#i))
+                quote!(::ae_core::kernel::JacSlot::Y(#i))
             }
             JacIx::Mode { state, entry } => {
                 let before = lit(self.layout.mode_entries_before(state));
                 let stride = lit(self.layout.blocks[state].entries);
                 let entry = lit(entry);
-                quote!(::ae_runtime::kernel::JacSlot::Mode { before: #before, stride: #stride, entry: #entry })
+                quote!(::ae_core::kernel::JacSlot::Mode { before: #before, stride: #stride, entry: #entry })
             }
             JacIx::Sum(m) => {
                 let m = lit(m);
-                quote!(::ae_runtime::kernel::JacSlot::Sum(#m))
+                quote!(::ae_core::kernel::JacSlot::Sum(#m))
             }
         }
     }
 
     /// Jacobian entries: their values go into a local array with constant indices and their
     /// slots into a constant table, and the runtime's builder scatters them (see
-    /// `ae_runtime::kernel::JacobianBuilder`). Returns (table and array declarations, stores,
+    /// `ae_core::kernel::JacobianBuilder`). Returns (table and array declarations, stores,
     /// hand-over), the last for the current `tau` (0 outside mode loops).
     fn jacobian_block(
         &self,
@@ -333,7 +328,7 @@ impl Emitter<'_> {
         });
         (
             quote! {
-                const #table: [(::ae_runtime::kernel::JacSlot, ::ae_runtime::kernel::JacSlot); #len] = [#(#slots),*];
+                const #table: [(::ae_core::kernel::JacSlot, ::ae_core::kernel::JacSlot); #len] = [#(#slots),*];
                 let mut #values = [0.0f64; #len];
             },
             quote!(#(#stores)*),
@@ -341,8 +336,63 @@ impl Emitter<'_> {
         )
     }
 
-    fn is_leaf(&self, id: NodeId) -> bool {
-        is_leaf(&self.program.nodes[id])
+    /// The code of one step of the schedule.
+    fn step(&self, step: &Step) -> TokenStream {
+        match step {
+            Step::Invariants(ids) => {
+                let lets = ids.iter().map(|id| self.binding(*id));
+                quote!(#(#lets)*)
+            }
+            Step::ModeSums { sums, bodies, cone } => {
+                let accs = sums.iter().map(|s| slot(&self.slots, *s));
+                let lets = cone.iter().map(|id| self.binding(*id));
+                let adds = sums.iter().zip(bodies).map(|(s, b)| {
+                    let acc = slot(&self.slots, *s);
+                    let b = self.r(*b);
+                    quote!(#acc += #b;)
+                });
+                quote! {
+                    #(#accs = 0.0;)*
+                    for tau in 0..m {
+                        let rho_t = self.rho[tau];
+                        #(#lets)*
+                        #(#adds)*
+                    }
+                }
+            }
+            Step::Stores(stores) => {
+                let stores = stores.iter().map(|(target, id)| self.store(*target, self.r(*id)));
+                quote!(#(#stores)*)
+            }
+            Step::JacobianInvariant(entries) => {
+                let (decl, stores, put) = self.jacobian_block(entries, "jac_invariant");
+                quote! {
+                    #decl
+                    #stores
+                    let tau = 0usize;
+                    #put
+                }
+            }
+            Step::ModeOutputs { cone, stores, jacobian } => {
+                let lets = cone.iter().map(|id| self.binding(*id));
+                let stores = stores.iter().map(|(target, id)| self.store(*target, self.r(*id)));
+                let (decl, jac_stores, put) = if jacobian.is_empty() {
+                    (quote!(), quote!(), quote!())
+                } else {
+                    self.jacobian_block(jacobian, "jac_mode")
+                };
+                quote! {
+                    #decl
+                    for tau in 0..m {
+                        let rho_t = self.rho[tau];
+                        #(#lets)*
+                        #(#stores)*
+                        #jac_stores
+                        #put
+                    }
+                }
+            }
+        }
     }
 
     /// `t[N] = ...;` for an operation node.
@@ -390,7 +440,7 @@ impl Emitter<'_> {
                 let method = format_ident!("{}", avg.method());
                 let args = args.iter().map(r);
                 debug_assert!(matches!(avg, Avg::I2 | Avg::J2 | Avg::I21 | Avg::I22 | Avg::I3));
-                quote!(<#act as ::ae_runtime::averages::Averages>::#method(#(#args),*))
+                quote!(<#act as ::ae_core::averages::Averages>::#method(#(#args),*))
             }
             Node::AvgGrad(avg, args) => {
                 // One call fills one slot per argument.
@@ -402,7 +452,7 @@ impl Emitter<'_> {
                     quote!(t[#i])
                 });
                 let args = args.iter().map(r);
-                return quote!([#(#places),*] = <#act as ::ae_runtime::averages::Averages>::#method(#(#args),*););
+                return quote!([#(#places),*] = <#act as ::ae_core::averages::Averages>::#method(#(#args),*););
             }
             other => unreachable!("not an operation node: {other:?}"),
         };
@@ -410,207 +460,30 @@ impl Emitter<'_> {
     }
 }
 
-fn is_leaf(node: &Node) -> bool {
-    matches!(
-        node,
-        Node::Const(_) | Node::Param(_) | Node::Y(_) | Node::Rho | Node::ModeY { .. } | Node::Part(..)
-    )
-}
-
-/// Whether an output is written once per mode (inside the mode loop).
-fn per_mode(target: &Target) -> bool {
-    match target {
-        Target::ModeY { .. } => true,
-        Target::Jac { row, .. } => matches!(row, JacIx::Mode { .. } | JacIx::Sum(_)),
-        Target::Y(_) | Target::Out(_) => false,
-    }
-}
-
 fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -> TokenStream {
-    let n = program.nodes.len();
-    let reach = program.reachable();
-    let mut varying = vec![false; n];
-    let mut level = vec![0usize; n];
-    for (id, node) in program.nodes.iter().enumerate() {
-        match node {
-            Node::Rho | Node::ModeY { .. } => varying[id] = true,
-            Node::ModeSum(b) => level[id] = level[*b] + 1,
-            other => {
-                for c in other.children() {
-                    varying[id] |= varying[c];
-                    level[id] = level[id].max(level[c]);
-                }
-            }
-        }
-    }
-    let mut slots = vec![usize::MAX; n];
-    let mut n_slots = 0usize;
-    for (id, node) in program.nodes.iter().enumerate() {
-        if reach[id] && !is_leaf(node) {
-            slots[id] = n_slots;
-            n_slots += match node {
-                Node::AvgGrad(_, args) => args.len(),
-                _ => 1,
-            };
-        }
-    }
+    let schedule = schedule(program);
     let em = Emitter {
         program,
-        slots,
+        slots: schedule.slots.clone(),
         layout: Layout::new(model, k, 1),
         act,
     };
     let mut out = TokenStream::new();
-    let n_slots_lit = lit(n_slots);
+    let n_slots_lit = lit(schedule.n_slots);
     out.extend(quote! {
         let p: &[f64] = &self.params;
         let m = self.rho.len();
         let mut t = [0.0f64; #n_slots_lit];
     });
     // Base offsets of the mode blocks, for the mode states this program reads or writes.
-    let mut used_states: Vec<usize> = program
-        .nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(id, node)| match node {
-            Node::ModeY { state, .. } if reach[id] => Some(*state),
-            _ => None,
-        })
-        .chain(program.outputs.iter().flat_map(|(t, _)| {
-            match t {
-                Target::ModeY { state, .. } => vec![*state],
-                Target::Jac { row, col } => [row, col]
-                    .iter()
-                    .filter_map(|ix| match ix {
-                        JacIx::Mode { state, .. } => Some(*state),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => vec![],
-            }
-        }))
-        .collect();
-    used_states.sort_unstable();
-    used_states.dedup();
-    let n_scalar = em.layout.n_scalar;
-    for s in used_states {
-        let before = em.layout.mode_entries_before(s);
+    let n_scalar = lit(em.layout.n_scalar);
+    for &s in &schedule.mode_states {
+        let before = lit(em.layout.mode_entries_before(s));
         let base = em.base(s);
-        let (n_scalar, before) = (lit(n_scalar), lit(before));
         out.extend(quote!(let #base: usize = #n_scalar + #before * m;));
     }
-
-    let mut emitted = vec![false; n];
-    let emit_invariants = |upto: usize, emitted: &mut Vec<bool>, out: &mut TokenStream| {
-        for id in 0..n {
-            if reach[id]
-                && !emitted[id]
-                && !varying[id]
-                && level[id] <= upto
-                && !em.is_leaf(id)
-                && !matches!(program.nodes[id], Node::ModeSum(_))
-            {
-                out.extend(em.binding(id));
-                emitted[id] = true;
-            }
-        }
-    };
-    // The varying nodes that `roots` need within one pass of a mode loop, in order.
-    let varying_cone = |roots: &[NodeId]| -> Vec<NodeId> {
-        let mut need = vec![false; n];
-        let mut stack: Vec<NodeId> = roots.to_vec();
-        while let Some(id) = stack.pop() {
-            if varying[id] && !need[id] {
-                need[id] = true;
-                stack.extend(program.nodes[id].children());
-            }
-        }
-        (0..n).filter(|i| need[*i] && !em.is_leaf(*i)).collect()
-    };
-    let max_level = (0..n)
-        .filter(|i| reach[*i] && matches!(program.nodes[*i], Node::ModeSum(_)))
-        .map(|i| level[i])
-        .max()
-        .unwrap_or(0);
-    for stage in 1..=max_level {
-        emit_invariants(stage - 1, &mut emitted, &mut out);
-        let sums: Vec<NodeId> = (0..n)
-            .filter(|i| reach[*i] && level[*i] == stage && matches!(program.nodes[*i], Node::ModeSum(_)))
-            .collect();
-        if sums.is_empty() {
-            continue;
-        }
-        let bodies: Vec<NodeId> = sums
-            .iter()
-            .map(|s| match program.nodes[*s] {
-                Node::ModeSum(b) => b,
-                _ => unreachable!(),
-            })
-            .collect();
-        let accs = sums.iter().map(|s| slot(&em.slots, *s));
-        out.extend(quote!(#(#accs = 0.0;)*));
-        let cone = varying_cone(&bodies);
-        let lets = cone.iter().map(|id| em.binding(*id));
-        let adds = sums.iter().zip(&bodies).map(|(s, b)| {
-            let acc = slot(&em.slots, *s);
-            let b = em.r(*b);
-            quote!(#acc += #b;)
-        });
-        out.extend(quote! {
-            for tau in 0..m {
-                let rho_t = self.rho[tau];
-                #(#lets)*
-                #(#adds)*
-            }
-        });
-        for s in sums {
-            emitted[s] = true;
-        }
-    }
-    emit_invariants(max_level, &mut emitted, &mut out);
-    let mut mode_outputs = Vec::new();
-    let (mut jac_invariant, mut jac_mode) = (Vec::new(), Vec::new());
-    for (target, id) in &program.outputs {
-        match (target, per_mode(target)) {
-            (Target::Jac { row, col }, true) => jac_mode.push((*row, *col, *id)),
-            (Target::Jac { row, col }, false) => jac_invariant.push((*row, *col, *id)),
-            (_, true) => mode_outputs.push((*target, *id)),
-            (_, false) => out.extend(em.store(*target, em.r(*id))),
-        }
-    }
-    if !jac_invariant.is_empty() {
-        let (decl, stores, put) = em.jacobian_block(&jac_invariant, "jac_invariant");
-        out.extend(quote! {
-            #decl
-            #stores
-            let tau = 0usize;
-            #put
-        });
-    }
-    if !mode_outputs.is_empty() || !jac_mode.is_empty() {
-        let roots: Vec<NodeId> = mode_outputs
-            .iter()
-            .map(|(_, id)| *id)
-            .chain(jac_mode.iter().map(|(_, _, id)| *id))
-            .collect();
-        let cone = varying_cone(&roots);
-        let lets = cone.iter().map(|id| em.binding(*id));
-        let stores = mode_outputs.iter().map(|(target, id)| em.store(*target, em.r(*id)));
-        let (decl, jac_stores, put) = if jac_mode.is_empty() {
-            (quote!(), quote!(), quote!())
-        } else {
-            em.jacobian_block(&jac_mode, "jac_mode")
-        };
-        out.extend(quote! {
-            #decl
-            for tau in 0..m {
-                let rho_t = self.rho[tau];
-                #(#lets)*
-                #(#stores)*
-                #jac_stores
-                #put
-            }
-        });
+    for step in &schedule.steps {
+        out.extend(em.step(step));
     }
     out
 }

@@ -85,7 +85,7 @@ impl Emitter<'_> {
             [i] => ix(i),
             [i, j] if s.symmetric => {
                 let (i, j) = (ix(i), ix(j));
-                quote!(::ae_runtime::generic::sym_entry(kk, #i, #j))
+                quote!(::ae_core::generic::sym_entry(kk, #i, #j))
             }
             [i, j] => {
                 let (i, j) = (ix(i), ix(j));
@@ -155,7 +155,7 @@ impl Emitter<'_> {
                 let act = self.act;
                 let method = format_ident!("{}", avg.method());
                 let args = args.iter().map(|a| self.expr(a));
-                quote!(<#act as ::ae_runtime::averages::Averages>::#method(#(#args),*))
+                quote!(<#act as ::ae_core::averages::Averages>::#method(#(#args),*))
             }
             L::Sum { var: v, range, body } => {
                 let body = self.expr(body);
@@ -243,7 +243,7 @@ impl Emitter<'_> {
                             let coef = self.expr(&g.coef);
                             let update = self.loops(&t.vars, quote!(s[#o + #at] += #coef * gram[#at];));
                             out.extend(quote! {{
-                                let gram = ::ae_runtime::generic::gram(kk, m, rho, #power, &y[#lo..#lo + m * kk], &y[#ro..#ro + m * kk]);
+                                let gram = ::ae_core::generic::gram(kk, m, rho, #power, &y[#lo..#lo + m * kk], &y[#ro..#ro + m * kk]);
                                 #update
                             }});
                         }
@@ -345,7 +345,7 @@ impl Emitter<'_> {
                     code.extend(quote! {{
                         let mut c = ::std::vec![0.0f64; kk * kk];
                         #(#fills)*
-                        ::ae_runtime::generic::mode_matmul(kk, m, rho, #power, &y[#so..#so + m * kk], &c, &mut dy[#off..#off + m * kk]);
+                        ::ae_core::generic::mode_matmul(kk, m, rho, #power, &y[#so..#so + m * kk], &c, &mut dy[#off..#off + m * kk]);
                     }});
                 }
                 code
@@ -503,7 +503,7 @@ pub fn emit_generic(spec: &GenericSpec) -> TokenStream {
 
         impl #name {
             pub const EQUATIONS: &'static str = #equations;
-            pub const ACTIVATION: ::ae_runtime::averages::ActivationKind = #activation_value;
+            pub const ACTIVATION: ::ae_core::averages::ActivationKind = #activation_value;
             pub const SOURCE: &'static str = #source;
 
             pub fn new(k: usize) -> Self {

@@ -1,7 +1,7 @@
 //! Symbolic Jacobian of an unrolled right-hand side, by differentiating the hash-consed graph.
 //!
 //! The number of modes is known only at run time, so the Jacobian is emitted in three blocks
-//! that the runtime ([`ae_runtime::kernel::close_jacobian`]) puts together. Treat every mode sum
+//! that the runtime ([`ae_core::kernel::close_jacobian`]) puts together. Treat every mode sum
 //! `S_m = Σ_τ B_m(τ)` as an independent variable; then
 //!
 //! ```text

@@ -17,6 +17,7 @@ pub mod parser;
 pub mod passes;
 pub mod pretty;
 pub mod resolve;
+pub mod schedule;
 pub mod unroll;
 
 pub use activation::ActivationKind;

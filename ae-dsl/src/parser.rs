@@ -131,17 +131,7 @@ impl Parser<'_> {
             );
         };
         if word == "d" && self.peek_at(1) == &Tok::Punct("/") {
-            self.bump();
-            self.bump();
-            let dt = self.ident("`dt` after `d/`")?;
-            if dt.text != "dt" {
-                return self.err(dt.span, format!("expected `dt` after `d/`, found `{}`", dt.text));
-            }
-            let name = self.ident("the name of a state after `d/dt`")?;
-            let sig = self.opt_signature()?;
-            self.expect_punct("=", "after the left-hand side of a `d/dt` equation")?;
-            let body = self.expr()?;
-            return Ok(Stmt::Ddt { name, sig, body });
+            return self.ddt();
         }
         let word = word.clone();
         match word.as_str() {
@@ -157,58 +147,8 @@ impl Parser<'_> {
                 self.bump();
                 Ok(Stmt::Modes(self.name_list("a mode index name")?))
             }
-            "param" => {
-                self.bump();
-                let name = self.ident("a parameter name")?;
-                let default = if self.eat_punct("=") {
-                    let neg = self.eat_punct("-");
-                    let t = self.bump();
-                    match t.tok {
-                        Tok::Num(v) => Some(if neg { -v } else { v }),
-                        other => {
-                            return self.err(
-                                t.span,
-                                format!(
-                                    "expected a number as the default of parameter `{}`, found {}",
-                                    name.text,
-                                    Self::describe(&other)
-                                ),
-                            )
-                        }
-                    }
-                } else {
-                    None
-                };
-                Ok(Stmt::Param { name, default })
-            }
-            "state" => {
-                self.bump();
-                let name = self.ident("a state name")?;
-                let sig = self.opt_signature()?;
-                let symmetric = self.is_ident("symmetric");
-                if symmetric {
-                    self.bump();
-                }
-                if !self.is_ident("init") {
-                    let t = self.peek();
-                    return self.err(
-                        t.span,
-                        format!(
-                            "expected `init <expression>` (the initial value) for state `{}`, found {}",
-                            name.text,
-                            Self::describe(&t.tok)
-                        ),
-                    );
-                }
-                self.bump();
-                let init = self.expr()?;
-                Ok(Stmt::State {
-                    name,
-                    sig,
-                    symmetric,
-                    init,
-                })
-            }
+            "param" => self.param(),
+            "state" => self.state(),
             "let" | "observe" => {
                 self.bump();
                 let name = self.ident("a name")?;
@@ -221,28 +161,7 @@ impl Parser<'_> {
                     Stmt::Observe { name, sig, body }
                 })
             }
-            "def" => {
-                self.bump();
-                let name = self.ident("the name of a definition")?;
-                self.expect_punct("(", "after the name of a definition")?;
-                let mut index_params = Vec::new();
-                let mut fn_params = Vec::new();
-                if !self.is_punct(";") && !self.is_punct(")") {
-                    index_params = self.name_list("an index parameter")?;
-                }
-                if self.eat_punct(";") {
-                    fn_params = self.name_list("a function parameter")?;
-                }
-                self.expect_punct(")", "to close the parameter list")?;
-                self.expect_punct("=", "after the parameter list of a definition")?;
-                let body = self.expr()?;
-                Ok(Stmt::Def {
-                    name,
-                    index_params,
-                    fn_params,
-                    body,
-                })
-            }
+            "def" => self.def(),
             _ => self.err(
                 t.span,
                 format!(
@@ -250,6 +169,101 @@ impl Parser<'_> {
                 ),
             ),
         }
+    }
+
+    /// `d/dt name[...] = expr`.
+    fn ddt(&mut self) -> Result<Stmt> {
+        self.bump();
+        self.bump();
+        let dt = self.ident("`dt` after `d/`")?;
+        if dt.text != "dt" {
+            return self.err(dt.span, format!("expected `dt` after `d/`, found `{}`", dt.text));
+        }
+        let name = self.ident("the name of a state after `d/dt`")?;
+        let sig = self.opt_signature()?;
+        self.expect_punct("=", "after the left-hand side of a `d/dt` equation")?;
+        let body = self.expr()?;
+        Ok(Stmt::Ddt { name, sig, body })
+    }
+
+    /// `param name` or `param name = number`.
+    fn param(&mut self) -> Result<Stmt> {
+        self.bump();
+        let name = self.ident("a parameter name")?;
+        let default = if self.eat_punct("=") {
+            let neg = self.eat_punct("-");
+            let t = self.bump();
+            match t.tok {
+                Tok::Num(v) => Some(if neg { -v } else { v }),
+                other => {
+                    return self.err(
+                        t.span,
+                        format!(
+                            "expected a number as the default of parameter `{}`, found {}",
+                            name.text,
+                            Self::describe(&other)
+                        ),
+                    )
+                }
+            }
+        } else {
+            None
+        };
+        Ok(Stmt::Param { name, default })
+    }
+
+    /// `state name[...] [symmetric] init expr`.
+    fn state(&mut self) -> Result<Stmt> {
+        self.bump();
+        let name = self.ident("a state name")?;
+        let sig = self.opt_signature()?;
+        let symmetric = self.is_ident("symmetric");
+        if symmetric {
+            self.bump();
+        }
+        if !self.is_ident("init") {
+            let t = self.peek();
+            return self.err(
+                t.span,
+                format!(
+                    "expected `init <expression>` (the initial value) for state `{}`, found {}",
+                    name.text,
+                    Self::describe(&t.tok)
+                ),
+            );
+        }
+        self.bump();
+        let init = self.expr()?;
+        Ok(Stmt::State {
+            name,
+            sig,
+            symmetric,
+            init,
+        })
+    }
+
+    /// `def name(indices; functions) = expr`.
+    fn def(&mut self) -> Result<Stmt> {
+        self.bump();
+        let name = self.ident("the name of a definition")?;
+        self.expect_punct("(", "after the name of a definition")?;
+        let mut index_params = Vec::new();
+        let mut fn_params = Vec::new();
+        if !self.is_punct(";") && !self.is_punct(")") {
+            index_params = self.name_list("an index parameter")?;
+        }
+        if self.eat_punct(";") {
+            fn_params = self.name_list("a function parameter")?;
+        }
+        self.expect_punct(")", "to close the parameter list")?;
+        self.expect_punct("=", "after the parameter list of a definition")?;
+        let body = self.expr()?;
+        Ok(Stmt::Def {
+            name,
+            index_params,
+            fn_params,
+            body,
+        })
     }
 
     fn opt_signature(&mut self) -> Result<Signature> {
@@ -538,5 +552,127 @@ impl Parser<'_> {
             kind: ExprKind::Call { name, index_args, args },
             span,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast::{BinOp, ExprKind, IdxArg};
+
+    fn body_of(src: &str) -> ExprKind {
+        let file = parse("t.ae", src).unwrap();
+        match &file.stmts[0] {
+            Stmt::Let { body, .. } => body.kind.clone(),
+            other => panic!("expected a let, found {other:?}"),
+        }
+    }
+
+    /// Every statement kind comes out as its own node, in the file's order, with its names.
+    #[test]
+    fn statements_in_order_with_their_names() {
+        let file = parse(
+            "t.ae",
+            "equations e\nhidden k, l\nmodes tau\nparam lr = -2\nstate x[k; tau] symmetric init 0\nlet q[k] = 1\ndef f(k; w) = w[k]\nd/dt x[k; tau] = 0\nobserve o = 1\n",
+        )
+        .unwrap();
+        let kinds: Vec<&str> = file
+            .stmts
+            .iter()
+            .map(|s| match s {
+                Stmt::Equations(_) => "equations",
+                Stmt::Hidden(_) => "hidden",
+                Stmt::Modes(_) => "modes",
+                Stmt::Param { .. } => "param",
+                Stmt::State { .. } => "state",
+                Stmt::Let { .. } => "let",
+                Stmt::Def { .. } => "def",
+                Stmt::Ddt { .. } => "d/dt",
+                Stmt::Observe { .. } => "observe",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "equations",
+                "hidden",
+                "modes",
+                "param",
+                "state",
+                "let",
+                "def",
+                "d/dt",
+                "observe"
+            ]
+        );
+        match &file.stmts[1] {
+            Stmt::Hidden(names) => assert_eq!(names.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), ["k", "l"]),
+            _ => unreachable!(),
+        }
+        assert!(matches!(&file.stmts[3], Stmt::Param { default: Some(v), .. } if *v == -2.0));
+        match &file.stmts[4] {
+            Stmt::State { sig, symmetric, .. } => {
+                assert!(*symmetric);
+                assert_eq!(sig.hidden[0].arg, IdxArg::Var("k".into()));
+                assert_eq!(
+                    sig.mode.as_ref().map(|m| m.arg.clone()),
+                    Some(IdxArg::Var("tau".into()))
+                );
+            }
+            _ => unreachable!(),
+        }
+        match &file.stmts[6] {
+            Stmt::Def {
+                index_params,
+                fn_params,
+                ..
+            } => assert_eq!((index_params.len(), fn_params.len()), (1, 1)),
+            _ => unreachable!(),
+        }
+    }
+
+    /// `*` binds tighter than `+`, `^` tighter than `*`, and a unary minus applies to the
+    /// power (so `-x^2` is `-(x^2)`).
+    #[test]
+    fn precedence_of_operators() {
+        let ExprKind::Binary(BinOp::Add, left, right) = body_of("let q = a + b * c ^ 2\n") else {
+            panic!("expected a sum at the top");
+        };
+        assert!(matches!(left.kind, ExprKind::Name(ref n) if n == "a"));
+        let ExprKind::Binary(BinOp::Mul, _, power) = &right.kind else {
+            panic!("expected b * c^2 on the right");
+        };
+        assert!(matches!(power.kind, ExprKind::Pow(_, 2)));
+        let ExprKind::Neg(inner) = body_of("let q = -x^2\n") else {
+            panic!("expected a negation");
+        };
+        assert!(matches!(inner.kind, ExprKind::Pow(_, 2)));
+    }
+
+    /// Sums carry their index and constraint; calls their index and function arguments.
+    #[test]
+    fn sums_and_calls_keep_their_parts() {
+        let ExprKind::Sum { var, constraint, .. } = body_of("let q[k] = sum(a != k, x[a])\n") else {
+            panic!("expected a sum");
+        };
+        assert_eq!(var.arg, IdxArg::Var("a".into()));
+        let (op, other) = constraint.expect("a constraint");
+        assert_eq!((op, other.arg), (CmpOp::Ne, IdxArg::Var("k".into())));
+        let ExprKind::Call { name, index_args, args } = body_of("let q[k] = f(k; x[_], y)\n") else {
+            panic!("expected a call");
+        };
+        assert_eq!((name.as_str(), index_args.len(), args.len()), ("f", 1, 2));
+    }
+
+    /// A syntax error points at the token where the file stops making sense.
+    #[test]
+    fn errors_point_at_the_offending_token() {
+        let err = parse("t.ae", "hidden k\nstate x[k] init 0\nd/dt x[k] 0\n").unwrap_err();
+        assert_eq!((err.span.line, err.span.col), (3, 11), "{err}");
+        assert!(
+            err.to_string()
+                .contains("after the left-hand side of a `d/dt` equation"),
+            "{err}"
+        );
     }
 }

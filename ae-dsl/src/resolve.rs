@@ -119,96 +119,15 @@ impl<'a> Resolver<'a> {
     }
 
     fn run(mut self, file: &'a ast::File) -> Result<Model> {
-        let mut model_name = None;
         // Pass 1: declarations that may be used before they appear.
+        let mut model_name = None;
         for stmt in &file.stmts {
-            match stmt {
-                ast::Stmt::Equations(n) => {
-                    if model_name.is_some() {
-                        return self.err(n.span, "the file names its equations twice");
-                    }
-                    model_name = Some(n.text.clone());
-                }
-                ast::Stmt::Hidden(names) | ast::Stmt::Modes(names) => {
-                    for n in names {
-                        self.declare(n)?;
-                        if matches!(stmt, ast::Stmt::Hidden(_)) {
-                            self.hidden_names.push(n.text.clone());
-                        } else {
-                            self.mode_names.push(n.text.clone());
-                        }
-                    }
-                }
-                ast::Stmt::Param { name, default } => {
-                    self.declare(name)?;
-                    if let Some(v) = default {
-                        if !v.is_finite() {
-                            return self.err(name.span, "a parameter default must be finite");
-                        }
-                    }
-                    self.params.push(Param {
-                        name: name.text.clone(),
-                        default: *default,
-                    });
-                }
-                ast::Stmt::State {
-                    name, sig, symmetric, ..
-                } => {
-                    self.declare(name)?;
-                    let decl = self.shape_of(name, sig, *symmetric, true)?;
-                    self.state_names.push(name.text.clone());
-                    self.state_decls.push(decl);
-                }
-                ast::Stmt::Def {
-                    name,
-                    index_params,
-                    fn_params,
-                    body,
-                } => {
-                    self.declare(name)?;
-                    let mut seen: Vec<&str> = vec![];
-                    for p in index_params.iter().chain(fn_params) {
-                        if seen.contains(&p.text.as_str()) {
-                            return self.err(p.span, format!("parameter `{}` appears twice", p.text));
-                        }
-                        seen.push(&p.text);
-                    }
-                    for p in index_params {
-                        if !self.hidden_names.contains(&p.text) && !self.mode_names.contains(&p.text) {
-                            return self.err(
-                                p.span,
-                                format!(
-                                    "index parameter `{}` is not a declared index (declare it with `hidden` or `modes` before the def)",
-                                    p.text
-                                ),
-                            );
-                        }
-                    }
-                    self.defs.insert(
-                        name.text.clone(),
-                        DefDecl {
-                            index_params: index_params.iter().map(|p| p.text.clone()).collect(),
-                            fn_params: fn_params.iter().map(|p| p.text.clone()).collect(),
-                            body,
-                        },
-                    );
-                }
-                _ => {}
-            }
+            self.declaration(stmt, &mut model_name)?;
         }
         // Pass 2: lets in order (a let sees only the lets above it), then equations and observables.
         for stmt in &file.stmts {
             if let ast::Stmt::Let { name, sig, body } = stmt {
-                self.declare(name)?;
-                let (scope, hidden, mode) = self.bind_lhs(name, sig, None)?;
-                let body = self.expr(body, &scope)?;
-                self.let_names.push(name.text.clone());
-                self.lets.push(Let {
-                    name: name.text.clone(),
-                    hidden,
-                    mode,
-                    body,
-                });
+                self.resolve_let(name, sig, body)?;
             }
         }
         let mut rhs: Vec<Option<Equation>> = vec![None; self.state_names.len()];
@@ -216,25 +135,7 @@ impl<'a> Resolver<'a> {
         let mut observables = Vec::new();
         for stmt in &file.stmts {
             match stmt {
-                ast::Stmt::Ddt { name, sig, body } => {
-                    let Some(id) = self.state_names.iter().position(|n| *n == name.text) else {
-                        let hint = if self.let_names.contains(&name.text) {
-                            " (it is a `let`; only states have equations)"
-                        } else {
-                            ""
-                        };
-                        return self.err(
-                            name.span,
-                            format!("`d/dt {}`: no state named `{}`{hint}", name.text, name.text),
-                        );
-                    };
-                    if rhs[id].is_some() {
-                        return self.err(name.span, format!("state `{}` has a second `d/dt` equation", name.text));
-                    }
-                    let (scope, hidden, mode) = self.bind_lhs(name, sig, Some(id))?;
-                    let body = self.expr(body, &scope)?;
-                    rhs[id] = Some((hidden, mode, body));
-                }
+                ast::Stmt::Ddt { name, sig, body } => self.equation(name, sig, body, &mut rhs)?,
                 ast::Stmt::State { name, sig, init, .. } => {
                     let id = self.state_names.iter().position(|n| *n == name.text).unwrap_or(0);
                     let (scope, hidden, mode) = self.bind_lhs(name, sig, Some(id))?;
@@ -244,27 +145,187 @@ impl<'a> Resolver<'a> {
                     inits.push((hidden, mode, init?));
                 }
                 ast::Stmt::Observe { name, sig, body } => {
-                    if sig.mode.is_some() {
-                        return self.err(
-                            name.span,
-                            "an observable cannot have a mode index (sum over the modes instead)",
-                        );
-                    }
-                    // Observables have a namespace of their own: `observe Q[k,l] = Q[k,l]` is fine.
-                    if observables.iter().any(|o: &Observable| o.name == name.text) {
-                        return self.err(name.span, format!("observable `{}` is declared twice", name.text));
-                    }
-                    let (scope, hidden, _) = self.bind_lhs(name, sig, None)?;
-                    let body = self.expr(body, &scope)?;
-                    observables.push(Observable {
-                        name: name.text.clone(),
-                        hidden,
-                        body,
-                    });
+                    observables.push(self.observable(name, sig, body, &observables)?)
                 }
                 _ => {}
             }
         }
+        let states = self.states(rhs, inits)?;
+        let name = model_name.unwrap_or_else(|| {
+            let stem = self.path.rsplit('/').next().unwrap_or(&self.path);
+            stem.trim_end_matches(".ae").to_string()
+        });
+        Ok(Model {
+            name,
+            path: self.path.clone(),
+            vars: self.vars,
+            params: self.params,
+            states,
+            lets: self.lets,
+            observables,
+            ratio_rewrites: 0,
+        })
+    }
+
+    /// A declaration of pass 1: the file's name, indices, parameters, states and defs.
+    fn declaration(&mut self, stmt: &'a ast::Stmt, model_name: &mut Option<String>) -> Result<()> {
+        match stmt {
+            ast::Stmt::Equations(n) => {
+                if model_name.is_some() {
+                    return self.err(n.span, "the file names its equations twice");
+                }
+                *model_name = Some(n.text.clone());
+            }
+            ast::Stmt::Hidden(names) | ast::Stmt::Modes(names) => {
+                for n in names {
+                    self.declare(n)?;
+                    if matches!(stmt, ast::Stmt::Hidden(_)) {
+                        self.hidden_names.push(n.text.clone());
+                    } else {
+                        self.mode_names.push(n.text.clone());
+                    }
+                }
+            }
+            ast::Stmt::Param { name, default } => {
+                self.declare(name)?;
+                if let Some(v) = default {
+                    if !v.is_finite() {
+                        return self.err(name.span, "a parameter default must be finite");
+                    }
+                }
+                self.params.push(Param {
+                    name: name.text.clone(),
+                    default: *default,
+                });
+            }
+            ast::Stmt::State {
+                name, sig, symmetric, ..
+            } => {
+                self.declare(name)?;
+                let decl = self.shape_of(name, sig, *symmetric, true)?;
+                self.state_names.push(name.text.clone());
+                self.state_decls.push(decl);
+            }
+            ast::Stmt::Def {
+                name,
+                index_params,
+                fn_params,
+                body,
+            } => self.def(name, index_params, fn_params, body)?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `def name(indices; functions) = body`: checked parameters, inlined where it is called.
+    fn def(
+        &mut self,
+        name: &ast::Name,
+        index_params: &[ast::Name],
+        fn_params: &[ast::Name],
+        body: &'a ast::Expr,
+    ) -> Result<()> {
+        self.declare(name)?;
+        let mut seen: Vec<&str> = vec![];
+        for p in index_params.iter().chain(fn_params) {
+            if seen.contains(&p.text.as_str()) {
+                return self.err(p.span, format!("parameter `{}` appears twice", p.text));
+            }
+            seen.push(&p.text);
+        }
+        for p in index_params {
+            if !self.hidden_names.contains(&p.text) && !self.mode_names.contains(&p.text) {
+                return self.err(
+                    p.span,
+                    format!(
+                        "index parameter `{}` is not a declared index (declare it with `hidden` or `modes` before the def)",
+                        p.text
+                    ),
+                );
+            }
+        }
+        self.defs.insert(
+            name.text.clone(),
+            DefDecl {
+                index_params: index_params.iter().map(|p| p.text.clone()).collect(),
+                fn_params: fn_params.iter().map(|p| p.text.clone()).collect(),
+                body,
+            },
+        );
+        Ok(())
+    }
+
+    fn resolve_let(&mut self, name: &ast::Name, sig: &Signature, body: &'a ast::Expr) -> Result<()> {
+        self.declare(name)?;
+        let (scope, hidden, mode) = self.bind_lhs(name, sig, None)?;
+        let body = self.expr(body, &scope)?;
+        self.let_names.push(name.text.clone());
+        self.lets.push(Let {
+            name: name.text.clone(),
+            hidden,
+            mode,
+            body,
+        });
+        Ok(())
+    }
+
+    /// `d/dt name[...] = body`: the state's one equation.
+    fn equation(
+        &mut self,
+        name: &ast::Name,
+        sig: &Signature,
+        body: &'a ast::Expr,
+        rhs: &mut [Option<Equation>],
+    ) -> Result<()> {
+        let Some(id) = self.state_names.iter().position(|n| *n == name.text) else {
+            let hint = if self.let_names.contains(&name.text) {
+                " (it is a `let`; only states have equations)"
+            } else {
+                ""
+            };
+            return self.err(
+                name.span,
+                format!("`d/dt {}`: no state named `{}`{hint}", name.text, name.text),
+            );
+        };
+        if rhs[id].is_some() {
+            return self.err(name.span, format!("state `{}` has a second `d/dt` equation", name.text));
+        }
+        let (scope, hidden, mode) = self.bind_lhs(name, sig, Some(id))?;
+        let body = self.expr(body, &scope)?;
+        rhs[id] = Some((hidden, mode, body));
+        Ok(())
+    }
+
+    /// `observe name[...] = body`. Observables have a namespace of their own: `observe Q[k,l] =
+    /// Q[k,l]` is fine.
+    fn observable(
+        &mut self,
+        name: &ast::Name,
+        sig: &Signature,
+        body: &'a ast::Expr,
+        earlier: &[Observable],
+    ) -> Result<Observable> {
+        if sig.mode.is_some() {
+            return self.err(
+                name.span,
+                "an observable cannot have a mode index (sum over the modes instead)",
+            );
+        }
+        if earlier.iter().any(|o| o.name == name.text) {
+            return self.err(name.span, format!("observable `{}` is declared twice", name.text));
+        }
+        let (scope, hidden, _) = self.bind_lhs(name, sig, None)?;
+        let body = self.expr(body, &scope)?;
+        Ok(Observable {
+            name: name.text.clone(),
+            hidden,
+            body,
+        })
+    }
+
+    /// Every state with its equation and initial value; a state without an equation is an error.
+    fn states(&self, mut rhs: Vec<Option<Equation>>, inits: Vec<Equation>) -> Result<Vec<State>> {
         let mut states = Vec::new();
         for (id, ((name, decl), (init_hidden, init_mode, init))) in
             self.state_names.iter().zip(&self.state_decls).zip(inits).enumerate()
@@ -298,20 +359,7 @@ impl<'a> Resolver<'a> {
                 "the file declares no state",
             );
         }
-        let name = model_name.unwrap_or_else(|| {
-            let stem = self.path.rsplit('/').next().unwrap_or(&self.path);
-            stem.trim_end_matches(".ae").to_string()
-        });
-        Ok(Model {
-            name,
-            path: self.path.clone(),
-            vars: self.vars,
-            params: self.params,
-            states,
-            lets: self.lets,
-            observables,
-            ratio_rewrites: 0,
-        })
+        Ok(states)
     }
 
     fn shape_of(&self, name: &ast::Name, sig: &Signature, symmetric: bool, is_state: bool) -> Result<StateDecl> {
@@ -685,19 +733,20 @@ impl<'a> Resolver<'a> {
         self.unknown(e.span, n)
     }
 
-    fn call(
+    /// A call of a function or a Gaussian average of the language, if `name` is one.
+    fn builtin_call(
         &mut self,
         e: &'a ast::Expr,
         name: &str,
         index_args: &[Idx],
         args: &'a [ast::Expr],
         scope: &Scope<'a>,
-    ) -> Result<Expr> {
+    ) -> Result<Option<Expr>> {
         if let Some((_, f)) = Func::ALL.iter().find(|(n, _)| *n == name) {
             if args.len() != 1 || !index_args.is_empty() {
                 return self.err(e.span, format!("`{name}` takes one argument, found {}", args.len()));
             }
-            return Ok(Expr::Func(*f, Box::new(self.expr(&args[0], scope)?)));
+            return Ok(Some(Expr::Func(*f, Box::new(self.expr(&args[0], scope)?))));
         }
         if let Some((_, avg)) = Avg::ALL.iter().find(|(n, _)| *n == name) {
             if args.len() != avg.arity() || !index_args.is_empty() {
@@ -716,7 +765,21 @@ impl<'a> Resolver<'a> {
                 );
             }
             let args = args.iter().map(|a| self.expr(a, scope)).collect::<Result<Vec<_>>>()?;
-            return Ok(Expr::Avg(*avg, args));
+            return Ok(Some(Expr::Avg(*avg, args)));
+        }
+        Ok(None)
+    }
+
+    fn call(
+        &mut self,
+        e: &'a ast::Expr,
+        name: &str,
+        index_args: &[Idx],
+        args: &'a [ast::Expr],
+        scope: &Scope<'a>,
+    ) -> Result<Expr> {
+        if let Some(expr) = self.builtin_call(e, name, index_args, args, scope)? {
+            return Ok(expr);
         }
         let Some(def) = self.defs.get(name) else {
             if self.state_names.iter().chain(&self.let_names).any(|x| x == name) {
@@ -758,6 +821,20 @@ impl<'a> Resolver<'a> {
         } else {
             (index_args, args)
         };
+        self.inline_def(e, name, index_args, args, scope)
+    }
+
+    /// A `def` inlined at its call: index parameters bound to the index arguments, function
+    /// parameters to the argument expressions in the caller's scope.
+    fn inline_def(
+        &mut self,
+        e: &'a ast::Expr,
+        name: &str,
+        index_args: &[Idx],
+        args: &'a [ast::Expr],
+        scope: &Scope<'a>,
+    ) -> Result<Expr> {
+        let def = &self.defs[name];
         if index_args.len() != def.index_params.len() || args.len() != def.fn_params.len() {
             return self.err(
                 e.span,
@@ -820,5 +897,80 @@ fn describe_shape(hidden: usize, mode: bool) -> String {
         format!("{h} and a mode index")
     } else {
         h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ir::{Avg, Expr, IndexKind, Ix};
+
+    fn resolve(src: &str) -> crate::Result<crate::Model> {
+        super::resolve(&crate::parser::parse("t.ae", src)?)
+    }
+
+    const HEAD: &str = "hidden k, l, a\nmodes tau\nstate x[k; tau] init omega0[k; tau]\n";
+
+    /// Indices become variables of their kind; a state's reference carries its slots.
+    #[test]
+    fn indices_are_bound_by_kind() {
+        let model = resolve(&format!("{HEAD}d/dt x[k; tau] = rho[tau] * x[k; tau]\n")).unwrap();
+        let state = &model.states[0];
+        let k = state.lhs_hidden[0];
+        let tau = state.lhs_mode.expect("a mode index");
+        assert_eq!(model.vars[k].kind, IndexKind::Hidden);
+        assert_eq!(model.vars[tau].kind, IndexKind::Mode);
+        let Expr::Mul(rho, x) = &state.rhs else {
+            panic!("expected a product, got {:?}", state.rhs);
+        };
+        assert_eq!(**rho, Expr::Rho(Ix::Var(tau)));
+        assert_eq!(
+            **x,
+            Expr::State {
+                id: 0,
+                hidden: vec![Ix::Var(k)],
+                mode: Some(Ix::Var(tau)),
+            }
+        );
+    }
+
+    /// A def is inlined at its call, its index parameter bound to the argument, and `sym`
+    /// expands into the expression plus its swap.
+    #[test]
+    fn defs_inline_and_sym_expands() {
+        let src =
+            "hidden k, l\nstate T[k, l] init T00[k, l]\ndef f(k) = T[k, k]\nd/dt T[k, l] = sym(k, l, f(k) * T[k, l])\n";
+        let model = resolve(src).unwrap();
+        let rhs = format!("{:?}", model.states[0].rhs);
+        // Two products (the bracket and its swap), each reading T twice.
+        assert!(matches!(model.states[0].rhs, Expr::Add(..)), "{rhs}");
+        assert_eq!(rhs.matches("State").count(), 4, "{rhs}");
+    }
+
+    /// Averages take as many covariance entries as their arity, and a wrong count is an error
+    /// naming the entries.
+    #[test]
+    fn averages_check_their_arity() {
+        let ok = resolve(&format!(
+            "{HEAD}let Q[k, l] = sum(tau, x[k; tau] * x[l; tau])\nd/dt x[k; tau] = I2(Q[k,k], Q[k,k], Q[k,k]) * x[k; tau]\n"
+        ))
+        .unwrap();
+        assert!(format!("{:?}", ok.states[0].rhs).contains(&format!("{:?}", Avg::I2)));
+        let err = resolve(&format!(
+            "{HEAD}let Q[k, l] = sum(tau, x[k; tau] * x[l; tau])\nd/dt x[k; tau] = I3(Q[k,k], Q[k,k], Q[k,k]) * x[k; tau]\n"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`I3` takes 6 covariance entries"), "{err}");
+    }
+
+    /// Names are declared once and not over built-ins; every state needs its equation.
+    #[test]
+    fn declarations_are_checked() {
+        let twice = resolve(&format!("{HEAD}param x\nd/dt x[k; tau] = 0\n")).unwrap_err();
+        assert!(twice.to_string().contains("`x` is declared twice"), "{twice}");
+        let builtin = resolve(&format!("{HEAD}param exp\nd/dt x[k; tau] = 0\n")).unwrap_err();
+        assert!(builtin.to_string().contains("`exp` is a built-in name"), "{builtin}");
+        let missing = resolve(HEAD).unwrap_err();
+        assert!(missing.to_string().contains("state `x` has no equation"), "{missing}");
+        assert_eq!((missing.span.line, missing.span.col), (3, 7));
     }
 }

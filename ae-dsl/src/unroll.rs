@@ -455,3 +455,62 @@ impl Program {
         seen
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(src: &str) -> Model {
+        crate::compile("t.ae", src).unwrap()
+    }
+
+    /// One Gaussian average per distinct argument list: I2(Q_kk, Q_ka, Q_aa) and
+    /// I2(Q_aa, Q_ak, Q_kk) are one node (I2 is symmetric), so K = 3 has 6 of them, not 9.
+    #[test]
+    fn symmetric_averages_are_shared() {
+        let src = "hidden k, a\nstate Q[k, a] symmetric init Qb0[k, a]\nd/dt Q[k, a] = I2(Q[k,k], Q[k,a], Q[a,a])\n";
+        let program = unroll_rhs(&model(src), 3);
+        assert_eq!(program.outputs.len(), 6);
+        assert_eq!(program.average_count(), 6);
+    }
+
+    /// Constants fold, neutral elements vanish, and a sum over an empty range is zero.
+    #[test]
+    fn constants_fold_and_empty_sums_vanish() {
+        let src = "hidden k, a\nstate x[k] init 0\nd/dt x[k] = (2 * 3 - 6) * x[k] + 1 * x[k] + sum(a < 0, x[a])\n";
+        let program = unroll_rhs(&model(src), 2);
+        // dx_k/dt = x_k: the output is the state entry itself, with no operation node.
+        for (target, node) in &program.outputs {
+            let Target::Y(i) = target else { panic!("{target:?}") };
+            assert_eq!(program.nodes[*node], Node::Y(*i));
+        }
+    }
+
+    /// A constrained sum leaves out the excluded units: sum(a != k, x[a]) at K = 3 adds the
+    /// two other units.
+    #[test]
+    fn constrained_sums_skip_excluded_units() {
+        let src = "hidden k, a\nstate x[k] init 0\nd/dt x[k] = sum(a != k, x[a])\n";
+        let program = unroll_rhs(&model(src), 3);
+        let (_, first) = program.outputs[0];
+        let Node::Add(a, b) = program.nodes[first] else {
+            panic!("expected a sum of two terms, got {:?}", program.nodes[first]);
+        };
+        let mut terms = [program.nodes[a].clone(), program.nodes[b].clone()];
+        terms.sort_by_key(|n| format!("{n:?}"));
+        assert_eq!(terms, [Node::Y(1), Node::Y(2)]);
+    }
+
+    /// A fixed unit beyond K is refused for that K, with the unit named.
+    #[test]
+    fn a_fixed_unit_beyond_k_is_refused() {
+        let m = model("hidden k\nstate x[k] init 0\nd/dt x[k] = x[2]\n");
+        assert!(check_k(&m, 3).is_ok());
+        let err = check_k(&m, 2).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("hidden unit 2, which does not exist for K = 2"),
+            "{err}"
+        );
+    }
+}

@@ -4,7 +4,8 @@
 //!
 //! ```ignore
 //! ae_macros::generate! {
-//!     files = ["equations/vanilla.ae", "equations/density.ae"],
+//!     dir = "equations",                      // every .ae file in it, by name
+//!     files = ["more/variant.ae"],             // and any others
 //!     k = [1, 2, 3, 4],
 //!     activations = [erf, linear, relu, tanh],
 //! }
@@ -23,6 +24,8 @@ use syn::punctuated::Punctuated;
 use syn::{bracketed, Ident, LitInt, LitStr, Token};
 
 struct Input {
+    /// A folder whose `.ae` files are all generated, in the order of their names.
+    dir: Option<LitStr>,
     files: Vec<LitStr>,
     ks: Vec<LitInt>,
     activations: Vec<(Ident, ActivationKind)>,
@@ -35,6 +38,7 @@ struct Input {
 impl Parse for Input {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut files = None;
+        let mut dir = None;
         let mut ks = None;
         let mut activations = None;
         let mut jacobian = Vec::new();
@@ -42,6 +46,13 @@ impl Parse for Input {
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
+            if key == "dir" {
+                dir = Some(input.parse::<LitStr>()?);
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             if key == "generic" {
                 generic = input.parse::<syn::LitBool>()?.value;
                 if !input.is_empty() {
@@ -88,7 +99,9 @@ impl Parse for Input {
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
-                        format!("unknown key `{other}`: expected `files`, `k`, `activations`, `jacobian` or `generic`"),
+                        format!(
+                        "unknown key `{other}`: expected `dir`, `files`, `k`, `activations`, `jacobian` or `generic`"
+                    ),
                     ))
                 }
             }
@@ -97,14 +110,41 @@ impl Parse for Input {
             }
         }
         let missing = |what: &str| syn::Error::new(proc_macro2::Span::call_site(), format!("missing `{what} = [...]`"));
+        if files.is_none() && dir.is_none() {
+            return Err(missing("files"));
+        }
         Ok(Input {
-            files: files.ok_or_else(|| missing("files"))?,
+            dir,
+            files: files.unwrap_or_default(),
             ks: ks.ok_or_else(|| missing("k"))?,
             activations: activations.ok_or_else(|| missing("activations"))?,
             jacobian,
             generic,
         })
     }
+}
+
+/// The files to generate: those of `dir` (by name), then those listed.
+fn listed_files(root: &str, input: &Input) -> syn::Result<Vec<LitStr>> {
+    let mut files = Vec::new();
+    if let Some(dir) = &input.dir {
+        let path = std::path::Path::new(root).join(dir.value());
+        let entries = std::fs::read_dir(&path)
+            .map_err(|e| syn::Error::new(dir.span(), format!("cannot read {}: {e}", path.display())))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".ae"))
+            .collect();
+        names.sort();
+        files.extend(
+            names
+                .iter()
+                .map(|n| LitStr::new(&format!("{}/{n}", dir.value()), dir.span())),
+        );
+    }
+    files.extend(input.files.iter().cloned());
+    Ok(files)
 }
 
 #[proc_macro]
@@ -133,7 +173,8 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         }
         ks.push(value);
     }
-    for file in &input.files {
+    for file in listed_files(&root, input)? {
+        let file = &file;
         let rel = file.value();
         let path = std::path::Path::new(&root).join(&rel);
         let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -202,7 +243,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         #items
 
         /// The generated kernel for (equations, K, activation), if it was generated.
-        pub fn kernel(equations: &str, k: usize, activation: ::ae_runtime::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+        pub fn kernel(equations: &str, k: usize, activation: ::ae_core::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_core::kernel::Kernel>> {
             match (equations, k, activation) {
                 #(#arms)*
                 _ => ::std::option::Option::None,
@@ -210,11 +251,11 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         }
 
         /// Every generated (equations, K, activation).
-        pub const GENERATED: &[(&str, usize, ::ae_runtime::averages::ActivationKind)] = &[#(#listed),*];
+        pub const GENERATED: &[(&str, usize, ::ae_core::averages::ActivationKind)] = &[#(#listed),*];
 
         /// The K-generic kernel for (equations, activation) at `k` hidden units, if one was
         /// generated (`generic = true`).
-        pub fn generic_kernel(equations: &str, k: usize, activation: ::ae_runtime::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_runtime::kernel::Kernel>> {
+        pub fn generic_kernel(equations: &str, k: usize, activation: ::ae_core::averages::ActivationKind) -> ::std::option::Option<::std::boxed::Box<dyn ::ae_core::kernel::Kernel>> {
             match (equations, activation) {
                 #(#generic_arms)*
                 _ => ::std::option::Option::None,
@@ -222,7 +263,7 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         }
 
         /// Every (equations, activation) with a K-generic kernel.
-        pub const GENERIC: &[(&str, ::ae_runtime::averages::ActivationKind)] = &[#(#generic_listed),*];
+        pub const GENERIC: &[(&str, ::ae_core::averages::ActivationKind)] = &[#(#generic_listed),*];
 
         /// The source text of each equation file, by equation name.
         pub const SOURCES: &[(&str, &str)] = &[#(#sources),*];

@@ -1,15 +1,15 @@
 //! Tree-walking interpreter of the typed IR: any K without code generation, and the oracle
 //! that generated code is tested against.
 
-use crate::averages::Evaluate as _;
+use ae_core::averages::Evaluate as _;
 use std::sync::Arc;
 
 use ae_dsl::ir::{Expr, Input, Ix, Model, Range};
 use ae_dsl::layout::{tuples, Layout};
 use ae_dsl::unroll::in_range;
 
-use crate::averages::ActivationKind;
-use crate::kernel::Kernel;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 
 /// Order parameters of the initial weights, the inputs of `init` expressions.
 #[derive(Debug, Clone, PartialEq)]

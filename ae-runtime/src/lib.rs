@@ -1,18 +1,13 @@
-//! Runtime of aedyn: Gaussian averages, the IR interpreter, data models and initial
-//! conditions, adaptive integration of generated or interpreted equations.
+//! Runtime of aedyn: the interpreter of equation files, initial conditions, adaptive
+//! integration (`ode`), data models and loaders (`data`), and the exact SGD simulator (`sgd`).
+//!
+//! What compiled kernels call (Gaussian averages, the `Kernel` trait) lives in `ae-core`.
 
-pub mod averages;
-pub mod bdf;
 pub mod data;
-pub mod generic;
 pub mod init;
-pub mod integrate;
 pub mod interp;
-pub mod kernel;
 pub mod measure;
-pub mod normal;
-pub mod realdata;
-pub mod rosenbrock;
+pub mod ode;
 pub mod sgd;
 
 pub use nalgebra;

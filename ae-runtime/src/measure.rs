@@ -1,9 +1,9 @@
 //! Quantities measured from order parameters, shared by the ODE and SGD sides.
 
-use crate::averages::Evaluate as _;
+use ae_core::averages::Evaluate as _;
 use ae_dsl::ir::Avg;
 
-use crate::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 
 /// Fraction of the variance along each mode m that the network reconstructs,
 /// `1 - E[(u_m - sum_k varpi_km g(lambda_k))^2] / rho_m` with `u_m = e_m.x / sqrt(D)`:

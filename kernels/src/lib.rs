@@ -2,21 +2,16 @@
 //! their own so that the thousands of generated statements compile once for the library, the
 //! tests and the benchmarks (and not again for the application crate's unit tests).
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 
-/// The default set: every shipped equation file, K = 1..=4, the four activations. The
-/// equations that long runs integrate with the stiff method (SPEC section 7: vanilla,
-/// truncated, reduced) also get their symbolic Jacobian; the spectrum-wide ones, whose states
-/// grow with D, are for the explicit methods.
+/// The default set: every equation file in `equations/` (found by the macro; `build.rs` makes
+/// cargo look again when a file is added), K = 1..=4, the four activations. The equations that
+/// long runs integrate with the stiff method (docs/theory.md section 7: vanilla, truncated,
+/// reduced) also get their symbolic Jacobian; the spectrum-wide ones, whose states grow with D,
+/// are for the explicit methods.
 pub mod default {
     ae_macros::generate! {
-        files = [
-            "../equations/vanilla.ae",
-            "../equations/full_spectrum.ae",
-            "../equations/density.ae",
-            "../equations/truncated.ae",
-            "../equations/reduced.ae",
-        ],
+        dir = "../equations",
         k = [1, 2, 3, 4],
         activations = [erf, linear, relu, tanh],
         jacobian = [vanilla, truncated, reduced],
@@ -38,12 +33,12 @@ pub mod large {
 
 /// The generated kernel for (equations, K, activation), if any: the unrolled one where it was
 /// generated for this K, else the K-generic one.
-pub fn generated(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn generated(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_core::kernel::Kernel>> {
     unrolled(equations, k, activation).or_else(|| generic(equations, k, activation))
 }
 
 /// The unrolled kernel for (equations, K, activation), if it was generated for this K.
-pub fn unrolled(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn unrolled(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_core::kernel::Kernel>> {
     if let Some(kernel) = default::kernel(equations, k, activation) {
         return Some(kernel);
     }
@@ -56,7 +51,7 @@ pub fn unrolled(equations: &str, k: usize, activation: ActivationKind) -> Option
 
 /// The K-generic kernel for (equations, activation) with `k` hidden units (every shipped file
 /// and activation has one).
-pub fn generic(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_runtime::kernel::Kernel>> {
+pub fn generic(equations: &str, k: usize, activation: ActivationKind) -> Option<Box<dyn ae_core::kernel::Kernel>> {
     default::generic_kernel(equations, k, activation)
 }
 

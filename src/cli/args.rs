@@ -1,11 +1,11 @@
 //! The subcommands' arguments as clap declares them; values with a fixed set of names are the
 //! runtime's own enums, so that a name clap accepts is one the jobs know.
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::EigenFamily;
-use ae_runtime::integrate::Method;
-use ae_runtime::realdata::{Draw, Format};
-use ae_runtime::sgd::{Rule, Scaling};
+use ae_runtime::data::{Draw, Format};
+use ae_runtime::ode::Method;
+use ae_runtime::sgd::{Rates, Rule, Scaling};
 use clap::Args;
 
 #[derive(Args)]
@@ -67,11 +67,18 @@ pub(crate) struct DataArgs {
     pub(crate) max_samples: usize,
 }
 
+/// `--equations`' help, naming every shipped file (the kernels' list, found from the folder).
+fn equations_help() -> String {
+    let names: Vec<&str> = crate::models::shipped_equations().collect();
+    format!(
+        "Equations: a shipped name ({}) or the path of an .ae file of your own",
+        names.join(", ")
+    )
+}
+
 #[derive(Args)]
 pub(crate) struct ModelArgs {
-    /// Equations: a shipped name (vanilla, truncated, full_spectrum, density) or the path of an .ae file
-    /// (interpreted).
-    #[arg(long, default_value = "vanilla")]
+    #[arg(long, default_value = "vanilla", help = equations_help())]
     pub(crate) equations: String,
     /// Number of hidden units K.
     #[arg(long, default_value_t = 3)]
@@ -82,10 +89,10 @@ pub(crate) struct ModelArgs {
     #[command(flatten)]
     pub(crate) data: DataArgs,
     /// Learning rate eta.
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = Rates::default().lr, allow_hyphen_values = true)]
     pub(crate) lr: f64,
     /// Weight decay kappa (per unit time).
-    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = Rates::default().kappa, allow_hyphen_values = true)]
     pub(crate) kappa: f64,
     /// Final time t (t = SGD steps / D).
     #[arg(long, default_value_t = 1000.0, allow_hyphen_values = true)]
@@ -124,10 +131,10 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_enum)]
     pub(crate) method: Option<Method>,
     /// Relative tolerance of the adaptive step.
-    #[arg(long, default_value_t = ae_runtime::integrate::DEFAULT_RTOL)]
+    #[arg(long, default_value_t = ae_runtime::ode::DEFAULT_RTOL)]
     pub(crate) rtol: f64,
     /// Absolute tolerance of the adaptive step.
-    #[arg(long, default_value_t = ae_runtime::integrate::DEFAULT_ATOL)]
+    #[arg(long, default_value_t = ae_runtime::ode::DEFAULT_ATOL)]
     pub(crate) atol: f64,
     /// rodas4 and auto: a finite-difference Jacobian even where the generated code has the
     /// symbolic one (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
@@ -136,6 +143,16 @@ pub(crate) struct ModelArgs {
     /// Use the interpreter even where generated code exists.
     #[arg(long)]
     pub(crate) interpret: bool,
+}
+
+/// Where a subcommand writes its main CSV, and what it says besides.
+#[derive(Args)]
+pub(crate) struct Output {
+    /// Output CSV file (default: standard output).
+    #[arg(long)]
+    pub(crate) out: Option<String>,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
 }
 
 /// What a subcommand says besides its files: messages and progress on stderr, a JSON summary.
@@ -156,11 +173,8 @@ pub(crate) struct OdeArgs {
     /// Also write every state entry.
     #[arg(long)]
     pub(crate) states: bool,
-    /// Output CSV file (default: standard output).
-    #[arg(long)]
-    pub(crate) out: Option<String>,
     #[command(flatten)]
-    pub(crate) report: Reporting,
+    pub(crate) output: Output,
 }
 
 /// How the SGD replicas of `compare` and `sgd` run and what they measure.
@@ -207,11 +221,8 @@ pub(crate) struct CompareArgs {
     /// (K rows per replica, one column per spike) to this CSV file.
     #[arg(long)]
     pub(crate) overlaps: Option<String>,
-    /// Output CSV file (default: standard output).
-    #[arg(long)]
-    pub(crate) out: Option<String>,
     #[command(flatten)]
-    pub(crate) report: Reporting,
+    pub(crate) output: Output,
 }
 
 #[derive(Args)]
@@ -232,11 +243,8 @@ pub(crate) struct SgdArgs {
     /// The CSV file of --images.
     #[arg(long)]
     pub(crate) images_out: Option<String>,
-    /// Output CSV file (default: standard output).
-    #[arg(long)]
-    pub(crate) out: Option<String>,
     #[command(flatten)]
-    pub(crate) report: Reporting,
+    pub(crate) output: Output,
 }
 
 #[derive(Args)]
@@ -275,13 +283,10 @@ pub(crate) struct SpectrumArgs {
     /// Number of histogram bins of the bulk.
     #[arg(long, default_value_t = 60)]
     pub(crate) bins: usize,
-    /// Output CSV of the eigenvalues, largest first, with their predictions (default: standard
-    /// output).
-    #[arg(long)]
-    pub(crate) out: Option<String>,
     /// Also write the histogram of the bulk beside the Marchenko-Pastur density to this CSV.
     #[arg(long)]
     pub(crate) density: Option<String>,
+    /// The eigenvalues, largest first, with their predictions, go to --out.
     #[command(flatten)]
-    pub(crate) report: Reporting,
+    pub(crate) output: Output,
 }

@@ -1,48 +1,55 @@
 //! The subcommands `ode`, `compare`, `sgd` and `reduced-vs-full`: run the validated job, write
 //! its CSV files, and report.
 
-use super::args::Reporting;
-use super::args::{CompareArgs, OdeArgs, ReducedArgs, SgdArgs, SpectrumArgs};
-use super::jobs::{check_output_names, check_outputs, compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
+use super::args::{CompareArgs, ModelArgs, OdeArgs, Output, ReducedArgs, Reporting, SgdArgs, SpectrumArgs};
+use super::jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
+use super::outputs::{check_output_names, check_outputs};
 use super::report::{check_json, print_json, report_data, write_output, Progress};
 use crate::compare::{CompareJob, CompareRun};
+use crate::error::RunError;
 use crate::experiment::RunCommand;
-use crate::run::{write_csv, RunError};
+use crate::run::write_csv;
 use crate::schema::Outputs;
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
 
 pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
-    check_outputs(
-        &a.model,
-        &[("--out", a.out.as_ref()), ("--overlaps", a.overlaps.as_ref())],
-    )?;
-    let job = compare_job(a)?;
-    run_replicas(&job, &a.out, &a.report, |run| {
-        let mut files = Vec::new();
-        if let Some(path) = &a.overlaps {
-            let mut ov = Vec::new();
-            run.write_overlaps_csv(&mut ov)
-                .map_err(|e| RunError::Io(e.to_string()))?;
-            files.push((path.clone(), ov));
-        }
-        Ok(files)
-    })
+    let second = (
+        "--overlaps",
+        a.overlaps.as_ref(),
+        CompareRun::write_overlaps_csv as SecondWriter,
+    );
+    run_replicas_command(&a.model, &a.output, second, || compare_job(a))
 }
 
 pub(crate) fn run_sgd(a: &SgdArgs) -> Result<(), RunError> {
-    check_outputs(
-        &a.model,
-        &[("--out", a.out.as_ref()), ("--images-out", a.images_out.as_ref())],
-    )?;
-    let job = sgd_job(a)?;
-    run_replicas(&job, &a.out, &a.report, |run| {
+    let second = (
+        "--images-out",
+        a.images_out.as_ref(),
+        CompareRun::write_images_csv as SecondWriter,
+    );
+    run_replicas_command(&a.model, &a.output, second, || sgd_job(a))
+}
+
+/// Writes the second file of `compare` (--overlaps) or `sgd` (--images-out).
+type SecondWriter = fn(&CompareRun, &mut dyn std::io::Write) -> std::io::Result<()>;
+
+/// `compare` and `sgd`: checks the outputs against the inputs, builds the job, runs it and
+/// writes the main CSV and, where asked for, the second file (option, path, writer).
+fn run_replicas_command(
+    model: &ModelArgs,
+    output: &Output,
+    (option, path, writer): (&str, Option<&String>, SecondWriter),
+    job: impl FnOnce() -> Result<CompareJob, RunError>,
+) -> Result<(), RunError> {
+    check_outputs(model, &[("--out", output.out.as_ref()), (option, path)])?;
+    let job = job()?;
+    run_replicas(&job, &output.out, &output.report, |run| {
         let mut files = Vec::new();
-        if let Some(path) = &a.images_out {
-            let mut images = Vec::new();
-            run.write_images_csv(&mut images)
-                .map_err(|e| RunError::Io(e.to_string()))?;
-            files.push((path.clone(), images));
+        if let Some(path) = path {
+            let mut bytes = Vec::new();
+            writer(run, &mut bytes)?;
+            files.push((path.clone(), bytes));
         }
         Ok(files)
     })
@@ -104,31 +111,31 @@ fn run_replicas(
 
 pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let a = &args.model;
-    check_outputs(a, &[("--out", args.out.as_ref())])?;
+    check_outputs(a, &[("--out", args.output.out.as_ref())])?;
     let job = ode_job(a)?;
-    if job.source.dim() == Dim::Infinite && !args.report.quiet {
+    if job.source.dim() == Dim::Infinite && !args.output.report.quiet {
         eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
     }
-    if !args.report.quiet {
+    if !args.output.report.quiet {
         report_data(&job);
     }
-    check_json(args.report.json, &args.out)?;
+    check_json(args.output.report.json, &args.output.out)?;
     let start = std::time::Instant::now();
     let (t_min, t_end) = (
         job.times.get(1).copied().unwrap_or(1.0),
         job.times.last().copied().unwrap_or(1.0),
     );
-    let progress = Progress::new(args.report.quiet, 1000, "ODE time");
+    let progress = Progress::new(args.output.report.quiet, 1000, "ODE time");
     let run = job.run(|t| progress.set(Progress::log_position(t, t_min, t_end)))?;
     drop(progress);
     let elapsed = start.elapsed();
     let mut buf = Vec::new();
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
-    write_output(&args.out, &buf)?;
+    write_output(&args.output.out, &buf)?;
     // A file of one's own need not observe eg: then the summary names none.
     let eg_index = run.observable_names.iter().position(|n| n == crate::schema::EG);
     let final_eg = eg_index.and_then(|i| run.trajectory.observables.last().map(|o| o[i]));
-    if !args.report.quiet {
+    if !args.output.report.quiet {
         let tr = &run.trajectory;
         let last = final_eg.map_or_else(|| "(no eg observable)".to_string(), |v| format!("{v:.6}"));
         eprintln!(
@@ -145,7 +152,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     }
     let tr = &run.trajectory;
     print_json(
-        args.report.json,
+        args.output.report.json,
         serde_json::json!({
             "command": "ode",
             "equations": job.equations,
@@ -163,7 +170,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "switched_to_stiff_at": tr.stats.switched_at,
             "jacobians": tr.stats.jacobians,
             "seconds": elapsed.as_secs_f64(),
-            "out": args.out,
+            "out": args.output.out,
         }),
     )?;
     Ok(())
@@ -225,10 +232,10 @@ fn aedyn_predicted(activation: ActivationKind) -> serde_json::Value {
 }
 
 pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
-    let outputs = [("--out", a.out.as_ref()), ("--density", a.density.as_ref())];
+    let outputs = [("--out", a.output.out.as_ref()), ("--density", a.density.as_ref())];
     check_output_names(&a.data, &[], &outputs)?;
     let job = spectrum_job(a)?;
-    check_json(a.report.json, &a.out)?;
+    check_json(a.output.report.json, &a.output.out)?;
     let start = std::time::Instant::now();
     let spectrum = job.run()?;
     let mut buf = Vec::new();
@@ -240,7 +247,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
             .map_err(|e| RunError::Io(e.to_string()))?;
         write_output(&Some(path.clone()), &density)?;
     }
-    write_output(&a.out, &buf)?;
+    write_output(&a.output.out, &buf)?;
     let seconds = start.elapsed().as_secs_f64();
     let bulk = spectrum.bulk();
     let (low, high) = (
@@ -248,7 +255,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
         bulk.first().copied().unwrap_or(0.0),
     );
     let theory = spectrum.theory.as_ref();
-    if !a.report.quiet {
+    if !a.output.report.quiet {
         match theory {
             Some(t) => {
                 let (a_, b_) = t.law.edges();
@@ -277,7 +284,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
         }
     }
     print_json(
-        a.report.json,
+        a.output.report.json,
         serde_json::json!({
             "command": "spectrum",
             "samples": spectrum.samples,
@@ -288,7 +295,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
             "stderr": theory.map(|t| t.stderr[..t.outliers].to_vec()),
             "bulk": [low, high],
             "seconds": seconds,
-            "out": a.out,
+            "out": a.output.out,
         }),
     )?;
     Ok(())

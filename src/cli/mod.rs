@@ -4,17 +4,19 @@
 mod args;
 mod commands;
 mod jobs;
+mod outputs;
 mod report;
 mod reproduce;
 
 use std::process::ExitCode;
 
-use crate::run::RunError;
+use crate::error::input;
+use crate::error::RunError;
 use crate::schema::OutputColumns;
 use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs};
 use clap::{Parser, Subcommand};
 use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
-use jobs::{bad, compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
+use jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use reproduce::run_reproduce;
 
 #[derive(Parser)]
@@ -85,7 +87,7 @@ pub(crate) fn validate(command: &Command) -> Result<OutputColumns, RunError> {
                 second: Some(reduced),
             })
         }
-        Command::Reproduce(_) => bad("an experiment cannot run `reproduce`"),
+        Command::Reproduce(_) => input("an experiment cannot run `reproduce`"),
     }
 }
 

@@ -3,8 +3,9 @@
 
 use std::io::Write;
 
-use super::jobs::bad;
-use crate::run::{OdeJob, RunError};
+use crate::error::input;
+use crate::error::RunError;
+use crate::run::OdeJob;
 
 /// A progress bar on stderr that appears only once a run has lasted a second (or the seconds
 /// in `AEDYN_PROGRESS_AFTER`, which the tests set to 0 so that a short run is enough to show
@@ -72,7 +73,7 @@ impl Drop for Progress {
 /// With --json the summary takes standard output, so the CSV must go to a file.
 pub(crate) fn check_json(json: bool, out: &Option<String>) -> Result<(), RunError> {
     if json && out.is_none() {
-        return bad("--json prints the summary on standard output: give --out for the CSV");
+        return input("--json prints the summary on standard output: give --out for the CSV");
     }
     Ok(())
 }

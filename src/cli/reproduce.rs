@@ -2,11 +2,11 @@
 //! anything runs, then run in order, then its plots.
 
 use super::args::ReproduceArgs;
-use super::jobs::bad;
 use super::report::{print_json, say};
 use super::{dispatch, one_line, validate, Cli};
+use crate::error::input;
+use crate::error::RunError;
 use crate::experiment::RunCommand;
-use crate::run::RunError;
 use crate::schema::Outputs;
 use clap::Parser;
 
@@ -46,19 +46,19 @@ fn point_at_key(e: RunError, run: &crate::experiment::RunSpec, text: &str, path:
 pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
     use crate::experiment::{self, Experiment};
     if a.list {
-        for (name, text) in experiment::SHIPPED {
-            let title = Experiment::parse(name, text).map(|e| e.title).unwrap_or_default();
+        for (name, text) in experiment::shipped() {
+            let title = Experiment::parse(name, text).map(|e| e.listing()).unwrap_or_default();
             say(&format!("{name:<20} {title}"))?;
         }
         return Ok(());
     }
     if a.all {
         if a.name.is_some() {
-            return bad("give an experiment's name or --all, not both");
+            return input("give an experiment's name or --all, not both");
         }
         let root = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| "results".to_string()));
         // Every experiment is validated before any runs.
-        let prepared = experiment::SHIPPED
+        let prepared = experiment::shipped()
             .iter()
             .map(|(name, text)| prepare(a, name, &format!("experiments/{name}.toml"), text, root.join(name)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -90,17 +90,17 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         );
     }
     let Some(name) = &a.name else {
-        return bad("name an experiment, or give --all (aedyn reproduce --list shows them)");
+        return input("name an experiment, or give --all (aedyn reproduce --list shows them)");
     };
-    let (path, text) = match experiment::SHIPPED.iter().find(|(n, _)| n == name) {
+    let (path, text) = match experiment::shipped().into_iter().find(|(n, _)| n == name) {
         Some((n, t)) => (format!("experiments/{n}.toml"), t.to_string()),
         None if name.ends_with(".toml") => (
             name.clone(),
             std::fs::read_to_string(name).map_err(|e| RunError::Input(format!("cannot read {name}: {e}")))?,
         ),
         None => {
-            let names: Vec<&str> = experiment::SHIPPED.iter().map(|(n, _)| *n).collect();
-            return bad(format!(
+            let names: Vec<&str> = experiment::shipped().iter().map(|(n, _)| *n).collect();
+            return input(format!(
                 "unknown experiment `{name}`: expected one of {} or a .toml file",
                 names.join(", ")
             ));

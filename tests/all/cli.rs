@@ -70,7 +70,7 @@ fn bad_numbers_are_rejected_by_ode_and_compare() {
             &["--method", "euler"],
             "unknown --method `euler`: expected auto, bdf, dop853, dopri5 or rodas4",
         );
-        rejects(sub, &["--equations", "nonsense"], "unknown equations `nonsense`: expected one of vanilla, full_spectrum, density, truncated, reduced or the path of an .ae file");
+        rejects(sub, &["--equations", "nonsense"], "unknown equations `nonsense`: expected one of density, full_spectrum, reduced, truncated, vanilla or the path of an .ae file");
         rejects(
             sub,
             &["--param", "nonsense=1"],

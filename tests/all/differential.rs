@@ -3,8 +3,8 @@
 
 use crate::common;
 
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::kernel::Kernel;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use common::*;
 
 /// Both sides evaluate the same expression trees with the same operand order (the unroller only
@@ -66,8 +66,33 @@ fn generated_kernels_match_the_interpreter() {
         }
         checked += 1;
     }
-    // Every shipped file x K = 1..=4 x 4 activations.
-    assert_eq!(checked, aedyn::models::shipped_equations().count() * 4 * 4);
+    assert_eq!(checked, aedyn::models::default::GENERATED.len());
+    // The default set holds every shipped file at K = 1..=4 with every activation.
+    for equations in aedyn::models::shipped_equations() {
+        for k in 1..=4 {
+            for activation in ActivationKind::ALL {
+                assert!(
+                    aedyn::models::default::GENERATED.contains(&(equations, k, activation)),
+                    "{equations} K={k} {activation} is not generated"
+                );
+            }
+        }
+    }
+}
+
+/// Every file of `equations/` is a shipped equation file with generated kernels, found from the
+/// folder (no list to keep by hand).
+#[test]
+fn every_equation_file_of_the_folder_is_generated() {
+    let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/equations"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".ae").map(str::to_string))
+        .collect();
+    files.sort();
+    let mut shipped: Vec<String> = aedyn::models::shipped_equations().map(str::to_string).collect();
+    shipped.sort();
+    assert_eq!(shipped, files);
 }
 
 /// The K-generic kernels sum in another order than the interpreter (matrix products over all
@@ -107,6 +132,9 @@ fn assert_generic_matches(what: &str, kernel: &dyn Kernel, reference: &dyn Kerne
     worst
 }
 
+/// The values of K at which the K-generic kernels are checked.
+const GENERIC_KS: [usize; 5] = [1, 2, 3, 5, 9];
+
 /// Every K-generic kernel against the interpreter at K = 1, 2, 5 and 9 on random physical
 /// states, and against the unrolled kernel at K = 3.
 #[test]
@@ -117,7 +145,7 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
         let (model, src) = shipped(equations);
         let act = activation;
         // reduced.ae has one unit per spike: K modes; the others get 3 modes.
-        for k in [1usize, 2, 3, 5, 9] {
+        for k in GENERIC_KS {
             let m = if equations == "reduced" { k } else { 3 };
             let (rho, inputs) = random_state(&model, k, 24.max(2 * k + m), m, 11 * k as u64);
             let interp = interpreter(&model, src, k, act, &rho);
@@ -156,8 +184,8 @@ fn generic_kernels_match_the_interpreter_and_the_unrolled_kernels() {
         }
     }
     eprintln!("generic kernels: worst difference {worst:.2e} of the output scale");
-    // 5 files x 4 activations x 5 values of K.
-    assert_eq!(checked, 100);
+    // Every generated K-generic type at every K: none skipped.
+    assert_eq!(checked, aedyn::models::default::GENERIC.len() * GENERIC_KS.len());
 }
 
 /// The paths of the K-generic lowering that the shipped files do not reach: mode sums inside
@@ -216,7 +244,7 @@ fn central_jacobian(kernel: &dyn Kernel, y: &[f64]) -> Vec<f64> {
 /// Asserts that `jac` (column-major) matches central differences of the interpreter at `y` to
 /// TOL relative to each entry, or to 1e-3 of the largest entry for small ones; returns the
 /// largest such relative difference.
-fn assert_matches_differences(what: &str, jac: &[f64], interp: &dyn Kernel, y: &[f64]) -> f64 {
+pub(crate) fn assert_matches_differences(what: &str, jac: &[f64], interp: &dyn Kernel, y: &[f64]) -> f64 {
     let n = y.len();
     let fd = central_jacobian(interp, y);
     let scale = fd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -263,8 +291,13 @@ fn generated_jacobians_match_differences_of_the_interpreter() {
         eprintln!("{equations} K={k} {activation}: n = {n}, worst relative difference {worst:.2e}");
         checked += 1;
     }
-    // vanilla, truncated, reduced x K = 1..=4 x erf, linear, relu, tanh.
-    assert_eq!(checked, 48);
+    // Every generated type of an equation file listed for the Jacobian, with an activation of
+    // exact gradients: none skipped.
+    let expected = aedyn::models::default::GENERATED
+        .iter()
+        .filter(|(equations, _, activation)| with_jacobian.contains(equations) && activation.has_exact_gradients())
+        .count();
+    assert_eq!(checked, expected);
 }
 
 mod nested {

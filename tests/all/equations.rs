@@ -4,13 +4,13 @@ use crate::common;
 
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use ae_runtime::data::Dim;
 use ae_runtime::init;
-use ae_runtime::integrate::Solver;
-use ae_runtime::kernel::Kernel;
-use aedyn::run::{InitChoice, OdeJob};
+use ae_runtime::ode::Solver;
 use aedyn::source::DataSource;
+use aedyn::{run::OdeJob, source::InitChoice};
 use common::*;
 
 fn job(equations: &str, k: usize, d: usize, spikes: &[f64], times: Vec<f64>) -> OdeJob {
@@ -108,7 +108,7 @@ fn density_equations_agree_with_vector_form_up_to_t_1() {
 /// whose tolerance is integrator tolerance.
 fn tight(mut j: OdeJob) -> OdeJob {
     j.solver = Solver {
-        method: ae_runtime::integrate::Method::Dop853,
+        method: ae_runtime::ode::Method::Dop853,
         rtol: 1e-10,
         atol: 1e-12,
         ..Solver::default()
@@ -122,7 +122,7 @@ fn full_spectrum_equals_spike_plus_lumped_bulk() {
     // Both runs start from the same weights (the full-spectrum run sees the bulk through an
     // orthonormal completion of the spike directions); tolerance 1e-7 relative in eg is
     // integrator tolerance (rtol 1e-10) accumulated over 20 time units of a contracting flow.
-    let times = ae_runtime::integrate::log_times(0.1, 20.0, 12);
+    let times = ae_runtime::ode::log_times(0.1, 20.0, 12);
     let v = tight(job("vanilla", 2, 60, &[5.0, 2.0], times.clone()))
         .run(|_| {})
         .unwrap();
@@ -160,7 +160,7 @@ fn generated_and_interpreted_runs_are_identical() {
     // Same arithmetic in the same order: the whole integrated trajectory agrees bit for bit.
     // (An explicit method on both sides: `auto` would give the generated kernel's exact
     // Jacobian to Rodas4 and the interpreter finite differences.)
-    let times = ae_runtime::integrate::log_times(0.1, 10.0, 5);
+    let times = ae_runtime::ode::log_times(0.1, 10.0, 5);
     let g = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()))
         .run(|_| {})
         .unwrap();
@@ -176,13 +176,13 @@ fn stiff_and_explicit_integrators_agree() {
     // Rodas4 (rtol 1e-8) against Dop853 (rtol 1e-10) over the stiffening stretch t = 0..300 of
     // the vanilla equations: both control the local error, so eg must agree to the looser
     // tolerance times the O(1-10) growth of errors along a contracting flow; 1e-6 relative.
-    let times = ae_runtime::integrate::log_times(0.1, 300.0, 8);
+    let times = ae_runtime::ode::log_times(0.1, 300.0, 8);
     let explicit = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times.clone()))
         .run(|_| {})
         .unwrap();
     let mut j = job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times);
     j.solver = Solver {
-        method: ae_runtime::integrate::Method::Rodas4,
+        method: ae_runtime::ode::Method::Rodas4,
         rtol: 1e-8,
         atol: 1e-10,
         ..Solver::default()
@@ -220,7 +220,7 @@ fn small_compare(equations: &str, interpret: bool) -> aedyn::compare::CompareRun
             ActivationKind::Erf,
             Dim::Finite(60),
             0.0,
-            ae_runtime::integrate::log_times(0.1, 20.0, 5),
+            ae_runtime::ode::log_times(0.1, 20.0, 5),
         )
     };
     aedyn::compare::CompareJob::new(ode, SgdConfig::vanilla(ActivationKind::Erf))
@@ -279,7 +279,7 @@ fn reduced_vs_full_checks_the_shape_of_both_files_before_running() {
         ActivationKind::Erf,
         Dim::Finite(1000),
         0.0,
-        ae_runtime::integrate::log_times(0.01, 1e4, 50),
+        ae_runtime::ode::log_times(0.01, 1e4, 50),
     );
     let job = ReducedJob {
         full,

@@ -4,9 +4,9 @@
 
 use crate::common;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
-use ae_runtime::integrate::{log_times, Method, Solver};
+use ae_runtime::ode::{log_times, Method, Solver};
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::{mean_std, CompareJob, CompareRun};
 use aedyn::run::OdeJob;
@@ -20,8 +20,7 @@ fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRu
     let sgd = SgdConfig {
         activation: act,
         rule: Rule::Vanilla,
-        lr: 1.0,
-        kappa,
+        rates: ae_runtime::sgd::Rates { lr: 1.0, kappa },
         tied: false,
         train_bias: false,
         bias_init: 0.0,

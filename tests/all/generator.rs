@@ -8,8 +8,8 @@ use crate::common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::kernel::Kernel;
+use ae_core::averages::ActivationKind;
+use ae_core::kernel::Kernel;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use quote::quote;
@@ -168,7 +168,7 @@ proptest! {
             model: &model,
             k: 2,
             type_name: "VariantK2Erf",
-            activation: ae_runtime::averages::ActivationKind::Erf,
+            activation: ae_core::averages::ActivationKind::Erf,
             source: quote!("source"),
             jacobian: true,
         };

@@ -4,7 +4,7 @@
 //! CI runs proptest's default 256 cases; `PROPTEST_CASES=100000 cargo test --release --test
 //! all loaders::` runs a long campaign.
 
-use ae_runtime::realdata::{load, LoadOptions, RealData};
+use ae_runtime::data::{load, LoadOptions, RealData};
 use proptest::prelude::*;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus/loaders");

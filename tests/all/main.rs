@@ -9,6 +9,7 @@ mod equations;
 mod figure2;
 mod figures;
 mod generator;
+mod house;
 mod loaders;
 mod realdata;
 mod reduced;

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::integrate::log_times;
-use ae_runtime::realdata::{load, Draw, Format, LoadOptions, RealData};
+use ae_core::averages::ActivationKind;
+use ae_runtime::data::{load, Draw, Format, LoadOptions, RealData};
+use ae_runtime::ode::log_times;
 use ae_runtime::sgd::SgdConfig;
 use aedyn::compare::{CompareJob, CompareRun};
-use aedyn::run::{InitChoice, OdeJob};
 use aedyn::source::DataSource;
+use aedyn::{run::OdeJob, source::InitChoice};
 
 const DIGITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz");
 const PHOTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg");

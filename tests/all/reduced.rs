@@ -1,13 +1,13 @@
 //! The reduced long-time equations (SPEC section 7, claim 3) against the full ones and SGD.
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
-use ae_runtime::integrate::{log_times, Method, Solver};
+use ae_runtime::ode::{log_times, Method, Solver};
 use ae_runtime::sgd::SgdConfig;
 use aedyn::compare::CompareJob;
 use aedyn::reduced::{predicted_asymptotes, predicted_exponents, ReducedJob};
-use aedyn::run::{InitChoice, OdeJob};
 use aedyn::source::DataSource;
+use aedyn::{run::OdeJob, source::InitChoice};
 
 fn rodas(rtol: f64) -> Solver {
     Solver {

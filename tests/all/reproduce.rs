@@ -10,22 +10,24 @@ fn every_shipped_experiment_parses_into_valid_runs() {
     let (code, list, err) = aedyn(&["reproduce", "--list"]);
     assert_eq!(code, 0, "{err}");
     let names: Vec<&str> = list.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(
-        names,
-        [
-            "plateaus",
-            "long-time",
-            "tied-relu",
-            "truncated",
-            "real-data",
-            "gaussian-equivalence",
-            "starts",
-            "spectrum",
-            "partial",
-            "standard",
-            "real-data-variants"
-        ]
-    );
+    // Every file of the folder is listed, and nothing else.
+    let mut files: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix(".toml")
+                .map(str::to_string)
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    listed.sort();
+    assert_eq!(listed, files);
+    // In the order of the paper's figures, each named.
+    assert_eq!(names.first(), Some(&"spectrum"), "{list}");
+    assert!(list.lines().all(|l| l.contains("figure ")), "{list}");
     for name in names {
         // --dry-run parses every run's options with the real command-line parser.
         let (code, out, err) = aedyn(&["reproduce", name, "--dry-run"]);

@@ -2,7 +2,7 @@
 //! simulator at D = 500, t = 1000 (5e5 steps per run), one replica each: the replica spread
 //! measured with 2-4 replicas is at most 0.02 in eg, far below every margin used here.
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::sgd::{sample_rng, test_set, Rule, Sgd, SgdConfig, SpikedSampler};
 use aedyn::compare::decoder_overlaps;

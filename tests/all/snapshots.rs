@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use quote::quote;
 
 fn generated_code(equations: &str, k: usize, activation: ActivationKind) -> String {

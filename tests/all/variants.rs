@@ -2,9 +2,9 @@
 
 use crate::common;
 
-use ae_runtime::averages::ActivationKind;
+use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
-use ae_runtime::integrate::log_times;
+use ae_runtime::ode::log_times;
 use ae_runtime::sgd::{Rule, SgdConfig};
 use aedyn::compare::CompareJob;
 

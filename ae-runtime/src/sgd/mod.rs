@@ -2,15 +2,16 @@
 //! vanilla, truncated (neuron k sees the reconstruction of neurons j <= k), tied weights,
 //! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
 
-use crate::averages::Evaluate as _;
+use ae_core::averages::Evaluate as _;
 use rand::RngCore;
 
-pub use crate::normal::Xoshiro256PlusPlusX8;
+pub use normal::Xoshiro256PlusPlusX8;
 
-use crate::averages::ActivationKind;
 use crate::data::{rng, stream, Weights};
+use ae_core::averages::ActivationKind;
 
 mod fused;
+pub mod normal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
@@ -23,12 +24,33 @@ pub enum Rule {
     Sanger,
 }
 
+/// The two rates that every variant of SGD has and that the equations model: the learning
+/// rate eta and the weight decay kappa (docs/theory.md section 3). One type for the ODE job and
+/// the simulator, holding the command line's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    pub lr: f64,
+    pub kappa: f64,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Rates { lr: 1.0, kappa: 0.0 }
+    }
+}
+
+impl Rates {
+    /// The rates as the equation files name their parameters (`param lr`, `param kappa`).
+    pub fn named(self) -> [(&'static str, f64); 2] {
+        [("lr", self.lr), ("kappa", self.kappa)]
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SgdConfig {
     pub activation: ActivationKind,
     pub rule: Rule,
-    pub lr: f64,
-    pub kappa: f64,
+    pub rates: Rates,
     /// Decoder = encoder, one set of weights receiving both updates.
     pub tied: bool,
     /// Train a bias beta_k in each pre-activation.
@@ -69,8 +91,7 @@ impl SgdConfig {
         SgdConfig {
             activation,
             rule: Rule::Vanilla,
-            lr: 1.0,
-            kappa: 0.0,
+            rates: Rates::default(),
             tied: false,
             train_bias: false,
             bias_init: 0.0,
@@ -609,7 +630,7 @@ impl Sgd {
     pub fn step(&mut self, x: &[f64]) {
         if self.config.rule == Rule::Sanger {
             self.sanger_step(x);
-            let shrink = 1.0 - self.config.kappa / self.d as f64;
+            let shrink = 1.0 - self.config.rates.kappa / self.d as f64;
             self.w.iter_mut().for_each(|w| *w *= shrink);
             self.steps += 1;
             return;
@@ -643,7 +664,7 @@ impl Sgd {
         let truncated = self.config.rule == Rule::Truncated;
         let tied = self.config.tied;
         // Exactly 1 without weight decay, so the product then changes nothing.
-        let shrink = 1.0 - self.config.kappa / d as f64;
+        let shrink = 1.0 - self.config.rates.kappa / d as f64;
         let with_gram = !self.gram.is_empty();
         let v: &mut [f64] = if tied { &mut [] } else { &mut self.v };
         // The fused pass returns its sums; the tile pass leaves its own in `sum_lambda`.
@@ -710,7 +731,7 @@ impl Sgd {
         }
 
         let sqrt_d = (d as f64).sqrt();
-        let lr_d = self.config.lr / d as f64;
+        let lr_d = self.config.rates.lr / d as f64;
         let act = self.config.activation;
         let standard = self.config.scaling == Scaling::Standard;
         for j in 0..k {
@@ -733,7 +754,7 @@ impl Sgd {
             }
         }
         if standard {
-            let lr = self.config.lr;
+            let lr = self.config.rates.lr;
             for j in 0..k {
                 self.decoder_step[j] = lr * self.g[j];
                 self.encoder_step[j] = lr * self.vd[j] * self.dg[j];
@@ -788,7 +809,7 @@ impl Sgd {
         }
         let a = &self.decoder_step;
         let c = |j: usize| if tied { self.encoder_step[j] } else { 0.0 };
-        let shrink = 1.0 - self.config.kappa / self.d as f64;
+        let shrink = 1.0 - self.config.rates.kappa / self.d as f64;
         let mut next = [0.0; GRAM_MAX_K * GRAM_MAX_K];
         for i in 0..k {
             for j in 0..=i {
@@ -819,7 +840,7 @@ impl Sgd {
     fn sanger_step(&mut self, x: &[f64]) {
         let (k, d) = (self.k, self.d);
         let sqrt_d = (d as f64).sqrt();
-        let lr_d = self.config.lr / d as f64;
+        let lr_d = self.config.rates.lr / d as f64;
         let y: Vec<f64> = (0..k).map(|j| dot(&self.w[j * d..(j + 1) * d], x) / sqrt_d).collect();
         // Row j's update reads rows i <= j from before the step: go from the last row down.
         for j in (0..k).rev() {
@@ -839,7 +860,7 @@ pub type SampleRng = Xoshiro256PlusPlusX8;
 
 /// A sample generator keyed by 32 bytes of `seeder` per lane.
 fn keyed(seeder: &mut impl RngCore) -> SampleRng {
-    let mut key = [0u8; 32 * crate::normal::STREAMS];
+    let mut key = [0u8; 32 * crate::sgd::normal::STREAMS];
     seeder.fill_bytes(&mut key);
     Xoshiro256PlusPlusX8::from_seed_bytes(&key)
 }
@@ -871,8 +892,8 @@ mod tests {
         let (k, d) = (w.len(), x.len());
         // Rescaled: lambda = w.x/sqrt(D), steps eta/D, v.delta/D; standard: w.x, eta, v.delta.
         let (input, lr_d, overlap) = match config.scaling {
-            Scaling::Rescaled => (1.0 / (d as f64).sqrt(), config.lr / d as f64, d as f64),
-            Scaling::Standard => (1.0, config.lr, 1.0),
+            Scaling::Rescaled => (1.0 / (d as f64).sqrt(), config.rates.lr / d as f64, d as f64),
+            Scaling::Standard => (1.0, config.rates.lr, 1.0),
         };
         let act = config.activation;
         let lambda: Vec<f64> = (0..k)
@@ -900,7 +921,7 @@ mod tests {
                 bias[j] += lr_d * vd * act.dg(lambda[j]);
             }
         }
-        let shrink = 1.0 - config.kappa / d as f64;
+        let shrink = 1.0 - config.rates.kappa / d as f64;
         for row in w.iter_mut().chain(v.iter_mut()) {
             row.iter_mut().for_each(|x| *x *= shrink);
         }
@@ -948,8 +969,7 @@ mod tests {
                                 configs.push(SgdConfig {
                                     activation,
                                     rule,
-                                    lr,
-                                    kappa,
+                                    rates: Rates { lr, kappa },
                                     tied,
                                     train_bias,
                                     bias_init: 0.0,

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use ae_core::averages::ActivationKind;
 use ae_dsl::Model;
-use ae_runtime::averages::ActivationKind;
 use ae_runtime::data::{eigenvectors, Dim, EigenFamily, Spiked, Weights};
 use ae_runtime::init;
 use ae_runtime::interp::{InitInputs, Interpreter};
@@ -53,7 +53,7 @@ pub fn random_state(model: &Model, k: usize, d: usize, m: usize, seed: u64) -> (
 }
 
 pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind, rho: &[f64]) -> Interpreter {
-    use ae_runtime::kernel::Kernel;
+    use ae_core::kernel::Kernel;
     let mut it = Interpreter::new(model.clone(), src, k, act);
     it.set_rho(rho.to_vec());
     let params = generic_params(model);
@@ -64,11 +64,11 @@ pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind,
 /// The figure-2 configuration (K = M = 3, spikes 9,3,1, sigma = 1, lr = 1, seed 3, initial std
 /// 0.1, random eigenvectors) for `equations`, with weight decay `kappa`.
 pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> aedyn::run::OdeJob {
-    use aedyn::run::{InitChoice, OdeJob};
+    use aedyn::{run::OdeJob, source::InitChoice};
     let source = aedyn::source::DataSource::spiked(d, &[9.0, 3.0, 1.0], 1.0, 3);
     OdeJob {
         init: InitChoice::Random { seed: 3, std: 0.1 },
-        params: vec![("lr".into(), 1.0), ("kappa".into(), kappa)],
+        rates: ae_runtime::sgd::Rates { lr: 1.0, kappa },
         times,
         ..OdeJob::new(equations, 3, act, source)
     }

@@ -1,5 +1,5 @@
-//! Data models: the spiked covariance of SPEC section 2, its eigenvectors, and seeded draws of
-//! initial weights. Every random draw has its own ChaCha stream so that changing one option
+//! The spiked covariance model (docs/theory.md section 2), its eigenvectors, and seeded draws
+//! of initial weights. Every random draw has its own ChaCha stream so that changing one option
 //! (say the eigenvector family) does not change another draw (the weights).
 
 use rand::SeedableRng;
@@ -32,17 +32,6 @@ pub enum EigenFamily {
     Sinusoidal,
     /// The first M unit vectors.
     Canonical,
-}
-
-impl EigenFamily {
-    pub fn parse(s: &str) -> Option<EigenFamily> {
-        match s {
-            "random" => Some(EigenFamily::Random),
-            "sinusoidal" => Some(EigenFamily::Sinusoidal),
-            "canonical" => Some(EigenFamily::Canonical),
-            _ => None,
-        }
-    }
 }
 
 /// Input dimension: finite, or the strict limit D -> infinity.

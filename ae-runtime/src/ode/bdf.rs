@@ -6,7 +6,9 @@ use std::cell::{Cell, RefCell};
 
 use diffsol::{NalgebraLU, NalgebraMat, OdeBuilder, OdeSolverMethod, OdeSolverStopReason, Vector};
 
-use crate::rosenbrock::JacobianFn;
+use super::error::{fastest_changing, non_finite_entry, non_finite_jacobian};
+use super::rosenbrock::JacobianFn;
+use super::{recording_rhs, IntegrationError, Run};
 
 type Matrix = NalgebraMat<f64>;
 type Lu = NalgebraLU<f64>;
@@ -73,27 +75,10 @@ pub fn integrate<E>(
     // diffsol asks for Jacobian-vector products and assembles its matrix from the products
     // with unit vectors: form the Jacobian once per state (exact, or by forward differences
     // of f) and answer every product at that state from it.
-    let cache = RefCell::new(JacobianCache {
-        at: vec![f64::NAN; n],
-        jac: vec![0.0; n * n],
-        f0: vec![0.0; n],
-        shifted: vec![0.0; n],
-        f1: vec![0.0; n],
-        bad_entry: None,
-    });
-    let jac_mul = |x: &[f64], v: &[f64], y: &mut [f64]| {
-        let mut c = cache.borrow_mut();
-        if c.at.as_slice() != x {
-            c.form(x, jacobian, &rhs);
-        }
-        y.iter_mut().for_each(|yi| *yi = 0.0);
-        for (column, vj) in c.jac.chunks_exact(n).zip(v) {
-            if *vj != 0.0 {
-                for (yi, jij) in y.iter_mut().zip(column) {
-                    *yi += jij * vj;
-                }
-            }
-        }
+    let cache = RefCell::new(JacobianCache::new(n));
+    let jac_mul = |x: &[f64], v: &[f64], y: &mut [f64]| cache.borrow_mut().product(x, v, y, jacobian, &rhs);
+    let failed = |t: f64, y: Vec<f64>, e: diffsol::error::DiffsolError| {
+        OutputOrFailure::Failure(BdfFailure::Failed(t, y, e.to_string()))
     };
     let problem = OdeBuilder::<Matrix>::new()
         .t0(t0)
@@ -105,10 +90,8 @@ pub fn integrate<E>(
         )
         .init(|_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(y0), n)
         .build()
-        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
-    let mut solver = problem
-        .bdf::<Lu>()
-        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
+        .map_err(|e| failed(t0, y0.to_vec(), e))?;
+    let mut solver = problem.bdf::<Lu>().map_err(|e| failed(t0, y0.to_vec(), e))?;
     let record = |solver: &diffsol::Bdf<'_, _, Lu>, stats: &mut BdfStats| {
         let s = solver.get_statistics();
         stats.accepted = s.number_of_steps as u64;
@@ -120,9 +103,7 @@ pub fn integrate<E>(
     // interval (`max_steps`), as for the other steppers.
     solver.config_mut().maximum_number_timesteps = usize::MAX;
     let last_t = *outputs.last().unwrap_or(&t0);
-    solver
-        .set_stop_time(last_t)
-        .map_err(|e| OutputOrFailure::Failure(BdfFailure::Failed(t0, y0.to_vec(), e.to_string())))?;
+    solver.set_stop_time(last_t).map_err(|e| failed(t0, y0.to_vec(), e))?;
     let mut next = 0;
     let mut steps_since_output = 0u32;
     while next < outputs.len() {
@@ -134,9 +115,7 @@ pub fn integrate<E>(
             } else {
                 solver
                     .interpolate(t)
-                    .map_err(|e| {
-                        OutputOrFailure::Failure(BdfFailure::Failed(t, solver.state().y.clone_as_vec(), e.to_string()))
-                    })?
+                    .map_err(|e| failed(t, solver.state().y.clone_as_vec(), e))?
                     .clone_as_vec()
             };
             if let Some(i) = y.iter().position(|v| !v.is_finite()) {
@@ -173,16 +152,76 @@ pub fn integrate<E>(
                 if let Some((i, value)) = bad.get() {
                     return Err(OutputOrFailure::Failure(BdfFailure::NonFinite(i, t, value, false)));
                 }
-                return Err(OutputOrFailure::Failure(BdfFailure::Failed(
-                    t,
-                    solver.state().y.clone_as_vec(),
-                    e.to_string(),
-                )));
+                return Err(failed(t, solver.state().y.clone_as_vec(), e));
             }
         }
     }
     record(&solver, stats);
     Ok(())
+}
+
+/// The BDF stage: from `state` at `t0` through the outputs from `times[next]` on, in one go (BDF
+/// keeps its history across outputs). Adds its counts to those of the stages before it.
+pub(super) fn run(run: &mut Run, exact: bool, t0: f64, state: &[f64], next: usize) -> Result<(), IntegrationError> {
+    let kernel = run.kernel;
+    let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
+    let f = recording_rhs(kernel, &bad_input);
+    let (times, solver) = (run.times, run.solver);
+    let from = times[next - 1];
+    let before = run.trajectory.stats;
+    let mut bs = BdfStats::default();
+    let jacobian = |x: &[f64], jac: &mut [f64]| {
+        kernel.jacobian(x, jac);
+    };
+    let res = integrate(
+        &f,
+        exact.then_some(&jacobian as JacobianFn),
+        t0,
+        state,
+        &times[next..],
+        solver.rtol,
+        solver.atol,
+        solver.max_steps,
+        &mut bs,
+        &mut |t: f64, state: &[f64]| run.output(t, state),
+    );
+    let stats = &mut run.trajectory.stats;
+    stats.evaluations = before.evaluations + bs.evaluations;
+    stats.accepted = before.accepted + bs.accepted;
+    stats.rejected = before.rejected + bs.rejected;
+    stats.stiff_accepted = bs.accepted;
+    stats.jacobians = bs.jacobians;
+    let name = |i: usize| run.name(i);
+    match res {
+        Ok(()) => Ok(()),
+        Err(OutputOrFailure::Output(e)) => Err(e),
+        Err(OutputOrFailure::Failure(failure)) => Err(match failure {
+            BdfFailure::NonFinite(i, t, value, is_state) => non_finite_entry(i, t, value, is_state, &name, || {
+                run.cause(bad_input.borrow_mut().take())
+            }),
+            BdfFailure::NonFiniteJacobian(row, col, t, value) => non_finite_jacobian(row, col, t, value, &name),
+            BdfFailure::Failed(t, last, message) => {
+                let (state, value, derivative) = fastest_changing(kernel, &last, solver, &name);
+                IntegrationError::BdfFailed {
+                    t,
+                    message,
+                    state,
+                    value,
+                    derivative,
+                }
+            }
+            BdfFailure::TooManySteps(t) => {
+                let from = times.iter().copied().filter(|x| *x <= t).fold(from, f64::max);
+                let to = times.iter().copied().find(|x| *x > t).unwrap_or(t);
+                IntegrationError::TooManySteps {
+                    steps: solver.max_steps,
+                    from,
+                    to,
+                    t,
+                }
+            }
+        }),
+    }
 }
 
 /// A failure of the integration, or the error an output callback returned.
@@ -204,6 +243,40 @@ struct JacobianCache {
 }
 
 impl JacobianCache {
+    fn new(n: usize) -> JacobianCache {
+        JacobianCache {
+            at: vec![f64::NAN; n],
+            jac: vec![0.0; n * n],
+            f0: vec![0.0; n],
+            shifted: vec![0.0; n],
+            f1: vec![0.0; n],
+            bad_entry: None,
+        }
+    }
+
+    /// `y = J(x) v`, forming J at `x` only if the cached one is at another state.
+    fn product(
+        &mut self,
+        x: &[f64],
+        v: &[f64],
+        y: &mut [f64],
+        jacobian: Option<JacobianFn>,
+        f: &dyn Fn(&[f64], &mut [f64]),
+    ) {
+        if self.at.as_slice() != x {
+            self.form(x, jacobian, f);
+        }
+        let n = x.len();
+        y.iter_mut().for_each(|yi| *yi = 0.0);
+        for (column, vj) in self.jac.chunks_exact(n).zip(v) {
+            if *vj != 0.0 {
+                for (yi, jij) in y.iter_mut().zip(column) {
+                    *yi += jij * vj;
+                }
+            }
+        }
+    }
+
     fn form(&mut self, x: &[f64], jacobian: Option<JacobianFn>, f: &dyn Fn(&[f64], &mut [f64])) {
         let n = x.len();
         self.at.copy_from_slice(x);

@@ -8,6 +8,11 @@
 //! error `Σ e_i K_i`. The Jacobian is the caller's exact one if given (generated kernels emit
 //! one by symbolic differentiation), else by finite differences.
 
+use std::cell::RefCell;
+
+use super::error::{non_finite_entry, non_finite_jacobian, step_collapse};
+use super::{recording_rhs, IntegrationError, Run};
+
 /// Method coefficients (the published Rodas4 tableau), lower-triangular entries row by row:
 /// `A(i,j) = A[(i-1)(i-2)/2 + j]` for 1-based i > j.
 const GAMMA: f64 = 0.25;
@@ -235,6 +240,169 @@ impl Workspace {
     }
 }
 
+/// `f` with the checks every evaluation gets: counted, and a non-finite derivative is an error.
+struct Rhs<'a> {
+    f: &'a dyn Fn(&[f64], &mut [f64]),
+}
+
+impl Rhs<'_> {
+    fn eval(&self, x: &[f64], out: &mut [f64], t: f64, stats: &mut RodasStats) -> Result<(), RodasFailure> {
+        (self.f)(x, out);
+        stats.evaluations += 1;
+        match out.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(RodasFailure::NonFinite(i, t, out[i], false)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first step: 1% of the scaled derivative's inverse norm, within the interval.
+#[allow(clippy::too_many_arguments)]
+fn initial_step(
+    rhs: &Rhs,
+    y: &[f64],
+    fy: &mut [f64],
+    t0: f64,
+    t1: f64,
+    rtol: f64,
+    atol: f64,
+    stats: &mut RodasStats,
+) -> Result<f64, RodasFailure> {
+    let n = y.len();
+    rhs.eval(y, fy, t0, stats)?;
+    let norm = (0..n)
+        .map(|i| (fy[i] / (atol + rtol * y[i].abs())).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        / (n as f64).sqrt();
+    let guess = if norm > 0.0 {
+        (0.01 / norm).min(t1 - t0)
+    } else {
+        (t1 - t0) * 1e-3
+    };
+    // At tight tolerances the guess can fall below what t itself resolves (1e-16 at
+    // t = 628 for rtol 1e-14), which would read as a collapsed step before the first one:
+    // start at the smallest step t can take instead, and let the controller go on.
+    let resolvable = 1e3 * f64::EPSILON * t0.abs().max(t1.abs());
+    Ok(guess.max(resolvable).min(t1 - t0))
+}
+
+/// The Jacobian at `y` into `work.jac` (`work.fy` holds f(y)): the exact one, or forward
+/// differences, one column per state entry.
+fn form_jacobian(
+    jacobian: Option<JacobianFn>,
+    rhs: &Rhs,
+    y: &[f64],
+    t: f64,
+    work: &mut Workspace,
+    stats: &mut RodasStats,
+) -> Result<(), RodasFailure> {
+    let n = y.len();
+    let Workspace {
+        fy,
+        stage_y,
+        stage_f,
+        jac,
+        ..
+    } = work;
+    match jacobian {
+        Some(exact) => {
+            exact(y, jac);
+            if let Some(i) = jac.iter().position(|v| !v.is_finite()) {
+                return Err(RodasFailure::NonFiniteJacobian(i % n, i / n, t, jac[i]));
+            }
+        }
+        None => {
+            stage_y.copy_from_slice(y);
+            for j in 0..n {
+                let delta = f64::EPSILON.sqrt() * y[j].abs().max(1e-5);
+                stage_y[j] = y[j] + delta;
+                rhs.eval(stage_y, stage_f, t, stats)?;
+                stage_y[j] = y[j];
+                for (entry, (fj, f0)) in jac[j * n..(j + 1) * n].iter_mut().zip(stage_f.iter().zip(fy.iter())) {
+                    *entry = (fj - f0) / delta;
+                }
+            }
+        }
+    }
+    stats.jacobians += 1;
+    Ok(())
+}
+
+/// One attempted step of size `hs` from `y` (with f(y) and the Jacobian in `work`): the
+/// stages, the new state in `work.y_new`, and the scaled error norm (at most 1: accepted).
+#[allow(clippy::too_many_arguments)]
+fn attempt(
+    rhs: &Rhs,
+    y: &[f64],
+    t: f64,
+    hs: f64,
+    rtol: f64,
+    atol: f64,
+    work: &mut Workspace,
+    stats: &mut RodasStats,
+) -> Result<f64, RodasFailure> {
+    let n = y.len();
+    let Workspace {
+        fy,
+        k,
+        stage_y,
+        y_new,
+        jac,
+        lu,
+        ..
+    } = work;
+    let w = lu.matrix_mut(n);
+    for (wi, ji) in w.iter_mut().zip(jac.iter()) {
+        *wi = -ji;
+    }
+    for i in 0..n {
+        w[i * n + i] += 1.0 / (hs * GAMMA);
+    }
+    if !lu.factor(n) {
+        return Err(RodasFailure::Singular(t));
+    }
+    for s in 0..STAGES {
+        let (done, rest) = k.split_at_mut(s * n);
+        let ks = &mut rest[..n];
+        if s == 0 {
+            ks.copy_from_slice(fy);
+        } else {
+            stage_y.copy_from_slice(y);
+            for j in 0..s {
+                let a = A[tri(s, j)];
+                if a != 0.0 {
+                    for (sy, kj) in stage_y.iter_mut().zip(&done[j * n..(j + 1) * n]) {
+                        *sy += a * kj;
+                    }
+                }
+            }
+            rhs.eval(stage_y, ks, t, stats)?;
+        }
+        for j in 0..s {
+            let c = C[tri(s, j)] / hs;
+            for (r, kj) in ks.iter_mut().zip(&done[j * n..(j + 1) * n]) {
+                *r += c * kj;
+            }
+        }
+        // A stage that overflows makes the error estimate NaN: the step is rejected.
+        lu.solve(ks);
+    }
+    let mut err = 0.0;
+    for i in 0..n {
+        let mut yi = y[i];
+        let mut ei = 0.0;
+        for s in 0..STAGES {
+            yi += M[s] * k[s * n + i];
+            ei += E[s] * k[s * n + i];
+        }
+        y_new[i] = yi;
+        let sc = atol + rtol * y[i].abs().max(yi.abs());
+        err += (ei / sc).powi(2);
+    }
+    Ok((err / n as f64).sqrt())
+}
+
 /// Integrates `f` from `t0` to `t1` starting at `y`; `h` is the initial step (0 picks one) and
 /// receives the last accepted step for the next call. Without `jacobian`, finite differences.
 /// `work` holds the buffers, so that a run with many output times allocates once.
@@ -254,43 +422,12 @@ pub fn integrate(
 ) -> Result<(), RodasFailure> {
     let n = y.len();
     work.resize(n);
-    let Workspace {
-        fy,
-        k,
-        stage_y,
-        stage_f,
-        y_new,
-        jac,
-        lu,
-    } = work;
+    let rhs = Rhs { f };
+    if *h <= 0.0 {
+        *h = initial_step(&rhs, y, &mut work.fy, t0, t1, rtol, atol, stats)?;
+    }
     let mut t = t0;
     let mut fac_max = 6.0;
-    let eval = |x: &[f64], out: &mut [f64], t: f64, stats: &mut RodasStats| -> Result<(), RodasFailure> {
-        f(x, out);
-        stats.evaluations += 1;
-        match out.iter().position(|v| !v.is_finite()) {
-            Some(i) => Err(RodasFailure::NonFinite(i, t, out[i], false)),
-            None => Ok(()),
-        }
-    };
-    if *h <= 0.0 {
-        eval(y, fy, t, stats)?;
-        let norm = (0..n)
-            .map(|i| (fy[i] / (atol + rtol * y[i].abs())).powi(2))
-            .sum::<f64>()
-            .sqrt()
-            / (n as f64).sqrt();
-        let guess = if norm > 0.0 {
-            (0.01 / norm).min(t1 - t0)
-        } else {
-            (t1 - t0) * 1e-3
-        };
-        // At tight tolerances the guess can fall below what t itself resolves (1e-16 at
-        // t = 628 for rtol 1e-14), which would read as a collapsed step before the first one:
-        // start at the smallest step t can take instead, and let the controller go on.
-        let resolvable = 1e3 * f64::EPSILON * t0.abs().max(t1.abs());
-        *h = guess.max(resolvable).min(t1 - t0);
-    }
     let mut steps = 0u32;
     while t < t1 {
         if steps >= max_steps {
@@ -304,91 +441,22 @@ pub fn integrate(
         if hs <= f64::EPSILON * t.abs().max(1e-300) * 10.0 {
             return Err(RodasFailure::StepUnderflow(t));
         }
-        eval(y, fy, t, stats)?;
-        match jacobian {
-            Some(exact) => {
-                exact(y, jac);
-                if let Some(i) = jac.iter().position(|v| !v.is_finite()) {
-                    return Err(RodasFailure::NonFiniteJacobian(i % n, i / n, t, jac[i]));
-                }
-            }
-            // Forward differences, one column per state entry.
-            None => {
-                stage_y.copy_from_slice(y);
-                for j in 0..n {
-                    let delta = f64::EPSILON.sqrt() * y[j].abs().max(1e-5);
-                    stage_y[j] = y[j] + delta;
-                    eval(stage_y, stage_f, t, stats)?;
-                    stage_y[j] = y[j];
-                    for (entry, (fj, f0)) in jac[j * n..(j + 1) * n].iter_mut().zip(stage_f.iter().zip(fy.iter())) {
-                        *entry = (fj - f0) / delta;
-                    }
-                }
-            }
-        }
-        stats.jacobians += 1;
+        rhs.eval(y, &mut work.fy, t, stats)?;
+        form_jacobian(jacobian, &rhs, y, t, work, stats)?;
         // A rejected step retries with a smaller h at the same y: the Jacobian is still exact
         // there, only W = I/(h gamma) - J is formed and factorised again.
         loop {
-            let w = lu.matrix_mut(n);
-            for (wi, ji) in w.iter_mut().zip(jac.iter()) {
-                *wi = -ji;
-            }
-            for i in 0..n {
-                w[i * n + i] += 1.0 / (hs * GAMMA);
-            }
-            if !lu.factor(n) {
-                return Err(RodasFailure::Singular(t));
-            }
-            for s in 0..STAGES {
-                let (done, rest) = k.split_at_mut(s * n);
-                let ks = &mut rest[..n];
-                if s == 0 {
-                    ks.copy_from_slice(fy);
-                } else {
-                    stage_y.copy_from_slice(y);
-                    for j in 0..s {
-                        let a = A[tri(s, j)];
-                        if a != 0.0 {
-                            for (sy, kj) in stage_y.iter_mut().zip(&done[j * n..(j + 1) * n]) {
-                                *sy += a * kj;
-                            }
-                        }
-                    }
-                    eval(stage_y, ks, t, stats)?;
-                }
-                for j in 0..s {
-                    let c = C[tri(s, j)] / hs;
-                    for (r, kj) in ks.iter_mut().zip(&done[j * n..(j + 1) * n]) {
-                        *r += c * kj;
-                    }
-                }
-                // A stage that overflows makes the error estimate NaN: the step is rejected.
-                lu.solve(ks);
-            }
-            let mut err = 0.0;
-            for i in 0..n {
-                let mut yi = y[i];
-                let mut ei = 0.0;
-                for s in 0..STAGES {
-                    yi += M[s] * k[s * n + i];
-                    ei += E[s] * k[s * n + i];
-                }
-                y_new[i] = yi;
-                let sc = atol + rtol * y[i].abs().max(yi.abs());
-                err += (ei / sc).powi(2);
-            }
-            let err = (err / n as f64).sqrt();
+            let err = attempt(&rhs, y, t, hs, rtol, atol, work, stats)?;
             let fac = if err.is_finite() {
                 (0.9 / err.max(1e-10).powf(1.0 / ELO)).clamp(0.2, fac_max)
             } else {
                 0.2
             };
             if err <= 1.0 {
-                if let Some(i) = y_new.iter().position(|v| !v.is_finite()) {
-                    return Err(RodasFailure::NonFinite(i, t + hs, y_new[i], true));
+                if let Some(i) = work.y_new.iter().position(|v| !v.is_finite()) {
+                    return Err(RodasFailure::NonFinite(i, t + hs, work.y_new[i], true));
                 }
-                y.copy_from_slice(y_new);
+                y.copy_from_slice(&work.y_new[..n]);
                 t += hs;
                 stats.accepted += 1;
                 // Keep the last full step for the next call rather than a shortened final one.
@@ -406,6 +474,69 @@ pub fn integrate(
                 return Err(RodasFailure::StepUnderflow(t));
             }
         }
+    }
+    Ok(())
+}
+
+/// The Rodas4 stage: from `state` at `times[next - 1]` through every later output, one
+/// interval at a time, keeping its step size and buffers from one to the next.
+pub(super) fn run(run: &mut Run, exact: bool, next: usize, state: Vec<f64>) -> Result<(), IntegrationError> {
+    let (kernel, times, solver) = (run.kernel, run.times, run.solver);
+    let jacobian = |x: &[f64], jac: &mut [f64]| {
+        kernel.jacobian(x, jac);
+    };
+    let (mut y, mut h, mut work) = (state, 0.0, Workspace::default());
+    for index in next - 1..times.len() - 1 {
+        let (from, to) = (times[index], times[index + 1]);
+        if to <= from {
+            continue;
+        }
+        let mut rs = RodasStats::default();
+        let bad_input: RefCell<Option<Vec<f64>>> = RefCell::new(None);
+        let f = recording_rhs(kernel, &bad_input);
+        let res = integrate(
+            &f,
+            exact.then_some(&jacobian as JacobianFn),
+            from,
+            to,
+            &mut y,
+            &mut h,
+            solver.rtol,
+            solver.atol,
+            solver.max_steps,
+            &mut rs,
+            &mut work,
+        );
+        let stats = &mut run.trajectory.stats;
+        stats.evaluations += rs.evaluations;
+        stats.accepted += rs.accepted;
+        stats.rejected += rs.rejected;
+        stats.stiff_accepted += rs.accepted;
+        stats.jacobians += rs.jacobians;
+        let name = |i: usize| run.name(i);
+        match res {
+            Ok(()) => {}
+            Err(RodasFailure::NonFinite(i, t, value, is_state)) => {
+                return Err(non_finite_entry(i, t, value, is_state, &name, || {
+                    run.cause(bad_input.borrow_mut().take())
+                }));
+            }
+            Err(RodasFailure::NonFiniteJacobian(row, col, t, value)) => {
+                return Err(non_finite_jacobian(row, col, t, value, &name));
+            }
+            Err(RodasFailure::StepUnderflow(t)) | Err(RodasFailure::Singular(t)) => {
+                return Err(step_collapse(kernel, &y, t, solver, &name));
+            }
+            Err(RodasFailure::TooManySteps(t)) => {
+                return Err(IntegrationError::TooManySteps {
+                    steps: solver.max_steps,
+                    from,
+                    to,
+                    t,
+                })
+            }
+        }
+        run.output(to, &y)?;
     }
     Ok(())
 }

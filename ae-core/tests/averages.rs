@@ -1,10 +1,17 @@
 //! Every closed form and the quadrature are checked against Monte Carlo on random covariances.
 
+use ae_core::averages::ActivationKind;
+use ae_core::averages::Evaluate as _;
 use ae_dsl::ir::Avg;
-use ae_runtime::averages::ActivationKind;
-use ae_runtime::averages::Evaluate as _;
-use ae_runtime::data::rng;
+use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
+
+/// A seeded generator on one stream (as `ae_runtime::data::rng` draws them).
+fn rng(seed: u64, stream: u64) -> rand_chacha::ChaCha8Rng {
+    let mut r = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    r.set_stream(stream);
+    r
+}
 
 /// A random 3x3 positive-definite covariance C = A A^T * scale / 3 + 0.05 I.
 fn covariance(r: &mut impl rand::Rng, scale: f64) -> [[f64; 3]; 3] {
@@ -188,7 +195,7 @@ fn tanh_quadrature_is_converged() {
     // panels half as wide, a wider range) until it stops changing. The refined and twice
     // refined rules agree to rounding (1e-13), and the default agrees with them to 1e-10 of
     // the average's size at entries up to 100, values and gradients alike.
-    use ae_runtime::averages::{with_quadrature_rule, QuadratureRule};
+    use ae_core::averages::{with_quadrature_rule, QuadratureRule};
     let act = ActivationKind::Tanh;
     let once = QuadratureRule::DEFAULT.refined();
     for largest in LARGEST_ENTRIES {
@@ -238,7 +245,7 @@ fn gauss_hermite_rules_integrate_moments() {
     // E[z^(2j)] = (2j-1)!!: an n-point rule is exact for polynomials of degree 2n-1, so every
     // rule we use must reproduce the moments up to degree 16 to rounding.
     for n in [48, 64, 96, 128, 160] {
-        let (x, w) = ae_runtime::averages::gauss_hermite(n);
+        let (x, w) = ae_core::averages::gauss_hermite(n);
         let mut double_factorial = 1.0;
         for j in 0..=8 {
             if j > 0 {

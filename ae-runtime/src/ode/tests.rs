@@ -1,0 +1,325 @@
+//! Tests of the driver and its stages on small systems with known solutions.
+
+use super::*;
+
+/// A test system given by its right-hand side and, optionally, its exact Jacobian.
+struct TestKernel {
+    rhs: fn(&[f64], &mut [f64]),
+    jacobian: Option<fn(&mut [f64])>,
+}
+
+impl Kernel for TestKernel {
+    fn equations(&self) -> &str {
+        "test"
+    }
+    fn activation(&self) -> ae_core::averages::ActivationKind {
+        // A linear test system: no activation enters it.
+        ae_core::averages::ActivationKind::Linear
+    }
+    fn k(&self) -> usize {
+        1
+    }
+    fn source(&self) -> &str {
+        ""
+    }
+    fn params(&self) -> &[f64] {
+        &[]
+    }
+    fn params_mut(&mut self) -> &mut [f64] {
+        &mut []
+    }
+    fn rho(&self) -> &[f64] {
+        &[]
+    }
+    fn set_rho(&mut self, _rho: Vec<f64>) {}
+    fn rhs(&self, y: &[f64], dy: &mut [f64]) {
+        (self.rhs)(y, dy)
+    }
+    fn observe(&self, y: &[f64], out: &mut [f64]) {
+        out[0] = y[0];
+    }
+    fn is_generated(&self) -> bool {
+        true
+    }
+    fn jacobian(&self, _y: &[f64], jac: &mut [f64]) -> bool {
+        self.jacobian.map(|exact| exact(jac)).is_some()
+    }
+}
+
+/// dy_i/dt = -(1 + i mod 3) y_i: a state large enough that one stepper may keep only ~20
+/// steps, integrated over a stretch that needs more.
+const DECAY: TestKernel = TestKernel {
+    rhs: |y, dy| {
+        for (i, (d, v)) in dy.iter_mut().zip(y).enumerate() {
+            *d = -((1 + i % 3) as f64) * v;
+        }
+    },
+    jacobian: None,
+};
+
+/// y0' = -1000 (y0 - y1), y1' = -y1: after a transient of width 1e-3, y0 follows
+/// (1000/999) e^{-t} and an explicit method is held at h ~ 6e-3 by stability alone.
+fn stiff(exact_jacobian: bool) -> TestKernel {
+    TestKernel {
+        rhs: |y, dy| {
+            dy[0] = -1000.0 * (y[0] - y[1]);
+            dy[1] = -y[1];
+        },
+        jacobian: exact_jacobian.then_some(|jac: &mut [f64]| jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0])),
+    }
+}
+
+fn run_stiff(method: Method, exact_jacobian: bool) -> Trajectory {
+    let solver = Solver {
+        method,
+        ..Solver::default()
+    };
+    let times = log_times(0.01, 5.0, 10);
+    integrate(
+        &stiff(exact_jacobian),
+        &[],
+        vec![0.0, 1.0],
+        &times,
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap()
+}
+
+/// The exact late solution, against which every method must land within its tolerance:
+/// rtol 1e-7 per step leaves a global error of a few 1e-6 relative at most (at t = 5 the value,
+/// 6.7e-3, is far above atol = 1e-10).
+fn assert_on_the_slow_manifold(traj: &Trajectory, what: &str) {
+    let t = *traj.times.last().unwrap();
+    let exact = 1000.0 / 999.0 * (-t).exp();
+    let got = traj.states.last().unwrap()[0];
+    assert!((got - exact).abs() <= 1e-5 * exact, "{what}: {got} vs {exact}");
+}
+
+#[test]
+fn auto_hands_a_stiff_explicit_run_to_bdf() {
+    // Without an exact Jacobian auto starts with dop853; once the steps are held by
+    // stability (Hairer's test, 15 in a row) it goes on with BDF (finite differences:
+    // the state is small). dop853 alone is held at h <= 6.3e-3 (its stability interval on
+    // the negative axis is ~6.3, the eigenvalue -1000): about 790 steps to t = 5.
+    let auto = run_stiff(Method::Auto, false);
+    let explicit = run_stiff(Method::Dop853, false);
+    assert_eq!(auto.stats.started_with, Method::Dop853);
+    let switched = auto.stats.switched_at.expect("auto switched");
+    assert!(switched < 0.5, "switched at t = {switched}");
+    assert_eq!(auto.stats.stiff, Some(Method::Bdf));
+    assert!(auto.stats.stiff_accepted > 0 && auto.stats.jacobians > 0);
+    assert_eq!(explicit.stats.switched_at, None);
+    assert!(explicit.stats.accepted > 750, "{}", explicit.stats.accepted);
+    // Auto's steps: dop853's until the test fires, then BDF's, whose step grows with the
+    // slow solution (about 160 in all at rtol 1e-7, against dop853's ~790 held by
+    // stability at any tolerance).
+    assert!(
+        auto.stats.accepted * 4 < explicit.stats.accepted,
+        "auto {} steps, dop853 {}",
+        auto.stats.accepted,
+        explicit.stats.accepted
+    );
+    assert_on_the_slow_manifold(&auto, "auto");
+    assert_on_the_slow_manifold(&explicit, "dop853");
+    assert!(
+        auto.stats.describe().starts_with("dop853 "),
+        "{}",
+        auto.stats.describe()
+    );
+}
+
+#[test]
+fn auto_starts_with_bdf_where_an_exact_jacobian_exists() {
+    let auto = run_stiff(Method::Auto, true);
+    assert_eq!(auto.stats.started_with, Method::Bdf);
+    assert_eq!(auto.stats.switched_at, None);
+    assert_eq!(auto.stats.accepted, auto.stats.stiff_accepted);
+    // BDF keeps its Jacobian while Newton converges: fewer Jacobians than steps.
+    assert!(
+        auto.stats.jacobians < auto.stats.accepted,
+        "{} Jacobians, {} steps",
+        auto.stats.jacobians,
+        auto.stats.accepted
+    );
+    assert_on_the_slow_manifold(&auto, "auto with the exact Jacobian");
+}
+
+#[test]
+fn rodas4_forms_one_jacobian_per_step() {
+    let rodas = run_stiff(Method::Rodas4, true);
+    assert_eq!(rodas.stats.started_with, Method::Rodas4);
+    assert_eq!(rodas.stats.stiff, Some(Method::Rodas4));
+    // A rejected attempt retries at the same state with the same Jacobian.
+    assert_eq!(rodas.stats.jacobians, rodas.stats.accepted);
+    assert_on_the_slow_manifold(&rodas, "rodas4");
+}
+
+/// A segment longer than one stepper's share of steps goes on in fresh steppers and still
+/// lands on the exact solution (dop853 at rtol 1e-10: the global error is a few times the
+/// tolerance, 1e-8 of each entry leaves room).
+#[test]
+fn long_segments_are_split_without_changing_the_solution() {
+    let n = 100_000;
+    let chunk = steps_per_stepper(n);
+    assert!(chunk < 30, "{chunk}");
+    let y0: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64).collect();
+    let solver = Solver {
+        rtol: 1e-10,
+        atol: 1e-14,
+        ..Solver::default()
+    };
+    for method in [Method::Dop853, Method::Dopri5] {
+        let solver = Solver { method, ..solver };
+        let traj = integrate(
+            &DECAY,
+            &[],
+            y0.clone(),
+            &[0.0, 12.0],
+            &solver,
+            &["y0".into()],
+            &|_| None,
+            |_| {},
+        )
+        .unwrap();
+        assert!(
+            traj.stats.accepted > 2 * chunk as u64,
+            "{method:?}: {} steps",
+            traj.stats.accepted
+        );
+        let end = &traj.states[1];
+        for (i, v) in end.iter().enumerate() {
+            let exact = y0[i] * (-((1 + i % 3) as f64) * 12.0).exp();
+            assert!(
+                (v - exact).abs() <= 1e-8 * y0[i],
+                "{method:?} entry {i}: {v} vs {exact}"
+            );
+        }
+        assert_eq!(traj.states.len(), 2);
+    }
+}
+
+/// The step budget counts over all steppers of a segment: 159 steps to t = 30 at rtol
+/// 1e-13 (limited by accuracy, not by stability, which would stop the run earlier), in
+/// steppers of about 100 steps for this state, against a budget of 120.
+#[test]
+fn the_step_limit_holds_across_split_segments() {
+    let n = 20_000;
+    assert!(steps_per_stepper(n) < 120);
+    let solver = Solver {
+        max_steps: 120,
+        rtol: 1e-13,
+        atol: 1e-16,
+        ..Solver::default()
+    };
+    let y0 = vec![1.0; n];
+    let result = integrate(
+        &DECAY,
+        &[],
+        y0,
+        &[0.0, 30.0],
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    );
+    match result {
+        Err(IntegrationError::TooManySteps { steps: 120, .. }) => {}
+        Err(e) => panic!("{e}"),
+        Ok(traj) => panic!("finished in {} steps", traj.stats.accepted),
+    }
+}
+
+/// BDF stops at the step limit between two outputs, with the outputs it had reached.
+#[test]
+fn bdf_stops_at_the_step_limit() {
+    let solver = Solver {
+        method: Method::Bdf,
+        max_steps: 5,
+        ..Solver::default()
+    };
+    let err = integrate(
+        &stiff(true),
+        &[],
+        vec![0.0, 1.0],
+        &[0.0, 5.0],
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(matches!(err, IntegrationError::TooManySteps { steps: 5, .. }), "{err}");
+}
+
+/// A derivative that turns NaN (here once y1 = e^{-t} falls below 1/2, at t = ln 2) stops
+/// BDF with an error naming it and a time past ln 2, not with NaN in the output.
+#[test]
+fn bdf_names_a_non_finite_derivative() {
+    let kernel = TestKernel {
+        rhs: |y, dy| {
+            dy[0] = -1000.0 * (y[0] - y[1]);
+            dy[1] = if y[1] < 0.5 { f64::NAN } else { -y[1] };
+        },
+        jacobian: Some(|jac: &mut [f64]| jac.copy_from_slice(&[-1000.0, 0.0, 1000.0, -1.0])),
+    };
+    let solver = Solver {
+        method: Method::Bdf,
+        ..Solver::default()
+    };
+    let names = ["y0".to_string(), "y1".to_string()];
+    let err = integrate(
+        &kernel,
+        &names,
+        vec![0.0, 1.0],
+        &log_times(0.01, 5.0, 10),
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap_err();
+    match err {
+        IntegrationError::NonFinite { quantity, t, .. } => {
+            assert_eq!(quantity, "dy1/dt");
+            assert!(t > 0.6, "t = {t}");
+        }
+        other => panic!("{other}"),
+    }
+}
+
+/// A run may take more than the 5000 steps diffsol allows a whole run by default: the
+/// limit is per output interval. A harmonic oscillator over 300 periods at rtol 1e-8
+/// needs far more; BDF's damping keeps the radius within a few percent of 1.
+#[test]
+fn bdf_runs_past_diffsols_default_step_cap() {
+    let kernel = TestKernel {
+        rhs: |y, dy| {
+            dy[0] = y[1];
+            dy[1] = -y[0];
+        },
+        jacobian: Some(|jac: &mut [f64]| jac.copy_from_slice(&[0.0, -1.0, 1.0, 0.0])),
+    };
+    let solver = Solver {
+        method: Method::Bdf,
+        rtol: 1e-8,
+        ..Solver::default()
+    };
+    let traj = integrate(
+        &kernel,
+        &[],
+        vec![1.0, 0.0],
+        &[0.0, 1000.0, 2000.0],
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap();
+    assert!(traj.stats.accepted > 5000, "{} steps", traj.stats.accepted);
+    let last = traj.states.last().unwrap();
+    let radius = (last[0] * last[0] + last[1] * last[1]).sqrt();
+    assert!((radius - 1.0).abs() < 0.05, "radius {radius}");
+}

@@ -1,0 +1,92 @@
+//! The SGD side's observables: eg and the order parameters of the weights, through the
+//! equations the data call for, and the reconstructed fraction of each tracked mode.
+
+use ae_runtime::data::Weights;
+
+use crate::error::RunError;
+use crate::run::{ModelHandle, OdeJob};
+use crate::source::DataSource;
+
+/// Observables (eg and order parameters) of weights, through the equations the data call for
+/// (see `DataSource::measure_equations`): exact functions of the weights' order parameters.
+pub struct Measure {
+    /// The measuring equations, compiled once (generated code where it exists: at K = 64,
+    /// D = 1024 the interpreter needs about a second per measurement).
+    handle: ModelHandle,
+    source: DataSource,
+    /// Modes whose reconstruction is tracked (the spikes, or the top K modes of real data).
+    tracked: usize,
+    pub(super) eg_column: usize,
+}
+
+impl Measure {
+    pub fn new(job: &OdeJob) -> Result<Measure, RunError> {
+        let handle = OdeJob {
+            equations: job.source.measure_equations().to_string(),
+            // Observables do not depend on the learning rule's parameters; the bulk's are
+            // the source's (set by `load`).
+            params: vec![],
+            interpret: false,
+            ..job.clone()
+        }
+        .load()?;
+        let eg_column = handle.require_eg("measuring SGD")?;
+        Ok(Measure {
+            tracked: job.source.tracked_modes(job.k),
+            source: job.source.clone(),
+            eg_column,
+            handle,
+        })
+    }
+
+    /// The observables and the reconstructed fraction of each tracked mode's variance.
+    pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+        let inputs = self.source.order_parameters(weights, eig);
+        let y = self.handle.state_of(&inputs);
+        let mut out = vec![0.0; self.handle.observable_names.len()];
+        self.handle.kernel.observe(&y, &mut out);
+        let recon = spikes::reconstruction_top(self.handle.activation(), &inputs, &self.handle.rho, self.tracked);
+        (out, recon)
+    }
+
+    pub fn observable_names(&self) -> &[String] {
+        &self.handle.observable_names
+    }
+}
+
+/// Per-spike reconstructed fraction of variance (see `ae_runtime::measure`) along a run.
+pub mod spikes {
+    use ae_core::averages::ActivationKind;
+    use ae_runtime::interp::InitInputs;
+    use ae_runtime::measure::mode_reconstruction;
+
+    /// Q = sum_m rho_m omega omega^T + Qb from order-parameter inputs.
+    pub fn q_matrix(inputs: &InitInputs, rho: &[f64]) -> Vec<Vec<f64>> {
+        let k = inputs.k;
+        (0..k)
+            .map(|a| {
+                (0..k)
+                    .map(|b| {
+                        inputs.qb0[a][b]
+                            + rho
+                                .iter()
+                                .enumerate()
+                                .map(|(m, r)| r * inputs.omega0[a][m] * inputs.omega0[b][m])
+                                .sum::<f64>()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn reconstruction(act: ActivationKind, inputs: &InitInputs, rho: &[f64]) -> Vec<f64> {
+        mode_reconstruction(act, rho, &inputs.omega0, &inputs.varpi0, &q_matrix(inputs, rho))
+    }
+
+    /// Reconstruction of the first `tracked` modes, with Q from all of `rho`'s modes.
+    pub fn reconstruction_top(act: ActivationKind, inputs: &InitInputs, rho: &[f64], tracked: usize) -> Vec<f64> {
+        let q = q_matrix(inputs, rho);
+        let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
+        mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)
+    }
+}
