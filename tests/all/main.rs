@@ -10,6 +10,7 @@ mod figure2;
 mod figures;
 mod generator;
 mod house;
+mod jit;
 mod loaders;
 mod realdata;
 mod reduced;
