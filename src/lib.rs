@@ -2,6 +2,7 @@
 //! that the command-line program and the tests share; the generated kernels live in
 //! `aedyn-kernels`.
 
+pub mod backend;
 pub mod cli;
 /// The generated kernels (crate `aedyn-kernels`), under the name the jobs and tests use.
 pub use aedyn_kernels as models;

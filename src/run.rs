@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ae_core::averages::ActivationKind;
-use ae_core::kernel::Kernel;
+use ae_core::kernel::{Backend, Kernel};
 use ae_dsl::ir::Input;
 use ae_dsl::layout::Layout;
 use ae_dsl::unroll::observable_names;
@@ -13,73 +13,34 @@ use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::ode::{integrate, log_times, Method, Solver, Trajectory};
 use ae_runtime::sgd::Rates;
 
+use crate::backend;
 use crate::error::{input, RunError};
 use crate::memory::check_memory;
-use crate::models;
 use crate::schema::{self, csv_name};
 use crate::source::{DataSource, InitChoice};
 
-/// A kernel and the model it was built from.
-pub struct Loaded {
-    pub kernel: Box<dyn Kernel>,
-    pub model: Arc<Model>,
-}
-
-/// Loads equations by shipped name (`vanilla`) or by path (`my/variant.ae`). Shipped equations
-/// use generated code when (K, activation) was generated, unless `interpret` is set.
-pub fn load(equations: &str, k: usize, activation: ActivationKind, interpret: bool) -> Result<Loaded, RunError> {
-    let (path, source) = match models::shipped_source(equations) {
-        Some(src) => (format!("equations/{equations}.ae"), src.to_string()),
-        None if equations.ends_with(".ae") || equations.contains('/') => {
-            let text = std::fs::read_to_string(equations)
-                .map_err(|e| RunError::Input(format!("cannot read equation file {equations}: {e}")))?;
-            (equations.to_string(), text)
-        }
-        None => {
-            let names: Vec<&str> = models::default::SOURCES.iter().map(|(n, _)| *n).collect();
-            return input(format!(
-                "unknown equations `{equations}`: expected one of {} or the path of an .ae file",
-                names.join(", ")
-            ));
-        }
-    };
-    let model = Arc::new(ae_dsl::compile(&path, &source)?);
-    ae_dsl::unroll::check_k(&model, k)?;
-    let generated = if interpret || models::shipped_source(equations).is_none() {
-        None
-    } else {
-        models::generated(&model.name, k, activation)
-    };
-    let kernel = match generated {
-        Some(kernel) => kernel,
-        None => Box::new(Interpreter::new(model.clone(), &source, k, activation)),
-    };
-    Ok(Loaded { kernel, model })
-}
-
 /// Sets modes and named parameters; every parameter without a default must be given.
-pub fn configure(loaded: &mut Loaded, rho: Vec<f64>, params: &[(String, f64)]) -> Result<(), RunError> {
-    loaded.kernel.set_rho(rho);
+pub fn configure(
+    kernel: &mut dyn Kernel,
+    model: &Model,
+    rho: Vec<f64>,
+    params: &[(String, f64)],
+) -> Result<(), RunError> {
+    kernel.set_rho(rho);
     for (name, value) in params {
-        match loaded.model.param_index(name) {
-            Some(i) => loaded.kernel.params_mut()[i] = *value,
+        match model.param_index(name) {
+            Some(i) => kernel.params_mut()[i] = *value,
             None => {
-                let known: Vec<&str> = loaded.model.params.iter().map(|p| p.name.as_str()).collect();
+                let known: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
                 return input(format!(
                     "equations `{}` have no parameter `{name}` (they have: {})",
-                    loaded.model.name,
+                    model.name,
                     known.join(", ")
                 ));
             }
         }
     }
-    if let Some((p, _)) = loaded
-        .model
-        .params
-        .iter()
-        .zip(loaded.kernel.params())
-        .find(|(_, v)| v.is_nan())
-    {
+    if let Some((p, _)) = model.params.iter().zip(kernel.params()).find(|(_, v)| v.is_nan()) {
         return input(format!(
             "parameter `{}` has no default and was not given (use --param {}=VALUE)",
             p.name, p.name
@@ -105,7 +66,8 @@ pub struct OdeJob {
     pub params: Vec<(String, f64)>,
     pub times: Vec<f64>,
     pub solver: Solver,
-    pub interpret: bool,
+    /// The code that evaluates the equations, if the user chose (see `backend`).
+    pub backend: Option<Backend>,
 }
 
 /// The outcome of an ODE run, with column names for its observables and states.
@@ -113,7 +75,9 @@ pub struct OdeRun {
     pub trajectory: Trajectory,
     pub observable_names: Vec<String>,
     pub state_names: Vec<String>,
-    pub generated: bool,
+    /// The code that evaluated the equations, and the seconds spent compiling it in this run.
+    pub backend: Backend,
+    pub compile_seconds: f64,
 }
 
 impl OdeJob {
@@ -131,7 +95,7 @@ impl OdeJob {
             params: vec![],
             times: log_times(0.01, 1000.0, 100),
             solver: Solver::default(),
-            interpret: false,
+            backend: None,
         }
     }
 
@@ -143,9 +107,11 @@ impl OdeJob {
     /// Compiles the equations once for this job: the kernel configured with the modes and
     /// parameters, the state's layout and column names, and the initial state.
     pub fn load(&self) -> Result<ModelHandle, RunError> {
-        let mut loaded = load(&self.equations, self.k, self.activation, self.interpret)?;
-        let model = loaded.model.clone();
+        let file = backend::equation_file(&self.equations)?;
+        let model = Arc::new(ae_dsl::compile(&file.path, &file.text)?);
+        ae_dsl::unroll::check_k(&model, self.k)?;
         let (rho, inputs) = self.modes_and_init(&model)?;
+        let mut kernel = backend::kernel(&file, &model, self.k, rho.len(), self.activation, self.backend)?;
         let mut params: Vec<(String, f64)> = self
             .source
             .bulk_params()
@@ -164,16 +130,16 @@ impl OdeJob {
                 .map(|((name, value), _)| (name.to_string(), value)),
         );
         params.extend(self.params.iter().cloned());
-        configure(&mut loaded, rho.clone(), &params)?;
-        let mut interp = Interpreter::new(model.clone(), loaded.kernel.source(), self.k, self.activation);
+        configure(kernel.as_mut(), &model, rho.clone(), &params)?;
+        let mut interp = Interpreter::new(model.clone(), &file.text, self.k, self.activation);
         interp.set_rho(rho.clone());
-        interp.params_mut().copy_from_slice(loaded.kernel.params());
+        interp.params_mut().copy_from_slice(kernel.params());
         let y0 = interp.init(&inputs);
         let layout = Layout::new(&model, self.k, rho.len());
         Ok(ModelHandle {
             state_names: layout.names(&model),
             observable_names: observable_names(&model, self.k),
-            kernel: loaded.kernel,
+            kernel,
             model,
             k: self.k,
             rho,
@@ -349,7 +315,8 @@ impl ModelHandle {
             trajectory,
             observable_names: self.observable_names.clone(),
             state_names: self.state_names.clone(),
-            generated: self.kernel.is_generated(),
+            backend: self.kernel.backend(),
+            compile_seconds: self.kernel.compile_seconds(),
         })
     }
 }

@@ -176,7 +176,7 @@ pub(crate) fn kernel_impl(
             fn set_rho(&mut self, rho: ::std::vec::Vec<f64>) { self.rho = rho; }
             fn rhs(&self, y: &[f64], dy: &mut [f64]) { #name::rhs(self, y, dy) }
             fn observe(&self, y: &[f64], out: &mut [f64]) { #name::observe(self, y, out) }
-            fn is_generated(&self) -> bool { true }
+            fn backend(&self) -> ::ae_core::kernel::Backend { ::ae_core::kernel::Backend::Generated }
             #extra
         }
     }

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::activation::ActivationKind;
 use crate::ir::{Func, Model};
 use crate::unroll::{builder, rhs_outputs, Builder, JacIx, Node, NodeId, Program, Target};
 
@@ -25,7 +26,13 @@ type Partials = BTreeMap<JacIx, NodeId>;
 
 /// The partial derivatives of the right-hand side, unrolled for `k` hidden units.
 pub fn unroll_jacobian(model: &Model, k: usize) -> Program {
-    let mut b = builder(model, k);
+    unroll_jacobian_inlined(model, k, None)
+}
+
+/// [`unroll_jacobian`] with the closed-form averages of `inline` as expressions, which the
+/// differentiation goes through (no gradient of an average is called).
+pub fn unroll_jacobian_inlined(model: &Model, k: usize, inline: Option<ActivationKind>) -> Program {
+    let mut b = builder(model, k, inline);
     let outputs = rhs_outputs(&mut b);
     let rhs = Program {
         nodes: std::mem::take(&mut b.nodes),

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod ast;
+mod closed_forms;
 pub mod emit;
 pub mod emit_generic;
 pub mod error;

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::activation::ActivationKind;
 use crate::error::{Error, Result, Span};
 use crate::ir::*;
 use crate::layout::{entry, tuples, Layout};
@@ -156,6 +157,8 @@ pub fn in_range(a: usize, op: CmpOp, other: usize) -> bool {
 pub(crate) struct Builder<'m> {
     model: &'m Model,
     k: usize,
+    /// The activation whose closed-form averages are inlined as expressions, if any.
+    inline: Option<ActivationKind>,
     layout: Layout,
     pub(crate) nodes: Vec<Node>,
     map: HashMap<Node, NodeId>,
@@ -217,9 +220,10 @@ impl Builder<'_> {
                 _ if is_const(&self.nodes[a], 0.0) => self.mk(Neg(b)),
                 _ => self.intern(Sub(a, b)),
             },
+            // `0 * x` stays a product unless x is a constant: x may be NaN (a covariance that
+            // left positive definiteness), which the product must carry, as the interpreter does.
             Mul(a, b) => match (c(self, a), c(self, b)) {
                 (Some(x), Some(y)) => self.konst(x * y),
-                _ if is_const(&self.nodes[a], 0.0) || is_const(&self.nodes[b], 0.0) => self.konst(0.0),
                 _ if is_const(&self.nodes[a], 1.0) => b,
                 _ if is_const(&self.nodes[b], 1.0) => a,
                 _ => self.intern(Mul(a.min(b), a.max(b))),
@@ -227,7 +231,6 @@ impl Builder<'_> {
             Div(a, b) => match (c(self, a), c(self, b)) {
                 (Some(x), Some(y)) => self.konst(x / y),
                 _ if is_const(&self.nodes[b], 1.0) => a,
-                _ if is_const(&self.nodes[a], 0.0) => self.konst(0.0),
                 _ => self.intern(Div(a, b)),
             },
             Powi(a, p) => match (c(self, a), p) {
@@ -306,6 +309,11 @@ impl Builder<'_> {
             }
             Expr::Avg(avg, args) => {
                 let mut args: Vec<NodeId> = args.iter().map(|a| self.expr(a)).collect();
+                if let Some(activation) = self.inline {
+                    if let Some(node) = crate::closed_forms::inline(self, activation, *avg, &args) {
+                        return node;
+                    }
+                }
                 // I2 is symmetric under x1 <-> x2: one canonical argument order shares I2_ka and I2_ak.
                 if *avg == Avg::I2 && args[0] > args[2] {
                     args.swap(0, 2);
@@ -343,10 +351,11 @@ impl Builder<'_> {
     }
 }
 
-pub(crate) fn builder(model: &Model, k: usize) -> Builder<'_> {
+pub(crate) fn builder(model: &Model, k: usize, inline: Option<ActivationKind>) -> Builder<'_> {
     Builder {
         model,
         k,
+        inline,
         layout: Layout::new(model, k, 1),
         nodes: vec![],
         map: HashMap::new(),
@@ -357,7 +366,13 @@ pub(crate) fn builder(model: &Model, k: usize) -> Builder<'_> {
 
 /// The right-hand side of every state equation, unrolled for `k` hidden units.
 pub fn unroll_rhs(model: &Model, k: usize) -> Program {
-    let mut b = builder(model, k);
+    unroll_rhs_inlined(model, k, None)
+}
+
+/// [`unroll_rhs`] with the closed-form averages of `inline` as expressions (see
+/// [`crate::closed_forms`]).
+pub fn unroll_rhs_inlined(model: &Model, k: usize, inline: Option<ActivationKind>) -> Program {
+    let mut b = builder(model, k, inline);
     let outputs = rhs_outputs(&mut b);
     Program {
         nodes: b.nodes,
@@ -406,7 +421,12 @@ pub fn observable_names(model: &Model, k: usize) -> Vec<String> {
 
 /// Every observable, unrolled for `k` hidden units, in the order of `observable_names`.
 pub fn unroll_observables(model: &Model, k: usize) -> Program {
-    let mut b = builder(model, k);
+    unroll_observables_inlined(model, k, None)
+}
+
+/// [`unroll_observables`] with the closed-form averages of `inline` as expressions.
+pub fn unroll_observables_inlined(model: &Model, k: usize, inline: Option<ActivationKind>) -> Program {
+    let mut b = builder(model, k, inline);
     let mut outputs = Vec::new();
     for o in &model.observables {
         for t in tuples(k, o.hidden.len(), false) {
@@ -474,16 +494,20 @@ mod tests {
         assert_eq!(program.average_count(), 6);
     }
 
-    /// Constants fold, neutral elements vanish, and a sum over an empty range is zero.
+    /// Constants fold, neutral elements vanish, and a sum over an empty range is zero; a
+    /// product with zero stays a product (its other factor may be NaN, which it must carry).
     #[test]
     fn constants_fold_and_empty_sums_vanish() {
-        let src = "hidden k, a\nstate x[k] init 0\nd/dt x[k] = (2 * 3 - 6) * x[k] + 1 * x[k] + sum(a < 0, x[a])\n";
+        let src = "hidden k, a\nstate x[k] init 0\nd/dt x[k] = (2 * 3 - 5) * x[k] + sum(a < 0, x[a])\n";
         let program = unroll_rhs(&model(src), 2);
         // dx_k/dt = x_k: the output is the state entry itself, with no operation node.
         for (target, node) in &program.outputs {
             let Target::Y(i) = target else { panic!("{target:?}") };
             assert_eq!(program.nodes[*node], Node::Y(*i));
         }
+        let zero = unroll_rhs(&model("hidden k\nstate x[k] init 0\nd/dt x[k] = 0 * x[k]\n"), 1);
+        let (_, node) = zero.outputs[0];
+        assert!(matches!(zero.nodes[node], Node::Mul(..)), "{:?}", zero.nodes[node]);
     }
 
     /// A constrained sum leaves out the excluded units: sum(a != k, x[a]) at K = 3 adds the

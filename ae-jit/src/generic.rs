@@ -25,11 +25,14 @@ pub struct ScratchLayout {
     /// Where the Gram matrix and the coefficient matrix go.
     pub gram: usize,
     pub coefficients: usize,
+    /// Where each symmetric state without mode index is copied as a full K x K matrix, so that
+    /// reading entry (i, j) is `i K + j` rather than the triangular position.
+    pub unpacked: Vec<Option<usize>>,
     pub len: usize,
 }
 
 /// The hoisted arrays `outputs` need (directly or through other arrays), laid out for `k`.
-pub fn scratch_layout(plan: &Plan, outputs: &[&Output], k: usize) -> ScratchLayout {
+pub fn scratch_layout(model: &Model, plan: &Plan, outputs: &[&Output], k: usize) -> ScratchLayout {
     let mut needed = vec![false; plan.temps.len()];
     let mut stack: Vec<usize> = Vec::new();
     for o in outputs {
@@ -61,11 +64,25 @@ pub fn scratch_layout(plan: &Plan, outputs: &[&Output], k: usize) -> ScratchLayo
             })
         })
         .collect();
+    let (gram, coefficients) = (end, end + k * k);
+    end += 2 * k * k;
+    let unpacked = model
+        .states
+        .iter()
+        .map(|s| {
+            (s.symmetric && !s.mode && s.hidden == 2).then(|| {
+                let at = end;
+                end += k * k;
+                at
+            })
+        })
+        .collect();
     ScratchLayout {
         temps,
-        gram: end,
-        coefficients: end + k * k,
-        len: end + 2 * k * k,
+        gram,
+        coefficients,
+        unpacked,
+        len: end,
     }
 }
 
@@ -100,7 +117,7 @@ pub(crate) fn emit(cg: &mut Codegen, model: &Model, plan: &Plan, k: usize, funct
         Function::Rhs => plan.rhs.iter().collect(),
         Function::Observe => plan.observables.iter().collect(),
     };
-    let scratch = scratch_layout(plan, &outputs, k);
+    let scratch = scratch_layout(model, plan, &outputs, k);
     let m = cg.load_ctx(types::I64, CTX_M);
     let mut em = Emitter {
         model,
@@ -117,6 +134,7 @@ pub(crate) fn emit(cg: &mut Codegen, model: &Model, plan: &Plan, k: usize, funct
         s: cg.load_ctx(types::I64, CTX_SCRATCH),
     };
     em.state_offsets = em.offsets(cg);
+    em.unpack(cg);
     for id in 0..plan.temps.len() {
         if em.scratch.temps[id].is_some() {
             em.temp(cg, id);
@@ -189,6 +207,23 @@ impl Emitter<'_> {
             .collect()
     }
 
+    /// Copies every symmetric state without mode index into its full K x K scratch matrix.
+    fn unpack(&mut self, cg: &mut Codegen) {
+        let model = self.model;
+        for (state, at) in self.scratch.unpacked.clone().into_iter().enumerate() {
+            let Some(at) = at else { continue };
+            let vars = [model.vars.len(), model.vars.len() + 1];
+            self.loops(cg, &vars, &mut |em, cg| {
+                let (i, j) = (Ix::Var(vars[0]), Ix::Var(vars[1]));
+                let from = em.packed_index(cg, state, &[i, j]);
+                let v = cg.load_at(cg.y, from, 0);
+                let to = em.flat(cg, &[i, j]);
+                let to = cg.b.ins().iadd_imm(to, at as i64);
+                cg.store_at(em.s, to, v);
+            });
+        }
+    }
+
     fn ix(&self, cg: &mut Codegen, ix: &Ix) -> Value {
         match ix {
             Ix::Var(v) => self.vars[v],
@@ -245,6 +280,26 @@ impl Emitter<'_> {
 
     /// Index in the state vector of an entry (at the current mode, for mode states).
     fn state_index(&self, cg: &mut Codegen, state: usize, hidden: &[Ix]) -> Value {
+        self.packed_index(cg, state, hidden)
+    }
+
+    /// The value of a state entry: from its unpacked copy where it has one.
+    fn read_state(&self, cg: &mut Codegen, state: usize, hidden: &[Ix]) -> Value {
+        match self.scratch.unpacked[state] {
+            Some(at) => {
+                let flat = self.flat(cg, hidden);
+                let i = cg.b.ins().iadd_imm(flat, at as i64);
+                cg.load_at(self.s, i, 0)
+            }
+            None => {
+                let i = self.state_index(cg, state, hidden);
+                cg.load_at(cg.y, i, 0)
+            }
+        }
+    }
+
+    /// Index in the state vector of an entry as stored (symmetric states once per pair).
+    fn packed_index(&self, cg: &mut Codegen, state: usize, hidden: &[Ix]) -> Value {
         let entry = self.entry(cg, state, hidden);
         let at = cg.b.ins().iadd(self.state_offsets[state], entry);
         if self.model.states[state].mode {
@@ -275,10 +330,7 @@ impl Emitter<'_> {
                 )
             }
             L::Rho => self.rho_t.expect("rho is read inside a mode loop"),
-            L::Y { state, hidden } | L::ModeY { state, hidden } => {
-                let i = self.state_index(cg, *state, hidden);
-                cg.load_at(cg.y, i, 0)
-            }
+            L::Y { state, hidden } | L::ModeY { state, hidden } => self.read_state(cg, *state, hidden),
             L::Temp { id, args } => {
                 let i = self.temp_index(cg, *id, args);
                 cg.load_at(self.s, i, 0)

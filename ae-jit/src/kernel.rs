@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use ae_core::averages::ActivationKind;
-use ae_core::kernel::{JacSlot, JacobianBuilder, Kernel};
+use ae_core::kernel::{Backend, JacSlot, JacobianBuilder, Kernel};
 use ae_dsl::layout::Layout;
 use ae_dsl::unroll::JacIx;
 use ae_dsl::Model;
 
 use crate::symbols::JacobianTarget;
-use crate::{compile, Compiled, JitError, Shape};
+use crate::{compile, symbolic_jacobian_pays_off, Compiled, JacobianPolicy, JitError, Shape};
 
 /// What every call of compiled code reads (field offsets in `codegen::CTX_*`).
 #[repr(C)]
@@ -35,6 +35,11 @@ pub struct JitKernel {
     rho: Vec<f64>,
     /// Whether this kernel's making compiled the code (rather than finding it in the cache).
     fresh: bool,
+    jacobian_policy: JacobianPolicy,
+    /// The state's length for the modes set, and the number of observables (the calls'
+    /// bounds, checked at every call).
+    state_len: usize,
+    observables: usize,
 }
 
 impl JitKernel {
@@ -51,14 +56,25 @@ impl JitKernel {
         let params = model.params.iter().map(|p| p.default.unwrap_or(f64::NAN)).collect();
         Ok(JitKernel {
             compiled,
-            model,
             source: Arc::from(source),
             k,
             activation,
             params,
             rho: Vec::new(),
             fresh,
+            jacobian_policy: JacobianPolicy::WhenCheaper,
+            state_len: Layout::new(&model, k, 0).len,
+            observables: ae_dsl::unroll::observable_names(&model, k).len(),
+            model,
         })
+    }
+
+    /// The same kernel, offering its symbolic Jacobian as `policy` says.
+    pub fn with_jacobian_policy(self, policy: JacobianPolicy) -> JitKernel {
+        JitKernel {
+            jacobian_policy: policy,
+            ..self
+        }
     }
 
     pub fn shape(&self) -> Shape {
@@ -70,10 +86,6 @@ impl JitKernel {
     pub fn compile_seconds(&self) -> f64 {
         let own = if self.fresh { self.compiled.compile_seconds } else { 0.0 };
         own + self.compiled.jacobian_seconds.lock().map_or(0.0, |s| *s)
-    }
-
-    fn state_len(&self) -> usize {
-        Layout::new(&self.model, self.k, self.rho.len()).len
     }
 
     fn context(&self, scratch: &mut [f64]) -> Context {
@@ -134,11 +146,12 @@ impl Kernel for JitKernel {
         &self.rho
     }
     fn set_rho(&mut self, rho: Vec<f64>) {
+        self.state_len = Layout::new(&self.model, self.k, rho.len()).len;
         self.rho = rho;
     }
 
     fn rhs(&self, y: &[f64], dy: &mut [f64]) {
-        let n = self.state_len();
+        let n = self.state_len;
         assert!(
             y.len() == n && dy.len() >= n,
             "a state of {} entries where {n} are laid out",
@@ -148,25 +161,35 @@ impl Kernel for JitKernel {
     }
 
     fn observe(&self, y: &[f64], out: &mut [f64]) {
-        let n = self.state_len();
-        let names = ae_dsl::unroll::observable_names(&self.model, self.k).len();
+        let n = self.state_len;
         assert!(
-            y.len() == n && out.len() >= names,
+            y.len() == n && out.len() >= self.observables,
             "a state of {} entries where {n} are laid out",
             y.len()
         );
         self.call(self.compiled.observe, y, out, self.compiled.scratch.1);
     }
 
-    fn is_generated(&self) -> bool {
-        true
+    fn backend(&self) -> Backend {
+        Backend::Jit
+    }
+
+    fn compile_seconds(&self) -> f64 {
+        JitKernel::compile_seconds(self)
     }
 
     fn jacobian(&self, y: &[f64], jac: &mut [f64]) -> bool {
+        let wanted = match self.jacobian_policy {
+            JacobianPolicy::Always => true,
+            JacobianPolicy::WhenCheaper => symbolic_jacobian_pays_off(self.compiled.rhs_nodes, y.len()),
+        };
+        if !wanted {
+            return false;
+        }
         let Some((f, tables)) = self.compiled.jacobian(&self.model, self.k, self.activation) else {
             return false;
         };
-        let n = self.state_len();
+        let n = self.state_len;
         assert!(
             y.len() == n && jac.len() >= n * n,
             "a state of {} entries where {n} are laid out",

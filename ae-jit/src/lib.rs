@@ -51,7 +51,7 @@ pub enum Shape {
 
 /// Unrolled programs larger than this many nodes are refused (they would take seconds to
 /// compile); the K-generic code serves such K.
-pub const MAX_UNROLLED_NODES: usize = 400_000;
+pub const MAX_UNROLLED_NODES: usize = 600_000;
 
 /// The largest K compiled unrolled by default: beyond, the K-generic loops run as fast (their
 /// per-mode work is matrix products) and compile in constant time.
@@ -65,6 +65,29 @@ pub fn default_shape(k: usize) -> Shape {
     } else {
         Shape::Generic
     }
+}
+
+/// Whether compiling the symbolic Jacobian of an unrolled right-hand side of `rhs_nodes`
+/// operations is estimated to cost less than differencing it over a run, for a state of `n`
+/// entries. Counted, not timed (the choice must not depend on the machine's load), from
+/// measured rates (`cargo bench --bench jit`): compiling takes about 1.7 µs per operation of the
+/// Jacobian, which has about 5 times the right-hand side's; a right-hand side evaluates at
+/// about 0.5 ns per operation; a stiff run forms about 60 Jacobians (543 BDF steps, 60
+/// Jacobians for the default run), each by differences n right-hand sides.
+/// Vanilla K = 3 (n = 45) differences; K = 9 (n = 378) and beyond compile.
+pub fn symbolic_jacobian_pays_off(rhs_nodes: usize, n: usize) -> bool {
+    let compile = 1.7e-6 * 5.0 * rhs_nodes as f64;
+    let differences = 60.0 * n as f64 * 0.5e-9 * rhs_nodes as f64;
+    compile < differences
+}
+
+/// When a JIT kernel offers its symbolic Jacobian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JacobianPolicy {
+    /// When compiling it is estimated to cost less than differences ([`symbolic_jacobian_pays_off`]).
+    WhenCheaper,
+    /// Always (compiled at its first use).
+    Always,
 }
 
 /// A compiled function: `(context, state, output)`.
@@ -84,6 +107,9 @@ pub struct Compiled {
     pub(crate) jacobian: OnceLock<Option<(RawFn, JacobianTables)>>,
     /// Seconds spent compiling the right-hand side and the observables.
     pub compile_seconds: f64,
+    /// Operations of the unrolled right-hand side (0 for K-generic code): what the cost of a
+    /// Jacobian, compiled or by differences, is estimated from.
+    pub(crate) rhs_nodes: usize,
     /// Seconds spent compiling the Jacobian, once it was.
     pub(crate) jacobian_seconds: Mutex<f64>,
 }
@@ -95,13 +121,26 @@ unsafe impl Send for Compiled {}
 // SAFETY: as above.
 unsafe impl Sync for Compiled {}
 
-/// A new module for the host, with the runtime's functions as its symbols.
-fn new_module() -> Result<JITModule, JitError> {
+/// A new module for the host, with the runtime's functions as its symbols, for code of `shape`.
+fn new_module(shape: Shape) -> Result<JITModule, JitError> {
     let codegen = |e: &dyn std::fmt::Display| JitError::Codegen(e.to_string());
     let mut flags = settings::builder();
     flags.set("use_colocated_libcalls", "false").map_err(|e| codegen(&e))?;
     flags.set("is_pic", "false").map_err(|e| codegen(&e))?;
     flags.set("opt_level", "speed").map_err(|e| codegen(&e))?;
+    // Unrolled code gets the single-pass register allocator: the backtracking one took 650 ms
+    // over the 30 000 straight-line operations of vanilla's K = 6 Jacobian against 52 ms (its
+    // live ranges span the whole function), for a right-hand side 1.3x faster (`cargo bench
+    // --bench jit`). K-generic code is small and all loops, whose counters and accumulators the
+    // single-pass allocator keeps in memory: there the backtracking one pays.
+    let allocator = match shape {
+        Shape::Unrolled => "single_pass",
+        Shape::Generic => "backtracking",
+    };
+    flags.set("regalloc_algorithm", allocator).map_err(|e| codegen(&e))?;
+    // The verifier runs in debug builds, where the tests run.
+    let verify = if cfg!(debug_assertions) { "true" } else { "false" };
+    flags.set("enable_verifier", verify).map_err(|e| codegen(&e))?;
     let isa = cranelift_native::builder()
         .map_err(|e| codegen(&e))?
         .finish(settings::Flags::new(flags))
@@ -144,69 +183,110 @@ fn define(
     Ok((id, ir))
 }
 
-/// The right-hand side and observables of `model` for `k` units, as machine code.
-fn compile_uncached(model: &Model, k: usize, activation: ActivationKind, shape: Shape) -> Result<Compiled, JitError> {
-    let start = std::time::Instant::now();
-    let averages = AverageSource::Builtin(activation);
-    let mut module = new_module()?;
-    let (rhs, observe, scratch) = match shape {
+/// Which function of a model to compile.
+#[derive(Clone, Copy)]
+enum Which {
+    Rhs,
+    Observe,
+}
+
+/// One function of `model`, in a module of its own: the module, the function and, for unrolled
+/// right-hand sides, the program's size.
+fn compile_function(
+    model: &Model,
+    k: usize,
+    averages: AverageSource,
+    shape: Shape,
+    which: Which,
+) -> Result<(JITModule, RawFn, usize), JitError> {
+    let mut module = new_module(shape)?;
+    let (name, mut nodes) = (if matches!(which, Which::Rhs) { "rhs" } else { "observe" }, 0);
+    let (id, _) = match shape {
         Shape::Unrolled => {
-            let rhs_program = ae_dsl::unroll::unroll_rhs(model, k);
-            if rhs_program.nodes.len() > MAX_UNROLLED_NODES {
+            let inline = match averages {
+                AverageSource::Builtin(a) => Some(a),
+                AverageSource::User => None,
+            };
+            let program = match which {
+                Which::Rhs => ae_dsl::unroll::unroll_rhs_inlined(model, k, inline),
+                Which::Observe => ae_dsl::unroll::unroll_observables_inlined(model, k, inline),
+            };
+            if program.nodes.len() > MAX_UNROLLED_NODES {
                 return Err(JitError::TooLarge {
                     k,
-                    nodes: rhs_program.nodes.len(),
+                    nodes: program.nodes.len(),
                     limit: MAX_UNROLLED_NODES,
                 });
             }
+            nodes = program.nodes.len();
             let layout = ae_dsl::layout::Layout::new(model, k, 1);
-            let (rhs, _) = define(&mut module, "rhs", averages, false, |cg| {
-                unrolled::emit(cg, &rhs_program, &layout);
-            })?;
-            let obs_program = ae_dsl::unroll::unroll_observables(model, k);
-            let (observe, _) = define(&mut module, "observe", averages, false, |cg| {
-                unrolled::emit(cg, &obs_program, &layout);
-            })?;
-            (rhs, observe, (0, 0))
+            define(&mut module, name, averages, false, |cg| {
+                unrolled::emit(cg, &program, &layout);
+            })?
         }
         Shape::Generic => {
             let plan = ae_dsl::generic::lower(model);
-            let (rhs, _) = define(&mut module, "rhs", averages, false, |cg| {
-                generic::emit(cg, model, &plan, k, generic::Function::Rhs);
-            })?;
-            let (observe, _) = define(&mut module, "observe", averages, false, |cg| {
-                generic::emit(cg, model, &plan, k, generic::Function::Observe);
-            })?;
-            let rhs_outputs: Vec<&ae_dsl::generic::Output> = plan.rhs.iter().collect();
-            let obs_outputs: Vec<&ae_dsl::generic::Output> = plan.observables.iter().collect();
-            let scratch = (
-                scratch_layout(&plan, &rhs_outputs, k).len,
-                scratch_layout(&plan, &obs_outputs, k).len,
-            );
-            (rhs, observe, scratch)
+            let function = match which {
+                Which::Rhs => generic::Function::Rhs,
+                Which::Observe => generic::Function::Observe,
+            };
+            define(&mut module, name, averages, false, |cg| {
+                generic::emit(cg, model, &plan, k, function);
+            })?
         }
     };
     module
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
-    // SAFETY: both functions were defined with the signature (ptr, ptr, ptr) -> () of RawFn.
-    let (rhs, observe) = unsafe {
-        (
-            std::mem::transmute::<*const u8, RawFn>(module.get_finalized_function(rhs)),
-            std::mem::transmute::<*const u8, RawFn>(module.get_finalized_function(observe)),
-        )
+    // SAFETY: defined with the signature (ptr, ptr, ptr) -> () of RawFn.
+    let f = unsafe { std::mem::transmute::<*const u8, RawFn>(module.get_finalized_function(id)) };
+    Ok((module, f, nodes))
+}
+
+/// The right-hand side and observables of `model` for `k` units, as machine code: compiled on
+/// two threads at once (they are independent), which halves the wait on two cores.
+fn compile_uncached(model: &Model, k: usize, activation: ActivationKind, shape: Shape) -> Result<Compiled, JitError> {
+    let start = std::time::Instant::now();
+    let averages = AverageSource::Builtin(activation);
+    let (observe, rhs) = std::thread::scope(|scope| {
+        let observe = scope.spawn(|| compile_function(model, k, averages, shape, Which::Observe).map(Sendable));
+        let rhs = compile_function(model, k, averages, shape, Which::Rhs);
+        (observe.join(), rhs)
+    });
+    let (rhs_module, rhs, rhs_nodes) = rhs?;
+    let Sendable((observe_module, observe, _)) =
+        observe.map_err(|_| JitError::Codegen("the compiling thread panicked".into()))??;
+    let scratch = match shape {
+        Shape::Unrolled => (0, 0),
+        Shape::Generic => {
+            let plan = ae_dsl::generic::lower(model);
+            let rhs_outputs: Vec<&ae_dsl::generic::Output> = plan.rhs.iter().collect();
+            let obs_outputs: Vec<&ae_dsl::generic::Output> = plan.observables.iter().collect();
+            (
+                scratch_layout(model, &plan, &rhs_outputs, k).len,
+                scratch_layout(model, &plan, &obs_outputs, k).len,
+            )
+        }
     };
     Ok(Compiled {
-        modules: Mutex::new(vec![module]),
+        modules: Mutex::new(vec![rhs_module, observe_module]),
         rhs,
         observe,
         shape,
         scratch,
         jacobian: OnceLock::new(),
         compile_seconds: start.elapsed().as_secs_f64(),
+        rhs_nodes,
         jacobian_seconds: Mutex::new(0.0),
     })
 }
+
+/// A compiled module handed from the thread that compiled it to the one that keeps it.
+struct Sendable<T>(T);
+
+// SAFETY: a finalized module is moved whole to the thread that owns it from then on; nothing
+// of it stays behind in the compiling thread.
+unsafe impl<T> Send for Sendable<T> {}
 
 impl Compiled {
     /// The Jacobian's code, compiled at the first call (None: none for this shape or
@@ -223,7 +303,7 @@ impl Compiled {
                     return None;
                 }
                 let start = std::time::Instant::now();
-                let compiled = compile_jacobian(model, k, activation).ok()?;
+                let compiled = compile_jacobian(model, k, activation, self.rhs_nodes).ok()?;
                 *self.jacobian_seconds.lock().ok()? += start.elapsed().as_secs_f64();
                 let (module, f, tables) = compiled;
                 self.modules.lock().ok()?.push(module);
@@ -233,12 +313,26 @@ impl Compiled {
     }
 }
 
+/// A Jacobian has about this many times the operations of its right-hand side (measured for
+/// vanilla at K = 3..16: 4.2 to 5.2), which lets a Jacobian too large to compile be refused
+/// before it is built.
+const JACOBIAN_NODES_PER_RHS_NODE: usize = 6;
+
 fn compile_jacobian(
     model: &Model,
     k: usize,
     activation: ActivationKind,
+    rhs_nodes: usize,
 ) -> Result<(JITModule, RawFn, JacobianTables), JitError> {
-    let program = ae_dsl::jacobian::unroll_jacobian(model, k);
+    let estimate = JACOBIAN_NODES_PER_RHS_NODE * rhs_nodes;
+    if estimate > MAX_UNROLLED_NODES {
+        return Err(JitError::TooLarge {
+            k,
+            nodes: estimate,
+            limit: MAX_UNROLLED_NODES,
+        });
+    }
+    let program = ae_dsl::jacobian::unroll_jacobian_inlined(model, k, Some(activation));
     if program.nodes.len() > MAX_UNROLLED_NODES {
         return Err(JitError::TooLarge {
             k,
@@ -247,7 +341,7 @@ fn compile_jacobian(
         });
     }
     let layout = ae_dsl::layout::Layout::new(model, k, 1);
-    let mut module = new_module()?;
+    let mut module = new_module(Shape::Unrolled)?;
     let mut tables = JacobianTables::default();
     let (id, _) = define(
         &mut module,
@@ -314,11 +408,11 @@ pub fn compile(
 
 /// The Cranelift IR of the right-hand side (for snapshots and for reading).
 pub fn rhs_ir(model: &Model, k: usize, activation: ActivationKind, shape: Shape) -> Result<String, JitError> {
-    let mut module = new_module()?;
+    let mut module = new_module(shape)?;
     let averages = AverageSource::Builtin(activation);
     let (_, ir) = match shape {
         Shape::Unrolled => {
-            let program = ae_dsl::unroll::unroll_rhs(model, k);
+            let program = ae_dsl::unroll::unroll_rhs_inlined(model, k, Some(activation));
             let layout = ae_dsl::layout::Layout::new(model, k, 1);
             define(&mut module, "rhs", averages, true, |cg| {
                 unrolled::emit(cg, &program, &layout);

@@ -35,12 +35,16 @@ pub(crate) fn emit(cg: &mut Codegen, program: &Program, layout: &Layout) -> Jaco
         parts: HashMap::new(),
         in_loop: Vec::new(),
         params: HashMap::new(),
+        params_ptr: None,
+        rho_ptr: None,
         bases: HashMap::new(),
         tau: None,
         rho_t: None,
         tables: JacobianTables::default(),
     };
     let m = cg.load_ctx(types::I64, CTX_M);
+    em.params_ptr = Some(cg.load_ctx(types::I64, CTX_PARAMS));
+    em.rho_ptr = Some(cg.load_ctx(types::I64, CTX_RHO));
     for &state in &schedule.mode_states {
         let before = layout.mode_entries_before(state) as i64;
         let scaled = cg.b.ins().imul_imm(m, before);
@@ -65,6 +69,9 @@ struct Emitter<'p> {
     /// The nodes computed in the current mode loop, whose values end with it.
     in_loop: Vec<NodeId>,
     params: HashMap<usize, Value>,
+    /// The parameters and the modes' eigenvalues, loaded once at the function's entry.
+    params_ptr: Option<Value>,
+    rho_ptr: Option<Value>,
     /// The start of each mode state's block in the state vector.
     bases: HashMap<usize, Value>,
     /// The current mode and its eigenvalue, inside a mode loop.
@@ -132,7 +139,7 @@ impl Emitter<'_> {
     }
 
     fn enter_mode(&mut self, cg: &mut Codegen, tau: Value) {
-        let rho = cg.load_ctx(types::I64, CTX_RHO);
+        let rho = self.rho_ptr.expect("loaded at the entry");
         let rho_t = cg.load_at(rho, tau, 0);
         self.tau = Some(tau);
         self.rho_t = Some(rho_t);
@@ -192,7 +199,7 @@ impl Emitter<'_> {
                     return *v;
                 }
                 // Parameters are read once, at first use outside any loop, or per use inside.
-                let params = cg.load_ctx(types::I64, CTX_PARAMS);
+                let params = self.params_ptr.expect("loaded at the entry");
                 let v = cg.b.ins().load(types::F64, MemFlags::trusted(), params, (8 * i) as i32);
                 if self.tau.is_none() {
                     self.params.insert(i, v);

@@ -169,8 +169,8 @@ impl Kernel for Interpreter {
         }
     }
 
-    fn is_generated(&self) -> bool {
-        false
+    fn backend(&self) -> ae_core::kernel::Backend {
+        ae_core::kernel::Backend::Interpreter
     }
 }
 

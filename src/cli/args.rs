@@ -2,6 +2,7 @@
 //! runtime's own enums, so that a name clap accepts is one the jobs know.
 
 use ae_core::averages::ActivationKind;
+use ae_core::kernel::Backend;
 use ae_runtime::data::EigenFamily;
 use ae_runtime::data::{Draw, Format};
 use ae_runtime::ode::Method;
@@ -140,9 +141,11 @@ pub(crate) struct ModelArgs {
     /// symbolic one (vanilla, truncated, reduced with erf, linear or relu), to compare the two.
     #[arg(long)]
     pub(crate) fd_jacobian: bool,
-    /// Use the interpreter even where generated code exists.
-    #[arg(long)]
-    pub(crate) interpret: bool,
+    /// The code that evaluates the equations: generated (compiled into the binary: the shipped
+    /// files at K = 1..4, K-generic beyond), jit (compiled from the file at run time) or
+    /// interpreter [default: generated where an unrolled kernel exists, else jit].
+    #[arg(long, value_enum)]
+    pub(crate) backend: Option<Backend>,
 }
 
 /// Where a subcommand writes its main CSV, and what it says besides.

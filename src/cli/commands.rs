@@ -138,12 +138,15 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     if !args.output.report.quiet {
         let tr = &run.trajectory;
         let last = final_eg.map_or_else(|| "(no eg observable)".to_string(), |v| format!("{v:.6}"));
+        let backend = match run.compile_seconds {
+            s if s > 0.0 => format!("{}, compiled in {:.1} ms", run.backend.name(), s * 1e3),
+            _ => run.backend.name().to_string(),
+        };
         eprintln!(
-            "{} K={} {} ({}): t = {} eg = {last} in {:.1} ms ({} evaluations; {})",
+            "{} K={} {} ({backend}): t = {} eg = {last} in {:.1} ms ({} evaluations; {})",
             job.equations,
             job.k,
             job.activation.name(),
-            if run.generated { "generated" } else { "interpreted" },
             tr.times.last().copied().unwrap_or(0.0),
             elapsed.as_secs_f64() * 1e3,
             tr.stats.evaluations,
@@ -158,7 +161,8 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "equations": job.equations,
             "k": job.k,
             "activation": job.activation.name(),
-            "generated": run.generated,
+            "backend": run.backend.name(),
+            "compile_seconds": run.compile_seconds,
             "t_end": tr.times.last(),
             "eg": final_eg,
             "evaluations": tr.stats.evaluations,
@@ -168,6 +172,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "stiff_steps": tr.stats.stiff_accepted,
             "explicit_steps": tr.stats.accepted - tr.stats.stiff_accepted,
             "switched_to_stiff_at": tr.stats.switched_at,
+            "stiffness_declined_at": tr.stats.stiffness_declined_at,
             "jacobians": tr.stats.jacobians,
             "seconds": elapsed.as_secs_f64(),
             "out": args.output.out,

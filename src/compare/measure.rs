@@ -26,7 +26,7 @@ impl Measure {
             // Observables do not depend on the learning rule's parameters; the bulk's are
             // the source's (set by `load`).
             params: vec![],
-            interpret: false,
+            backend: None,
             ..job.clone()
         }
         .load()?;

@@ -2,6 +2,8 @@
 
 use crate::common;
 
+use ae_core::kernel::Backend;
+
 use std::sync::Arc;
 
 use ae_core::averages::ActivationKind;
@@ -165,9 +167,9 @@ fn generated_and_interpreted_runs_are_identical() {
         .run(|_| {})
         .unwrap();
     let mut j = tight(job("vanilla", 3, 1000, &[9.0, 3.0, 1.0], times));
-    j.interpret = true;
+    j.backend = Some(Backend::Interpreter);
     let i = j.run(|_| {}).unwrap();
-    assert!(g.generated && !i.generated);
+    assert_eq!((g.backend, i.backend), (Backend::Generated, Backend::Interpreter));
     assert_eq!(g.trajectory.observables, i.trajectory.observables);
 }
 
@@ -214,7 +216,7 @@ fn stiff_and_explicit_integrators_agree() {
 fn small_compare(equations: &str, interpret: bool) -> aedyn::compare::CompareRun {
     use ae_runtime::sgd::SgdConfig;
     let ode = OdeJob {
-        interpret,
+        backend: interpret.then_some(Backend::Interpreter),
         ..figure2_job(
             equations,
             ActivationKind::Erf,

@@ -5,8 +5,9 @@ use crate::common;
 
 use ae_core::averages::ActivationKind;
 use ae_core::kernel::Kernel;
-use ae_jit::{JitKernel, Shape};
+use ae_jit::{JacobianPolicy, JitKernel, Shape};
 use common::*;
+use common::{aedyn, temp};
 
 /// Sums of the same terms in other orders (the generated code's hash-consed graph, the K-generic
 /// matrix products): rounding of sums of a few hundred terms of size up to ~10, far below
@@ -101,7 +102,8 @@ fn jit_jacobians_match_differences_of_the_interpreter() {
                 let interp = interpreter(&model, src, k, activation, &rho);
                 let y = interp.init(&inputs);
                 let n = y.len();
-                let kernel = jit(equations, k, activation, Shape::Unrolled, &interp);
+                let kernel = jit(equations, k, activation, Shape::Unrolled, &interp)
+                    .with_jacobian_policy(JacobianPolicy::Always);
                 let mut jac = vec![f64::NAN; n * n];
                 assert!(
                     kernel.jacobian(&y, &mut jac),
@@ -142,7 +144,9 @@ fn jit_through_nested_sums_and_every_function() {
                 let y = interp.init(&inputs);
                 let n_obs = ae_dsl::unroll::observable_names(&model, k).len();
                 for shape in [Shape::Unrolled, Shape::Generic] {
-                    let mut kernel = JitKernel::new(model.clone(), src, k, activation, shape).expect("compiles");
+                    let mut kernel = JitKernel::new(model.clone(), src, k, activation, shape)
+                        .expect("compiles")
+                        .with_jacobian_policy(JacobianPolicy::Always);
                     kernel.set_rho(rho.clone());
                     kernel.params_mut().copy_from_slice(interp.params());
                     let d = compare(&kernel, &interp, &y, n_obs);
@@ -158,4 +162,62 @@ fn jit_through_nested_sums_and_every_function() {
             }
         }
     }
+}
+
+/// The JSON summary of an `ode` run with `args`.
+fn ode_summary(args: &[&str], name: &str) -> serde_json::Value {
+    let out = temp(name);
+    let mut all = vec![
+        "ode",
+        "--quiet",
+        "--json",
+        "--t-end",
+        "50",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    let (code, stdout, stderr) = aedyn(&all);
+    assert_eq!(code, 0, "{all:?}: {stderr}");
+    serde_json::from_str(&stdout).expect("a JSON summary")
+}
+
+/// A file of one's own runs compiled by default, a shipped file at K = 1..4 generated, and
+/// `--backend` chooses; all give the same eg to within the integrator's tolerance (the default
+/// rtol 1e-7 gives a global error of a few 1e-6 here: 1e-5 relative leaves room), and the
+/// summary names the backend and the compile time.
+#[test]
+fn the_backend_is_chosen_reported_and_forced() {
+    let own = temp("my_vanilla.ae");
+    let text = aedyn::models::shipped_source("vanilla")
+        .unwrap()
+        .replace("omega[", "wmode[");
+    std::fs::write(&own, text.replace("equations vanilla", "equations my_vanilla")).unwrap();
+    let own = own.to_str().unwrap();
+    let generated = ode_summary(&[], "b-generated.csv");
+    let jit = ode_summary(&["--equations", own], "b-own.csv");
+    let forced = ode_summary(&["--backend", "jit"], "b-forced.csv");
+    let interpreted = ode_summary(&["--equations", own, "--backend", "interpreter"], "b-interp.csv");
+    assert_eq!(generated["backend"], "generated");
+    assert_eq!(generated["compile_seconds"], 0.0);
+    for (summary, backend) in [(&jit, "jit"), (&forced, "jit"), (&interpreted, "interpreter")] {
+        assert_eq!(summary["backend"], backend, "{summary}");
+        let eg = summary["eg"].as_f64().unwrap();
+        let reference = generated["eg"].as_f64().unwrap();
+        assert!(
+            (eg - reference).abs() <= 1e-5 * reference,
+            "{backend}: eg {eg} against {reference}"
+        );
+    }
+    assert!(jit["compile_seconds"].as_f64().unwrap() > 0.0, "{jit}");
+    // Code is generated into the binary for the shipped files only.
+    let (code, _, err) = aedyn(&["ode", "--equations", own, "--backend", "generated", "--t-end", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("has no code generated into this binary") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    // K = 6 has no unrolled generated kernel: the compiled one, with its stiff stage.
+    let wide = ode_summary(&["--k", "6", "--spikes", "9,8,7,6,5,4"], "b-k6.csv");
+    assert_eq!(wide["backend"], "jit", "{wide}");
 }

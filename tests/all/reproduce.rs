@@ -285,7 +285,7 @@ fn json_summaries_need_the_csv_in_a_file() {
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(
-        v["eg"].as_f64().is_some_and(|e| e > 0.0) && v["generated"] == true,
+        v["eg"].as_f64().is_some_and(|e| e > 0.0) && v["backend"] == "generated",
         "{v}"
     );
 }

@@ -47,3 +47,12 @@ fn vanilla_generic_erf_generated_code() {
         &syn::parse2(tokens).expect("generated code parses as a file")
     ));
 }
+
+/// The run-time compiler's Cranelift IR of the same right-hand side (erf's averages inlined as
+/// expressions, one loop over the modes for the order parameters, one for the per-mode states).
+#[test]
+fn vanilla_k2_erf_jit_ir() {
+    let (model, _) = common::shipped("vanilla");
+    let ir = ae_jit::rhs_ir(&model, 2, ActivationKind::Erf, ae_jit::Shape::Unrolled).expect("compiles");
+    insta::assert_snapshot!(ir);
+}

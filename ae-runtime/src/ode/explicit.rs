@@ -15,18 +15,25 @@ use super::{IntegrationError, Method, Run, Solver, StageEnd, RODAS_MAX_STATE};
 
 /// Dop853 or Dopri5 through the outputs from `times[next]` on, starting at `times[next - 1]`
 /// in state `y`. With `detect_stiffness`, a stiff stretch ends the stage where the last
-/// accepted step left it.
+/// accepted step left it, if the stiff method is expected to finish sooner
+/// ([`super::stiff_pays_off`]); otherwise the run goes on explicitly without the test.
 pub(super) fn run(
     run: &mut Run,
     method: Method,
     detect_stiffness: bool,
+    exact_jacobian: bool,
     next: usize,
     y: Vec<f64>,
 ) -> Result<StageEnd, IntegrationError> {
     let mut y = DVector::from_vec(y);
-    for index in next - 1..run.times.len() - 1 {
-        let (from, to) = (run.times[index], run.times[index + 1]);
+    let mut detect = detect_stiffness;
+    let mut index = next - 1;
+    let mut from = run.times[index];
+    while index + 1 < run.times.len() {
+        let to = run.times[index + 1];
         if to <= from {
+            index += 1;
+            from = run.times[index];
             continue;
         }
         let mut sys = Sys {
@@ -36,7 +43,7 @@ pub(super) fn run(
             bad_state: None,
             evaluations: Cell::new(0),
         };
-        let (outcome, end) = interval(run, &mut sys, method, detect_stiffness, from, to, &y)?;
+        let (outcome, end, h) = interval(run, &mut sys, method, detect, from, to, &y)?;
         if let Some((i, t, value)) = sys.bad_state {
             return Err(IntegrationError::NonFinite {
                 quantity: format!("state {}", run.name(i)),
@@ -59,18 +66,28 @@ pub(super) fn run(
             Ok(()) => {
                 y = end.expect("a successful segment has a final state").1;
                 run.output(to, y.as_slice())?;
+                index += 1;
+                from = to;
             }
-            Err(DopError::StiffnessDetected { .. }) if detect_stiffness => {
+            Err(DopError::StiffnessDetected { .. }) if detect => {
                 if let Some(e) = bad_derivative() {
                     return Err(e);
                 }
-                // Go on from the last accepted explicit step with the stiff method.
-                let (at, state) = end.map_or((from, y), |(x, last)| (x, last));
-                return Ok(StageEnd::Stiff {
-                    at,
-                    state: state.as_slice().to_vec(),
-                    next: index + 1,
-                });
+                let (at, state) = end.map_or((from, y.clone()), |(x, last)| (x, last));
+                let t_end = run.times.last().copied().unwrap_or(to);
+                if super::stiff_pays_off(state.len(), exact_jacobian, at, h, t_end) {
+                    // Go on from the last accepted explicit step with the stiff method.
+                    return Ok(StageEnd::Stiff {
+                        at,
+                        state: state.as_slice().to_vec(),
+                        next: index + 1,
+                    });
+                }
+                // The stiff method would cost more than the explicit steps left: go on from
+                // there without the test.
+                run.trajectory.stats.stiffness_declined_at = Some(at);
+                detect = false;
+                (from, y) = (at, state);
             }
             Err(DopError::StepSizeUnderflow { x }) => {
                 if let Some(e) = bad_derivative() {
@@ -97,8 +114,8 @@ pub(super) fn run(
     Ok(StageEnd::Done)
 }
 
-/// How an interval ended, and the last accepted (t, state).
-type IntervalOutcome = (Result<(), DopError>, Option<(f64, DVector<f64>)>);
+/// How an interval ended, the last accepted (t, state), and the last step size.
+type IntervalOutcome = (Result<(), DopError>, Option<(f64, DVector<f64>)>, f64);
 
 /// One output interval. A chosen explicit method watches for stiffness too, not to hand over
 /// but to stop a run that could not finish (`--method dop853 --lr 1e10` ran for minutes):
@@ -121,13 +138,13 @@ fn interval(
             let h = counts.1;
             let steps = (t_end - at) / h.max(f64::MIN_POSITIVE);
             if steps > f64::from(solver.max_steps) {
-                let hint = if solver.method == Method::Auto {
-                    format!(
+                let hint = match solver.method {
+                    Method::Auto if y.len() > RODAS_MAX_STATE => format!(
                         "the state has {} entries, more than a stiff method's dense Jacobian takes ({RODAS_MAX_STATE})",
                         y.len()
-                    )
-                } else {
-                    "--method auto or bdf integrate stiff runs".to_string()
+                    ),
+                    Method::Auto => "--method bdf integrates stiff runs".to_string(),
+                    _ => "--method auto or bdf integrate stiff runs".to_string(),
                 };
                 return Err(IntegrationError::StabilityLimited {
                     hint,
@@ -144,7 +161,7 @@ fn interval(
         }
     }
     run.count_explicit(counts.0);
-    Ok((outcome, end))
+    Ok((outcome, end, counts.1))
 }
 
 struct Sys<'a> {

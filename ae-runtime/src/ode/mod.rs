@@ -86,9 +86,28 @@ pub const RODAS_MAX_STATE: usize = 2000;
 
 /// `auto` starts with BDF on states up to this size when the kernel has an exact Jacobian.
 pub const AUTO_STIFF_STATE: usize = 400;
-/// `auto` hands a stiff explicit run to BDF with a finite-difference Jacobian only up to this
-/// size: beyond, the n evaluations per Jacobian outweigh the steps saved.
-pub const AUTO_DIFFERENCES_STATE: usize = 64;
+/// Whether BDF is expected to reach `t_end` from `t` at less cost than the explicit method
+/// held by stability at steps of `h`, for a state of `n` entries and an `exact` Jacobian or
+/// finite differences. Costs are counted in operations, not timed, so that the choice (and
+/// the output) does not depend on the machine's load:
+/// - a right-hand side: 20 n (vanilla K = 3, n = 45: 334 ns, about 1000 operations);
+/// - the explicit method: 12 right-hand sides a step (Dop853), (t_end - t) / h steps;
+/// - BDF: at most 1000 steps of two right-hand sides and two triangular solves (2 n^2), and a
+///   Jacobian and an LU (n^3 / 3) every tenth step; a Jacobian is n right-hand sides by
+///   differences, or 30 for an exact one (the generated symbolic Jacobian cost 32 right-hand
+///   sides at K = 3: `cargo bench --bench rhs`).
+///
+/// The measured runs need far fewer BDF steps (543 for the default run to t = 1000), so the
+/// estimate leans towards the explicit method: BDF is taken only where it clearly wins.
+pub fn stiff_pays_off(n: usize, exact: bool, t: f64, h: f64, t_end: f64) -> bool {
+    let n = n as f64;
+    let rhs = 20.0 * n;
+    let explicit = 12.0 * rhs * ((t_end - t) / h.max(f64::MIN_POSITIVE));
+    let jacobian = if exact { 30.0 * rhs } else { n * rhs };
+    let (steps, factorisations) = (1000.0, 100.0);
+    let bdf = steps * (2.0 * rhs + 2.0 * n * n) + factorisations * (jacobian + n * n * n / 3.0);
+    bdf < explicit
+}
 
 /// Default tolerances: eg within 1e-6 relative of a converged reference on the paper's runs
 /// (README, "Integration"), far below the 1/sqrt(D) that separates SGD from the ODE. BDF's
@@ -135,6 +154,9 @@ pub struct Stats {
     pub jacobians: u64,
     /// Where `auto` handed a stiff explicit run over to the stiff stepper.
     pub switched_at: Option<f64>,
+    /// Where `auto` found the explicit steps stability-limited but kept them, the stiff
+    /// stepper being estimated to cost more.
+    pub stiffness_declined_at: Option<f64>,
 }
 
 impl Default for Stats {
@@ -148,6 +170,7 @@ impl Default for Stats {
             stiff_accepted: 0,
             jacobians: 0,
             switched_at: None,
+            stiffness_declined_at: None,
         }
     }
 }
@@ -218,8 +241,13 @@ pub(crate) enum StageEnd {
 /// Which stepper runs now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Stage {
-    /// Dop853 or Dopri5; with `detect_stiffness`, Hairer's test hands over to BDF.
-    Explicit { method: Method, detect_stiffness: bool },
+    /// Dop853 or Dopri5; with `detect_stiffness`, Hairer's test hands over to BDF (whose
+    /// Jacobian is `exact` or differences) where that pays off.
+    Explicit {
+        method: Method,
+        detect_stiffness: bool,
+        exact: bool,
+    },
     /// Rodas4 with the kernel's exact Jacobian or finite differences.
     Rosenbrock { exact: bool },
     /// BDF with the kernel's exact Jacobian or finite differences.
@@ -232,17 +260,19 @@ impl Stage {
             Method::Dop853 | Method::Dopri5 => Stage::Explicit {
                 method,
                 detect_stiffness: false,
+                exact: has_jacobian,
             },
             Method::Rodas4 => Stage::Rosenbrock { exact: has_jacobian },
             Method::Bdf => Stage::Bdf { exact: has_jacobian },
             // With an exact Jacobian and a small state a stiff step costs about what a Dop853
             // step does, and it never becomes stability-limited.
             Method::Auto if has_jacobian && n <= AUTO_STIFF_STATE => Stage::Bdf { exact: true },
-            // Otherwise explicit, handing over once stiff if BDF can take the state: with an
-            // exact Jacobian, or finite differences cheap enough (n evaluations a Jacobian).
+            // Otherwise explicit, handing over once stiff if BDF can take the state (a dense
+            // Jacobian and LU) and is expected to finish sooner (`stiff_pays_off`).
             Method::Auto => Stage::Explicit {
                 method: Method::Dop853,
-                detect_stiffness: (has_jacobian && n <= RODAS_MAX_STATE) || n <= AUTO_DIFFERENCES_STATE,
+                detect_stiffness: n <= RODAS_MAX_STATE,
+                exact: has_jacobian,
             },
         }
     }
@@ -261,7 +291,8 @@ impl Stage {
             Stage::Explicit {
                 method,
                 detect_stiffness,
-            } => explicit::run(run, method, detect_stiffness, next, state),
+                exact,
+            } => explicit::run(run, method, detect_stiffness, exact, next, state),
             Stage::Bdf { exact } => bdf::run(run, exact, at, &state, next).map(|()| StageEnd::Done),
             Stage::Rosenbrock { exact } => rosenbrock::run(run, exact, next, state).map(|()| StageEnd::Done),
         }

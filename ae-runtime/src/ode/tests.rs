@@ -38,8 +38,8 @@ impl Kernel for TestKernel {
     fn observe(&self, y: &[f64], out: &mut [f64]) {
         out[0] = y[0];
     }
-    fn is_generated(&self) -> bool {
-        true
+    fn backend(&self) -> ae_core::kernel::Backend {
+        ae_core::kernel::Backend::Generated
     }
     fn jacobian(&self, _y: &[f64], jac: &mut [f64]) -> bool {
         self.jacobian.map(|exact| exact(jac)).is_some()
@@ -322,4 +322,46 @@ fn bdf_runs_past_diffsols_default_step_cap() {
     let last = traj.states.last().unwrap();
     let radius = (last[0] * last[0] + last[1] * last[1]).sqrt();
     assert!((radius - 1.0).abs() < 0.05, "radius {radius}");
+}
+
+/// BDF pays off where the explicit method has many stability-limited steps left, not where it
+/// is nearly done: vanilla K = 6 (n = 171) held at h = 0.015 for t = 0..1000 switches by
+/// differences; a state of 2000 entries does not for 1000 steps left, but does for 10^6.
+#[test]
+fn the_stiff_method_is_chosen_by_its_estimated_cost() {
+    assert!(stiff_pays_off(171, false, 10.0, 0.015, 1000.0));
+    assert!(stiff_pays_off(171, true, 10.0, 0.015, 1000.0));
+    assert!(!stiff_pays_off(171, false, 999.9, 0.015, 1000.0));
+    assert!(!stiff_pays_off(2000, false, 0.0, 1.0, 1000.0));
+    assert!(stiff_pays_off(2000, false, 0.0, 1.0, 1e6));
+    // An exact Jacobian is cheaper than n right-hand sides: it pays off sooner.
+    let remaining = |exact: bool| {
+        (1..100_000)
+            .find(|s| stiff_pays_off(500, exact, 0.0, 1.0, *s as f64))
+            .unwrap()
+    };
+    assert!(remaining(true) < remaining(false));
+}
+
+/// Near its end a stiff run is finished by the explicit method: dop853 is held at h ~ 6e-3
+/// right after the transient, and to t = 0.3 only about 50 such steps are left, less than
+/// BDF's estimated cost; the run declines the switch and stays accurate.
+#[test]
+fn auto_keeps_the_explicit_method_where_few_steps_are_left() {
+    let solver = Solver::default();
+    let times = log_times(0.01, 0.3, 5);
+    let traj = integrate(
+        &stiff(false),
+        &[],
+        vec![0.0, 1.0],
+        &times,
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(traj.stats.switched_at, None);
+    assert!(traj.stats.stiffness_declined_at.is_some(), "{:?}", traj.stats);
+    assert_on_the_slow_manifold(&traj, "auto, declined");
 }

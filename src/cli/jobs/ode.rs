@@ -59,7 +59,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
         params,
         times,
         solver,
-        interpret: a.interpret,
+        backend: a.backend,
     })
 }
 

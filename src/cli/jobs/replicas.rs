@@ -21,7 +21,7 @@ fn refuse_ode_options(m: &ModelArgs) -> Result<(), RunError> {
         ("--rtol", m.rtol != ae_runtime::ode::DEFAULT_RTOL),
         ("--atol", m.atol != ae_runtime::ode::DEFAULT_ATOL),
         ("--fd-jacobian", m.fd_jacobian),
-        ("--interpret", m.interpret),
+        ("--backend", m.backend.is_some()),
         ("--param", !m.params.is_empty()),
     ];
     match given.iter().find(|(_, g)| *g) {
