@@ -18,7 +18,7 @@ fn sgd(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1000));
     for (name, rule) in [("vanilla", Rule::Vanilla), ("truncated", Rule::Truncated)] {
         let config = SgdConfig {
-            activation: ActivationKind::Erf,
+            activation: ActivationKind::Erf.into(),
             rule,
             rates: ae_runtime::sgd::Rates::default(),
             tied: false,

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use ae_core::activation::Activation;
 use ae_core::averages::ActivationKind;
 use ae_core::kernel::{Backend, Kernel};
 use ae_dsl::layout::Layout;
@@ -64,6 +65,40 @@ pub fn equation_file(spec: &str) -> Result<EquationFile, RunError> {
     })
 }
 
+/// The activation `name`: a built-in one, or one that `file` declares (`activation NAME(x) =
+/// ...`), compiled now (once per process). Errors point at the declaration.
+pub fn activation(file: &EquationFile, model: &Model, name: &str) -> Result<Activation, RunError> {
+    if let Some(kind) = ActivationKind::parse(name) {
+        return Ok(kind.into());
+    }
+    match model.activations.iter().find(|a| a.name == name) {
+        Some(def) => ae_jit::user_activation(def, &file.text)
+            .map(Activation::User)
+            .map_err(|e| RunError::Input(format!("{}:{}:{}: {e}", file.path, def.line, def.col))),
+        None => {
+            let own: Vec<&str> = model.activations.iter().map(|a| a.name.as_str()).collect();
+            let declared = match own.is_empty() {
+                true => "declares none".to_string(),
+                false => format!("declares {}", own.join(", ")),
+            };
+            input(format!(
+                "unknown --activation `{name}`: expected erf, linear, relu or tanh, or one the equation file declares with `activation NAME(x) = EXPR` ({} {declared})",
+                file.path
+            ))
+        }
+    }
+}
+
+/// The activation `name` for the equations `spec` names (a built-in one without reading them).
+pub fn activation_named(spec: &str, name: &str) -> Result<Activation, RunError> {
+    if let Some(kind) = ActivationKind::parse(name) {
+        return Ok(kind.into());
+    }
+    let file = equation_file(spec)?;
+    let model = ae_dsl::compile(&file.path, &file.text)?;
+    activation(&file, &model, name)
+}
+
 /// The kernel for `model` (from `file`) with `k` units and `m` modes: the backend the user asked
 /// for, or the one the module doc describes.
 pub fn kernel(
@@ -71,14 +106,12 @@ pub fn kernel(
     model: &Arc<Model>,
     k: usize,
     m: usize,
-    activation: ActivationKind,
+    activation: Activation,
     requested: Option<Backend>,
 ) -> Result<Box<dyn Kernel>, RunError> {
-    let generated = || {
-        file.shipped
-            .then(|| models::generated(&model.name, k, activation))
-            .flatten()
-    };
+    // Code is generated into the binary for the shipped files and built-in activations only.
+    let builtin = activation.builtin().filter(|_| file.shipped);
+    let generated = || builtin.and_then(|a| models::generated(&model.name, k, a));
     let interpreter = || Box::new(Interpreter::new(model.clone(), &file.text, k, activation)) as Box<dyn Kernel>;
     match requested {
         Some(Backend::Interpreter) => Ok(interpreter()),
@@ -91,10 +124,8 @@ pub fn kernel(
         Some(Backend::Jit) => jit(file, model, k, activation, jit_shape(model, k, m))
             .map_err(|e| RunError::Input(format!("--backend jit: {}: {e}", file.path))),
         None => {
-            if file.shipped {
-                if let Some(unrolled) = models::unrolled(&model.name, k, activation) {
-                    return Ok(unrolled);
-                }
+            if let Some(unrolled) = builtin.and_then(|a| models::unrolled(&model.name, k, a)) {
+                return Ok(unrolled);
             }
             let shape = jit_shape(model, k, m);
             if shape == Shape::Generic {
@@ -126,7 +157,7 @@ fn jit(
     file: &EquationFile,
     model: &Arc<Model>,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     shape: Shape,
 ) -> Result<Box<dyn Kernel>, ae_jit::JitError> {
     Ok(Box::new(JitKernel::new(

@@ -65,8 +65,8 @@ pub struct Exponents {
 }
 
 /// The exponents derived in this module's documentation (erf only).
-pub fn predicted_exponents(activation: ActivationKind) -> Option<Exponents> {
-    (activation == ActivationKind::Erf).then_some(Exponents {
+pub fn predicted_exponents(activation: &str) -> Option<Exponents> {
+    (activation == ActivationKind::Erf.name()).then_some(Exponents {
         alpha: 1.0 / 6.0,
         beta: 1.0 / 6.0,
         gamma: 2.0 / 3.0,
@@ -373,7 +373,7 @@ impl ReducedRun {
     }
 
     /// A human-readable report: alignment, agreement, exponents (fitted and, for erf, derived).
-    pub fn summary(&self, activation: ActivationKind, seconds: f64) -> String {
+    pub fn summary(&self, activation: &str, seconds: f64) -> String {
         let al = &self.alignment;
         let mut s = format!(
             "aligned at t = {:.4e} (misalignment {:.2e}); unit -> spike {:?}\n",

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 use ae_core::kernel::{Backend, Kernel};
 use ae_dsl::ir::Input;
 use ae_dsl::layout::Layout;
@@ -55,7 +55,8 @@ pub fn configure(
 pub struct OdeJob {
     pub equations: String,
     pub k: usize,
-    pub activation: ActivationKind,
+    /// The activation's name: a built-in one or one the equation file declares.
+    pub activation: String,
     /// The data: the spiked model or an empirical data set.
     pub source: DataSource,
     pub init: InitChoice,
@@ -84,11 +85,11 @@ impl OdeJob {
     /// A job with the command line's defaults for everything but the equations, K, the
     /// activation and the data: a random start (seed 0, std 0.1), lr = 1, kappa = 0, 100
     /// log-spaced times in [0.01, 1000], the default solver, generated code where it exists.
-    pub fn new(equations: &str, k: usize, activation: ActivationKind, source: DataSource) -> OdeJob {
+    pub fn new(equations: &str, k: usize, activation: impl ToString, source: DataSource) -> OdeJob {
         OdeJob {
             equations: equations.to_string(),
             k,
-            activation,
+            activation: activation.to_string(),
             source,
             init: InitChoice::Random { seed: 0, std: 0.1 },
             rates: Rates::default(),
@@ -104,14 +105,29 @@ impl OdeJob {
         self.source.modes_and_init(model, self.k, &self.init)
     }
 
+    /// The activation the job names, resolved against the built-ins and the equation file's
+    /// own (compiled once per process): what the SGD side of `compare` runs.
+    pub fn resolved_activation(&self) -> Result<Activation, RunError> {
+        backend::activation_named(&self.equations, &self.activation)
+    }
+
     /// Compiles the equations once for this job: the kernel configured with the modes and
     /// parameters, the state's layout and column names, and the initial state.
     pub fn load(&self) -> Result<ModelHandle, RunError> {
+        self.load_with(None)
+    }
+
+    /// `load`, with `activation` (resolved against another file) in place of the job's name.
+    pub(crate) fn load_with(&self, activation: Option<Activation>) -> Result<ModelHandle, RunError> {
         let file = backend::equation_file(&self.equations)?;
         let model = Arc::new(ae_dsl::compile(&file.path, &file.text)?);
         ae_dsl::unroll::check_k(&model, self.k)?;
         let (rho, inputs) = self.modes_and_init(&model)?;
-        let mut kernel = backend::kernel(&file, &model, self.k, rho.len(), self.activation, self.backend)?;
+        let activation = match activation {
+            Some(a) => a,
+            None => backend::activation(&file, &model, &self.activation)?,
+        };
+        let mut kernel = backend::kernel(&file, &model, self.k, rho.len(), activation, self.backend)?;
         let mut params: Vec<(String, f64)> = self
             .source
             .bulk_params()
@@ -131,7 +147,7 @@ impl OdeJob {
         );
         params.extend(self.params.iter().cloned());
         configure(kernel.as_mut(), &model, rho.clone(), &params)?;
-        let mut interp = Interpreter::new(model.clone(), &file.text, self.k, self.activation);
+        let mut interp = Interpreter::new(model.clone(), &file.text, self.k, activation);
         interp.set_rho(rho.clone());
         interp.params_mut().copy_from_slice(kernel.params());
         let y0 = interp.init(&inputs);
@@ -270,7 +286,7 @@ impl ModelHandle {
         self.interp.init(inputs)
     }
 
-    pub fn activation(&self) -> ActivationKind {
+    pub fn activation(&self) -> Activation {
         self.kernel.activation()
     }
 

@@ -29,7 +29,7 @@ impl Backend {
 pub trait Kernel: Send + Sync {
     /// Name of the equations (`vanilla`, ...).
     fn equations(&self) -> &str;
-    fn activation(&self) -> crate::averages::ActivationKind;
+    fn activation(&self) -> crate::activation::Activation;
     fn k(&self) -> usize;
     /// The equation file's text (to recover layout and names).
     fn source(&self) -> &str;

@@ -6,6 +6,9 @@
 //! The generated kernels depend on this crate alone (not on the integrators, the simulator or
 //! the loaders), so that editing those does not recompile them.
 
+pub mod activation;
 pub mod averages;
 pub mod generic;
 pub mod kernel;
+pub mod mehler;
+pub mod quadrature;

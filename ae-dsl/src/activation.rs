@@ -48,6 +48,12 @@ impl ActivationKind {
         }
     }
 
+    /// Whether the averages are closed forms (a few nanoseconds each), rather than series or
+    /// quadrature (microseconds).
+    pub fn has_closed_forms(self) -> bool {
+        !matches!(self, ActivationKind::Tanh)
+    }
+
     /// Whether the averages' gradients are exact (closed forms, or quadrature converged to
     /// ~1e-10, as tanh's is at covariance entries up to 100): only then does a generated kernel
     /// get a symbolic Jacobian, which a stiff method takes for exact. An activation added with

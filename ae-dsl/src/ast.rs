@@ -118,6 +118,12 @@ pub enum Stmt {
         sig: Signature,
         body: Expr,
     },
+    /// `activation name(x) = body`.
+    Activation {
+        name: Name,
+        params: Vec<Name>,
+        body: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -167,7 +167,7 @@ pub(crate) fn kernel_impl(
     quote! {
         impl ::ae_core::kernel::Kernel for #name {
             fn equations(&self) -> &str { #equations }
-            fn activation(&self) -> ::ae_core::averages::ActivationKind { Self::ACTIVATION }
+            fn activation(&self) -> ::ae_core::activation::Activation { ::ae_core::activation::Activation::Builtin(Self::ACTIVATION) }
             fn k(&self) -> usize { #k }
             fn source(&self) -> &str { #source }
             fn params(&self) -> &[f64] { &self.params }
@@ -424,17 +424,7 @@ impl Emitter<'_> {
                 let a = r(a);
                 quote!(#a.powi(#n))
             }
-            Node::Func(f, a) => {
-                let a = r(a);
-                let method = format_ident!(
-                    "{}",
-                    match f {
-                        Func::Log => "ln",
-                        other => other.name(),
-                    }
-                );
-                quote!(#a.#method())
-            }
+            Node::Func(f, a) => func_call(*f, r(a)),
             Node::Avg(avg, args) => {
                 let act = self.act;
                 let method = format_ident!("{}", avg.method());
@@ -458,6 +448,17 @@ impl Emitter<'_> {
         };
         quote!(#v = #value;)
     }
+}
+
+/// `f(a)` in Rust: a method of f64, or the runtime's erf (f64 has none).
+pub(crate) fn func_call(f: Func, a: TokenStream) -> TokenStream {
+    let method = match f {
+        Func::Log => "ln",
+        Func::Erf => return quote!(::ae_core::averages::erf(#a)),
+        other => other.name(),
+    };
+    let method = format_ident!("{}", method);
+    quote!((#a).#method())
 }
 
 fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -> TokenStream {

@@ -7,7 +7,7 @@ use quote::{format_ident, quote};
 
 use crate::emit::{float, kernel_impl, param_defaults};
 use crate::generic::{gram_group, linear_group, lower, Group, Output, Plan, SumRange, TempDef, Value, L};
-use crate::ir::{CmpOp, Func, Ix, Model, VarId};
+use crate::ir::{CmpOp, Ix, Model, VarId};
 
 /// What to generate: the K-generic type of one (equation file, activation).
 pub struct GenericSpec<'a> {
@@ -123,17 +123,7 @@ impl Emitter<'_> {
                 let f = flat(args);
                 quote!(s[#o + #f])
             }
-            L::Func(f, a) => {
-                let a = self.expr(a);
-                let method = format_ident!(
-                    "{}",
-                    match f {
-                        Func::Log => "ln",
-                        other => other.name(),
-                    }
-                );
-                quote!((#a).#method())
-            }
+            L::Func(f, a) => crate::emit::func_call(*f, self.expr(a)),
             L::Neg(a) => {
                 let a = self.expr(a);
                 quote!((-(#a)))

@@ -38,10 +38,12 @@ pub enum Func {
     Sin,
     Cos,
     Tanh,
+    /// The error function erf(x) (so that erf(x / sqrt(2)) is the built-in activation).
+    Erf,
 }
 
 impl Func {
-    pub const ALL: [(&'static str, Func); 10] = [
+    pub const ALL: [(&'static str, Func); 11] = [
         ("sqrt", Func::Sqrt),
         ("exp", Func::Exp),
         ("log", Func::Log),
@@ -52,6 +54,7 @@ impl Func {
         ("sin", Func::Sin),
         ("cos", Func::Cos),
         ("tanh", Func::Tanh),
+        ("erf", Func::Erf),
     ];
     pub fn name(self) -> &'static str {
         Func::ALL
@@ -72,6 +75,7 @@ impl Func {
             Func::Sin => x.sin(),
             Func::Cos => x.cos(),
             Func::Tanh => x.tanh(),
+            Func::Erf => libm::erf(x),
         }
     }
 }
@@ -121,6 +125,70 @@ impl Avg {
             Avg::I3 => "i3",
         }
     }
+}
+
+/// An activation's body: an expression of its one argument (`activation g(x) = ...`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Num(f64),
+    /// The argument x.
+    Arg,
+    Func(Func, Box<Scalar>),
+    Neg(Box<Scalar>),
+    Add(Box<Scalar>, Box<Scalar>),
+    Sub(Box<Scalar>, Box<Scalar>),
+    Mul(Box<Scalar>, Box<Scalar>),
+    Div(Box<Scalar>, Box<Scalar>),
+    Powi(Box<Scalar>, i32),
+}
+
+impl Scalar {
+    pub fn eval(&self, x: f64) -> f64 {
+        match self {
+            Scalar::Num(v) => *v,
+            Scalar::Arg => x,
+            Scalar::Func(f, a) => f.apply(a.eval(x)),
+            Scalar::Neg(a) => -a.eval(x),
+            Scalar::Add(a, b) => a.eval(x) + b.eval(x),
+            Scalar::Sub(a, b) => a.eval(x) - b.eval(x),
+            Scalar::Mul(a, b) => a.eval(x) * b.eval(x),
+            Scalar::Div(a, b) => a.eval(x) / b.eval(x),
+            Scalar::Powi(a, n) => a.eval(x).powi(*n),
+        }
+    }
+
+    /// The arguments of every `abs` in the expression: where they change sign, g' may jump.
+    pub fn abs_arguments(&self) -> Vec<&Scalar> {
+        let mut out = Vec::new();
+        self.visit(&mut |s| {
+            if let Scalar::Func(Func::Abs, a) = s {
+                out.push(&**a);
+            }
+        });
+        out
+    }
+
+    fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a Scalar)) {
+        f(self);
+        match self {
+            Scalar::Func(_, a) | Scalar::Neg(a) | Scalar::Powi(a, _) => a.visit(f),
+            Scalar::Add(a, b) | Scalar::Sub(a, b) | Scalar::Mul(a, b) | Scalar::Div(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            Scalar::Num(_) | Scalar::Arg => {}
+        }
+    }
+}
+
+/// `activation name(x) = body`: an activation of the user's, selected by `--activation name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivationDef {
+    pub name: String,
+    pub body: Scalar,
+    /// Where it is declared (line, column), for errors about it.
+    pub line: usize,
+    pub col: usize,
 }
 
 /// Order parameters of the initial weights, readable only in `init` expressions.
@@ -318,6 +386,8 @@ pub struct Model {
     pub states: Vec<State>,
     pub lets: Vec<Let>,
     pub observables: Vec<Observable>,
+    /// The file's own activations.
+    pub activations: Vec<ActivationDef>,
     /// How many `[I21 (..) + I22 (..)] / S` ratios the symbolic pass rewrote.
     pub ratio_rewrites: usize,
 }
@@ -343,6 +413,11 @@ impl Model {
             };
             s.hidden == hidden && s.mode == mode && s.init == through
         })
+    }
+
+    /// The file's activation called `name`, if it declares one.
+    pub fn activation(&self, name: &str) -> Option<&ActivationDef> {
+        self.activations.iter().find(|a| a.name == name)
     }
 
     /// Index of the scalar observable `name` among the observables, if there is one.

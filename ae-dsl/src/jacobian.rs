@@ -75,6 +75,21 @@ pub fn unroll_jacobian_inlined(model: &Model, k: usize, inline: Option<Activatio
     }
 }
 
+/// The derivative of node `of` with respect to the state entry `y[0]`, as a node of the same
+/// graph (for the derivatives of an activation, whose argument is `y[0]`).
+pub(crate) fn derivative(b: &mut Builder, of: NodeId) -> NodeId {
+    let sums = HashMap::new();
+    let mut partials: Vec<Partials> = Vec::with_capacity(of + 1);
+    for id in 0..=of {
+        let p = differentiate(b, id, &partials, &sums);
+        partials.push(p);
+    }
+    match partials[of].get(&JacIx::Y(0)) {
+        Some(d) => *d,
+        None => b.konst(0.0),
+    }
+}
+
 /// `acc += coef * of` for every column of `of` (`coef` None means 1), dropping zeros.
 fn add_scaled(b: &mut Builder, acc: &mut Partials, coef: Option<NodeId>, of: &Partials) {
     for (col, d) in of {
@@ -191,6 +206,14 @@ fn func_derivative(b: &mut Builder, f: Func, a: NodeId, fa: NodeId) -> NodeId {
         Func::Tanh => {
             let sq = b.mk(Node::Powi(fa, 2));
             b.mk(Node::Sub(one, sq))
+        }
+        Func::Erf => {
+            // 2/sqrt(pi) exp(-a^2)
+            let sq = b.mk(Node::Powi(a, 2));
+            let minus = b.mk(Node::Neg(sq));
+            let e = b.mk(Node::Func(Func::Exp, minus));
+            let c = b.konst(std::f64::consts::FRAC_2_SQRT_PI);
+            b.mk(Node::Mul(c, e))
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod pretty;
 pub mod resolve;
 pub mod schedule;
 pub mod unroll;
+pub mod user_activation;
 
 pub use activation::ActivationKind;
 pub use error::{Error, Result, Span};

@@ -125,7 +125,7 @@ impl Parser<'_> {
             return self.err(
                 t.span,
                 format!(
-                    "expected a statement (`equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe`), found {}",
+                    "expected a statement (`equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe`, `activation`), found {}",
                     Self::describe(&t.tok)
                 ),
             );
@@ -162,10 +162,11 @@ impl Parser<'_> {
                 })
             }
             "def" => self.def(),
+            "activation" => self.activation(),
             _ => self.err(
                 t.span,
                 format!(
-                    "unknown statement `{word}`: expected `equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt` or `observe`"
+                    "unknown statement `{word}`: expected `equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe` or `activation`"
                 ),
             ),
         }
@@ -240,6 +241,22 @@ impl Parser<'_> {
             symmetric,
             init,
         })
+    }
+
+    /// `activation name(x) = expr`.
+    fn activation(&mut self) -> Result<Stmt> {
+        self.bump();
+        let name = self.ident("the name of an activation")?;
+        self.expect_punct("(", "after the name of an activation")?;
+        let params = if self.is_punct(")") {
+            Vec::new()
+        } else {
+            self.name_list("the argument of an activation")?
+        };
+        self.expect_punct(")", "to close the argument list")?;
+        self.expect_punct("=", "after the argument of an activation")?;
+        let body = self.expr()?;
+        Ok(Stmt::Activation { name, params, body })
     }
 
     /// `def name(indices; functions) = expr`.
@@ -589,6 +606,7 @@ mod tests {
                 Stmt::Def { .. } => "def",
                 Stmt::Ddt { .. } => "d/dt",
                 Stmt::Observe { .. } => "observe",
+                Stmt::Activation { .. } => "activation",
             })
             .collect();
         assert_eq!(

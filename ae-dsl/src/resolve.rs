@@ -49,6 +49,7 @@ impl Scope<'_> {
 
 struct Resolver<'a> {
     path: String,
+    activations: Vec<ActivationDef>,
     hidden_names: Vec<String>,
     mode_names: Vec<String>,
     params: Vec<Param>,
@@ -66,6 +67,7 @@ impl<'a> Resolver<'a> {
     fn new(path: &str) -> Self {
         Resolver {
             path: path.to_string(),
+            activations: vec![],
             hidden_names: vec![],
             mode_names: vec![],
             params: vec![],
@@ -163,6 +165,7 @@ impl<'a> Resolver<'a> {
             states,
             lets: self.lets,
             observables,
+            activations: self.activations,
             ratio_rewrites: 0,
         })
     }
@@ -212,9 +215,97 @@ impl<'a> Resolver<'a> {
                 fn_params,
                 body,
             } => self.def(name, index_params, fn_params, body)?,
+            ast::Stmt::Activation { name, params, body } => self.activation(name, params, body)?,
             _ => {}
         }
         Ok(())
+    }
+
+    /// `activation name(x) = body`: a function of its one argument alone.
+    fn activation(&mut self, name: &ast::Name, params: &[ast::Name], body: &ast::Expr) -> Result<()> {
+        if crate::ActivationKind::parse(&name.text).is_some() {
+            return self.err(
+                name.span,
+                format!(
+                    "`{}` is a built-in activation (with closed forms or its own quadrature); give yours another name",
+                    name.text
+                ),
+            );
+        }
+        self.declare(name)?;
+        let arg = match params {
+            [x] => x,
+            [] => {
+                return self.err(
+                    name.span,
+                    format!(
+                        "activation `{}` needs its argument: `{}(x) = ...`",
+                        name.text, name.text
+                    ),
+                )
+            }
+            [_, second, ..] => {
+                return self.err(
+                    second.span,
+                    format!("an activation takes one argument; `{}` is a second", second.text),
+                )
+            }
+        };
+        let body = self.scalar(body, &arg.text)?;
+        self.activations.push(ActivationDef {
+            name: name.text.clone(),
+            body,
+            line: name.span.line,
+            col: name.span.col,
+        });
+        Ok(())
+    }
+
+    /// An activation's body: numbers, `pi`, the argument, arithmetic and the language's
+    /// functions; nothing that depends on the network.
+    fn scalar(&self, e: &ast::Expr, arg: &str) -> Result<Scalar> {
+        let b = |s: Scalar| Box::new(s);
+        Ok(match &e.kind {
+            ExprKind::Num(v) => Scalar::Num(*v),
+            ExprKind::Name(n) if n == arg => Scalar::Arg,
+            ExprKind::Name(n) if n == "pi" => Scalar::Num(std::f64::consts::PI),
+            ExprKind::Name(n) => {
+                return self.err(
+                    e.span,
+                    format!("unknown name `{n}` in an activation: its body may use only its argument `{arg}`, numbers, pi and the functions"),
+                )
+            }
+            ExprKind::Neg(a) => Scalar::Neg(b(self.scalar(a, arg)?)),
+            ExprKind::Binary(op, x, y) => {
+                let (x, y) = (b(self.scalar(x, arg)?), b(self.scalar(y, arg)?));
+                match op {
+                    ast::BinOp::Add => Scalar::Add(x, y),
+                    ast::BinOp::Sub => Scalar::Sub(x, y),
+                    ast::BinOp::Mul => Scalar::Mul(x, y),
+                    ast::BinOp::Div => Scalar::Div(x, y),
+                }
+            }
+            ExprKind::Pow(x, n) => Scalar::Powi(b(self.scalar(x, arg)?), *n),
+            ExprKind::Call { name, index_args, args } => {
+                let Some((_, f)) = Func::ALL.iter().find(|(fname, _)| fname == name) else {
+                    let funcs: Vec<&str> = Func::ALL.iter().map(|(n, _)| *n).collect();
+                    return self.err(
+                        e.span,
+                        format!("unknown function `{name}` in an activation: expected one of {}", funcs.join(", ")),
+                    );
+                };
+                if args.len() != 1 || !index_args.is_empty() {
+                    return self.err(e.span, format!("`{name}` takes one argument, found {}", args.len()));
+                }
+                Scalar::Func(*f, b(self.scalar(&args[0], arg)?))
+            }
+            _ => {
+                return self.err(
+                    e.span,
+                    "an activation's body may use only its argument, numbers, arithmetic and the functions (no indices, sums or averages)",
+                )
+            }
+        })
     }
 
     /// `def name(indices; functions) = body`: checked parameters, inlined where it is called.

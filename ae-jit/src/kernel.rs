@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 use ae_core::kernel::{Backend, JacSlot, JacobianBuilder, Kernel};
 use ae_dsl::layout::Layout;
 use ae_dsl::unroll::JacIx;
@@ -24,13 +24,28 @@ pub(crate) struct Context {
     pub scratch: *mut f64,
 }
 
+impl Context {
+    /// A context with no parameters, modes, buffers or activation.
+    pub fn empty() -> Context {
+        Context {
+            params: std::ptr::null(),
+            rho: std::ptr::null(),
+            m: 0,
+            activation: std::ptr::null(),
+            jac_invariant: std::ptr::null_mut(),
+            jac_mode: std::ptr::null_mut(),
+            scratch: std::ptr::null_mut(),
+        }
+    }
+}
+
 /// Equations compiled to machine code for one K and activation.
 pub struct JitKernel {
     compiled: Arc<Compiled>,
     model: Arc<Model>,
     source: Arc<str>,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     params: Vec<f64>,
     rho: Vec<f64>,
     /// Whether this kernel's making compiled the code (rather than finding it in the cache).
@@ -49,9 +64,10 @@ impl JitKernel {
         model: Arc<Model>,
         source: &str,
         k: usize,
-        activation: ActivationKind,
+        activation: impl Into<Activation>,
         shape: Shape,
     ) -> Result<JitKernel, JitError> {
+        let activation = activation.into();
         let (compiled, fresh) = compile(&model, source, k, activation, shape)?;
         let params = model.params.iter().map(|p| p.default.unwrap_or(f64::NAN)).collect();
         Ok(JitKernel {
@@ -93,7 +109,10 @@ impl JitKernel {
             params: self.params.as_ptr(),
             rho: self.rho.as_ptr(),
             m: self.rho.len() as u64,
-            activation: std::ptr::null(),
+            activation: match self.activation {
+                Activation::User(u) => (u as *const ae_core::activation::UserActivation).cast(),
+                Activation::Builtin(_) => std::ptr::null(),
+            },
             jac_invariant: std::ptr::null_mut(),
             jac_mode: std::ptr::null_mut(),
             scratch: scratch.as_mut_ptr(),
@@ -127,7 +146,7 @@ impl Kernel for JitKernel {
     fn equations(&self) -> &str {
         &self.model.name
     }
-    fn activation(&self) -> ActivationKind {
+    fn activation(&self) -> Activation {
         self.activation
     }
     fn k(&self) -> usize {
@@ -181,7 +200,12 @@ impl Kernel for JitKernel {
     fn jacobian(&self, y: &[f64], jac: &mut [f64]) -> bool {
         let wanted = match self.jacobian_policy {
             JacobianPolicy::Always => true,
-            JacobianPolicy::WhenCheaper => symbolic_jacobian_pays_off(self.compiled.rhs_nodes, y.len()),
+            // Averages by series or quadrature cost microseconds each, against nanoseconds for
+            // the closed forms the node count's rates were measured with: there a Jacobian by
+            // differences (n right-hand sides) always costs more than compiling the symbolic one.
+            JacobianPolicy::WhenCheaper => {
+                !self.activation.has_closed_forms() || symbolic_jacobian_pays_off(self.compiled.rhs_nodes, y.len())
+            }
         };
         if !wanted {
             return false;

@@ -6,6 +6,7 @@
 //! cached per (source text, K, activation, shape) within a process, so a `compare` or a
 //! `reproduce` compiles each model once.
 
+mod activation;
 mod codegen;
 mod generic;
 mod kernel;
@@ -15,7 +16,7 @@ mod unrolled;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 use ae_dsl::Model;
 use cranelift_codegen::ir::{types, AbiParam, UserFuncName};
 use cranelift_codegen::settings::{self, Configurable};
@@ -23,6 +24,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
+pub use activation::{user_activation, ActivationError, CHECKED_RANGE};
 pub use generic::{scratch_layout, ScratchLayout};
 pub use kernel::JitKernel;
 pub use unrolled::JacobianTables;
@@ -122,7 +124,7 @@ unsafe impl Send for Compiled {}
 unsafe impl Sync for Compiled {}
 
 /// A new module for the host, with the runtime's functions as its symbols, for code of `shape`.
-fn new_module(shape: Shape) -> Result<JITModule, JitError> {
+pub(crate) fn new_module(shape: Shape) -> Result<JITModule, JitError> {
     let codegen = |e: &dyn std::fmt::Display| JitError::Codegen(e.to_string());
     let mut flags = settings::builder();
     flags.set("use_colocated_libcalls", "false").map_err(|e| codegen(&e))?;
@@ -152,7 +154,7 @@ fn new_module(shape: Shape) -> Result<JITModule, JitError> {
 
 /// Builds one function `(ctx, y, out)` in `module` with `body`; returns its id and, if asked,
 /// its IR as text.
-fn define(
+pub(crate) fn define(
     module: &mut JITModule,
     name: &str,
     averages: AverageSource,
@@ -181,6 +183,15 @@ fn define(
         .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
     module.clear_context(&mut ctx);
     Ok((id, ir))
+}
+
+/// Where the averages of `activation` are called: closed forms inlined or called by name, or a
+/// user activation's quadrature through the context's activation pointer.
+fn average_source(activation: Activation) -> AverageSource {
+    match activation {
+        Activation::Builtin(a) => AverageSource::Builtin(a),
+        Activation::User(_) => AverageSource::User,
+    }
 }
 
 /// Which function of a model to compile.
@@ -245,9 +256,9 @@ fn compile_function(
 
 /// The right-hand side and observables of `model` for `k` units, as machine code: compiled on
 /// two threads at once (they are independent), which halves the wait on two cores.
-fn compile_uncached(model: &Model, k: usize, activation: ActivationKind, shape: Shape) -> Result<Compiled, JitError> {
+fn compile_uncached(model: &Model, k: usize, activation: Activation, shape: Shape) -> Result<Compiled, JitError> {
     let start = std::time::Instant::now();
-    let averages = AverageSource::Builtin(activation);
+    let averages = average_source(activation);
     let (observe, rhs) = std::thread::scope(|scope| {
         let observe = scope.spawn(|| compile_function(model, k, averages, shape, Which::Observe).map(Sendable));
         let rhs = compile_function(model, k, averages, shape, Which::Rhs);
@@ -282,7 +293,7 @@ fn compile_uncached(model: &Model, k: usize, activation: ActivationKind, shape: 
 }
 
 /// A compiled module handed from the thread that compiled it to the one that keeps it.
-struct Sendable<T>(T);
+pub(crate) struct Sendable<T>(pub(crate) T);
 
 // SAFETY: a finalized module is moved whole to the thread that owns it from then on; nothing
 // of it stays behind in the compiling thread.
@@ -291,12 +302,7 @@ unsafe impl<T> Send for Sendable<T> {}
 impl Compiled {
     /// The Jacobian's code, compiled at the first call (None: none for this shape or
     /// activation, or it could not be compiled: callers then difference the right-hand side).
-    pub(crate) fn jacobian(
-        &self,
-        model: &Model,
-        k: usize,
-        activation: ActivationKind,
-    ) -> Option<&(RawFn, JacobianTables)> {
+    pub(crate) fn jacobian(&self, model: &Model, k: usize, activation: Activation) -> Option<&(RawFn, JacobianTables)> {
         self.jacobian
             .get_or_init(|| {
                 if self.shape != Shape::Unrolled || !activation.has_exact_gradients() {
@@ -321,7 +327,7 @@ const JACOBIAN_NODES_PER_RHS_NODE: usize = 6;
 fn compile_jacobian(
     model: &Model,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     rhs_nodes: usize,
 ) -> Result<(JITModule, RawFn, JacobianTables), JitError> {
     let estimate = JACOBIAN_NODES_PER_RHS_NODE * rhs_nodes;
@@ -332,7 +338,7 @@ fn compile_jacobian(
             limit: MAX_UNROLLED_NODES,
         });
     }
-    let program = ae_dsl::jacobian::unroll_jacobian_inlined(model, k, Some(activation));
+    let program = ae_dsl::jacobian::unroll_jacobian_inlined(model, k, activation.builtin());
     if program.nodes.len() > MAX_UNROLLED_NODES {
         return Err(JitError::TooLarge {
             k,
@@ -343,15 +349,9 @@ fn compile_jacobian(
     let layout = ae_dsl::layout::Layout::new(model, k, 1);
     let mut module = new_module(Shape::Unrolled)?;
     let mut tables = JacobianTables::default();
-    let (id, _) = define(
-        &mut module,
-        "jacobian",
-        AverageSource::Builtin(activation),
-        false,
-        |cg| {
-            tables = unrolled::emit(cg, &program, &layout);
-        },
-    )?;
+    let (id, _) = define(&mut module, "jacobian", average_source(activation), false, |cg| {
+        tables = unrolled::emit(cg, &program, &layout);
+    })?;
     module
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
@@ -365,7 +365,7 @@ fn compile_jacobian(
 struct Key {
     source: u64,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     shape: Shape,
 }
 
@@ -387,7 +387,7 @@ pub fn compile(
     model: &Model,
     source: &str,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     shape: Shape,
 ) -> Result<(Arc<Compiled>, bool), JitError> {
     let key = Key {
@@ -407,12 +407,12 @@ pub fn compile(
 }
 
 /// The Cranelift IR of the right-hand side (for snapshots and for reading).
-pub fn rhs_ir(model: &Model, k: usize, activation: ActivationKind, shape: Shape) -> Result<String, JitError> {
+pub fn rhs_ir(model: &Model, k: usize, activation: Activation, shape: Shape) -> Result<String, JitError> {
     let mut module = new_module(shape)?;
-    let averages = AverageSource::Builtin(activation);
+    let averages = average_source(activation);
     let (_, ir) = match shape {
         Shape::Unrolled => {
-            let program = ae_dsl::unroll::unroll_rhs_inlined(model, k, Some(activation));
+            let program = ae_dsl::unroll::unroll_rhs_inlined(model, k, activation.builtin());
             let layout = ae_dsl::layout::Layout::new(model, k, 1);
             define(&mut module, "rhs", averages, true, |cg| {
                 unrolled::emit(cg, &program, &layout);

@@ -2,6 +2,7 @@
 //! functions of the language, the K-generic matrix products and the Jacobian's hand-over, as
 //! `extern "C"` functions with the names under which the code imports them.
 
+use ae_core::activation::UserActivation;
 use ae_core::averages::{ActivationKind, Averages, Erf, Linear, Relu, Tanh};
 use ae_core::kernel::{JacSlot, JacobianBuilder};
 use ae_dsl::ir::{Avg, Func};
@@ -159,6 +160,64 @@ builtin_averages!(
     Tanh, tanh_i2, tanh_j2, tanh_i21, tanh_i22, tanh_i3, tanh_i2g, tanh_j2g, tanh_i21g, tanh_i22g, tanh_i3g
 );
 
+/// # Safety
+/// `a` points to the kernel's user activation (kept for the process's life).
+unsafe fn user<'a>(a: *const UserActivation) -> &'a UserActivation {
+    // SAFETY: the kernel's context holds a pointer to a leaked, never-freed activation.
+    unsafe { &*a }
+}
+
+unsafe extern "C" fn user_i2(a: *const UserActivation, c11: f64, c12: f64, c22: f64) -> f64 {
+    unsafe { user(a) }.average(Avg::I2, &[c11, c12, c22])
+}
+unsafe extern "C" fn user_j2(a: *const UserActivation, c11: f64, c12: f64, c22: f64) -> f64 {
+    unsafe { user(a) }.average(Avg::J2, &[c11, c12, c22])
+}
+unsafe extern "C" fn user_i21(a: *const UserActivation, c11: f64, c12: f64, c22: f64) -> f64 {
+    unsafe { user(a) }.average(Avg::I21, &[c11, c12, c22])
+}
+unsafe extern "C" fn user_i22(a: *const UserActivation, c11: f64, c12: f64, c22: f64) -> f64 {
+    unsafe { user(a) }.average(Avg::I22, &[c11, c12, c22])
+}
+unsafe extern "C" fn user_i3(
+    a: *const UserActivation,
+    c11: f64,
+    c12: f64,
+    c13: f64,
+    c22: f64,
+    c23: f64,
+    c33: f64,
+) -> f64 {
+    unsafe { user(a) }.average(Avg::I3, &[c11, c12, c13, c22, c23, c33])
+}
+/// # Safety
+/// As above; `out` holds 3 writable numbers (6 for `i3`).
+unsafe extern "C" fn user_i2g(a: *const UserActivation, c11: f64, c12: f64, c22: f64, out: *mut f64) {
+    unsafe { write(out, &user(a).gradient(Avg::I2, &[c11, c12, c22])) }
+}
+unsafe extern "C" fn user_j2g(a: *const UserActivation, c11: f64, c12: f64, c22: f64, out: *mut f64) {
+    unsafe { write(out, &user(a).gradient(Avg::J2, &[c11, c12, c22])) }
+}
+unsafe extern "C" fn user_i21g(a: *const UserActivation, c11: f64, c12: f64, c22: f64, out: *mut f64) {
+    unsafe { write(out, &user(a).gradient(Avg::I21, &[c11, c12, c22])) }
+}
+unsafe extern "C" fn user_i22g(a: *const UserActivation, c11: f64, c12: f64, c22: f64, out: *mut f64) {
+    unsafe { write(out, &user(a).gradient(Avg::I22, &[c11, c12, c22])) }
+}
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn user_i3g(
+    a: *const UserActivation,
+    c11: f64,
+    c12: f64,
+    c13: f64,
+    c22: f64,
+    c23: f64,
+    c33: f64,
+    out: *mut f64,
+) {
+    unsafe { write(out, &user(a).gradient(Avg::I3, &[c11, c12, c13, c22, c23, c33])) }
+}
+
 extern "C" fn fn_exp(x: f64) -> f64 {
     x.exp()
 }
@@ -182,6 +241,9 @@ extern "C" fn fn_cos(x: f64) -> f64 {
 }
 extern "C" fn fn_tanh(x: f64) -> f64 {
     x.tanh()
+}
+extern "C" fn fn_erf(x: f64) -> f64 {
+    ae_core::averages::erf(x)
 }
 
 /// The slot tables of one kernel's Jacobian blocks, and the builder they fill.
@@ -270,6 +332,11 @@ pub(crate) fn table() -> Vec<(&'static str, *const u8)> {
         tanh_i21,
         tanh_i22,
         tanh_i3,
+        user_i2,
+        user_j2,
+        user_i21,
+        user_i22,
+        user_i3,
         fn_exp,
         fn_log,
         fn_asin,
@@ -278,6 +345,7 @@ pub(crate) fn table() -> Vec<(&'static str, *const u8)> {
         fn_sin,
         fn_cos,
         fn_tanh,
+        fn_erf,
         jac_put,
         gram,
         mode_matmul,
@@ -304,7 +372,42 @@ pub(crate) fn table() -> Vec<(&'static str, *const u8)> {
         ("tanh_i21_grad", tanh_i21g as *const u8),
         ("tanh_i22_grad", tanh_i22g as *const u8),
         ("tanh_i3_grad", tanh_i3g as *const u8),
+        ("user_i2_grad", user_i2g as *const u8),
+        ("user_j2_grad", user_j2g as *const u8),
+        ("user_i21_grad", user_i21g as *const u8),
+        ("user_i22_grad", user_i22g as *const u8),
+        ("user_i3_grad", user_i3g as *const u8),
     ];
     t.extend(gradients);
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function of the language that is not an instruction has its symbol, and so does
+    /// every average of every activation and its gradient.
+    #[test]
+    fn every_import_has_a_symbol() {
+        let names: Vec<&str> = table().iter().map(|(n, _)| *n).collect();
+        for (_, f) in Func::ALL {
+            if !matches!(f, Func::Sqrt | Func::Abs) {
+                let name = func_import(f, CallConv::SystemV).name;
+                assert!(names.contains(&name.as_str()), "{name} missing");
+            }
+        }
+        let sources = ActivationKind::ALL
+            .iter()
+            .map(|a| AverageSource::Builtin(*a))
+            .chain([AverageSource::User]);
+        for source in sources {
+            for (_, avg) in Avg::ALL {
+                for gradient in [false, true] {
+                    let name = average_import(source, avg, gradient, CallConv::SystemV).name;
+                    assert!(names.contains(&name.as_str()), "{name} missing");
+                }
+            }
+        }
+    }
 }

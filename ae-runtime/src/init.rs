@@ -103,7 +103,8 @@ pub fn aligned(m: usize, a: &[f64], b: &[f64]) -> InitInputs {
 /// mode of rescaled eigenvalue `rho` (SPEC section 7): `b = E[u g(a u)] / E[g(a u)^2]`,
 /// `u ~ N(0, rho)`. With `Q = rho a^2`, `E[u g(a u)] = J2(Q, Q, Q) / a` and
 /// `E[g(a u)^2] = I2(Q, Q, Q)`.
-pub fn perfect_decoder(act: ae_core::averages::ActivationKind, rho: f64, a: f64) -> f64 {
+pub fn perfect_decoder(act: impl Into<ae_core::activation::Activation>, rho: f64, a: f64) -> f64 {
+    let act = act.into();
     use ae_dsl::ir::Avg;
     let q = rho * a * a;
     act.average(Avg::J2, &[q, q, q]) / a / act.average(Avg::I2, &[q, q, q])
@@ -111,7 +112,8 @@ pub fn perfect_decoder(act: ae_core::averages::ActivationKind, rho: f64, a: f64)
 
 /// The aligned excess of one unit over the PCA error, `½ E[(u - b g(a u))^2]` with
 /// `u ~ N(0, rho)` (SPEC section 7): `½ (rho - 2 b E[u g] + b^2 E[g^2])`.
-pub fn aligned_excess(act: ae_core::averages::ActivationKind, rho: f64, a: f64, b: f64) -> f64 {
+pub fn aligned_excess(act: impl Into<ae_core::activation::Activation>, rho: f64, a: f64, b: f64) -> f64 {
+    let act = act.into();
     use ae_dsl::ir::Avg;
     let q = rho * a * a;
     let ug = act.average(Avg::J2, &[q, q, q]) / a;

@@ -8,7 +8,7 @@ use ae_dsl::ir::{Expr, Input, Ix, Model, Range};
 use ae_dsl::layout::{tuples, Layout};
 use ae_dsl::unroll::in_range;
 
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 use ae_core::kernel::Kernel;
 
 /// Order parameters of the initial weights, the inputs of `init` expressions.
@@ -31,7 +31,7 @@ pub struct Interpreter {
     model: Arc<Model>,
     source: String,
     k: usize,
-    activation: ActivationKind,
+    activation: Activation,
     params: Vec<f64>,
     rho: Vec<f64>,
 }
@@ -51,7 +51,8 @@ fn state_entries(model: &Model, k: usize, m: usize) -> Vec<(usize, Vec<usize>, O
 }
 
 impl Interpreter {
-    pub fn new(model: Arc<Model>, source: &str, k: usize, activation: ActivationKind) -> Self {
+    pub fn new(model: Arc<Model>, source: &str, k: usize, activation: impl Into<Activation>) -> Self {
+        let activation = activation.into();
         let params = model.params.iter().map(|p| p.default.unwrap_or(f64::NAN)).collect();
         Interpreter {
             model,
@@ -124,7 +125,7 @@ impl Kernel for Interpreter {
     fn equations(&self) -> &str {
         &self.model.name
     }
-    fn activation(&self) -> ActivationKind {
+    fn activation(&self) -> Activation {
         self.activation
     }
     fn k(&self) -> usize {
@@ -177,7 +178,7 @@ impl Kernel for Interpreter {
 struct Eval<'a> {
     model: &'a Model,
     k: usize,
-    act: ActivationKind,
+    act: Activation,
     params: &'a [f64],
     rho: &'a [f64],
     y: &'a [f64],

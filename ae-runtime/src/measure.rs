@@ -3,7 +3,7 @@
 use ae_core::averages::Evaluate as _;
 use ae_dsl::ir::Avg;
 
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 
 /// Fraction of the variance along each mode m that the network reconstructs,
 /// `1 - E[(u_m - sum_k varpi_km g(lambda_k))^2] / rho_m` with `u_m = e_m.x / sqrt(D)`:
@@ -14,12 +14,13 @@ use ae_core::averages::ActivationKind;
 /// since `u_m ~ N(0, rho_m)` has covariance `rho_m omega_km` with `lambda_k`.
 /// `omega`, `varpi` are K x M, `q` is K x K, `rho` the rescaled eigenvalues.
 pub fn mode_reconstruction(
-    act: ActivationKind,
+    act: impl Into<Activation>,
     rho: &[f64],
     omega: &[Vec<f64>],
     varpi: &[Vec<f64>],
     q: &[Vec<f64>],
 ) -> Vec<f64> {
+    let act = act.into();
     let k = omega.len();
     rho.iter()
         .enumerate()

@@ -1,7 +1,6 @@
 //! The subcommands' arguments as clap declares them; values with a fixed set of names are the
 //! runtime's own enums, so that a name clap accepts is one the jobs know.
 
-use ae_core::averages::ActivationKind;
 use ae_core::kernel::Backend;
 use ae_runtime::data::EigenFamily;
 use ae_runtime::data::{Draw, Format};
@@ -84,9 +83,10 @@ pub(crate) struct ModelArgs {
     /// Number of hidden units K.
     #[arg(long, default_value_t = 3)]
     pub(crate) k: usize,
-    /// Activation g.
-    #[arg(long, value_enum, default_value_t = ActivationKind::Erf)]
-    pub(crate) activation: ActivationKind,
+    /// Activation g: erf, linear, relu, tanh, or one the equation file declares with
+    /// `activation NAME(x) = EXPR`.
+    #[arg(long, default_value = "erf", value_name = "NAME")]
+    pub(crate) activation: String,
     #[command(flatten)]
     pub(crate) data: DataArgs,
     /// Learning rate eta.

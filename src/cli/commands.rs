@@ -10,7 +10,6 @@ use crate::error::RunError;
 use crate::experiment::RunCommand;
 use crate::run::write_csv;
 use crate::schema::Outputs;
-use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
 
 pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
@@ -146,7 +145,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "{} K={} {} ({backend}): t = {} eg = {last} in {:.1} ms ({} evaluations; {})",
             job.equations,
             job.k,
-            job.activation.name(),
+            job.activation,
             tr.times.last().copied().unwrap_or(0.0),
             elapsed.as_secs_f64() * 1e3,
             tr.stats.evaluations,
@@ -160,7 +159,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "command": "ode",
             "equations": job.equations,
             "k": job.k,
-            "activation": job.activation.name(),
+            "activation": job.activation,
             "backend": run.backend.name(),
             "compile_seconds": run.compile_seconds,
             "t_end": tr.times.last(),
@@ -207,9 +206,9 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     let files = outputs.all();
     let seconds = start.elapsed().as_secs_f64();
     if !args.report.quiet {
-        eprint!("{}", run.summary(job.full.activation, seconds));
+        eprint!("{}", run.summary(&job.full.activation, seconds));
     }
-    let predicted = aedyn_predicted(job.full.activation);
+    let predicted = aedyn_predicted(&job.full.activation);
     print_json(
         args.report.json,
         serde_json::json!({
@@ -229,7 +228,7 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-fn aedyn_predicted(activation: ActivationKind) -> serde_json::Value {
+fn aedyn_predicted(activation: &str) -> serde_json::Value {
     match crate::reduced::predicted_exponents(activation) {
         Some(p) => serde_json::json!({"alpha": p.alpha, "beta": p.beta, "gamma": p.gamma}),
         None => serde_json::Value::Null,

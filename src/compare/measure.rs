@@ -21,6 +21,8 @@ pub struct Measure {
 
 impl Measure {
     pub fn new(job: &OdeJob) -> Result<Measure, RunError> {
+        // The job's activation may be declared in its own file, not in the measuring one.
+        let activation = job.resolved_activation()?;
         let handle = OdeJob {
             equations: job.source.measure_equations().to_string(),
             // Observables do not depend on the learning rule's parameters; the bulk's are
@@ -29,7 +31,7 @@ impl Measure {
             backend: None,
             ..job.clone()
         }
-        .load()?;
+        .load_with(Some(activation))?;
         let eg_column = handle.require_eg("measuring SGD")?;
         Ok(Measure {
             tracked: job.source.tracked_modes(job.k),
@@ -56,7 +58,7 @@ impl Measure {
 
 /// Per-spike reconstructed fraction of variance (see `ae_runtime::measure`) along a run.
 pub mod spikes {
-    use ae_core::averages::ActivationKind;
+    use ae_core::activation::Activation;
     use ae_runtime::interp::InitInputs;
     use ae_runtime::measure::mode_reconstruction;
 
@@ -79,12 +81,12 @@ pub mod spikes {
             .collect()
     }
 
-    pub fn reconstruction(act: ActivationKind, inputs: &InitInputs, rho: &[f64]) -> Vec<f64> {
+    pub fn reconstruction(act: Activation, inputs: &InitInputs, rho: &[f64]) -> Vec<f64> {
         mode_reconstruction(act, rho, &inputs.omega0, &inputs.varpi0, &q_matrix(inputs, rho))
     }
 
     /// Reconstruction of the first `tracked` modes, with Q from all of `rho`'s modes.
-    pub fn reconstruction_top(act: ActivationKind, inputs: &InitInputs, rho: &[f64], tracked: usize) -> Vec<f64> {
+    pub fn reconstruction_top(act: Activation, inputs: &InitInputs, rho: &[f64], tracked: usize) -> Vec<f64> {
         let q = q_matrix(inputs, rho);
         let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
         mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)

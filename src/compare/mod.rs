@@ -166,7 +166,7 @@ impl CompareJob {
                     .states
                     .iter()
                     .map(|y| {
-                        spikes::reconstruction_top(self.ode.activation, &handle.order_parameters(y), &handle.rho, m)
+                        spikes::reconstruction_top(handle.activation(), &handle.order_parameters(y), &handle.rho, m)
                     })
                     .collect()
             });

@@ -18,7 +18,7 @@ fn ode_job(act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> OdeJob {
 fn compare(act: ActivationKind, d: usize, kappa: f64, seeds: usize) -> CompareRun {
     let ode = ode_job(act, Dim::Finite(d), kappa, log_times(0.05, 100.0, 30));
     let sgd = SgdConfig {
-        activation: act,
+        activation: act.into(),
         rule: Rule::Vanilla,
         rates: ae_runtime::sgd::Rates { lr: 1.0, kappa },
         tied: false,

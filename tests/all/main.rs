@@ -3,6 +3,7 @@
 
 mod common;
 
+mod activations;
 mod cli;
 mod differential;
 mod equations;
@@ -11,6 +12,7 @@ mod figures;
 mod generator;
 mod house;
 mod jit;
+mod jit_fuzz;
 mod loaders;
 mod realdata;
 mod reduced;

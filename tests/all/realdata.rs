@@ -152,14 +152,7 @@ fn ode_tracks_sgd_of_a_wide_network_at_d_1024() {
         3,
         log_times(0.05, 30.0, 30),
     );
-    let (ode, sgd) = (run.ode_eg(), run.sgd_eg());
-    let mut deviations: Vec<f64> = ode
-        .iter()
-        .zip(&sgd)
-        .skip(1)
-        .map(|(o, (s, _))| (s - o).abs() / o)
-        .collect();
-    deviations.sort_by(f64::total_cmp);
+    let deviations = crate::common::sorted_eg_deviations(&run);
     let median = deviations[deviations.len() / 2];
     eprintln!(
         "K = 16, D = 1024: median deviation {median:.4}, worst {:.4}",
@@ -167,6 +160,7 @@ fn ode_tracks_sgd_of_a_wide_network_at_d_1024() {
     );
     assert!(median <= 0.03, "median deviation {median}");
     // The network learns: eg falls toward the rank-16 PCA error.
+    let ode = run.ode_eg();
     let last = *ode.last().unwrap();
     assert!(
         last < 0.5 * ode[0] && last >= run.pca[15] * 0.999,

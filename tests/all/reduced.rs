@@ -117,7 +117,7 @@ fn long_time_exponents_match_the_derivation() {
     // next-order corrections, of relative size Q = rho a^2 ~ (pi/(4t))^(1/3) <= 0.01 there,
     // which move a log-slope by about Q/3 times an O(1) coefficient: 0.01 absolute is 3 Q.
     let run = reduced_vs_full("vanilla", &[4.0]);
-    let p = predicted_exponents(ActivationKind::Erf).unwrap();
+    let p = predicted_exponents("erf").unwrap();
     let f = run.fitted;
     for (name, fit, want) in [
         ("alpha", f.alpha, p.alpha),

@@ -53,6 +53,6 @@ fn vanilla_generic_erf_generated_code() {
 #[test]
 fn vanilla_k2_erf_jit_ir() {
     let (model, _) = common::shipped("vanilla");
-    let ir = ae_jit::rhs_ir(&model, 2, ActivationKind::Erf, ae_jit::Shape::Unrolled).expect("compiles");
+    let ir = ae_jit::rhs_ir(&model, 2, ActivationKind::Erf.into(), ae_jit::Shape::Unrolled).expect("compiles");
     insta::assert_snapshot!(ir);
 }

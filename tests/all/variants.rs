@@ -30,14 +30,7 @@ fn truncated_ode_tracks_truncated_sgd() {
     }
     .run()
     .unwrap();
-    let (ode, sgd) = (run.ode_eg(), run.sgd_eg());
-    let mut dev: Vec<f64> = ode
-        .iter()
-        .zip(&sgd)
-        .skip(1)
-        .map(|(o, (s, _))| (s - o).abs() / o)
-        .collect();
-    dev.sort_by(f64::total_cmp);
+    let dev = crate::common::sorted_eg_deviations(&run);
     let (median, worst) = (dev[dev.len() / 2], dev[dev.len() - 1]);
     assert!(median <= 0.025 && worst <= 0.15, "median {median}, worst {worst}");
 }

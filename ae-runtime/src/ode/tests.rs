@@ -12,9 +12,9 @@ impl Kernel for TestKernel {
     fn equations(&self) -> &str {
         "test"
     }
-    fn activation(&self) -> ae_core::averages::ActivationKind {
+    fn activation(&self) -> ae_core::activation::Activation {
         // A linear test system: no activation enters it.
-        ae_core::averages::ActivationKind::Linear
+        ae_core::averages::ActivationKind::Linear.into()
     }
     fn k(&self) -> usize {
         1

@@ -8,6 +8,8 @@ use rand::RngCore;
 pub use normal::Xoshiro256PlusPlusX8;
 
 use crate::data::{rng, stream, Weights};
+use ae_core::activation::Activation;
+#[cfg(test)]
 use ae_core::averages::ActivationKind;
 
 mod fused;
@@ -48,7 +50,7 @@ impl Rates {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SgdConfig {
-    pub activation: ActivationKind,
+    pub activation: Activation,
     pub rule: Rule,
     pub rates: Rates,
     /// Decoder = encoder, one set of weights receiving both updates.
@@ -87,9 +89,9 @@ impl Scaling {
 
 impl SgdConfig {
     /// Plain SGD with learning rate 1: untied, no bias, no weight decay.
-    pub fn vanilla(activation: ActivationKind) -> Self {
+    pub fn vanilla(activation: impl Into<Activation>) -> Self {
         SgdConfig {
-            activation,
+            activation: activation.into(),
             rule: Rule::Vanilla,
             rates: Rates::default(),
             tied: false,
@@ -736,8 +738,7 @@ impl Sgd {
         let standard = self.config.scaling == Scaling::Standard;
         for j in 0..k {
             let lambda = self.config.scaling.pre_activation(self.lambda[j], d) + self.bias[j];
-            self.g[j] = act.g(lambda);
-            self.dg[j] = act.dg(lambda);
+            (self.g[j], self.dg[j]) = act.g_dg(lambda);
         }
         if !with_gram {
             let decoder = if tied { &self.w } else { &self.v };
@@ -967,7 +968,7 @@ mod tests {
                             // steps on numbers of order one.
                             for (scaling, lr) in [(Scaling::Rescaled, 0.8), (Scaling::Standard, 0.002)] {
                                 configs.push(SgdConfig {
-                                    activation,
+                                    activation: activation.into(),
                                     rule,
                                     rates: Rates { lr, kappa },
                                     tied,

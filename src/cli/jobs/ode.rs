@@ -36,9 +36,10 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     check_reduced_pairing(a, &data)?;
     let init = start(a)?;
     let params = user_params(a)?;
+    let activation = crate::backend::activation_named(&a.equations, &a.activation)?;
     let init = match a.perfect {
         None => init,
-        Some(scale) => perfect(a, &data, a.activation, scale)?,
+        Some(scale) => perfect(a, &data, activation, scale)?,
     };
     check_start_memory(a, &data)?;
     let source = match load_data(&a.data)? {
@@ -52,7 +53,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     Ok(OdeJob {
         equations: a.equations.clone(),
         k: a.k,
-        activation: a.activation,
+        activation: a.activation.clone(),
         source,
         init,
         rates,

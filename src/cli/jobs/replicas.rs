@@ -91,7 +91,7 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
         return input("--test-samples must be at most 1000000");
     }
     let sgd = SgdConfig {
-        activation: ode.activation,
+        activation: ode.resolved_activation()?,
         rule: a.rule,
         rates: ode.rates,
         tied: a.tied,

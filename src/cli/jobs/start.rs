@@ -4,7 +4,7 @@ use super::super::args::ModelArgs;
 use super::{finite, parse_list, DEFAULT_INIT_STD};
 use crate::error::{input, RunError};
 use crate::source::InitChoice;
-use ae_core::averages::ActivationKind;
+use ae_core::activation::Activation;
 use ae_runtime::data::{Spiked, Weights};
 
 fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
@@ -76,7 +76,7 @@ pub(super) fn start(a: &ModelArgs) -> Result<InitChoice, RunError> {
 pub(super) fn perfect(
     a: &ModelArgs,
     data: &Spiked,
-    activation: ActivationKind,
+    activation: Activation,
     scale: f64,
 ) -> Result<InitChoice, RunError> {
     if !scale.is_finite() || scale == 0.0 {

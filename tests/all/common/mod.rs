@@ -63,7 +63,7 @@ pub fn interpreter(model: &Arc<Model>, src: &str, k: usize, act: ActivationKind,
 
 /// The figure-2 configuration (K = M = 3, spikes 9,3,1, sigma = 1, lr = 1, seed 3, initial std
 /// 0.1, random eigenvectors) for `equations`, with weight decay `kappa`.
-pub fn figure2_job(equations: &str, act: ActivationKind, d: Dim, kappa: f64, times: Vec<f64>) -> aedyn::run::OdeJob {
+pub fn figure2_job(equations: &str, act: impl ToString, d: Dim, kappa: f64, times: Vec<f64>) -> aedyn::run::OdeJob {
     use aedyn::{run::OdeJob, source::InitChoice};
     let source = aedyn::source::DataSource::spiked(d, &[9.0, 3.0, 1.0], 1.0, 3);
     OdeJob {
@@ -127,4 +127,18 @@ pub fn ode_csv(args: &[&str], name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
         .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
         .collect();
     (header, rows)
+}
+
+/// Relative deviations of the seed-averaged SGD eg from the ODE eg at every t > 0, sorted
+/// (the median is the middle entry, the worst the last).
+pub fn sorted_eg_deviations(run: &aedyn::compare::CompareRun) -> Vec<f64> {
+    let (ode, sgd) = (run.ode_eg(), run.sgd_eg());
+    let mut deviations: Vec<f64> = ode
+        .iter()
+        .zip(&sgd)
+        .skip(1)
+        .map(|(o, (s, _))| (s - o).abs() / o)
+        .collect();
+    deviations.sort_by(f64::total_cmp);
+    deviations
 }

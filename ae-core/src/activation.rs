@@ -1,0 +1,261 @@
+//! Activations as every part of the program sees them: a built-in one (closed forms, or tanh's
+//! converged quadrature), or one of the user's, declared in an equation file
+//! (`activation g(x) = ...`), evaluated by compiled code and averaged by quadrature.
+
+use std::hash::{Hash, Hasher};
+
+use ae_dsl::ir::Avg;
+
+use crate::averages::{ActivationKind, Evaluate};
+use crate::mehler::Series;
+use crate::quadrature::{Quad, Smooth};
+
+/// g and its derivatives, evaluated by code compiled from a user's activation.
+pub trait ScalarFunction: Send + Sync {
+    fn g(&self, x: f64) -> f64;
+    /// (g, g') at x: what a step of the simulator needs.
+    fn g_dg(&self, x: f64) -> (f64, f64);
+    /// g, g', g'', g''' at x: what the quadrature of the averages and their gradients needs.
+    fn derivatives(&self, x: f64) -> [f64; 4];
+}
+
+/// Average `avg` at arguments `c` through `engine` (`Quad` or `Series`, which have the same
+/// methods but no common trait: both are used by value, monomorphised).
+macro_rules! average {
+    ($engine:expr, $avg:expr, $c:expr) => {{
+        let (q, c) = ($engine, $c);
+        match $avg {
+            Avg::I2 => q.i2(c[0], c[1], c[2]),
+            Avg::J2 => q.j2(c[0], c[1], c[2]),
+            Avg::I21 => q.i21(c[0], c[1], c[2]),
+            Avg::I22 => q.i22(c[0], c[1], c[2]),
+            Avg::I3 => q.i3(c[0], c[1], c[2], c[3], c[4], c[5]),
+        }
+    }};
+}
+
+/// The gradient of average `avg` through `engine`, as [`average!`].
+macro_rules! gradient {
+    ($engine:expr, $avg:expr, $c:expr) => {{
+        let (q, c) = ($engine, $c);
+        match $avg {
+            Avg::I2 => q.i2_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::J2 => q.j2_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I21 => q.i21_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I22 => q.i22_grad(c[0], c[1], c[2]).to_vec(),
+            Avg::I3 => q.i3_grad(c[0], c[1], c[2], c[3], c[4], c[5]).to_vec(),
+        }
+    }};
+}
+
+/// An activation of the user's: its name, its compiled code, and where g' jumps.
+pub struct UserActivation {
+    pub name: String,
+    /// Identifies the activation (its file's text and its name): equal activations, equal ids.
+    pub id: u64,
+    function: Box<dyn ScalarFunction>,
+    kinks: Vec<f64>,
+}
+
+impl UserActivation {
+    /// `kinks`: the points where g' may jump (the zeros of `abs`'s arguments), any order.
+    pub fn new(name: &str, id: u64, function: Box<dyn ScalarFunction>, mut kinks: Vec<f64>) -> UserActivation {
+        kinks.sort_by(f64::total_cmp);
+        kinks.dedup();
+        UserActivation {
+            name: name.to_string(),
+            id,
+            function,
+            kinks,
+        }
+    }
+
+    /// Whether the averages' gradients are exact: by Price's theorem they are averages of g''
+    /// and g''', which have Dirac parts at a kink that the quadrature does not see; an
+    /// activation with kinks gets finite-difference Jacobians instead.
+    pub fn has_exact_gradients(&self) -> bool {
+        self.kinks.is_empty()
+    }
+
+    pub fn kinks(&self) -> &[f64] {
+        &self.kinks
+    }
+
+    /// Average `avg` at covariance entries `c`, by Mehler series where they converge.
+    pub fn average(&self, avg: Avg, c: &[f64]) -> f64 {
+        average!(Series(self), avg, c)
+    }
+
+    /// The gradient of average `avg`, by Mehler series where they converge.
+    pub fn gradient(&self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        gradient!(Series(self), avg, c)
+    }
+
+    /// Average `avg` by quadrature alone (the series' oracle).
+    pub fn average_by_quadrature(&self, avg: Avg, c: &[f64]) -> f64 {
+        average!(Quad(self), avg, c)
+    }
+
+    /// The gradient of average `avg` by quadrature alone.
+    pub fn gradient_by_quadrature(&self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        gradient!(Quad(self), avg, c)
+    }
+}
+
+impl Smooth for UserActivation {
+    fn g(&self, x: f64) -> f64 {
+        self.function.g(x)
+    }
+    fn dg(&self, x: f64) -> f64 {
+        self.function.g_dg(x).1
+    }
+    fn d2g(&self, x: f64) -> f64 {
+        self.function.derivatives(x)[2]
+    }
+    fn d3g(&self, x: f64) -> f64 {
+        self.function.derivatives(x)[3]
+    }
+    fn kinks(&self) -> &[f64] {
+        &self.kinks
+    }
+    fn all(&self, x: f64) -> [f64; 4] {
+        self.function.derivatives(x)
+    }
+    fn cache_id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl std::fmt::Debug for UserActivation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UserActivation({}, kinks {:?})", self.name, self.kinks)
+    }
+}
+
+/// An activation: built in, or the user's (compiled once per process and kept for its life:
+/// kernels and simulators refer to it by reference, as they do to a built-in one by value).
+#[derive(Clone, Copy, Debug)]
+pub enum Activation {
+    Builtin(ActivationKind),
+    User(&'static UserActivation),
+}
+
+impl From<ActivationKind> for Activation {
+    fn from(kind: ActivationKind) -> Self {
+        Activation::Builtin(kind)
+    }
+}
+
+impl PartialEq for Activation {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Activation::Builtin(a), Activation::Builtin(b)) => a == b,
+            (Activation::User(a), Activation::User(b)) => a.id == b.id,
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq<ActivationKind> for Activation {
+    fn eq(&self, other: &ActivationKind) -> bool {
+        *self == Activation::Builtin(*other)
+    }
+}
+
+impl Eq for Activation {}
+
+impl Hash for Activation {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Activation::Builtin(a) => a.hash(state),
+            Activation::User(u) => u.id.hash(state),
+        }
+    }
+}
+
+impl std::fmt::Display for Activation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Activation {
+    pub fn name(&self) -> &str {
+        match self {
+            Activation::Builtin(a) => a.name(),
+            Activation::User(u) => &u.name,
+        }
+    }
+
+    /// The built-in activation, if this is one.
+    pub fn builtin(self) -> Option<ActivationKind> {
+        match self {
+            Activation::Builtin(a) => Some(a),
+            Activation::User(_) => None,
+        }
+    }
+
+    /// Whether the averages' gradients are exact (see [`ActivationKind::has_exact_gradients`]
+    /// and [`UserActivation::has_exact_gradients`]).
+    pub fn has_exact_gradients(self) -> bool {
+        match self {
+            Activation::Builtin(a) => a.has_exact_gradients(),
+            Activation::User(u) => u.has_exact_gradients(),
+        }
+    }
+
+    /// Whether the averages are closed forms (a user's never are).
+    pub fn has_closed_forms(self) -> bool {
+        matches!(self, Activation::Builtin(a) if a.has_closed_forms())
+    }
+
+    /// (g, g') at x.
+    #[inline]
+    pub fn g_dg(self, x: f64) -> (f64, f64) {
+        match self {
+            Activation::Builtin(a) => (a.g(x), a.dg(x)),
+            Activation::User(u) => u.function.g_dg(x),
+        }
+    }
+}
+
+impl Evaluate for Activation {
+    fn g(self, x: f64) -> f64 {
+        match self {
+            Activation::Builtin(a) => a.g(x),
+            Activation::User(u) => u.function.g(x),
+        }
+    }
+
+    fn dg(self, x: f64) -> f64 {
+        self.g_dg(x).1
+    }
+
+    fn average(self, avg: Avg, c: &[f64]) -> f64 {
+        match self {
+            Activation::Builtin(a) => a.average(avg, c),
+            Activation::User(u) => u.average(avg, c),
+        }
+    }
+
+    fn average_grad(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        match self {
+            Activation::Builtin(a) => a.average_grad(avg, c),
+            Activation::User(u) => u.gradient(avg, c),
+        }
+    }
+
+    fn average_grad_by_quadrature(self, avg: Avg, c: &[f64]) -> Vec<f64> {
+        match self {
+            Activation::Builtin(a) => a.average_grad_by_quadrature(avg, c),
+            Activation::User(u) => u.gradient_by_quadrature(avg, c),
+        }
+    }
+
+    fn average_by_quadrature(self, avg: Avg, c: &[f64]) -> f64 {
+        match self {
+            Activation::Builtin(a) => a.average_by_quadrature(avg, c),
+            Activation::User(u) => u.average_by_quadrature(avg, c),
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Gaussian averages of a quadrature activation as Mehler series: the Hermite coefficients of
+//! g, g', g'', g''' at a variance are computed once and kept, and a two-variable average is
+//! then a sum over them (docs/theory.md section 5). The quadrature of `crate::quadrature`
+//! takes the averages whose series would not reach 1e-13 of their scale within its terms.
+//!
+//! For (x1, x2) Gaussian with variances c11, c22 and correlation r (Mehler's formula),
+//!
+//!   E[f1(x1) f2(x2)] = sum_n r^n a_n b_n,  a_n = E[f1(s1 z) He_n(z)] / sqrt(n!),
+//!
+//! and likewise b_n for f2 at s2 = sqrt(c22). By Cauchy-Schwarz the terms beyond n = N sum to
+//! at most |r|^(N+1) sqrt(A B), where A and B are the energies of f1 and f2 that the first N + 1
+//! coefficients leave out: a bound computed, not assumed, so a series is taken only where it
+//! is known to have converged. Every average of the equations reduces to such pairs of
+//! g, g', g'', g''' by Stein's lemma (I3 = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)]) and to
+//! the coefficients' first entries (J2 = c12 E[g'(x2)]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::quadrature::{
+    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, QuadratureRule, Smooth,
+};
+
+/// The series' lengths, tried in turn: 33 terms serve small correlations at little cost, 97
+/// terms correlations up to about 0.95 at the variances of the paper's runs.
+const ORDERS: [usize; 2] = [32, 96];
+
+/// A series is taken when its bound on the terms left out is below this fraction of
+/// sqrt(E[f1^2] E[f2^2]), the Cauchy-Schwarz bound of the average itself: 100 times below the
+/// 1e-10 the averages are held to.
+const TOLERANCE: f64 = 1e-12;
+
+/// Expansions kept per thread before the cache is emptied (each holds a few tens of kB; a
+/// right-hand side of K units asks for K variances, a wide K-generic one for up to 2K).
+const CACHE_ENTRIES: usize = 512;
+
+/// The rule the coefficients are computed with at `order`: 16 Gauss-Legendre nodes per panel,
+/// panels graded towards the activation's features as in the quadrature, at most 12/sqrt(N+1)
+/// wide so that each resolves He_N's oscillations (local wavenumber at most sqrt(N + 1/2);
+/// 16 nodes integrate cos(kz) over a width h to rounding while kh < 15), over |z| <= 13, where
+/// |He_n(z)| phi(z) / sqrt(n!) < 1e-18 for every n (it is at most ~exp(-z^2/4)).
+fn rule(order: usize) -> QuadratureRule {
+    QuadratureRule {
+        panel_nodes: 16,
+        max_panel: (12.0 / ((order + 1) as f64).sqrt()).min(3.0),
+        first_panel: 0.5,
+        z_max: 13.0,
+    }
+}
+
+/// The Hermite coefficients of g^(j)(s z), j = 0..3, for one variance s^2.
+pub struct Expansion {
+    order: usize,
+    s: f64,
+    /// coef[j][n] = E[g^(j)(s z) He_n(z)] / sqrt(n!), n = 0..=order.
+    coef: [Vec<f64>; 4],
+    /// E[g^(j)(s z)^2].
+    energy: [f64; 4],
+    /// An upper bound on the energies the coefficients leave out, from the energy less the
+    /// coefficients' squares (with a margin for that difference's rounding).
+    quick_tail: [f64; 4],
+    /// The energies the coefficients leave out, computed from the residuals when the quick
+    /// bound is not enough.
+    tail: Cell<Option<[f64; 4]>>,
+    /// The recurrence's factors 1/sqrt(n + 1) and sqrt(n / (n + 1)).
+    factors: Vec<(f64, f64)>,
+    /// The rule's nodes in blocks of `LANES` (the last padded with weight 0), and g^(j)(s z)
+    /// at each node.
+    blocks: Vec<Block>,
+}
+
+/// The nodes are taken `LANES` at a time: the Hermite recurrence at one node is a chain of
+/// dependent multiplications, at eight independent nodes it fills the vector units (4x faster
+/// than node by node).
+const LANES: usize = 8;
+
+struct Block {
+    z: [f64; LANES],
+    w: [f64; LANES],
+    values: [[f64; LANES]; 4],
+}
+
+/// Calls `visit(n, p)` with p = He_n(z) / sqrt(n!) at a block's nodes, n = 0..=order, by the
+/// three-term recurrence with `factors`.
+fn hermite(z: &[f64; LANES], factors: &[(f64, f64)], mut visit: impl FnMut(usize, &[f64; LANES])) {
+    let (mut previous, mut current) = ([0.0; LANES], [1.0; LANES]);
+    for (n, &(a, b)) in factors.iter().enumerate() {
+        visit(n, &current);
+        let next: [f64; LANES] = std::array::from_fn(|l| z[l] * current[l] * a - b * previous[l]);
+        previous = current;
+        current = next;
+    }
+}
+
+fn recurrence_factors(order: usize) -> Vec<(f64, f64)> {
+    (0..=order)
+        .map(|n| {
+            let n = n as f64;
+            (1.0 / (n + 1.0).sqrt(), (n / (n + 1.0)).sqrt())
+        })
+        .collect()
+}
+
+impl Expansion {
+    /// The coefficients of `g` at variance `c` (clamped at 0) up to `order`.
+    pub fn new<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Expansion {
+        Expansion::with_rule(g, c, order, rule(order))
+    }
+
+    fn with_rule<S: Smooth + ?Sized>(g: &S, c: f64, order: usize, rule: QuadratureRule) -> Expansion {
+        let s = c.max(0.0).sqrt();
+        let legendre = legendre(rule.panel_nodes);
+        let mut centers = Vec::new();
+        features(s, 0.0, g.kinks(), &mut centers);
+        let (mut edges, mut nodes) = (Vec::new(), Vec::new());
+        panel_rule(&rule, &legendre, &centers, feature_width(s), &mut edges, &mut nodes);
+        let factors = recurrence_factors(order);
+        let blocks: Vec<Block> = nodes
+            .chunks(LANES)
+            .map(|chunk| {
+                let mut b = Block {
+                    z: [0.0; LANES],
+                    w: [0.0; LANES],
+                    values: [[0.0; LANES]; 4],
+                };
+                for (l, &(z, w)) in chunk.iter().enumerate() {
+                    let v = g.all(s * z);
+                    (b.z[l], b.w[l]) = (z, w);
+                    for (column, value) in b.values.iter_mut().zip(v) {
+                        column[l] = value;
+                    }
+                }
+                b
+            })
+            .collect();
+        // Per-lane sums, added up at the end: every operation of the loop is lane by lane.
+        let mut lanes = vec![[[0.0; LANES]; 4]; order + 1];
+        let mut energy = [0.0; 4];
+        for b in &blocks {
+            let wv: [[f64; LANES]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| b.w[l] * b.values[j][l]));
+            for j in 0..4 {
+                energy[j] += (0..LANES).map(|l| wv[j][l] * b.values[j][l]).sum::<f64>();
+            }
+            hermite(&b.z, &factors, |n, p| {
+                for j in 0..4 {
+                    for l in 0..LANES {
+                        lanes[n][j][l] += wv[j][l] * p[l];
+                    }
+                }
+            });
+        }
+        let coef: [Vec<f64>; 4] = std::array::from_fn(|j| lanes.iter().map(|n| n[j].iter().sum()).collect());
+        let quick_tail = std::array::from_fn(|j| {
+            let kept: f64 = coef[j].iter().map(|c| c * c).sum();
+            (energy[j] - kept).max(0.0) + 1e-14 * energy[j]
+        });
+        Expansion {
+            order,
+            s,
+            coef,
+            energy,
+            quick_tail,
+            tail: Cell::new(None),
+            factors,
+            blocks,
+        }
+    }
+
+    /// E[g^(j)(x)], x ~ N(0, s^2).
+    pub fn mean(&self, j: usize) -> f64 {
+        self.coef[j][0]
+    }
+
+    /// The energies beyond the coefficients: E[(g^(j)(s z) - sum_n coef[j][n] He_n(z) /
+    /// sqrt(n!))^2], summed from the residual at each node (no cancellation against the
+    /// total energy, so the bound stays sharp down to rounding).
+    fn tail(&self) -> [f64; 4] {
+        if let Some(t) = self.tail.get() {
+            return t;
+        }
+        let mut t = [0.0; 4];
+        for b in &self.blocks {
+            let mut fitted = [[0.0; LANES]; 4];
+            hermite(&b.z, &self.factors, |n, p| {
+                for (lanes, coef) in fitted.iter_mut().zip(&self.coef) {
+                    for (f, pl) in lanes.iter_mut().zip(p) {
+                        *f += coef[n] * pl;
+                    }
+                }
+            });
+            for ((t, values), fitted) in t.iter_mut().zip(&b.values).zip(&fitted) {
+                for ((w, v), f) in b.w.iter().zip(values).zip(fitted) {
+                    *t += w * (v - f) * (v - f);
+                }
+            }
+        }
+        self.tail.set(Some(t));
+        t
+    }
+
+    /// E[g^(a)(x) g^(b)(x)] from the nodes: the two-variable average at correlation 1.
+    fn product(&self, a: usize, b: usize) -> f64 {
+        self.blocks
+            .iter()
+            .map(|k| {
+                (0..LANES)
+                    .map(|l| k.w[l] * k.values[a][l] * k.values[b][l])
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+}
+
+/// E[g^(a)(x1) g^(b)(x2)] as a series, if its bound on the terms left out meets the tolerance.
+fn series(e1: &Expansion, e2: &Expansion, r: f64, a: usize, b: usize) -> Option<f64> {
+    let n = e1.order.min(e2.order);
+    let rn = r.abs().powi(n as i32 + 1);
+    let scale = (e1.energy[a] * e2.energy[b]).sqrt();
+    // The energies left out are at most the whole energies: the bound is met without them,
+    // or with the quick bounds, before the residuals are summed.
+    let met = |t1: f64, t2: f64| rn * (t1 * t2).sqrt() <= TOLERANCE * scale;
+    if !(rn <= TOLERANCE || met(e1.quick_tail[a], e2.quick_tail[b]) || met(e1.tail()[a], e2.tail()[b])) {
+        return None;
+    }
+    let (mut sum, mut rk) = (0.0, 1.0);
+    for (x, y) in e1.coef[a][..=n].iter().zip(&e2.coef[b][..=n]) {
+        sum += rk * x * y;
+        rk *= r;
+    }
+    Some(sum)
+}
+
+/// s1 E[g''''(x1) g(x2)], the one average of a gradient beyond g''': the coefficients of g''''
+/// are those of g''' shifted, sqrt(n + 1) coef3[n + 1] / s1, and s1 cancels.
+fn series_fourth(e1: &Expansion, e2: &Expansion, r: f64) -> Option<f64> {
+    let n = e1.order.min(e2.order);
+    // Left out: n' >= n, where |r|^n' sqrt(n' + 1) is largest at n' = n while it decreases.
+    let ra = r.abs();
+    if ra * ((n + 2) as f64 / (n + 1) as f64).sqrt() > 1.0 {
+        return None;
+    }
+    let weight = ra.powi(n as i32) * ((n + 1) as f64).sqrt();
+    let t1 = e1.tail()[3];
+    let t2 = e2.tail()[0] + e2.coef[0][n] * e2.coef[0][n];
+    let scale = (e1.energy[3] * e2.energy[0]).sqrt();
+    // Written so that a NaN bound refuses the series.
+    if weight * (t1 * t2).sqrt() > TOLERANCE * scale || scale.is_nan() || (t1 * t2).is_nan() {
+        return None;
+    }
+    let (mut sum, mut rk) = (0.0, 1.0);
+    for k in 0..n {
+        sum += rk * ((k + 1) as f64).sqrt() * e1.coef[3][k + 1] * e2.coef[0][k];
+        rk *= r;
+    }
+    Some(sum)
+}
+
+/// Gauss-Legendre nodes and weights.
+type Rule = Rc<(Vec<f64>, Vec<f64>)>;
+
+/// Gauss-Legendre nodes, computed once per thread and size.
+fn legendre(n: usize) -> Rule {
+    thread_local! {
+        static RULES: RefCell<HashMap<usize, Rule>> = RefCell::new(HashMap::new());
+    }
+    RULES.with(|r| {
+        r.borrow_mut()
+            .entry(n)
+            .or_insert_with(|| Rc::new(gauss_legendre(n)))
+            .clone()
+    })
+}
+
+/// The caches' keys are bit patterns of numbers and ids: a multiplicative hash of each word
+/// (SipHash's resistance to chosen keys is not needed here, and took 5% of a run).
+#[derive(Default, Clone, Copy)]
+struct WordHasher(u64);
+
+impl std::hash::Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.write_u64(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+        for b in words.remainder() {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, word: usize) {
+        self.write_u64(word as u64);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<WordHasher>>;
+
+type Key = (u64, u64, usize);
+
+/// E[g^(a)(x1) g^(b)(x2)] for a, b = 0..3.
+type Products = [[f64; 4]; 4];
+
+thread_local! {
+    static CACHE: RefCell<Map<Key, Rc<Expansion>>> = RefCell::new(Map::default());
+    static PRODUCTS: RefCell<Map<[u64; 4], Products>> = RefCell::new(Map::default());
+}
+
+/// Every product of g's derivatives at one covariance by one pass of the two-variable
+/// quadrature, kept: where the series do not converge, the averages of one pair of units
+/// (its I2, both I3 and their transposes, the gradients of I2) share the pass. None for a
+/// degenerate covariance (the quadrature's one-variable path takes it).
+fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<Products> {
+    let key = [g.cache_id(), c11.to_bits(), c12.to_bits(), c22.to_bits()];
+    let swapped = [key[0], key[3], key[2], key[1]];
+    let found = PRODUCTS.with(|p| {
+        let p = p.borrow();
+        let transpose = |m: &Products| std::array::from_fn(|a| std::array::from_fn(|b| m[b][a]));
+        p.get(&key).copied().or_else(|| p.get(&swapped).map(transpose))
+    });
+    if found.is_some() {
+        return found;
+    }
+    let (l11, l21, l22) = chol2(c11, c12, c22);
+    if l22 == 0.0 {
+        return None;
+    }
+    // The outer variable's values are computed once per outer node, not per inner node.
+    let outer = Cell::new((f64::NAN, [0.0; 4]));
+    let flat = expect2_vec(l11, l21, l22, g.kinks(), |z1, z2| {
+        let (at, mut v1) = outer.get();
+        if at.to_bits() != z1.to_bits() {
+            v1 = g.all(l11 * z1);
+            outer.set((z1, v1));
+        }
+        let v2 = g.all(l21 * z1 + l22 * z2);
+        std::array::from_fn::<f64, 16, _>(|i| v1[i / 4] * v2[i % 4])
+    });
+    let m: Products = std::array::from_fn(|a| std::array::from_fn(|b| flat[4 * a + b]));
+    PRODUCTS.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() >= CACHE_ENTRIES {
+            p.clear();
+        }
+        p.insert(key, m);
+    });
+    Some(m)
+}
+
+/// The expansion of `g` at variance `c` up to `order`, from this thread's cache or computed.
+fn expansion<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Rc<Expansion> {
+    let key = (g.cache_id(), c.to_bits(), order);
+    if let Some(e) = CACHE.with(|cache| cache.borrow().get(&key).cloned()) {
+        return e;
+    }
+    let e = Rc::new(Expansion::new(g, c, order));
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, e.clone());
+    });
+    e
+}
+
+/// A covariance the series take: finite, variances non-negative, correlation at most 1.
+fn correlation(c11: f64, c12: f64, c22: f64) -> Option<f64> {
+    if !(c11 >= 0.0 && c22 >= 0.0 && c12.is_finite() && c11.is_finite() && c22.is_finite()) {
+        return None;
+    }
+    if c11 == 0.0 || c22 == 0.0 {
+        return (c12 == 0.0).then_some(0.0);
+    }
+    let r = c12 / (c11 * c22).sqrt();
+    (r.abs() <= 1.0 + 1e-12).then_some(r.clamp(-1.0, 1.0))
+}
+
+/// Whether (c11, c12, c22) is the covariance of one variable with itself (to rounding).
+fn same_variable(c11: f64, c22: f64, r: f64) -> bool {
+    c11.to_bits() == c22.to_bits() && 1.0 - r <= 1e-13
+}
+
+mod averages;
+pub use averages::Series;
+
+#[cfg(test)]
+mod tests;

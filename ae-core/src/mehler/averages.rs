@@ -1,0 +1,153 @@
+//! The averages and their gradients by Mehler series: each reduced by Stein's lemma to pairs
+//! of g's derivatives and to their means, with the quadrature wherever a series is refused.
+
+use super::{correlation, expansion, products, same_variable, series, series_fourth, ORDERS};
+use crate::quadrature::{Quad, Smooth};
+
+/// The averages of a quadrature activation by Mehler series, with the quadrature where a
+/// series does not meet its tolerance (a correlation near 1 at a large variance, kinks).
+pub struct Series<'a, S: ?Sized>(pub &'a S);
+
+impl<S: Smooth + ?Sized> Series<'_, S> {
+    /// Whether g' is continuous: the reductions that move derivatives onto g (Stein's lemma
+    /// on g' or g'') would need the Dirac parts of g'' at a kink, which no series or rule of
+    /// values sees. Averages and gradients that take them go to the quadrature for kinked g.
+    fn smooth(&self) -> bool {
+        self.0.kinks().is_empty()
+    }
+
+    /// E[g^(a)(x1) g^(b)(x2)], or None where neither series nor the pair's quadrature serve.
+    fn pair(&self, c11: f64, c12: f64, c22: f64, a: usize, b: usize) -> Option<f64> {
+        self.pairs(c11, c12, c22, [(a, b)]).map(|[v]| v)
+    }
+
+    /// The expansions at (c11, c22) of the first order whose series meet the tolerance for
+    /// every (a, b) of `pairs` (so that a gradient's entries come from one order).
+    fn pairs<const N: usize>(&self, c11: f64, c12: f64, c22: f64, pairs: [(usize, usize); N]) -> Option<[f64; N]> {
+        let r = correlation(c11, c12, c22)?;
+        if same_variable(c11, c22, r) {
+            let e = expansion(self.0, c11, ORDERS[0]);
+            return Some(pairs.map(|(a, b)| e.product(a, b)));
+        }
+        if r.abs() > 1.0 - 1e-9 {
+            return None;
+        }
+        ORDERS
+            .iter()
+            .find_map(|&order| {
+                let (e1, e2) = (expansion(self.0, c11, order), expansion(self.0, c22, order));
+                let mut out = [0.0; N];
+                for (o, (a, b)) in out.iter_mut().zip(pairs) {
+                    *o = series(&e1, &e2, r, a, b)?;
+                }
+                Some(out)
+            })
+            .or_else(|| {
+                let m = products(self.0, c11, c12, c22)?;
+                Some(pairs.map(|(a, b)| m[a][b]))
+            })
+    }
+
+    /// E[g^(j)(x)], x ~ N(0, c).
+    fn mean(&self, c: f64, j: usize) -> f64 {
+        expansion(self.0, c, ORDERS[0]).mean(j)
+    }
+
+    pub fn i2(&self, c11: f64, c12: f64, c22: f64) -> f64 {
+        self.pair(c11, c12, c22, 0, 0)
+            .unwrap_or_else(|| Quad(self.0).i2(c11, c12, c22))
+    }
+
+    pub fn j2(&self, c11: f64, c12: f64, c22: f64) -> f64 {
+        // E[x1 g(x2)] = c12 E[g'(x2)].
+        match correlation(c11, c12, c22) {
+            Some(_) => c12 * self.mean(c22, 1),
+            None => Quad(self.0).j2(c11, c12, c22),
+        }
+    }
+
+    pub fn i21(&self, c11: f64, c12: f64, c22: f64) -> f64 {
+        // E[g'(x1) x1 x2] = c12 E[(x g'(x))'] = c12 (E[g'] + c11 E[g''']).
+        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+            Some(_) => c12 * (self.mean(c11, 1) + c11 * self.mean(c11, 3)),
+            None => Quad(self.0).i21(c11, c12, c22),
+        }
+    }
+
+    pub fn i22(&self, c11: f64, c12: f64, c22: f64) -> f64 {
+        // E[g'(x1) x2^2] = c22 E[g'] + c12^2 E[g'''] (Wick).
+        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+            Some(_) => c22 * self.mean(c11, 1) + c12 * c12 * self.mean(c11, 3),
+            None => Quad(self.0).i22(c11, c12, c22),
+        }
+    }
+
+    pub fn i3(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64 {
+        // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
+        let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.smooth();
+        match self.pairs(c11, c13, c33, [(2, 0), (1, 1)]).filter(|_| valid) {
+            Some([m20, m11]) => c12 * m20 + c23 * m11,
+            None => Quad(self.0).i3(c11, c12, c13, c22, c23, c33),
+        }
+    }
+
+    pub fn i2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        // Price: dE/dc11 = E[g''(x1) g(x2)] / 2, dE/dc12 = E[g'(x1) g'(x2)].
+        match self
+            .pairs(c11, c12, c22, [(2, 0), (1, 1), (0, 2)])
+            .filter(|_| self.smooth())
+        {
+            Some([m20, m11, m02]) => [m20 / 2.0, m11, m02 / 2.0],
+            None => Quad(self.0).i2_grad(c11, c12, c22),
+        }
+    }
+
+    pub fn j2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+            Some(_) => [0.0, self.mean(c22, 1), c12 * self.mean(c22, 3) / 2.0],
+            None => Quad(self.0).j2_grad(c11, c12, c22),
+        }
+    }
+
+    /// By quadrature (one variable): their c11 entries would need g^(5).
+    pub fn i21_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        Quad(self.0).i21_grad(c11, c12, c22)
+    }
+
+    /// By quadrature (one variable), as `i21_grad`.
+    pub fn i22_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
+        Quad(self.0).i22_grad(c11, c12, c22)
+    }
+
+    pub fn i3_grad(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> [f64; 6] {
+        // The derivatives of c12 M(2,0) + c23 M(1,1) over (c11, c13, c33), by Price's theorem.
+        let quadrature = || Quad(self.0).i3_grad(c11, c12, c13, c22, c23, c33);
+        let Some(r) = correlation(c11, c13, c33) else {
+            return quadrature();
+        };
+        if !(c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.smooth()) || r.abs() > 1.0 - 1e-9 {
+            return quadrature();
+        }
+        let found = ORDERS.iter().find_map(|&order| {
+            let (e1, e3) = (expansion(self.0, c11, order), expansion(self.0, c33, order));
+            let m = |a, b| series(&e1, &e3, r, a, b);
+            let (m20, m31, m22, m11, m13) = (m(2, 0)?, m(3, 1)?, m(2, 2)?, m(1, 1)?, m(1, 3)?);
+            // c12 E[g''''(x1) g(x3)] = (c12 / s1) s1 E[g'''' g]; c12 = 0 where s1 = 0.
+            let l31 = if e1.s > 0.0 { c12 / e1.s } else { 0.0 };
+            let fourth = if l31 == 0.0 {
+                0.0
+            } else {
+                l31 * series_fourth(&e1, &e3, r)?
+            };
+            Some([
+                (fourth + c23 * m31) / 2.0,
+                m20,
+                c12 * m31 + c23 * m22,
+                0.0,
+                m11,
+                (c12 * m22 + c23 * m13) / 2.0,
+            ])
+        });
+        found.unwrap_or_else(quadrature)
+    }
+}
