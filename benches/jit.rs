@@ -1,6 +1,7 @@
 //! The run-time compiler against the generated kernels and the interpreter, side by side in one
 //! run: one right-hand side, compile times, and whole integrations of a renamed copy of a
-//! shipped file (nothing can recognise it) against the shipped file.
+//! shipped file (nothing can recognise it) against the shipped file, and runs with activations
+//! by Mehler series (built-in tanh, and ones declared in the file) against erf's closed forms.
 //! Run: `cargo bench --bench jit` (`-- quick` leaves out the K = 64 run, 20 s).
 
 use std::hint::black_box;
@@ -198,9 +199,53 @@ fn integrations(quick: bool) {
     );
 }
 
+/// Vanilla K = 3 with the command line's defaults (spikes 9, 3, 1, D = 1000, t = 1000) under each
+/// activation, against the same run with erf: the shipped file with its generated kernels, and
+/// a copy declaring activations of its own (compiled at run time).
+fn activations() {
+    println!(
+        "activations by series against erf's closed forms, vanilla K = 3, default options (median of 5, erf of 21):"
+    );
+    let path = std::env::temp_dir().join(format!("aedyn-bench-{}-activations.ae", std::process::id()));
+    let (_, text) = renamed("vanilla");
+    let declared =
+        "activation th(x) = tanh(x)\nactivation softplus(x) = log(1 + exp(x))\nactivation ramp(x) = (x + abs(x)) / 2\n";
+    std::fs::write(&path, format!("{text}\n{declared}")).unwrap();
+    let copy = path.to_string_lossy().into_owned();
+    let source = DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
+    let job = |equations: &str, activation: &str| OdeJob::new(equations, 3, activation, source.clone());
+    // The erf runs take milliseconds, where the machine's noise is largest: more rounds.
+    let erf = run(&job("vanilla", "erf"), 21);
+    let erf_copy = run(&job(&copy, "erf"), 21);
+    println!(
+        "  erf: generated {:.2} ms ({}), copy {:.2} ms ({})",
+        erf.0 * 1e3,
+        erf.2,
+        erf_copy.0 * 1e3,
+        erf_copy.2
+    );
+    for (equations, activation, label) in [
+        ("vanilla", "tanh", "built-in tanh, generated"),
+        (copy.as_str(), "th", "declared tanh(x), JIT"),
+        (copy.as_str(), "softplus", "declared log(1 + exp(x)), JIT"),
+        (copy.as_str(), "ramp", "declared (x + abs(x)) / 2, JIT"),
+    ] {
+        let runs = if activation == "ramp" { 1 } else { 5 };
+        let r = run(&job(equations, activation), runs);
+        println!(
+            "  {label}: {:.1} ms ({}); {:.0}x erf generated, {:.0}x erf on the same path",
+            r.0 * 1e3,
+            r.2,
+            r.0 / erf.0,
+            r.0 / if equations == "vanilla" { erf.0 } else { erf_copy.0 }
+        );
+    }
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     one_rhs();
     compile_times();
+    activations();
     integrations(quick);
 }

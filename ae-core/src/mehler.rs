@@ -83,6 +83,7 @@ struct Block {
 
 /// Calls `visit(n, p)` with p = He_n(z) / sqrt(n!) at a block's nodes, n = 0..=order, by the
 /// three-term recurrence with `factors`.
+#[inline(always)]
 fn hermite(z: &[f64; LANES], factors: &[(f64, f64)], mut visit: impl FnMut(usize, &[f64; LANES])) {
     let (mut previous, mut current) = ([0.0; LANES], [1.0; LANES]);
     for (n, &(a, b)) in factors.iter().enumerate() {
@@ -92,6 +93,75 @@ fn hermite(z: &[f64; LANES], factors: &[(f64, f64)], mut visit: impl FnMut(usize
         current = next;
     }
 }
+
+/// Adds each block's weighted values times He_n / sqrt(n!) into `lanes[n][j]` (per-lane sums,
+/// added up by the caller: every operation of the loop is lane by lane); returns the energies.
+#[inline(always)]
+fn project(blocks: &[Block], factors: &[(f64, f64)], lanes: &mut [[[f64; LANES]; 4]]) -> [f64; 4] {
+    let mut energy = [0.0; 4];
+    for b in blocks {
+        let wv: [[f64; LANES]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| b.w[l] * b.values[j][l]));
+        for ((e, wv), v) in energy.iter_mut().zip(&wv).zip(&b.values) {
+            *e += wv.iter().zip(v).map(|(a, b)| a * b).sum::<f64>();
+        }
+        hermite(&b.z, factors, |n, p| {
+            for (acc, wv) in lanes[n].iter_mut().zip(&wv) {
+                for ((a, w), pl) in acc.iter_mut().zip(wv).zip(p) {
+                    *a += w * pl;
+                }
+            }
+        });
+    }
+    energy
+}
+
+/// The energies the coefficients `coef` leave out, from the residual at every node.
+#[inline(always)]
+fn residuals(blocks: &[Block], factors: &[(f64, f64)], coef: &[Vec<f64>; 4]) -> [f64; 4] {
+    let mut t = [0.0; 4];
+    for b in blocks {
+        let mut fitted = [[0.0; LANES]; 4];
+        hermite(&b.z, factors, |n, p| {
+            for (lanes, coef) in fitted.iter_mut().zip(coef) {
+                for (f, pl) in lanes.iter_mut().zip(p) {
+                    *f += coef[n] * pl;
+                }
+            }
+        });
+        for ((t, values), fitted) in t.iter_mut().zip(&b.values).zip(&fitted) {
+            for ((w, v), f) in b.w.iter().zip(values).zip(fitted) {
+                *t += w * (v - f) * (v - f);
+            }
+        }
+    }
+    t
+}
+
+/// `project` and `residuals` compiled for 256-bit vectors where the processor has them (AVX:
+/// twice the lanes of the baseline's SSE2, and room in registers for a block's weighted
+/// values), else for the baseline. Without FMA, so that every operation rounds as in the
+/// baseline code: the numbers do not depend on the processor.
+macro_rules! dispatch_wide {
+    ($name:ident, $wide:ident, $body:ident, ($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        fn $name($($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx")]
+                fn $wide($($arg: $ty),*) -> $ret {
+                    $body($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx") {
+                    // SAFETY: the processor was just found to support AVX.
+                    return unsafe { $wide($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
+dispatch_wide!(project_wide, project_avx, project, (blocks: &[Block], factors: &[(f64, f64)], lanes: &mut [[[f64; LANES]; 4]]) -> [f64; 4]);
+dispatch_wide!(residuals_wide, residuals_avx, residuals, (blocks: &[Block], factors: &[(f64, f64)], coef: &[Vec<f64>; 4]) -> [f64; 4]);
 
 fn recurrence_factors(order: usize) -> Vec<(f64, f64)> {
     (0..=order)
@@ -134,22 +204,8 @@ impl Expansion {
                 b
             })
             .collect();
-        // Per-lane sums, added up at the end: every operation of the loop is lane by lane.
         let mut lanes = vec![[[0.0; LANES]; 4]; order + 1];
-        let mut energy = [0.0; 4];
-        for b in &blocks {
-            let wv: [[f64; LANES]; 4] = std::array::from_fn(|j| std::array::from_fn(|l| b.w[l] * b.values[j][l]));
-            for j in 0..4 {
-                energy[j] += (0..LANES).map(|l| wv[j][l] * b.values[j][l]).sum::<f64>();
-            }
-            hermite(&b.z, &factors, |n, p| {
-                for j in 0..4 {
-                    for l in 0..LANES {
-                        lanes[n][j][l] += wv[j][l] * p[l];
-                    }
-                }
-            });
-        }
+        let energy = project_wide(&blocks, &factors, &mut lanes);
         let coef: [Vec<f64>; 4] = std::array::from_fn(|j| lanes.iter().map(|n| n[j].iter().sum()).collect());
         let quick_tail = std::array::from_fn(|j| {
             let kept: f64 = coef[j].iter().map(|c| c * c).sum();
@@ -179,22 +235,7 @@ impl Expansion {
         if let Some(t) = self.tail.get() {
             return t;
         }
-        let mut t = [0.0; 4];
-        for b in &self.blocks {
-            let mut fitted = [[0.0; LANES]; 4];
-            hermite(&b.z, &self.factors, |n, p| {
-                for (lanes, coef) in fitted.iter_mut().zip(&self.coef) {
-                    for (f, pl) in lanes.iter_mut().zip(p) {
-                        *f += coef[n] * pl;
-                    }
-                }
-            });
-            for ((t, values), fitted) in t.iter_mut().zip(&b.values).zip(&fitted) {
-                for ((w, v), f) in b.w.iter().zip(values).zip(fitted) {
-                    *t += w * (v - f) * (v - f);
-                }
-            }
-        }
+        let t = residuals_wide(&self.blocks, &self.factors, &self.coef);
         self.tail.set(Some(t));
         t
     }

@@ -192,7 +192,15 @@ fn a_blow_up_is_an_error_naming_the_state_and_the_time() {
         "blowup.ae",
         "hidden k\nstate x[k] init 1\nd/dt x[k] = x[k]^2\nobserve s = sum(k, x[k])\n",
     );
-    assert!(e.contains("x[0]") && e.contains("t = 1.0000"), "{e}");
+    // Whichever stepper runs, it stops where the solution blows up, at t = 1 to within its
+    // tolerance.
+    let t: f64 = e
+        .split("t = ")
+        .nth(1)
+        .and_then(|rest| rest.split([':', ';', ' ']).next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    assert!(e.contains("x[0]") && (t - 1.0).abs() <= 1e-3, "{e}");
 }
 
 #[test]

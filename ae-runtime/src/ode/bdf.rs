@@ -136,11 +136,8 @@ pub fn integrate<E>(
         let step = solver.step();
         steps_since_output += 1;
         let t = solver.state().t;
-        if let Some(failure) = cache
-            .borrow()
-            .bad_entry
-            .map(|(row, col, value)| BdfFailure::NonFiniteJacobian(row, col, t, value))
-        {
+        let bad_derivative = jacobian.is_none().then(|| bad.get()).flatten();
+        if let Some(failure) = jacobian_failure(cache.borrow().bad_entry, bad_derivative, t) {
             record(&solver, stats);
             return Err(OutputOrFailure::Failure(failure));
         }
@@ -158,6 +155,21 @@ pub fn integrate<E>(
     }
     record(&solver, stats);
     Ok(())
+}
+
+/// The failure a non-finite Jacobian entry (`bad_entry`) stands for. A Jacobian by differences
+/// is non-finite where the right-hand side was at a nudged state (`bad_derivative`): that
+/// derivative, whose cause can be traced, is the error to report.
+fn jacobian_failure(
+    bad_entry: Option<(usize, usize, f64)>,
+    bad_derivative: Option<(usize, f64)>,
+    t: f64,
+) -> Option<BdfFailure> {
+    let (row, col, value) = bad_entry?;
+    Some(match bad_derivative {
+        Some((i, value)) => BdfFailure::NonFinite(i, t, value, false),
+        None => BdfFailure::NonFiniteJacobian(row, col, t, value),
+    })
 }
 
 /// The BDF stage: from `state` at `t0` through the outputs from `times[next]` on, in one go (BDF

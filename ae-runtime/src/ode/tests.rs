@@ -69,6 +69,42 @@ fn stiff(exact_jacobian: bool) -> TestKernel {
     }
 }
 
+/// Stiffer (eigenvalue -4000) and without a Jacobian, in 31 identical copies (62 entries, every
+/// one of them in the error norm as the two of one copy would be): past the size up to which
+/// `auto` starts BDF on differences (`differences_as_cheap_as_exact`), so auto begins explicit
+/// and the hand-over is what is tested; stiff enough that, at that size, BDF's estimated cost
+/// wins on the way to t = 5.
+fn stiff_padded() -> TestKernel {
+    TestKernel {
+        rhs: |y, dy| {
+            for (y, dy) in y.chunks(2).zip(dy.chunks_mut(2)) {
+                dy[0] = -4000.0 * (y[0] - y[1]);
+                dy[1] = -y[1];
+            }
+        },
+        jacobian: None,
+    }
+}
+
+fn run_padded(method: Method, t_end: f64) -> Trajectory {
+    let solver = Solver {
+        method,
+        ..Solver::default()
+    };
+    let y0 = [0.0, 1.0].repeat(31);
+    integrate(
+        &stiff_padded(),
+        &[],
+        y0,
+        &log_times(0.01, t_end, 10),
+        &solver,
+        &["y0".into()],
+        &|_| None,
+        |_| {},
+    )
+    .unwrap()
+}
+
 fn run_stiff(method: Method, exact_jacobian: bool) -> Trajectory {
     let solver = Solver {
         method,
@@ -92,29 +128,34 @@ fn run_stiff(method: Method, exact_jacobian: bool) -> Trajectory {
 /// rtol 1e-7 per step leaves a global error of a few 1e-6 relative at most (at t = 5 the value,
 /// 6.7e-3, is far above atol = 1e-10).
 fn assert_on_the_slow_manifold(traj: &Trajectory, what: &str) {
+    assert_on_the_slow_manifold_of(traj, what, 1000.0);
+}
+
+/// As above, for the problem with eigenvalue `-lambda`.
+fn assert_on_the_slow_manifold_of(traj: &Trajectory, what: &str, lambda: f64) {
     let t = *traj.times.last().unwrap();
-    let exact = 1000.0 / 999.0 * (-t).exp();
+    let exact = lambda / (lambda - 1.0) * (-t).exp();
     let got = traj.states.last().unwrap()[0];
     assert!((got - exact).abs() <= 1e-5 * exact, "{what}: {got} vs {exact}");
 }
 
 #[test]
 fn auto_hands_a_stiff_explicit_run_to_bdf() {
-    // Without an exact Jacobian auto starts with dop853; once the steps are held by
-    // stability (Hairer's test, 15 in a row) it goes on with BDF (finite differences:
-    // the state is small). dop853 alone is held at h <= 6.3e-3 (its stability interval on
-    // the negative axis is ~6.3, the eigenvalue -1000): about 790 steps to t = 5.
-    let auto = run_stiff(Method::Auto, false);
-    let explicit = run_stiff(Method::Dop853, false);
+    // Without an exact Jacobian (and a state too large to start on differences) auto starts
+    // with dop853; once the steps are held by stability (Hairer's test, 15 in a row) it goes
+    // on with BDF (finite differences). dop853 alone is held at h <= 1.6e-3 (its stability
+    // interval on the negative axis is ~6.3, the eigenvalue -4000): about 3200 steps to t = 5.
+    let auto = run_padded(Method::Auto, 5.0);
+    let explicit = run_padded(Method::Dop853, 5.0);
     assert_eq!(auto.stats.started_with, Method::Dop853);
     let switched = auto.stats.switched_at.expect("auto switched");
     assert!(switched < 0.5, "switched at t = {switched}");
     assert_eq!(auto.stats.stiff, Some(Method::Bdf));
     assert!(auto.stats.stiff_accepted > 0 && auto.stats.jacobians > 0);
     assert_eq!(explicit.stats.switched_at, None);
-    assert!(explicit.stats.accepted > 750, "{}", explicit.stats.accepted);
+    assert!(explicit.stats.accepted > 3000, "{}", explicit.stats.accepted);
     // Auto's steps: dop853's until the test fires, then BDF's, whose step grows with the
-    // slow solution (about 160 in all at rtol 1e-7, against dop853's ~790 held by
+    // slow solution (a few hundred in all at rtol 1e-7, against dop853's ~3200 held by
     // stability at any tolerance).
     assert!(
         auto.stats.accepted * 4 < explicit.stats.accepted,
@@ -122,8 +163,8 @@ fn auto_hands_a_stiff_explicit_run_to_bdf() {
         auto.stats.accepted,
         explicit.stats.accepted
     );
-    assert_on_the_slow_manifold(&auto, "auto");
-    assert_on_the_slow_manifold(&explicit, "dop853");
+    assert_on_the_slow_manifold_of(&auto, "auto", 4000.0);
+    assert_on_the_slow_manifold_of(&explicit, "dop853", 4000.0);
     assert!(
         auto.stats.describe().starts_with("dop853 "),
         "{}",
@@ -343,25 +384,25 @@ fn the_stiff_method_is_chosen_by_its_estimated_cost() {
     assert!(remaining(true) < remaining(false));
 }
 
-/// Near its end a stiff run is finished by the explicit method: dop853 is held at h ~ 6e-3
-/// right after the transient, and to t = 0.3 only about 50 such steps are left, less than
+/// Near its end a stiff run is finished by the explicit method: dop853 is held at h ~ 1.6e-3
+/// right after the transient, and to t = 0.3 only about 190 such steps are left, less than
 /// BDF's estimated cost; the run declines the switch and stays accurate.
 #[test]
 fn auto_keeps_the_explicit_method_where_few_steps_are_left() {
-    let solver = Solver::default();
-    let times = log_times(0.01, 0.3, 5);
-    let traj = integrate(
-        &stiff(false),
-        &[],
-        vec![0.0, 1.0],
-        &times,
-        &solver,
-        &["y0".into()],
-        &|_| None,
-        |_| {},
-    )
-    .unwrap();
+    let traj = run_padded(Method::Auto, 0.3);
     assert_eq!(traj.stats.switched_at, None);
     assert!(traj.stats.stiffness_declined_at.is_some(), "{:?}", traj.stats);
-    assert_on_the_slow_manifold(&traj, "auto, declined");
+    assert_on_the_slow_manifold_of(&traj, "auto, declined", 4000.0);
+}
+
+/// A small state without an exact Jacobian starts on BDF with differences (n right-hand sides
+/// a Jacobian, no more than twice an exact one's cost): no explicit stage spent finding the
+/// stiffness first.
+#[test]
+fn auto_starts_small_states_on_bdf_with_differences() {
+    let traj = run_stiff(Method::Auto, false);
+    assert_eq!(traj.stats.started_with, Method::Bdf);
+    assert_eq!(traj.stats.switched_at, None);
+    assert!(traj.stats.jacobians > 0);
+    assert_on_the_slow_manifold(&traj, "auto on differences");
 }
