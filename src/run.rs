@@ -171,7 +171,7 @@ impl OdeJob {
 }
 
 /// A model compiled once for a job: what it computes (the kernel, configured), how its state
-/// is laid out and named, and which states carry the order parameters of SPEC section 4.
+/// is laid out and named, and which states carry the order parameters of docs/theory.md section 4.
 /// Rust code finds entries through this handle, never by formatting a state's name.
 pub struct ModelHandle {
     pub model: Arc<Model>,

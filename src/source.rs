@@ -31,7 +31,7 @@ pub enum InitChoice {
 /// The data a run learns from.
 #[derive(Debug, Clone)]
 pub enum DataSource {
-    /// The spiked covariance model (SPEC section 2): spikes on an isotropic bulk, with
+    /// The spiked covariance model (docs/theory.md section 2): spikes on an isotropic bulk, with
     /// eigenvectors of the given family drawn from `eigen_seed`.
     Spiked {
         model: Spiked,

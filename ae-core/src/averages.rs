@@ -1,4 +1,4 @@
-//! Gaussian averages of SPEC section 5: closed forms for erf(x/sqrt2), linear and ReLU, and
+//! Gaussian averages of docs/theory.md section 5: closed forms for erf(x/sqrt2), linear and ReLU, and
 //! graded composite Gauss-Legendre quadrature over the Cholesky factor of the covariance for any other g.
 //!
 //! Arguments are covariance entries: `(C11, C12, C22)` for the two-variable averages and
@@ -262,7 +262,7 @@ impl Averages for Linear {
     }
 }
 
-/// ReLU closed forms. I3 is derived here (SPEC asks for it):
+/// ReLU closed forms. I3 is derived here (docs/theory.md section 5 describes how):
 ///
 /// `I3 = E[Θ(x1) x2 relu(x3)] = E[x2 x3 1{x1>0, x3>0}]`. Regress `x2 = α x1 + γ x3 + z` with `z`
 /// independent of `(x1, x3)`; then `I3 = α E[x1 x3 1{..}] + γ E[x3² 1{..}]`. With

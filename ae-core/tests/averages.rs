@@ -232,7 +232,7 @@ fn tanh_quadrature_is_converged() {
 
 #[test]
 fn relu_i2_is_not_off_by_two() {
-    // SPEC: a published ReLU I2 is off by a factor of two. At C = I2x2 (independent units),
+    // docs/theory.md section 5: a published ReLU I2 is off by a factor of two. At C = I2x2 (independent units),
     // E[relu(x)]^2 = (1/sqrt(2 pi))^2 = 1/(2 pi); at x1 = x2 with variance 1, E[relu(x)^2] = 1/2.
     let i2 = |a: f64, b: f64, c: f64| ActivationKind::Relu.average(Avg::I2, &[a, b, c]);
     assert!((i2(1.0, 0.0, 1.0) - 1.0 / (2.0 * std::f64::consts::PI)).abs() < 1e-15);

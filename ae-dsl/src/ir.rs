@@ -80,7 +80,7 @@ impl Func {
     }
 }
 
-/// The Gaussian averages of SPEC section 5; arguments are covariance entries.
+/// The Gaussian averages of docs/theory.md section 5; arguments are covariance entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Avg {
     /// E[g(x1) g(x2)], arguments C11, C12, C22.

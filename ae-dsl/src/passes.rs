@@ -1,6 +1,6 @@
 //! Symbolic passes on the typed IR: the exact, ratio-free form of the encoder's `1/S` term.
 //!
-//! SPEC section 6: with `x2 = (C12/C11) x1 + z`, `z` independent of `x1`,
+//! docs/theory.md section 6: with `x2 = (C12/C11) x1 + z`, `z` independent of `x1`,
 //!
 //! ```text
 //! [ I21 (C22 u - C12 v) + I22 (C11 v - C12 u) ] / (C11 C22 - C12^2)

@@ -1,5 +1,5 @@
 //! Initial order parameters (the inputs of `init` expressions) from weights, from the informed
-//! start of SPEC section 3, or from a typical i.i.d. draw in the strict limit D -> infinity.
+//! start of docs/theory.md section 3, or from a typical i.i.d. draw in the strict limit D -> infinity.
 
 use ae_core::averages::Evaluate as _;
 use rand_distr::{Distribution, StandardNormal};
@@ -100,7 +100,7 @@ pub fn aligned(m: usize, a: &[f64], b: &[f64]) -> InitInputs {
 }
 
 /// The decoder scale that minimises the aligned error of a unit with encoder scale `a` on a
-/// mode of rescaled eigenvalue `rho` (SPEC section 7): `b = E[u g(a u)] / E[g(a u)^2]`,
+/// mode of rescaled eigenvalue `rho` (docs/theory.md section 7): `b = E[u g(a u)] / E[g(a u)^2]`,
 /// `u ~ N(0, rho)`. With `Q = rho a^2`, `E[u g(a u)] = J2(Q, Q, Q) / a` and
 /// `E[g(a u)^2] = I2(Q, Q, Q)`.
 pub fn perfect_decoder(act: impl Into<ae_core::activation::Activation>, rho: f64, a: f64) -> f64 {
@@ -111,7 +111,7 @@ pub fn perfect_decoder(act: impl Into<ae_core::activation::Activation>, rho: f64
 }
 
 /// The aligned excess of one unit over the PCA error, `½ E[(u - b g(a u))^2]` with
-/// `u ~ N(0, rho)` (SPEC section 7): `½ (rho - 2 b E[u g] + b^2 E[g^2])`.
+/// `u ~ N(0, rho)` (docs/theory.md section 7): `½ (rho - 2 b E[u g] + b^2 E[g^2])`.
 pub fn aligned_excess(act: impl Into<ae_core::activation::Activation>, rho: f64, a: f64, b: f64) -> f64 {
     let act = act.into();
     use ae_dsl::ir::Avg;

@@ -30,7 +30,7 @@ pub(crate) struct ReproduceArgs {
     pub(crate) report: Reporting,
 }
 
-/// The data: the spiked covariance model (SPEC section 2) or a real data set.
+/// The data: the spiked covariance model (docs/theory.md section 2) or a real data set.
 #[derive(Args)]
 pub(crate) struct DataArgs {
     /// Spike strengths rho~_m, comma-separated (the equations use rho~_m + sigma^2/D).
@@ -115,7 +115,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) informed: Option<String>,
     /// Perfect start at encoder scale `a`: w_k = a e_k and v_k = b_k sqrt(D) e_k with the b_k
-    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (SPEC
+    /// that minimises the aligned error, E[u g(a u)] / E[g(a u)^2], u ~ N(0, rho_k) (docs/theory.md
     /// section 7; spiked model, K <= M).
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) perfect: Option<f64>,
@@ -234,8 +234,8 @@ pub(crate) struct SgdArgs {
     pub(crate) model: ModelArgs,
     #[command(flatten)]
     pub(crate) sgd: SgdOptions,
-    /// SGD's scaling: rescaled (SPEC section 3, the ODE's) or standard (lambda = w.x, loss
-    /// |x - x_hat|^2/2, one plain learning rate; SPEC section 9, figure 7).
+    /// SGD's scaling: rescaled (docs/theory.md section 3, the ODE's) or standard (lambda = w.x, loss
+    /// |x - x_hat|^2/2, one plain learning rate; docs/theory.md section 3, figure 7).
     #[arg(long, value_enum, default_value_t = Scaling::Rescaled)]
     pub(crate) scaling: Scaling,
     /// Also write, for this many held-out samples, replica 0's final reconstructions (by all

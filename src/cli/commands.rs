@@ -113,7 +113,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     check_outputs(a, &[("--out", args.output.out.as_ref())])?;
     let job = ode_job(a)?;
     if job.source.dim() == Dim::Infinite && !args.output.report.quiet {
-        eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (SPEC section 6); finite D keeps every term");
+        eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (docs/theory.md section 6); finite D keeps every term");
     }
     if !args.output.report.quiet {
         report_data(&job);

@@ -43,7 +43,7 @@ pub(crate) enum Command {
     /// Marchenko-Pastur law and the predicted outliers, or a real data set's spectrum.
     Spectrum(SpectrumArgs),
     /// Integrate the full equations from a random start until the units align with the spikes,
-    /// then the reduced long-time equations (SPEC section 7) from that state; report where the
+    /// then the reduced long-time equations (docs/theory.md section 7) from that state; report where the
     /// two coincide and the long-time power laws. Needs K = number of spikes.
     ReducedVsFull(ReducedArgs),
     /// Run a checked-in experiment (experiments/*.toml): its runs, CSV files and plots (PNG

@@ -184,7 +184,7 @@ impl CompareJob {
         }
         if self.sgd.scaling != Scaling::Rescaled {
             return Err(RunError::Input(
-                "the ODE describes rescaled SGD (SPEC section 3): run other scalings with `aedyn sgd`".into(),
+                "the ODE describes rescaled SGD (docs/theory.md section 3): run other scalings with `aedyn sgd`".into(),
             ));
         }
         let handle = OdeJob {

@@ -86,7 +86,7 @@ fn rewritten_equations_are_finite_on_the_aligned_manifold() {
 
 #[test]
 fn density_equations_agree_with_vector_form_up_to_t_1() {
-    // SPEC: the literal density equations are the lift of the vector flow, exact while they stay
+    // docs/theory.md section 6: the literal density equations are the lift of the vector flow, exact while they stay
     // on the rank-one manifold; their rank-2 errors grow from rounding at rate ~3.3 per unit
     // time, so up to t = 1 both forms integrated at rtol 1e-10 must agree to 1e-6 (the bound the
     // issue sets; rounding amplified by e^3.3 ~ 30 stays far below it).
@@ -120,7 +120,7 @@ fn tight(mut j: OdeJob) -> OdeJob {
 
 #[test]
 fn full_spectrum_equals_spike_plus_lumped_bulk() {
-    // SPEC: the exactly lumped bulk makes spike+bulk equal to the full spectrum (measured 5e-8).
+    // docs/theory.md section 6: the exactly lumped bulk makes spike+bulk equal to the full spectrum (measured 5e-8).
     // Both runs start from the same weights (the full-spectrum run sees the bulk through an
     // orthonormal completion of the spike directions); tolerance 1e-7 relative in eg is
     // integrator tolerance (rtol 1e-10) accumulated over 20 time units of a contracting flow.

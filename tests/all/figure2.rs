@@ -1,4 +1,4 @@
-//! The paper's figure 2 (SPEC section 8, claims 1-2): ODE against SGD, erf, K = M = 3, spikes
+//! The paper's figure 2 (docs/theory.md section 8, claims 1-2): ODE against SGD, erf, K = M = 3, spikes
 //! (9, 3, 1), sigma = 1, lr = 1, initial std 0.1, random eigenvectors, t from 0.05 to 100.
 //! The ODE starts from the order parameters of the very weights every SGD replica starts from.
 

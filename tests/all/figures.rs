@@ -1,4 +1,4 @@
-//! The claims of the paper's figures 1(b), 5(d), 7 and 9 (SPEC section 9), each run through the
+//! The claims of the paper's figures 1(b), 5(d), 7 and 9 (docs/theory.md section 9), each run through the
 //! command line as its experiment runs it, at a size that fits the test suite.
 
 use crate::common::{aedyn, temp};

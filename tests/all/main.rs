@@ -4,8 +4,10 @@
 mod common;
 
 mod activations;
+mod citations;
 mod cli;
 mod differential;
+mod docs_commands;
 mod equations;
 mod figure2;
 mod figures;

@@ -1,4 +1,4 @@
-//! Real data (SPEC section 8, claim 7): loaders, the empirical spectrum, and ODEs integrated
+//! Real data (docs/theory.md section 8, claim 7): loaders, the empirical spectrum, and ODEs integrated
 //! with the empirical covariance against SGD on the actual samples.
 
 use std::sync::Arc;

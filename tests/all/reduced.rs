@@ -1,4 +1,4 @@
-//! The reduced long-time equations (SPEC section 7, claim 3) against the full ones and SGD.
+//! The reduced long-time equations (docs/theory.md section 7, claim 3) against the full ones and SGD.
 
 use ae_core::averages::ActivationKind;
 use ae_runtime::data::Dim;
@@ -30,7 +30,7 @@ fn job(equations: &str, spikes: &[f64], init: InitChoice, times: Vec<f64>) -> Od
 
 #[test]
 fn full_and_reduced_agree_from_the_same_aligned_state() {
-    // (a) For erf the aligned manifold is invariant under the full flow (SPEC section 7), so
+    // (a) For erf the aligned manifold is invariant under the full flow (docs/theory.md section 7), so
     // vanilla.ae and reduced.ae started on it describe the same trajectory and may differ only
     // by integration error. Both runs use rtol = 1e-10; an adaptive method's global error is
     // its local tolerance amplified by the (here contracting) flow over ~1e3 steps, so 1e-7

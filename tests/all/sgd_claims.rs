@@ -1,4 +1,4 @@
-//! Claims of the paper about SGD variants (SPEC section 8, claims 4-6), measured on the
+//! Claims of the paper about SGD variants (docs/theory.md section 8, claims 4-6), measured on the
 //! simulator at D = 500, t = 1000 (5e5 steps per run), one replica each: the replica spread
 //! measured with 2-4 replicas is at most 0.02 in eg, far below every margin used here.
 

@@ -1,4 +1,4 @@
-//! Variants of SGD against their equation files (SPEC sections 3 and 6, claims 6 and 3-5).
+//! Variants of SGD against their equation files (docs/theory.md sections 3 and 6, claims 6 and 3-5).
 
 use crate::common;
 
@@ -69,7 +69,7 @@ fn weight_decay_in_the_strict_limit_shrinks_the_bulk_exactly() {
 
 #[test]
 fn a_perfect_start_has_exactly_the_aligned_excess() {
-    // Noiseless data (sigma = 0: spikes only), K = M = 3, erf, and the perfect start of SPEC
+    // Noiseless data (sigma = 0: spikes only), K = M = 3, erf, and the perfect start of docs/theory.md
     // section 7 at a = 0.5: eg(0) from vanilla.ae's section-6 observable must equal the PCA
     // error (0: the three spikes are all the variance) plus the aligned excess
     // Σ ½ E[(u - b_k g(a u))^2] computed from the one-dimensional averages. Two formulas, one
@@ -119,7 +119,7 @@ fn a_perfect_start_has_exactly_the_aligned_excess() {
 #[test]
 fn a_random_start_joins_the_informed_one_after_alignment() {
     // Noiseless spike 4, K = M = 1 (paper figure 10). Once the random start has aligned with
-    // the spike, both runs obey the reduced equations of SPEC section 7, whose solutions all
+    // the spike, both runs obey the reduced equations of docs/theory.md section 7, whose solutions all
     // approach the same power law eg ~ (π / (4 η t))^(2/3) ρ / 12 (the initial condition
     // enters only at higher order in 1/t): the relative gap of the two eg curves must shrink
     // after alignment and be small by t = 1e4. Measured: 0.8% at t = 96, 0.07% at t = 981,

@@ -1,6 +1,6 @@
 //! Rodas4 (Hairer & Wanner, "Solving ODEs II", section IV.7): a stiffly accurate, L-stable
 //! Rosenbrock method of order 4 with an embedded order-3 estimate. Long runs of the
-//! autoencoder equations get stiff as the decoder norm grows (SPEC section 7): explicit
+//! autoencoder equations get stiff as the decoder norm grows (docs/theory.md section 7): explicit
 //! steppers become step-limited there, this one is not.
 //!
 //! Form (autonomous systems): with `W = I/(h γ) - J`,

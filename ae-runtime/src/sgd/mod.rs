@@ -1,4 +1,4 @@
-//! Exact online SGD of SPEC section 3: one fresh sample per step, time t = steps / D. Variants:
+//! Exact online SGD of docs/theory.md section 3: one fresh sample per step, time t = steps / D. Variants:
 //! vanilla, truncated (neuron k sees the reconstruction of neurons j <= k), tied weights,
 //! trained biases, weight decay, and Sanger's rule. Seeded: the same seed gives the same bits.
 
@@ -67,10 +67,10 @@ pub struct SgdConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Scaling {
-    /// SPEC section 3: lambda = w.x/sqrt(D), steps eta/D, the encoder's further 1/D^(3/2).
+    /// docs/theory.md section 3: lambda = w.x/sqrt(D), steps eta/D, the encoder's further 1/D^(3/2).
     #[default]
     Rescaled,
-    /// Plain SGD on (1/2)|x - x_hat|^2 (SPEC section 9, "standard conditions"): lambda = w.x,
+    /// Plain SGD on (1/2)|x - x_hat|^2 (docs/theory.md section 3, "standard conditions"): lambda = w.x,
     /// v += eta g delta, w += eta g' (v.delta) x.
     Standard,
 }
@@ -533,7 +533,7 @@ impl Sgd {
         }
     }
 
-    /// The weights in SPEC section 1's scaling, whatever the run's: the network computes the
+    /// The weights in docs/theory.md section 1's scaling, whatever the run's: the network computes the
     /// same function with w.x/sqrt(D) from encoder rows multiplied by sqrt(D), so the order
     /// parameters and eg of a standard run are those of these weights.
     pub fn rescaled_weights(&self) -> Weights {
@@ -888,7 +888,7 @@ mod tests {
     use super::*;
     use crate::data::{eigenvectors, EigenFamily};
 
-    /// SPEC section 3 written out naively, one neuron at a time, as the reference.
+    /// docs/theory.md section 3 written out naively, one neuron at a time, as the reference.
     fn reference_step(config: &SgdConfig, w: &mut [Vec<f64>], v: &mut [Vec<f64>], bias: &mut [f64], x: &[f64]) {
         let (k, d) = (w.len(), x.len());
         // Rescaled: lambda = w.x/sqrt(D), steps eta/D, v.delta/D; standard: w.x, eta, v.delta.
@@ -1199,7 +1199,7 @@ mod tests {
 
     #[test]
     fn sanger_rows_converge_to_the_unit_leading_eigenvectors() {
-        // SPEC section 3: for K = 3 and spikes (9, 3, 1) rows reach +-e_m with |w| = 1 by t = 30
+        // docs/theory.md section 3: for K = 3 and spikes (9, 3, 1) rows reach +-e_m with |w| = 1 by t = 30
         // (da/dt = eta a (rho~_m - Y)). The tolerance 0.05 on the overlap covers the O(1/sqrt(D))
         // fluctuations of the stationary state at D = 400 and the slow tail of the third row.
         let (k, d) = (3, 400);

@@ -35,7 +35,9 @@ fn refuse_ode_options(m: &ModelArgs) -> Result<(), RunError> {
 pub(crate) fn sgd_job(a: &SgdArgs) -> Result<CompareJob, RunError> {
     refuse_ode_options(&a.model)?;
     if a.scaling == Scaling::Standard && a.sgd.rule == Rule::Sanger {
-        return input("--rule sanger is written in the rescaled form only (SPEC section 3): drop --scaling standard");
+        return input(
+            "--rule sanger is written in the rescaled form only (docs/theory.md section 3): drop --scaling standard",
+        );
     }
     match (a.images, &a.images_out) {
         (0, Some(_)) => return input("--images-out needs --images N (how many held-out samples to reconstruct)"),
