@@ -196,9 +196,9 @@ fn generated_variants_compile() {
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"generated-variants\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\nae-macros = {{ path = {:?} }}\nae-runtime = {{ path = {:?} }}\n\n[workspace]\n",
+            "[package]\nname = \"generated-variants\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\nae-macros = {{ path = {:?} }}\nae-core = {{ path = {:?} }}\n\n[workspace]\n",
             format!("{root}/ae-macros"),
-            format!("{root}/ae-runtime")
+            format!("{root}/ae-core")
         ),
     )
     .unwrap();
