@@ -112,10 +112,80 @@ pub fn quantity(column: &str) -> &str {
     column.trim_end_matches(ODE_SUFFIX).trim_end_matches(SGD_SUFFIX)
 }
 
+/// A column in words, for legends: `Q_0_0_ode` is "Q_kk, unit 1 (ODE)", `Q_0_1_sgd` is
+/// "Q_kl, units 1 and 2 (SGD)", `spike2_reconstructed_ode` is "spike 2 reconstructed (ODE)",
+/// `w_norm_0_sgd` is "|w_k|, unit 1 (SGD)". Units count from 1, as people count them; a name
+/// it does not know is returned as it is.
+pub fn describe(column: &str) -> String {
+    let base = quantity(column);
+    let side = if is_sgd_column(column) {
+        " (SGD)"
+    } else if column.ends_with(ODE_SUFFIX) {
+        " (ODE)"
+    } else {
+        ""
+    };
+    let words = match base {
+        EG => "eg".to_string(),
+        EG_SGD_TEST_MEAN => return "eg on held-out samples (SGD)".into(),
+        _ if base.starts_with("eg_sgd_partial_") => {
+            return format!(
+                "eg of the first {} units, held out (SGD)",
+                &base["eg_sgd_partial_".len()..]
+            )
+        }
+        _ if base.starts_with("eg_sgd") => return "eg (SGD)".into(),
+        _ => match pca_rank(base) {
+            Some(rank) => return format!("PCA rank {rank}"),
+            None => describe_indexed(base).unwrap_or_else(|| base.to_string()),
+        },
+    };
+    format!("{words}{side}")
+}
+
+/// `Q_0_1` as "Q_kl, units 1 and 2", `spike2_reconstructed` as "spike 2 reconstructed".
+fn describe_indexed(base: &str) -> Option<String> {
+    if let Some(m) = base
+        .strip_prefix("spike")
+        .and_then(|r| r.strip_suffix("_reconstructed"))
+    {
+        return Some(format!("spike {m} reconstructed"));
+    }
+    let (name, indices) = match base.split_once('_') {
+        Some(("w", rest)) | Some(("v", rest)) if rest.starts_with("norm_") => {
+            let unit: usize = rest["norm_".len()..].parse().ok()?;
+            return Some(format!("|{}_k|, unit {}", &base[..1], unit + 1));
+        }
+        Some((name, rest)) => (name, rest),
+        None => return None,
+    };
+    let units: Vec<usize> = indices.split('_').map(str::parse).collect::<Result<_, _>>().ok()?;
+    let symbol = if name == "QT0" {
+        "Q_kk T0_kk".to_string()
+    } else {
+        name.to_string()
+    };
+    Some(match units.as_slice() {
+        [k] => format!("{symbol}, unit {}", k + 1),
+        // Per-mode overlaps: unit k with mode tau.
+        [k, tau] if matches!(name, "omega" | "varpi") => format!("{symbol}, unit {}, mode {}", k + 1, tau + 1),
+        [k, l] if k == l && name == "QT0" => format!("{symbol}, unit {}", k + 1),
+        [k, l] if k == l => format!("{symbol}_kk, unit {}", k + 1),
+        [k, l] => format!("{symbol}_kl, units {} and {}", k + 1, l + 1),
+        _ => return None,
+    })
+}
+
 /// `compare`: the reconstructed fraction of spike `m`'s variance (from 1), ODE and SGD.
 pub fn spike_reconstructed(m: usize, ode: bool) -> String {
     let side = if ode { ODE_SUFFIX } else { SGD_SUFFIX };
     format!("spike{m}_reconstructed{side}")
+}
+
+/// The product Q_kk T0_kk of unit k, which the flat direction w -> c w, v -> v / c of a
+/// homogeneous activation leaves unchanged (`QT0_1_1`; docs/theory.md section 10).
+pub fn scale_free_product(k: usize) -> String {
+    format!("QT0_{k}_{k}")
 }
 
 /// `--partial M`: the held-out eg of the first M neurons' reconstruction (`eg_sgd_partial_5`).
@@ -237,6 +307,27 @@ mod tests {
         assert_eq!(quantity(&ode_column("Q[0,1]")), quantity(&sgd_column("Q[0,1]")));
         assert!(is_sgd_column(&spike_reconstructed(1, false)));
         assert!(!is_sgd_column(&spike_reconstructed(1, true)));
+    }
+
+    #[test]
+    fn legends_are_words() {
+        for (column, words) in [
+            ("Q_0_0_ode", "Q_kk, unit 1 (ODE)"),
+            ("T0_1_2_sgd", "T0_kl, units 2 and 3 (SGD)"),
+            ("eg_ode", "eg (ODE)"),
+            ("eg_sgd_mean", "eg (SGD)"),
+            ("eg_sgd_test_mean", "eg on held-out samples (SGD)"),
+            ("eg_sgd_partial_5", "eg of the first 5 units, held out (SGD)"),
+            ("eg_pca_3", "PCA rank 3"),
+            ("spike2_reconstructed_ode", "spike 2 reconstructed (ODE)"),
+            ("w_norm_3_sgd", "|w_k|, unit 4 (SGD)"),
+            ("QT0_0_0_sgd", "Q_kk T0_kk, unit 1 (SGD)"),
+            ("omega_0_1", "omega, unit 1, mode 2"),
+            ("a_2", "a, unit 3"),
+            ("misalignment", "misalignment"),
+        ] {
+            assert_eq!(describe(column), words, "{column}");
+        }
     }
 
     #[test]

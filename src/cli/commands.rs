@@ -4,7 +4,8 @@
 use super::args::{CompareArgs, ModelArgs, OdeArgs, Output, ReducedArgs, Reporting, SgdArgs, SpectrumArgs};
 use super::jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use super::outputs::{check_output_names, check_outputs};
-use super::report::{check_json, print_json, report_data, write_output, Progress};
+use super::provenance::Record;
+use super::report::{check_json, print_json, report_data, Progress};
 use crate::compare::{CompareJob, CompareRun};
 use crate::error::RunError;
 use crate::experiment::RunCommand;
@@ -12,22 +13,22 @@ use crate::run::write_csv;
 use crate::schema::Outputs;
 use ae_runtime::data::Dim;
 
-pub(crate) fn run_compare(a: &CompareArgs) -> Result<(), RunError> {
+pub(crate) fn run_compare(a: &CompareArgs, record: &Record) -> Result<(), RunError> {
     let second = (
         "--overlaps",
         a.overlaps.as_ref(),
         CompareRun::write_overlaps_csv as SecondWriter,
     );
-    run_replicas_command(&a.model, &a.output, second, || compare_job(a))
+    run_replicas_command(&a.model, &a.output, second, record, || compare_job(a))
 }
 
-pub(crate) fn run_sgd(a: &SgdArgs) -> Result<(), RunError> {
+pub(crate) fn run_sgd(a: &SgdArgs, record: &Record) -> Result<(), RunError> {
     let second = (
         "--images-out",
         a.images_out.as_ref(),
         CompareRun::write_images_csv as SecondWriter,
     );
-    run_replicas_command(&a.model, &a.output, second, || sgd_job(a))
+    run_replicas_command(&a.model, &a.output, second, record, || sgd_job(a))
 }
 
 /// Writes the second file of `compare` (--overlaps) or `sgd` (--images-out).
@@ -39,11 +40,12 @@ fn run_replicas_command(
     model: &ModelArgs,
     output: &Output,
     (option, path, writer): (&str, Option<&String>, SecondWriter),
+    record: &Record,
     job: impl FnOnce() -> Result<CompareJob, RunError>,
 ) -> Result<(), RunError> {
     check_outputs(model, &[("--out", output.out.as_ref()), (option, path)])?;
     let job = job()?;
-    run_replicas(&job, &output.out, &output.report, |run| {
+    run_replicas(&job, &output.out, &output.report, record, |run| {
         let mut files = Vec::new();
         if let Some(path) = path {
             let mut bytes = Vec::new();
@@ -60,6 +62,7 @@ fn run_replicas(
     job: &CompareJob,
     out: &Option<String>,
     report: &Reporting,
+    record: &Record,
     extra: impl Fn(&CompareRun) -> Result<Vec<(String, Vec<u8>)>, RunError>,
 ) -> Result<(), RunError> {
     let d = job.d()?;
@@ -76,9 +79,9 @@ fn run_replicas(
     let mut buf = Vec::new();
     run.write_csv(&mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     for (path, bytes) in extra(&run)? {
-        write_output(&Some(path), &bytes)?;
+        record.write_output(&Some(path), &bytes)?;
     }
-    write_output(out, &buf)?;
+    record.write_output(out, &buf)?;
     let (mean, std) = run.sgd_eg().last().copied().unwrap_or((f64::NAN, f64::NAN));
     let eg_ode = run.ode_eg().last().copied();
     let seconds = start.elapsed().as_secs_f64();
@@ -89,10 +92,13 @@ fn run_replicas(
             "t = {t_end}: eg {ode}SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
             job.seeds,
         );
+        if let Some(note) = flat_direction_note(job, &run, d) {
+            eprintln!("{note}");
+        }
     }
     print_json(
         report.json,
-        serde_json::json!({
+        record.with_summary(serde_json::json!({
             "command": command,
             "t_end": t_end,
             "eg_ode": eg_ode,
@@ -103,12 +109,12 @@ fn run_replicas(
             "final_bias": run.final_bias,
             "seconds": seconds,
             "out": out,
-        }),
+        })),
     )?;
     Ok(())
 }
 
-pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
+pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
     let a = &args.model;
     check_outputs(a, &[("--out", args.output.out.as_ref())])?;
     let job = ode_job(a)?;
@@ -130,7 +136,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let elapsed = start.elapsed();
     let mut buf = Vec::new();
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
-    write_output(&args.output.out, &buf)?;
+    record.write_output(&args.output.out, &buf)?;
     // A file of one's own need not observe eg: then the summary names none.
     let eg_index = run.observable_names.iter().position(|n| n == crate::schema::EG);
     let final_eg = eg_index.and_then(|i| run.trajectory.observables.last().map(|o| o[i]));
@@ -155,7 +161,7 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
     let tr = &run.trajectory;
     print_json(
         args.output.report.json,
-        serde_json::json!({
+        record.with_summary(serde_json::json!({
             "command": "ode",
             "equations": job.equations,
             "k": job.k,
@@ -175,12 +181,12 @@ pub(crate) fn run_ode(args: &OdeArgs) -> Result<(), RunError> {
             "jacobians": tr.stats.jacobians,
             "seconds": elapsed.as_secs_f64(),
             "out": args.output.out,
-        }),
+        })),
     )?;
     Ok(())
 }
 
-pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
+pub(crate) fn run_reduced(args: &ReducedArgs, record: &Record) -> Result<(), RunError> {
     let job = reduced_job(args)?;
     let start = std::time::Instant::now();
     let t_min = job.full.times.get(1).copied().unwrap_or(1.0);
@@ -201,8 +207,8 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     let mut reduced_csv = Vec::new();
     write_csv(&run.reduced, true, &mut reduced_csv).map_err(|e| RunError::Io(e.to_string()))?;
     let outputs = Outputs::of(RunCommand::ReducedVsFull, &args.out_prefix);
-    write_output(&Some(outputs.main.clone()), &full_csv)?;
-    write_output(&outputs.second.clone(), &reduced_csv)?;
+    record.write_output(&Some(outputs.main.clone()), &full_csv)?;
+    record.write_output(&outputs.second.clone(), &reduced_csv)?;
     let files = outputs.all();
     let seconds = start.elapsed().as_secs_f64();
     if !args.report.quiet {
@@ -211,7 +217,7 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
     let predicted = aedyn_predicted(&job.full.activation);
     print_json(
         args.report.json,
-        serde_json::json!({
+        record.with_summary(serde_json::json!({
             "command": "reduced-vs-full",
             "aligned_at": run.alignment.t,
             "misalignment": run.alignment.misalignment,
@@ -223,9 +229,27 @@ pub(crate) fn run_reduced(args: &ReducedArgs) -> Result<(), RunError> {
             "derived": predicted,
             "seconds": seconds,
             "out": files,
-        }),
+        })),
     )?;
     Ok(())
+}
+
+/// Drift along the flat direction of a homogeneous activation past which `compare` says that
+/// per-unit scales will leave the ODE: lr t / D of 2% (measured with ReLU, K = 2: a relative gap
+/// in Q_kk of 1-3% at lr t / D = 0.005, 16% at 0.05).
+const FLAT_DRIFT_NOTED: f64 = 0.02;
+
+/// The summary's note on per-unit scales at finite D (docs/theory.md section 10), when due.
+fn flat_direction_note(job: &CompareJob, run: &CompareRun, d: usize) -> Option<String> {
+    let t_end = job.ode.times.last().copied().unwrap_or(0.0);
+    let drift = job.sgd.rates.lr * t_end / d as f64;
+    (job.with_ode && run.homogeneous && drift > FLAT_DRIFT_NOTED).then(|| {
+        format!(
+            "note: {} is positively homogeneous and lr t / D = {drift:.3}: SGD drifts along w -> c w, v -> v / c, \
+             so Q_kk and T0_kk are expected to leave the ODE while eg, R and QT0_k_k agree (docs/theory.md section 10)",
+            job.ode.activation
+        )
+    })
 }
 
 fn aedyn_predicted(activation: &str) -> serde_json::Value {
@@ -235,7 +259,7 @@ fn aedyn_predicted(activation: &str) -> serde_json::Value {
     }
 }
 
-pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
+pub(crate) fn run_spectrum(a: &SpectrumArgs, record: &Record) -> Result<(), RunError> {
     let outputs = [("--out", a.output.out.as_ref()), ("--density", a.density.as_ref())];
     check_output_names(&a.data, &[], &outputs)?;
     let job = spectrum_job(a)?;
@@ -249,9 +273,9 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
         spectrum
             .write_density_csv(&mut density)
             .map_err(|e| RunError::Io(e.to_string()))?;
-        write_output(&Some(path.clone()), &density)?;
+        record.write_output(&Some(path.clone()), &density)?;
     }
-    write_output(&a.output.out, &buf)?;
+    record.write_output(&a.output.out, &buf)?;
     let seconds = start.elapsed().as_secs_f64();
     let bulk = spectrum.bulk();
     let (low, high) = (
@@ -289,7 +313,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
     }
     print_json(
         a.output.report.json,
-        serde_json::json!({
+        record.with_summary(serde_json::json!({
             "command": "spectrum",
             "samples": spectrum.samples,
             "ratio": theory.map(|t| t.law.ratio),
@@ -300,7 +324,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs) -> Result<(), RunError> {
             "bulk": [low, high],
             "seconds": seconds,
             "out": a.output.out,
-        }),
+        })),
     )?;
     Ok(())
 }

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod jobs;
 mod outputs;
+pub mod provenance;
 mod report;
 mod reproduce;
 
@@ -14,9 +15,10 @@ use crate::error::input;
 use crate::error::RunError;
 use crate::schema::OutputColumns;
 use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
 use jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
+use provenance::Record;
 use reproduce::run_reproduce;
 
 #[derive(Parser)]
@@ -51,16 +53,27 @@ pub(crate) enum Command {
     Reproduce(ReproduceArgs),
 }
 
-/// Runs one parsed subcommand.
-pub(crate) fn dispatch(command: &Command) -> Result<(), RunError> {
+/// Runs one parsed subcommand; `record` is what it was given (see [`Record`]).
+pub(crate) fn dispatch(command: &Command, record: &Record) -> Result<(), RunError> {
     match command {
-        Command::Ode(a) => run_ode(a),
-        Command::Compare(a) => run_compare(a),
-        Command::Sgd(a) => run_sgd(a),
-        Command::Spectrum(a) => run_spectrum(a),
-        Command::ReducedVsFull(a) => run_reduced(a),
-        Command::Reproduce(a) => run_reproduce(a),
+        Command::Ode(a) => run_ode(a, record),
+        Command::Compare(a) => run_compare(a, record),
+        Command::Sgd(a) => run_sgd(a, record),
+        Command::Spectrum(a) => run_spectrum(a, record),
+        Command::ReducedVsFull(a) => run_reduced(a, record),
+        Command::Reproduce(a) => run_reproduce(a, record),
     }
+}
+
+/// Parses a command line (program name first) into the subcommand and the record of its inputs.
+pub(crate) fn parse_from<I, T>(argv: I) -> Result<(Cli, Record), clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Cli::command().try_get_matches_from(argv)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, Record::of(&matches)))
 }
 
 /// Builds a run's job without running it: every value is checked, nothing is written. Returns
@@ -137,8 +150,8 @@ const MAIN_STACK_BYTES: usize = 1 << 30;
 
 /// Parses the process arguments, runs the subcommand, and maps errors to exit codes (2: bad input).
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let (cli, record) = match parse_from(std::env::args_os()) {
+        Ok(parsed) => parsed,
         Err(e) if e.use_stderr() => {
             eprintln!("error: {}", one_line(&e));
             return ExitCode::from(2);
@@ -155,7 +168,7 @@ pub fn main() -> ExitCode {
     let result = match std::thread::Builder::new()
         .name("aedyn".into())
         .stack_size(MAIN_STACK_BYTES)
-        .spawn(move || dispatch(&cli.command))
+        .spawn(move || dispatch(&cli.command, &record))
     {
         Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         Err(e) => Err(RunError::Io(format!("cannot start the worker thread: {e}"))),

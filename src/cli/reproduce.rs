@@ -2,13 +2,13 @@
 //! anything runs, then run in order, then its plots.
 
 use super::args::ReproduceArgs;
+use super::provenance::{sha256, Record};
 use super::report::{print_json, say};
-use super::{dispatch, one_line, validate, Cli};
+use super::{dispatch, one_line, parse_from, validate};
 use crate::error::input;
 use crate::error::RunError;
 use crate::experiment::RunCommand;
 use crate::schema::Outputs;
-use clap::Parser;
 
 /// The option a clap error is about (`--k <K>` gives `k`).
 fn clap_key(e: &clap::Error) -> Option<String> {
@@ -43,7 +43,7 @@ fn point_at_key(e: RunError, run: &crate::experiment::RunSpec, text: &str, path:
     }
 }
 
-pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
+pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), RunError> {
     use crate::experiment::{self, Experiment};
     if a.list {
         for (name, text) in experiment::shipped() {
@@ -74,7 +74,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
                     p.exp.title
                 );
             }
-            summaries.extend(execute(a, p)?);
+            summaries.extend(execute(a, p, record)?);
         }
         if !a.dry_run && !a.report.quiet {
             eprintln!(
@@ -111,7 +111,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs) -> Result<(), RunError> {
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
     let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
     let prepared = prepare(a, &stem, &path, &text, dir)?;
-    if let Some(summary) = execute(a, &prepared)? {
+    if let Some(summary) = execute(a, &prepared, record)? {
         print_json(a.report.json, summary)?;
     }
     Ok(())
@@ -124,8 +124,9 @@ struct Prepared<'t> {
     path: String,
     text: &'t str,
     dir: std::path::PathBuf,
-    /// Each run with the command line shown (final paths) and the one that runs (staged).
-    commands: Vec<(usize, Vec<String>, Cli)>,
+    /// Each run with the command line shown (final paths), the one that runs (staged) and the
+    /// record of its inputs.
+    commands: Vec<(usize, Vec<String>, super::Cli, Record)>,
     /// The files the runs write, at their final paths.
     files: Vec<String>,
 }
@@ -176,8 +177,8 @@ fn prepare<'t>(
             .collect();
         let shown: Vec<String> = base.iter().cloned().chain(outputs(&out)).chain(quiet).collect();
         let at = |key: &str| experiment::key_line(text, run.name.span().start, key);
-        let cli =
-            Cli::try_parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned())).map_err(|e| {
+        let (cli, record) =
+            parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned())).map_err(|e| {
                 let first = one_line(&e);
                 match clap_key(&e) {
                     Some(key) => RunError::Input(experiment::located(path, at(&key), format!("key `{key}`: {first}"))),
@@ -186,7 +187,7 @@ fn prepare<'t>(
             })?;
         let written = validate(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
         columns.insert(run.name.get_ref().clone(), written);
-        commands.push((index, shown, cli));
+        commands.push((index, shown, cli, record.inside_experiment()));
     }
     // Plots read only columns their runs will write: found here, not after the runs.
     exp.check_columns(path, text, &columns).map_err(RunError::Input)?;
@@ -201,6 +202,36 @@ fn prepare<'t>(
     })
 }
 
+/// The file in an experiment's directory that records how its files were made.
+pub const EXPERIMENT_RECORD: &str = "experiment.json";
+
+/// Writes the experiment's one record: the experiment file's hash, the `reproduce` command's
+/// own record, and every run's command line and inputs (docs/guide.md, "Provenance").
+fn write_experiment_record(p: &Prepared, record: &Record, staging: &std::path::Path) -> Result<(), RunError> {
+    let runs: Vec<serde_json::Value> = p
+        .commands
+        .iter()
+        .map(|(index, shown, _, inputs)| {
+            serde_json::json!({
+                "name": p.exp.run[*index].name.get_ref(),
+                "argv": shown,
+                "inputs": inputs.to_json(),
+            })
+        })
+        .collect();
+    let value = serde_json::json!({
+        "experiment": p.stem,
+        "title": p.exp.title,
+        "file": p.path,
+        "file_sha256": sha256(p.text.as_bytes()),
+        "reproduce": record.to_json(),
+        "runs": runs,
+    });
+    let text = serde_json::to_string_pretty(&value).map_err(|e| RunError::Io(e.to_string()))? + "\n";
+    let path = staging.join(EXPERIMENT_RECORD);
+    std::fs::write(&path, text).map_err(|e| RunError::Io(format!("cannot write {}: {e}", path.display())))
+}
+
 /// The staging directory of an output directory (see `prepare`).
 fn staging_dir(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join(format!(".staging-{}", std::process::id()))
@@ -208,13 +239,13 @@ fn staging_dir(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Runs a prepared experiment and draws its plots (or, with --dry-run, prints its command
 /// lines); returns its JSON summary.
-fn execute(a: &ReproduceArgs, p: &Prepared) -> Result<Option<serde_json::Value>, RunError> {
+fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<serde_json::Value>, RunError> {
     let (exp, stem, dir, text, path) = (&p.exp, &p.stem, &p.dir, p.text, p.path.as_str());
     let commands = &p.commands;
     let mut files = p.files.clone();
     let staging = staging_dir(dir);
     if a.dry_run {
-        for (_, argv, _) in commands {
+        for (_, argv, _, _) in commands {
             say(&format!("aedyn {}", argv.join(" ")))?;
         }
         return Ok(None);
@@ -223,13 +254,14 @@ fn execute(a: &ReproduceArgs, p: &Prepared) -> Result<Option<serde_json::Value>,
     std::fs::create_dir_all(&staging).map_err(|e| RunError::Io(format!("cannot create {}: {e}", staging.display())))?;
     let start = std::time::Instant::now();
     let outcome = (|| -> Result<Vec<std::path::PathBuf>, RunError> {
-        for (i, (index, shown, cli)) in commands.iter().enumerate() {
+        for (i, (index, shown, cli, inputs)) in commands.iter().enumerate() {
             let run = &exp.run[*index];
             if !a.report.quiet {
                 eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), shown.join(" "));
             }
-            dispatch(&cli.command).map_err(|e| point_at_key(e, run, text, path))?;
+            dispatch(&cli.command, inputs).map_err(|e| point_at_key(e, run, text, path))?;
         }
+        write_experiment_record(p, record, &staging)?;
         let mut plots = Vec::new();
         for plot in &exp.plot {
             plots.extend(crate::experiment::draw(plot, &exp.run, &staging).map_err(RunError::Io)?);
@@ -257,6 +289,7 @@ fn execute(a: &ReproduceArgs, p: &Prepared) -> Result<Option<serde_json::Value>,
             .map_err(|e| RunError::Io(format!("cannot move {} into place: {e}", target.display())))?;
     }
     let _ = std::fs::remove_dir(&staging);
+    files.push(dir.join(EXPERIMENT_RECORD).display().to_string());
     files.extend(
         plots
             .iter()

@@ -41,6 +41,11 @@ impl Measure {
         })
     }
 
+    /// Whether the activation is positively homogeneous (docs/theory.md section 10).
+    pub fn homogeneous(&self) -> bool {
+        self.handle.activation().is_positively_homogeneous()
+    }
+
     /// The observables and the reconstructed fraction of each tracked mode's variance.
     pub fn observe(&self, weights: &Weights, eig: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
         let inputs = self.source.order_parameters(weights, eig);

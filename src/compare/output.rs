@@ -36,6 +36,9 @@ pub struct CompareRun {
     pub final_overlaps: Vec<Vec<Vec<f64>>>,
     /// Names of the SGD side's observables (the measuring equations').
     pub sgd_names: Vec<String>,
+    /// Whether the activation is positively homogeneous: then the scale-free products
+    /// Q_kk T0_kk are written (docs/theory.md section 10).
+    pub homogeneous: bool,
     /// Columns of eg among the ODE's and the SGD side's observables.
     pub(super) ode_eg_column: usize,
     pub(super) sgd_eg_column: usize,
@@ -75,6 +78,7 @@ impl CompareRun {
             final_bias: Vec::new(),
             final_overlaps: Vec::new(),
             sgd_names: measure.observable_names().to_vec(),
+            homogeneous: measure.homogeneous(),
             ode_eg_column: 0,
             sgd_eg_column: measure.eg_column,
         }
@@ -154,15 +158,17 @@ impl CompareRun {
     pub fn write_csv(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         let k = self.norms.first().and_then(|r| r.first()).map_or(0, |(w, _)| w.len());
         let ode_names = self.ode.as_ref().map(|o| &o.observable_names[..]);
-        let (header, shared) = header(&HeaderParts {
+        let columns = header(&HeaderParts {
             sgd_names: &self.sgd_names,
             ode_names,
             pca: self.pca.len(),
             test: !self.sgd_test_eg.is_empty(),
             partial: self.partial,
             ode_spikes: self.ode_spikes.is_some(),
+            homogeneous: self.homogeneous,
             k,
         });
+        let (header, shared) = (columns.names, columns.shared);
         let with_norms = self.ode.is_none();
         writeln!(out, "{}", header.join(","))?;
         let eg_sgd = self.sgd_eg();
@@ -185,6 +191,14 @@ impl CompareRun {
                     row.push(format!("{:e}", ode.trajectory.observables[i][*oi]));
                 }
                 row.push(format!("{:e}", Self::replica_mean(&self.sgd, i, |o| o[*sj])));
+            }
+            for product in &columns.scale_free {
+                if let (Some((q, t0)), Some(ode)) = (product.ode, &self.ode) {
+                    let o = &ode.trajectory.observables[i];
+                    row.push(format!("{:e}", o[q] * o[t0]));
+                }
+                let (q, t0) = product.sgd;
+                row.push(format!("{:e}", Self::replica_mean(&self.sgd, i, |o| o[q] * o[t0])));
             }
             for m in 0..self.pca.len() {
                 if let Some(ode) = &self.ode_spikes {
@@ -218,12 +232,48 @@ struct HeaderParts<'a> {
     partial: Option<usize>,
     /// Whether the ODE's state carries the per-mode overlaps (for its reconstructed fractions).
     ode_spikes: bool,
+    /// Whether to write the scale-free products Q_kk T0_kk (homogeneous activations).
+    homogeneous: bool,
     k: usize,
 }
 
-/// The columns, and for each order parameter written its index on the ODE side (if any) and
-/// on the SGD side.
-fn header(p: &HeaderParts) -> (Vec<String>, Vec<(Option<usize>, usize)>) {
+/// A CSV's columns and where each computed column's values come from.
+struct Columns {
+    names: Vec<String>,
+    /// For each order parameter written: its index on the ODE side (if any) and on the SGD side.
+    shared: Vec<(Option<usize>, usize)>,
+    scale_free: Vec<ScaleFree>,
+}
+
+/// A product Q_kk T0_kk written: its unit and the indices of its two factors on the ODE side
+/// (none without the ODE) and on the SGD side.
+struct ScaleFree {
+    unit: usize,
+    ode: Option<(usize, usize)>,
+    sgd: (usize, usize),
+}
+
+/// Units whose Q_kk and T0_kk both exist on every side present.
+fn scale_free_pairs(p: &HeaderParts) -> Vec<ScaleFree> {
+    if !p.homogeneous {
+        return Vec::new();
+    }
+    let find = |names: &[String], name: &str| names.iter().position(|n| n == name);
+    (0..p.k)
+        .filter_map(|k| {
+            let (q, t0) = (format!("Q[{k},{k}]"), format!("T0[{k},{k}]"));
+            let sgd = (find(p.sgd_names, &q)?, find(p.sgd_names, &t0)?);
+            let ode = match p.ode_names {
+                Some(names) => Some((find(names, &q)?, find(names, &t0)?)),
+                None => None,
+            };
+            Some(ScaleFree { unit: k, ode, sgd })
+        })
+        .collect()
+}
+
+/// The columns and the sources of their values.
+fn header(p: &HeaderParts) -> Columns {
     let mut header: Vec<String> = vec![schema::TIME.into()];
     if p.ode_names.is_some() {
         header.push(schema::EG_ODE.into());
@@ -254,6 +304,14 @@ fn header(p: &HeaderParts) -> (Vec<String>, Vec<(Option<usize>, usize)>) {
         }
         header.push(schema::sgd_column(&p.sgd_names[*j]));
     }
+    let scale_free = scale_free_pairs(p);
+    for product in &scale_free {
+        let name = schema::scale_free_product(product.unit);
+        if product.ode.is_some() {
+            header.push(schema::ode_column(&name));
+        }
+        header.push(schema::sgd_column(&name));
+    }
     for m in 1..=p.pca {
         if p.ode_spikes {
             header.push(schema::spike_reconstructed(m, true));
@@ -264,7 +322,11 @@ fn header(p: &HeaderParts) -> (Vec<String>, Vec<(Option<usize>, usize)>) {
         header.extend((0..p.k).map(schema::encoder_norm));
         header.extend((0..p.k).map(schema::decoder_norm));
     }
-    (header, shared)
+    Columns {
+        names: header,
+        shared,
+        scale_free,
+    }
 }
 
 impl CompareJob {
@@ -281,8 +343,9 @@ impl CompareJob {
             test: self.test_samples > 0,
             partial: self.partial,
             ode_spikes: ode.as_ref().is_some_and(|h| h.carries(&[Input::Omega0, Input::Varpi0])),
+            homogeneous: measure.homogeneous(),
             k,
         })
-        .0)
+        .names)
     }
 }

@@ -304,7 +304,7 @@ impl Drawing<'_> {
                     bases.len() - 1
                 });
                 curves.series.push(Series {
-                    label: format!("{prefix}{name}"),
+                    label: format!("{prefix}{}", schema::describe(name)),
                     x: t.clone(),
                     y,
                     err: None,

@@ -257,3 +257,21 @@ fn declared_activations_run_compiled_and_interpreted_alike() {
         assert!(d <= 1e-10, "{shape:?} K = {k}: against the built-in tanh {d:e}");
     }
 }
+
+#[test]
+fn homogeneity_is_found_in_any_spelling() {
+    // Whether g(c x) = c g(x) decides whether compare writes the scale-free columns and warns
+    // of the finite-D drift (docs/theory.md section 10); a user's ramp must count like ReLU.
+    for (activation, homogeneous) in [
+        (Activation::Builtin(ActivationKind::Relu), true),
+        (Activation::Builtin(ActivationKind::Linear), true),
+        (Activation::Builtin(ActivationKind::Erf), false),
+        (Activation::Builtin(ActivationKind::Tanh), false),
+        (user("ramp"), true),
+        (user("lin"), true),
+        (user("softplus"), false),
+        (user("th"), false),
+    ] {
+        assert_eq!(activation.is_positively_homogeneous(), homogeneous, "{activation}");
+    }
+}

@@ -457,11 +457,13 @@ fn outputs_replace_old_files_whole_and_leave_no_temporary_files() {
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("t,eg,") && text.lines().count() == 5, "{text}");
-    let names: Vec<String> = std::fs::read_dir(&dir)
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["run.csv"]);
+    names.sort();
+    // The output and its record of the run (tests/all/provenance.rs), nothing temporary.
+    assert_eq!(names, ["run.csv", "run.csv.json"]);
     // A device is written, not replaced.
     let (code, _, err) = aedyn(&["ode", "--quiet", "--t-end", "1", "--out", "/dev/null"]);
     assert_eq!(code, 0, "{err}");

@@ -211,7 +211,8 @@ runs = ["cmp"]
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
     assert_eq!(summary["experiment"], "small");
     let files = summary["files"].as_array().unwrap();
-    assert_eq!(files.len(), 3 + 6, "{files:?}");
+    // Three CSV files, three plots in two formats, and the experiment's record.
+    assert_eq!(files.len(), 3 + 6 + 1, "{files:?}");
     for f in files {
         assert!(std::path::Path::new(f.as_str().unwrap()).exists(), "{f}");
     }
@@ -222,6 +223,17 @@ runs = ["cmp"]
     }
     // stderr is a pipe here, not a terminal: no progress bar was drawn.
     assert!(!err.contains("[=") && !err.contains("=>"), "{err}");
+    // One record for the experiment, none beside its files.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("experiment.json")).unwrap()).unwrap();
+    assert_eq!(
+        record["file_sha256"],
+        aedyn::cli::provenance::sha256(&std::fs::read(&path).unwrap())
+    );
+    let runs = record["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1]["inputs"]["options"]["d"], "200");
+    assert!(!dir.join("cmp.csv.json").exists());
     let overlaps = std::fs::read_to_string(dir.join("cmp_overlaps.csv")).unwrap();
     assert!(overlaps.starts_with("replica,unit,spike_0,spike_1\n"), "{overlaps}");
     assert_eq!(overlaps.lines().count(), 1 + 2 * 2);
@@ -333,7 +345,8 @@ fn a_failed_experiment_leaves_the_output_directory_as_it_was() {
     assert!(std::fs::read_to_string(dir.join("first.csv"))
         .unwrap()
         .starts_with("t,"));
-    assert_eq!(names(&dir), ["first.csv"]);
+    // The run's file and the experiment's record.
+    assert_eq!(names(&dir), ["experiment.json", "first.csv"]);
 }
 
 /// The columns `reproduce` predicts for a run before running it are those the run writes.
