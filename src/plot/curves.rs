@@ -359,16 +359,24 @@ where
         )
     };
     let inside = free_corner(&data_pixels(c, xs, ys, plot(width)), plot(width), size);
+    // The title spans the whole width whatever the legend takes.
+    let below_title = root.titled(&c.title, ("sans-serif", 24))?;
+    // A legend that finds no free corner gets a column to the right, or, when that would take
+    // more than a third of the width, a band below.
     let (chart_area, legend_area) = match inside {
-        Some(_) => (root.clone(), None),
+        Some(_) => (below_title, None),
+        None if size.0 <= width as i32 / 3 => {
+            let (left, right) = below_title.split_horizontally(width as i32 - size.0 - 12);
+            (left, Some((right, (4, MARGIN))))
+        }
         None => {
-            let (left, right) = root.split_horizontally(width as i32 - size.0 - 12);
-            (left, Some(right))
+            let (_, rest) = below_title.dim_in_pixel();
+            let (top, bottom) = below_title.split_vertically(rest as i32 - size.1 - 8);
+            (top, Some((bottom, (Y_LABEL_AREA + MARGIN, 0))))
         }
     };
     let mut builder = ChartBuilder::on(&chart_area);
     builder
-        .caption(&c.title, ("sans-serif", 24))
         .margin(MARGIN)
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA);
@@ -400,8 +408,8 @@ where
         (false, true) => body!(builder.build_cartesian_2d(linear(xs), log_axis(ys))?),
         (false, false) => body!(builder.build_cartesian_2d(linear(xs), linear(ys))?),
     }
-    if let Some(area) = legend_area {
-        draw_legend(&area, &entries, (4, MARGIN + CAPTION))?;
+    if let Some((area, at)) = legend_area {
+        draw_legend(&area, &entries, at)?;
     }
     Ok(())
 }
