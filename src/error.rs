@@ -17,6 +17,9 @@ pub enum RunError {
     Diverged(String),
     #[error("{0}")]
     Io(String),
+    /// Stopped on request (Ctrl-C in Python), before anything was written.
+    #[error("interrupted")]
+    Interrupted,
 }
 
 /// Bad input, as the error a job returns: one line naming the option or key and what is wrong.

@@ -6,6 +6,7 @@
 pub mod data;
 pub mod init;
 pub mod interp;
+pub mod interrupt;
 pub mod measure;
 pub mod ode;
 pub mod sgd;

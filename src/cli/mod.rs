@@ -2,6 +2,7 @@
 //! output (the binary only calls `main`; `reproduce` reuses the same definitions).
 
 mod args;
+pub mod capture;
 mod commands;
 mod jobs;
 mod outputs;

@@ -121,7 +121,7 @@ impl Record {
     pub(crate) fn write_output(&self, out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
         if let Some(path) = out {
             let regular = !std::path::Path::new(path).metadata().is_ok_and(|m| !m.is_file());
-            if self.beside_outputs && regular {
+            if self.beside_outputs && regular && !super::capture::active() {
                 let mut record = self.to_json();
                 record["output"] = json!(path);
                 record["output_sha256"] = json!(sha256(buf));

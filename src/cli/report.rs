@@ -15,6 +15,8 @@ pub(crate) struct Progress {
     start: std::time::Instant,
     after_seconds: f64,
     quiet: bool,
+    /// Where a captured run (Python) reports its progress.
+    cell: Option<std::sync::Arc<super::capture::ProgressCell>>,
 }
 
 impl Progress {
@@ -36,6 +38,7 @@ impl Progress {
             start: std::time::Instant::now(),
             after_seconds,
             quiet,
+            cell: super::capture::progress_cell(),
         }
     }
 
@@ -48,11 +51,19 @@ impl Progress {
     pub(crate) fn set(&self, pos: u64) {
         self.show_if_slow();
         self.bar.set_position(pos);
+        self.report();
     }
 
     pub(crate) fn inc(&self, n: u64) {
         self.show_if_slow();
         self.bar.inc(n);
+        self.report();
+    }
+
+    fn report(&self) {
+        if let Some(cell) = &self.cell {
+            cell.set(self.bar.position(), self.bar.length().unwrap_or(0));
+        }
     }
 
     /// Position of time t on a log scale from `t_min` to `t_end`, out of 1000.
@@ -79,7 +90,7 @@ pub(crate) fn check_json(json: bool, out: &Option<String>) -> Result<(), RunErro
 }
 
 pub(crate) fn print_json(json: bool, value: serde_json::Value) -> Result<(), RunError> {
-    if json {
+    if json && !super::capture::keep_summary(&value) {
         say(&value.to_string())?;
     }
     Ok(())
@@ -129,6 +140,9 @@ pub(crate) fn write_atomically(path: &str, buf: &[u8]) -> std::io::Result<()> {
 }
 
 pub(crate) fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
+    if super::capture::keep_file(out.as_deref().unwrap_or("-"), buf) {
+        return Ok(());
+    }
     match out {
         Some(path) => write_atomically(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
         None => std::io::stdout()

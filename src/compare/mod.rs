@@ -156,6 +156,9 @@ impl CompareJob {
         let measure = Arc::new(Measure::new(&self.ode)?);
         let steps: Vec<u64> = self.ode.times.iter().map(|t| (t * d as f64).round() as u64).collect();
         let records = self.all_replicas(&measure, &steps, &weights, &eig, m, progress);
+        if ae_runtime::interrupt::requested() {
+            return Err(RunError::Interrupted);
+        }
         let mut run = self.gather(records, &measure)?;
         run.pca = source.pca_errors(m);
         if let Some((handle, column, ode_run)) = ode {

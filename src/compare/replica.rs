@@ -62,6 +62,10 @@ impl CompareJob {
             images: None,
         };
         for &s in steps {
+            if ae_runtime::interrupt::requested() {
+                // `run_with_progress` turns the cut-short records into an error.
+                break;
+            }
             let n = s.saturating_sub(sgd.steps);
             sgd.run(sampler.as_mut(), &mut rng, n);
             progress(n);

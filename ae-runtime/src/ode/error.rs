@@ -6,6 +6,8 @@ use super::Solver;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IntegrationError {
+    #[error("interrupted at t = {t:.6e}")]
+    Interrupted { t: f64 },
     #[error("{quantity} became {value} at t = {t:.6e}{cause}")]
     NonFinite {
         quantity: String,

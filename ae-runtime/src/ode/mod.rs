@@ -362,6 +362,9 @@ impl Run<'_> {
 
     /// Records an output time reached and reports it.
     pub(crate) fn output(&mut self, t: f64, y: &[f64]) -> Result<(), IntegrationError> {
+        if crate::interrupt::requested() {
+            return Err(IntegrationError::Interrupted { t });
+        }
         self.record(t, y)?;
         (self.progress)(t);
         Ok(())
