@@ -17,6 +17,9 @@ pub enum RunError {
     Diverged(String),
     #[error("{0}")]
     Io(String),
+    /// Some of a sweep's points failed or are missing (exit code 1).
+    #[error("{0}")]
+    Incomplete(String),
     /// Stopped on request (Ctrl-C in Python), before anything was written.
     #[error("interrupted")]
     Interrupted,

@@ -17,3 +17,4 @@ pub mod run;
 pub mod schema;
 pub mod source;
 pub mod spectrum;
+pub mod sweep;

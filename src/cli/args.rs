@@ -30,6 +30,37 @@ pub(crate) struct ReproduceArgs {
     pub(crate) report: Reporting,
 }
 
+#[derive(Args)]
+pub(crate) struct SweepArgs {
+    /// The sweep file (TOML): `command`, `[fixed]` options, a `[grid]` of lists (their
+    /// Cartesian product) and `[zip]` lists that vary together (docs/guide.md, "Sweeps").
+    pub(crate) file: String,
+    /// Directory of the tables and of `points/`, where each point's result is kept [default:
+    /// results/<file name>].
+    #[arg(long)]
+    pub(crate) out_dir: Option<String>,
+    /// Points run at once, one per worker (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Run only part I of N (`--shard 2/8`, I from 0): every N-th point from the I-th. The
+    /// parts share `points/`; `--collect` writes the tables when all are done.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<String>,
+    /// Write `sweep.sbatch` into the directory: a Slurm job array of N tasks, each running one
+    /// shard. Runs nothing; prints the sbatch command.
+    #[arg(long, value_name = "N")]
+    pub(crate) slurm: Option<usize>,
+    /// Extra `#SBATCH` options for `--slurm`, as you would give them to sbatch
+    /// (`--sbatch "--time=01:00:00 --mem=2G"`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) sbatch: Option<String>,
+    /// Write the tables from the points already done, or list the missing ones. Runs nothing.
+    #[arg(long)]
+    pub(crate) collect: bool,
+    #[command(flatten)]
+    pub(crate) report: Reporting,
+}
+
 /// The data: the spiked covariance model (docs/theory.md section 2) or a real data set.
 #[derive(Args)]
 pub(crate) struct DataArgs {

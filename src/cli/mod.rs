@@ -9,17 +9,19 @@ mod outputs;
 pub mod provenance;
 mod report;
 mod reproduce;
+mod sweep;
 
 use std::process::ExitCode;
 
 use crate::error::input;
 use crate::error::RunError;
 use crate::schema::OutputColumns;
-use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs};
+use args::{CompareArgs, OdeArgs, ReducedArgs, ReproduceArgs, SgdArgs, SpectrumArgs, SweepArgs};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
 use jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use provenance::Record;
+pub(crate) use report::write_atomically as write_file_atomically;
 use reproduce::run_reproduce;
 
 #[derive(Parser)]
@@ -52,6 +54,11 @@ pub(crate) enum Command {
     /// Run a checked-in experiment (experiments/*.toml): its runs, CSV files and plots (PNG
     /// and SVG) into one directory. `aedyn reproduce --list` shows what exists.
     Reproduce(ReproduceArgs),
+    /// Run one command over a grid of its options (a sweep file): every point on all cores,
+    /// each kept under DIR/points/ so that a rerun computes only what is missing; then
+    /// points.csv (final values) and trajectories.csv. --shard, --slurm and --collect spread a
+    /// sweep over a cluster.
+    Sweep(SweepArgs),
 }
 
 /// Runs one parsed subcommand; `record` is what it was given (see [`Record`]).
@@ -63,6 +70,7 @@ pub(crate) fn dispatch(command: &Command, record: &Record) -> Result<(), RunErro
         Command::Spectrum(a) => run_spectrum(a, record),
         Command::ReducedVsFull(a) => run_reduced(a, record),
         Command::Reproduce(a) => run_reproduce(a, record),
+        Command::Sweep(a) => sweep::run_sweep(a, record),
     }
 }
 
@@ -102,6 +110,7 @@ pub(crate) fn validate(command: &Command) -> Result<OutputColumns, RunError> {
             })
         }
         Command::Reproduce(_) => input("an experiment cannot run `reproduce`"),
+        Command::Sweep(_) => input("an experiment cannot run `sweep`"),
     }
 }
 
@@ -147,7 +156,7 @@ pub(crate) fn one_line(e: &clap::Error) -> String {
 }
 
 /// Stack of the thread that runs a command (see `main`).
-const MAIN_STACK_BYTES: usize = 1 << 30;
+pub(crate) const MAIN_STACK_BYTES: usize = 1 << 30;
 
 /// Parses the process arguments, runs the subcommand, and maps errors to exit codes (2: bad input).
 pub fn main() -> ExitCode {

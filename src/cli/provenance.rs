@@ -104,6 +104,24 @@ impl Record {
         self
     }
 
+    /// A name for what this record decides, for a sweep's point files: the first 128 bits of
+    /// the SHA-256 of the version, the command, every option after defaults and the input
+    /// files' hashes (not which options were spelt out, nor the outputs), in hex.
+    pub fn key(&self) -> String {
+        let mut options = self.value.get("options").cloned().unwrap_or(Value::Null);
+        if let Some(map) = options.as_object_mut() {
+            map.retain(|k, _| !NOT_INPUTS.contains(&k.as_str()));
+        }
+        let decided = json!({
+            "version": self.value.get("version"),
+            "command": self.value.get("command"),
+            "options": options,
+            "equations_sha256": self.value.get("equations_sha256"),
+            "data_sha256": self.value.get("data_sha256"),
+        });
+        sha256(decided.to_string().as_bytes())[..32].to_string()
+    }
+
     pub fn to_json(&self) -> Value {
         Value::Object(self.value.clone())
     }

@@ -23,4 +23,5 @@ mod reduced;
 mod reproduce;
 mod sgd_claims;
 mod snapshots;
+mod sweep;
 mod variants;

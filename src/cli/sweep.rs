@@ -1,0 +1,303 @@
+//! `aedyn sweep`: a sweep file's points checked, run on all cores (or one shard of them) into
+//! DIR/points/, and collected into points.csv and trajectories.csv; or a Slurm job array that
+//! does the same on a cluster.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::args::SweepArgs;
+use super::capture::{run_captured, ProgressCell};
+use super::provenance::Record;
+use super::report::{print_json, say, Progress};
+use super::{one_line, parse_from, validate, MAIN_STACK_BYTES};
+use crate::error::{input, RunError};
+use crate::experiment::{key_line, located, RunCommand};
+use crate::sweep::store::{self, Stored};
+use crate::sweep::Sweep;
+
+/// A point ready to run: its command line (outputs included) and its key.
+struct Point {
+    argv: Vec<String>,
+    key: String,
+    inputs: serde_json::Value,
+}
+
+/// Reads a sweep file: a regular file, whole.
+fn read_file(path: &str) -> Result<String, RunError> {
+    let meta = std::fs::metadata(path).map_err(|e| RunError::Input(format!("cannot read {path}: {e}")))?;
+    if !meta.is_file() {
+        return input(format!("{path} is not a regular file"));
+    }
+    std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read {path}: {e}")))
+}
+
+/// `--shard I/N` as (I, N).
+fn shard(text: &Option<String>) -> Result<Option<(usize, usize)>, RunError> {
+    let Some(text) = text else { return Ok(None) };
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && i < n => Ok(Some((i, n))),
+        _ => input(format!("--shard `{text}`: expected I/N with 0 <= I < N, as 2/8")),
+    }
+}
+
+/// The output options a point runs with: names under `points/` (nothing is written there:
+/// the outputs are kept in memory).
+fn output_args(command: RunCommand, dir: &Path) -> Vec<String> {
+    let stem = store::points_dir(dir).join("point").to_string_lossy().into_owned();
+    let main = match command {
+        RunCommand::ReducedVsFull => vec!["--out-prefix".to_string(), stem],
+        _ => vec!["--out".to_string(), format!("{stem}.csv")],
+    };
+    main.into_iter()
+        .chain(["--quiet".to_string(), "--json".to_string()])
+        .collect()
+}
+
+/// Every point's command line, parsed and checked as the command would check it, before any
+/// runs; errors point at the file's line of the key they are about.
+fn prepare(sweep: &Sweep, path: &str, text: &str, dir: &Path) -> Result<Vec<Point>, RunError> {
+    let varies = |key: &str| sweep.fixed.iter().any(|(k, _)| k == key) || sweep.axes.iter().any(|k| k == key);
+    let replicas = matches!(sweep.command, RunCommand::Compare | RunCommand::Sgd);
+    let mut points = Vec::with_capacity(sweep.points.len());
+    for i in 0..sweep.points.len() {
+        let mut argv = sweep.argv(i, path, text).map_err(RunError::Input)?;
+        // One point per worker: a point's replicas run one after the other (the output does
+        // not depend on the thread count).
+        if replicas && !varies("threads") {
+            argv.extend(["--threads".to_string(), "1".to_string()]);
+        }
+        argv.extend(output_args(sweep.command, dir));
+        let at_point = |msg: String| {
+            let key = sweep
+                .axes
+                .iter()
+                .chain(sweep.fixed.iter().map(|(k, _)| k))
+                .find(|k| msg.contains(&format!("--{k}")));
+            let line = key.map_or(1, |k| key_line(text, 0, k));
+            RunError::Input(located(path, line, format!("point {i} ({}): {msg}", sweep.describe(i))))
+        };
+        let (cli, record) = parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
+            .map_err(|e| at_point(one_line(&e)))?;
+        validate(&cli.command).map_err(|e| match e {
+            RunError::Input(msg) => at_point(msg),
+            other => other,
+        })?;
+        points.push(Point {
+            argv,
+            key: record.key(),
+            inputs: record.to_json(),
+        });
+    }
+    Ok(points)
+}
+
+/// Runs the points `todo` on `threads` workers, each keeping its result under `dir`; returns
+/// each point's outcome by index (none for those not run).
+fn run_points(
+    points: &[Point],
+    sweep: &Sweep,
+    todo: &[usize],
+    threads: usize,
+    dir: &Path,
+    quiet: bool,
+) -> Vec<Option<Result<Stored, String>>> {
+    let outcomes: Mutex<Vec<Option<Result<Stored, String>>>> = Mutex::new(vec![None; points.len()]);
+    let next = AtomicUsize::new(0);
+    let progress = Progress::new(quiet, todo.len() as u64, "points");
+    let work = || {
+        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+            let point = &points[i];
+            let start = std::time::Instant::now();
+            let outcome = run_captured(&point.argv, Arc::new(ProgressCell::default()))
+                .map_err(|e| e.to_string())
+                .and_then(|captured| {
+                    let csv = captured
+                        .files
+                        .into_iter()
+                        .next()
+                        .map(|(_, bytes)| bytes)
+                        .unwrap_or_default();
+                    let stored = Stored {
+                        csv,
+                        seconds: start.elapsed().as_secs_f64(),
+                    };
+                    let record = serde_json::json!({
+                        "key": point.key,
+                        "point": sweep.describe(i),
+                        "argv": point.argv,
+                        "inputs": point.inputs,
+                        "summary": captured.summary,
+                    });
+                    store::save(dir, &point.key, &stored, record).map_err(|e| {
+                        format!(
+                            "cannot keep the point's result in {}: {e}",
+                            store::points_dir(dir).display()
+                        )
+                    })?;
+                    Ok(stored)
+                });
+            outcomes.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(outcome);
+            progress.inc(1);
+        }
+    };
+    std::thread::scope(|scope| {
+        for w in 0..threads.min(todo.len()).max(1) {
+            let spawned = std::thread::Builder::new()
+                .name(format!("sweep-{w}"))
+                .stack_size(MAIN_STACK_BYTES)
+                .spawn_scoped(scope, work);
+            if spawned.is_err() && w == 0 {
+                // No thread to be had: run the points here.
+                work();
+            }
+        }
+    });
+    drop(progress);
+    outcomes.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes `sweep.sbatch`: a job array of `tasks` tasks, each running its shard of the sweep.
+fn write_sbatch(a: &SweepArgs, dir: &Path, tasks: usize) -> Result<PathBuf, RunError> {
+    if tasks == 0 {
+        return input("--slurm 0: give the number of array tasks, at least 1");
+    }
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let exe = std::env::current_exe().map_err(|e| RunError::Io(format!("cannot find the aedyn binary: {e}")))?;
+    let (file, dir) = (absolute(Path::new(&a.file)), absolute(dir));
+    let mut script = format!(
+        "#!/bin/bash\n# A sweep as a Slurm job array: task I runs shard I/{tasks}; then\n#   aedyn sweep {} --out-dir {} --collect\n#SBATCH --job-name=aedyn-sweep\n#SBATCH --array=0-{}\n#SBATCH --output={}/slurm-%A_%a.out\n",
+        quote(&file.to_string_lossy()),
+        quote(&dir.to_string_lossy()),
+        tasks - 1,
+        dir.display()
+    );
+    for option in a.sbatch.iter().flat_map(|s| s.split_whitespace()) {
+        script += &format!("#SBATCH {option}\n");
+    }
+    script += &format!(
+        "set -e\nexec {} sweep {} --out-dir {} --shard \"${{SLURM_ARRAY_TASK_ID}}/{tasks}\" --quiet\n",
+        quote(&exe.to_string_lossy()),
+        quote(&file.to_string_lossy()),
+        quote(&dir.to_string_lossy())
+    );
+    std::fs::create_dir_all(&dir).map_err(|e| RunError::Io(format!("cannot create {}: {e}", dir.display())))?;
+    let path = dir.join("sweep.sbatch");
+    super::write_file_atomically(&path.to_string_lossy(), script.as_bytes())
+        .map_err(|e| RunError::Io(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
+}
+
+pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> {
+    let text = read_file(&a.file)?;
+    let sweep = Sweep::parse(&a.file, &text).map_err(RunError::Input)?;
+    let part = shard(&a.shard)?;
+    let modes = [a.slurm.is_some(), a.collect, part.is_some()]
+        .iter()
+        .filter(|m| **m)
+        .count();
+    if modes > 1 {
+        return input("--slurm, --collect and --shard are separate steps: give one of them");
+    }
+    if a.sbatch.is_some() && a.slurm.is_none() {
+        return input("--sbatch gives options of the --slurm script: give --slurm N as well");
+    }
+    let stem = Path::new(&a.file)
+        .file_stem()
+        .map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
+    let dir = PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
+    if a.out_dir.as_deref() == Some("") {
+        return input("--out-dir is empty: name a directory");
+    }
+    let points = prepare(&sweep, &a.file, &text, &dir)?;
+    if let Some(tasks) = a.slurm {
+        let script = write_sbatch(a, &dir, tasks)?;
+        return say(&format!("sbatch {}", script.display()));
+    }
+    let start = std::time::Instant::now();
+    let done: Vec<bool> = points.iter().map(|p| store::load(&dir, &p.key).is_some()).collect();
+    let missing: Vec<usize> = (0..points.len()).filter(|i| !done[*i]).collect();
+    if a.collect && !missing.is_empty() {
+        for &i in &missing {
+            eprintln!("missing: point {i} ({}), {}", sweep.describe(i), points[i].key);
+        }
+        return Err(RunError::Incomplete(format!(
+            "{} of {} points are not done yet: run the missing shards, then --collect again",
+            missing.len(),
+            points.len()
+        )));
+    }
+    let mine: Vec<usize> = missing
+        .iter()
+        .copied()
+        .filter(|i| part.is_none_or(|(s, n)| i % n == s))
+        .collect();
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    };
+    let ran = if a.collect {
+        vec![None; points.len()]
+    } else {
+        run_points(&points, &sweep, &mine, threads, &dir, a.report.quiet)
+    };
+    let failed: Vec<(usize, String)> = ran
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.as_ref().and_then(|r| r.as_ref().err()).map(|e| (i, e.clone())))
+        .collect();
+    let wrote_tables = part.is_none();
+    if wrote_tables {
+        let outcomes: Vec<Result<Stored, String>> = points
+            .iter()
+            .zip(ran)
+            .map(|(p, r)| r.unwrap_or_else(|| store::load(&dir, &p.key).ok_or_else(|| "not done".to_string())))
+            .collect();
+        let tables = crate::sweep::collect(&sweep, &outcomes);
+        let path = |name: &str| Some(dir.join(name).to_string_lossy().into_owned());
+        record.write_output(&path("points.csv"), &tables.points)?;
+        record.write_output(&path("trajectories.csv"), &tables.trajectories)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if !a.report.quiet {
+        eprintln!(
+            "{}: {} points, {} run now, {} done before, {} failed, in {seconds:.1} s{}",
+            if sweep.title.is_empty() { &a.file } else { &sweep.title },
+            points.len(),
+            mine.len() - failed.len(),
+            points.len() - missing.len(),
+            failed.len(),
+            if wrote_tables {
+                format!("; tables in {}", dir.display())
+            } else {
+                String::new()
+            }
+        );
+    }
+    print_json(
+        a.report.json,
+        record.with_summary(serde_json::json!({
+            "command": "sweep",
+            "points": points.len(),
+            "done": mine.len() - failed.len(),
+            "failed": failed.len(),
+            "skipped": points.len() - missing.len(),
+            "seconds": seconds,
+            "out_dir": dir,
+        })),
+    )?;
+    match failed.first() {
+        Some((i, e)) => Err(RunError::Incomplete(format!(
+            "{} of {} points failed (their status in points.csv); the first, point {i} ({}): {e}",
+            failed.len(),
+            points.len(),
+            sweep.describe(*i)
+        ))),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,149 @@
+//! A sweep's results on disk: one pair of files per point in `DIR/points/`, named by a key that
+//! hashes everything that decides the point, and the two tables collected from them.
+
+use std::path::{Path, PathBuf};
+
+use super::{cell, Sweep};
+
+/// What a point left: its main CSV and how long it took.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub csv: Vec<u8>,
+    pub seconds: f64,
+}
+
+/// The folder of the points' files.
+pub fn points_dir(dir: &Path) -> PathBuf {
+    dir.join("points")
+}
+
+/// Whether `key` is a point key: 32 lower-case hex digits, so never a path.
+pub fn is_key(key: &str) -> bool {
+    key.len() == 32 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The stored result of point `key`, if it finished: its `.json` is written last, so a point
+/// cut short (a killed process) has none and counts as missing.
+pub fn load(dir: &Path, key: &str) -> Option<Stored> {
+    if !is_key(key) {
+        return None;
+    }
+    let base = points_dir(dir).join(key);
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(base.with_extension("json")).ok()?).ok()?;
+    let csv = std::fs::read(base.with_extension("csv")).ok()?;
+    Some(Stored {
+        csv,
+        seconds: meta["seconds"].as_f64()?,
+    })
+}
+
+/// Stores point `key`: the CSV first, then the record that marks it finished, each whole or
+/// not at all.
+pub fn save(dir: &Path, key: &str, stored: &Stored, record: serde_json::Value) -> std::io::Result<()> {
+    let base = points_dir(dir).join(key);
+    std::fs::create_dir_all(points_dir(dir))?;
+    let write = |path: PathBuf, bytes: &[u8]| crate::cli::write_file_atomically(&path.to_string_lossy(), bytes);
+    write(base.with_extension("csv"), &stored.csv)?;
+    let mut record = record;
+    record["seconds"] = serde_json::json!(stored.seconds);
+    write(
+        base.with_extension("json"),
+        (serde_json::to_string_pretty(&record)? + "\n").as_bytes(),
+    )
+}
+
+/// The two tables of a sweep, as CSV text.
+pub struct Tables {
+    pub points: Vec<u8>,
+    pub trajectories: Vec<u8>,
+}
+
+/// A CSV field: quoted where it holds a comma, a quote or a line break.
+fn field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+/// A CSV's header and rows as text cells.
+type Cells = (Vec<String>, Vec<Vec<String>>);
+
+/// A stored CSV's header and rows, as text cells (numbers are copied, never reformatted).
+fn split(csv: &[u8]) -> Cells {
+    let text = String::from_utf8_lossy(csv);
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
+    (header, rows)
+}
+
+/// The tables of `sweep` from each point's outcome (its stored result or its one-line error):
+/// `points.csv` with the axes, the last row of each point's CSV, `seconds` and `status`, and
+/// `trajectories.csv` with the axes and every row. Points whose CSVs have other columns leave
+/// the missing cells empty.
+pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
+    let parsed: Vec<Option<Cells>> = outcomes
+        .iter()
+        .map(|o| o.as_ref().ok().map(|s| split(&s.csv)))
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for (header, _) in parsed.iter().flatten() {
+        for name in header {
+            if !columns.contains(name) && !sweep.axes.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    let axes: Vec<String> = sweep.axes.iter().map(|a| field(a)).collect();
+    let names = columns.iter().map(|c| field(c));
+    let mut points = [
+        axes.clone(),
+        names.clone().collect(),
+        vec!["seconds".into(), "status".into()],
+    ]
+    .concat()
+    .join(",")
+        + "\n";
+    let mut trajectories = [axes, names.collect()].concat().join(",") + "\n";
+    for (i, (outcome, table)) in outcomes.iter().zip(&parsed).enumerate() {
+        let values: Vec<String> = sweep.points[i].iter().map(|v| field(&cell(v))).collect();
+        let spread = |header: &[String], row: &[String]| -> Vec<String> {
+            columns
+                .iter()
+                .map(|c| {
+                    header
+                        .iter()
+                        .position(|h| h == c)
+                        .and_then(|j| row.get(j))
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let (last, seconds, status) = match (outcome, table) {
+            (Ok(stored), Some((header, rows))) => {
+                let last = rows
+                    .last()
+                    .map_or_else(|| vec![String::new(); columns.len()], |r| spread(header, r));
+                for row in rows {
+                    trajectories += &([values.clone(), spread(header, row)].concat().join(",") + "\n");
+                }
+                (last, format!("{}", stored.seconds), "ok".to_string())
+            }
+            (Err(e), _) => (vec![String::new(); columns.len()], String::new(), field(e)),
+            (Ok(_), None) => (vec![String::new(); columns.len()], String::new(), String::new()),
+        };
+        points += &([values, last, vec![seconds, status]].concat().join(",") + "\n");
+    }
+    Tables {
+        points: points.into_bytes(),
+        trajectories: trajectories.into_bytes(),
+    }
+}
