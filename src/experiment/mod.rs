@@ -164,8 +164,8 @@ fn yes() -> bool {
     true
 }
 
-/// Options that `reproduce` sets itself.
-const RESERVED: [&str; 7] = [
+/// Options that `reproduce` and `sweep` set themselves.
+pub(crate) const RESERVED: [&str; 7] = [
     "out",
     "out-prefix",
     "quiet",

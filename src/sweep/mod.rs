@@ -5,7 +5,7 @@ pub mod store;
 
 pub use store::{collect, Tables};
 
-use crate::experiment::{key_line, located, push_key, RunCommand};
+use crate::experiment::{key_line, located, push_key, RunCommand, RESERVED};
 use crate::names::Named;
 
 /// Options the sweep sets itself (where each point's output goes, how it talks).
