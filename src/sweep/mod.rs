@@ -8,17 +8,6 @@ pub use store::{collect, Tables};
 use crate::experiment::{key_line, located, push_key, RunCommand, RESERVED};
 use crate::names::Named;
 
-/// Options the sweep sets itself (where each point's output goes, how it talks).
-const RESERVED: [&str; 7] = [
-    "out",
-    "out-prefix",
-    "quiet",
-    "json",
-    "overlaps",
-    "density",
-    "images-out",
-];
-
 /// A sweep file, parsed.
 #[derive(Debug, Clone)]
 pub struct Sweep {
