@@ -37,6 +37,7 @@ __all__ = [
     "sgd",
     "spectrum",
     "reduced_vs_full",
+    "sweep",
     "options",
 ]
 
@@ -260,6 +261,86 @@ def reduced_vs_full(**options: Any) -> Tuple[pd.DataFrame, pd.DataFrame]:
     summary, files = _run("reduced-vs-full", options, {"out-prefix": "rvf"})
     by_suffix = {name.rsplit("_", 1)[-1]: data for name, data in files.items()}
     return _frame(by_suffix["full.csv"], summary), _frame(by_suffix["reduced.csv"], summary)
+
+
+def _toml_value(key: str, value: Any) -> str:
+    """A value in a sweep file (TOML)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, (str, os.PathLike)):
+        return json.dumps(os.fspath(value))
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_toml_value(key, v) for v in value) + "]"
+    raise InputError(f"{key}: cannot pass a {type(value).__name__} in a sweep")
+
+
+def _sweep_file(command: str, grid: Dict[str, Any], fixed: Dict[str, Any], zipped: Dict[str, Any]) -> Tuple[str, int]:
+    """The sweep file of these tables, and its number of points."""
+    known = options(command)
+    lines = [f"command = {json.dumps(command)}"]
+    count = 1
+    for section, table in (("fixed", fixed), ("grid", grid), ("zip", zipped)):
+        if not table:
+            continue
+        lines.append(f"[{section}]")
+        for key, value in table.items():
+            if key not in known:
+                raise InputError(f"unknown option `{key}` for {command}: expected one of {', '.join(sorted(known))}")
+            if section != "fixed":
+                if not isinstance(value, (list, tuple, np.ndarray)):
+                    raise InputError(f"{section} `{key}`: expected a list of values")
+                count *= len(value) if section == "grid" else 1
+            lines.append(f"{known[key].name} = {_toml_value(key, value)}")
+    if zipped:
+        count *= len(next(iter(zipped.values())))
+    return "\n".join(lines) + "\n", count
+
+
+def _shard(path: str, out_dir: str, index: int, parts: int) -> None:
+    """One Dask task: shard ``index`` of ``parts`` of the sweep file at ``path``."""
+    _aedyn.run(["sweep", path, "--out-dir", out_dir, "--shard", f"{index}/{parts}", "--threads", "1", "--quiet"])
+
+
+def sweep(
+    command: str,
+    grid: Dict[str, Any],
+    fixed: Optional[Dict[str, Any]] = None,
+    zip: Optional[Dict[str, Any]] = None,
+    client: Any = None,
+    out_dir: Optional[str] = None,
+    threads: int = 0,
+) -> Tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs ``command`` over the Cartesian product of ``grid`` (and the lists of ``zip``, which
+    vary together), with ``fixed`` options at every point, as ``aedyn sweep`` does; returns the
+    tables ``(points, trajectories)``. Keys are the command's keyword options.
+
+    Without ``client`` the points run here on ``threads`` workers (0: every core). With a
+    ``dask.distributed.Client`` each point is a task on the cluster's workers (dask-jobqueue
+    gives Slurm, PBS and SGE), which must see ``out_dir``. Each point's result is kept in
+    ``out_dir/points/`` (a temporary folder when none is given): a later call with the same
+    ``out_dir`` computes only the points it lacks."""
+    text, count = _sweep_file(command.replace("_", "-"), grid, fixed or {}, zip or {})
+    with tempfile.TemporaryDirectory(prefix="aedyn-sweep-") as scratch:
+        folder = os.fspath(out_dir) if out_dir is not None else scratch
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "sweep.toml")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        argv = ["sweep", path, "--out-dir", folder, "--quiet", "--json"]
+        if client is not None:
+            futures = client.map(_shard, [path] * count, [folder] * count, range(count), [count] * count, pure=False)
+            client.gather(futures)
+            argv.append("--collect")
+        else:
+            argv += ["--threads", str(threads)]
+        summary, files = _aedyn.run(argv, _Progress("sweep"))
+    summary = json.loads(summary)
+    by_name = {os.path.basename(name): bytes(data) for name, data in files}
+    return _frame(by_name["points.csv"], summary), _frame(by_name["trajectories.csv"], summary)
 
 
 class Model:

@@ -42,9 +42,7 @@ def cli_tables(command, args, outputs):
 
 def same(frame, other):
     # Equal numbers from equal text: the package returns the bytes the command line writes.
-    assert list(frame.columns) == list(other.columns)
-    assert frame.shape == other.shape
-    assert np.array_equal(frame.to_numpy(), other.to_numpy(), equal_nan=True)
+    pd.testing.assert_frame_equal(frame, other, check_exact=True)
 
 
 def test_every_command_equals_the_command_line_bit_for_bit():
@@ -225,3 +223,34 @@ def test_docstrings_and_stubs_name_every_option():
     from make_stubs import stubs as generated
 
     assert stubs == generated(), "python/aedyn/__init__.pyi is stale: run python python/tools/make_stubs.py"
+
+
+GRID = {"lr": [0.5, 1.0], "k": [2, 3]}
+FIXED = {"d": 100, "t_end": 2, "points": 4, "seeds": 2}
+
+
+def test_a_sweep_equals_the_command_line_sweep_and_resumes():
+    with tempfile.TemporaryDirectory() as folder:
+        points, trajectories = aedyn.sweep("compare", GRID, fixed=FIXED, out_dir=folder)
+        assert len(points) == 4 and (points.status == "ok").all()
+        assert list(points.columns[:2]) == ["lr", "k"]
+        again, _ = aedyn.sweep("compare", GRID, fixed=FIXED, out_dir=folder)
+        assert again.attrs["skipped"] == 4 and again.attrs["done"] == 0
+        Path(folder, "cli.toml").write_text(
+            'command = "compare"\n[fixed]\nd = 100\nt-end = 2\npoints = 4\nseeds = 2\n[grid]\nlr = [0.5, 1.0]\nk = [2, 3]\n'
+        )
+        code, err = cli("sweep", os.path.join(folder, "cli.toml"), "--out-dir", os.path.join(folder, "cli"), "--quiet")
+        assert code == 0, err
+        same(trajectories, pd.read_csv(os.path.join(folder, "cli", "trajectories.csv")))
+        same(points.drop(columns="seconds"), pd.read_csv(os.path.join(folder, "cli", "points.csv")).drop(columns="seconds"))
+
+
+def test_a_sweep_on_a_dask_cluster_equals_the_serial_run():
+    distributed = pytest.importorskip("dask.distributed")
+    serial, serial_rows = aedyn.sweep("compare", GRID, fixed=FIXED)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            with tempfile.TemporaryDirectory() as folder:
+                points, rows = aedyn.sweep("compare", GRID, fixed=FIXED, client=client, out_dir=folder)
+    same(rows, serial_rows)
+    same(points.drop(columns="seconds"), serial.drop(columns="seconds"))
