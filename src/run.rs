@@ -327,6 +327,7 @@ impl ModelHandle {
             &|y| self.interp.diagnose(y),
             progress,
         )?;
+        check_invariants(&trajectory, &self.observable_names, solver)?;
         Ok(OdeRun {
             trajectory,
             observable_names: self.observable_names.clone(),
@@ -357,6 +358,65 @@ pub fn write_csv(run: &OdeRun, with_states: bool, out: &mut dyn std::io::Write) 
             row.extend(tr.states[i].iter().map(|v| format!("{v:e}")));
         }
         writeln!(out, "{}", row.join(","))?;
+    }
+    Ok(())
+}
+
+/// What every run can check of its own numbers, whatever the file: eg is never negative, the
+/// diagonals of the overlap matrices Q, T and T0 neither, and each pair of units obeys
+/// Cauchy-Schwarz (`X_kl^2 <= X_kk X_ll`), up to the integrator's tolerance (ten times
+/// `atol + rtol |value|`). The first breach, by output time, is an error naming the quantity
+/// and the time: a run that breaks them has integrated nonsense, whatever it reports.
+fn check_invariants(
+    trajectory: &ae_runtime::ode::Trajectory,
+    names: &[String],
+    solver: &Solver,
+) -> Result<(), RunError> {
+    let find = |name: &str| names.iter().position(|n| n == name);
+    let slack = |v: f64| 10.0 * (solver.atol + solver.rtol * v.abs());
+    let eg = find("eg");
+    let matrices: Vec<(&str, Vec<Vec<Option<usize>>>)> = ["Q", "T", "T0"]
+        .into_iter()
+        .map(|m| {
+            let k = (0..).take_while(|k| find(&format!("{m}[{k},{k}]")).is_some()).count();
+            (
+                m,
+                (0..k)
+                    .map(|i| (0..k).map(|j| find(&format!("{m}[{i},{j}]"))).collect())
+                    .collect(),
+            )
+        })
+        .collect();
+    for (t, o) in trajectory.times.iter().zip(&trajectory.observables) {
+        let broken = |what: String, value: f64, rule: &str| {
+            Err(RunError::Diverged(format!(
+                "{what} = {value:e} at t = {t:e}, but {rule}: the integration cannot be trusted (a tighter --rtol or --atol, or another --method)"
+            )))
+        };
+        if let Some(e) = eg.filter(|e| o[*e] < -slack(o[*e])) {
+            return broken("eg".into(), o[e], "a mean squared error is never negative");
+        }
+        for (m, index) in &matrices {
+            for (i, row) in index.iter().enumerate() {
+                let Some(ii) = row[i] else { continue };
+                if o[ii] < -slack(o[ii]) {
+                    return broken(format!("{m}[{i},{i}]"), o[ii], "a squared norm is never negative");
+                }
+                for (j, ij) in row.iter().enumerate().skip(i + 1) {
+                    let (Some(ij), Some(jj)) = (ij, index[j][j]) else {
+                        continue;
+                    };
+                    let (square, bound) = (o[*ij] * o[*ij], o[ii].max(0.0) * o[jj].max(0.0));
+                    if square > bound + slack(bound) + slack(o[*ij]).powi(2) + 2.0 * o[*ij].abs() * slack(o[*ij]) {
+                        return broken(
+                            format!("{m}[{i},{j}]^2"),
+                            square,
+                            &format!("it is at most {m}[{i},{i}] {m}[{j},{j}] = {bound:e}"),
+                        );
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ def compare(
     rule: Union[str, float, None] = None,
     tied: bool = False,
     bias: bool = False,
-    bias_init: Optional[float] = None,
+    bias_init: Union[str, float, None] = None,
     partial: Union[str, float, None] = None,
 ) -> Union[pd.DataFrame, Result]:
     """Runs ``aedyn compare`` and returns its table (``df.attrs``: the run's summary)."""
@@ -146,7 +146,7 @@ def sgd(
     rule: Union[str, float, None] = None,
     tied: bool = False,
     bias: bool = False,
-    bias_init: Optional[float] = None,
+    bias_init: Union[str, float, None] = None,
     partial: Union[str, float, None] = None,
     scaling: Union[str, float, None] = None,
 ) -> Union[pd.DataFrame, Result]:
@@ -167,7 +167,7 @@ def spectrum(
     max_samples: Optional[int] = None,
     seed: Optional[int] = None,
     samples: Union[str, float, None] = None,
-    bins: Optional[int] = None,
+    bins: Union[str, float, None] = None,
 ) -> Union[pd.DataFrame, Result]:
     """Runs ``aedyn spectrum`` and returns its table (``df.attrs``: the run's summary)."""
 

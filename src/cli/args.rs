@@ -236,9 +236,9 @@ pub(crate) struct SgdOptions {
     /// give --test-samples).
     #[arg(long)]
     pub(crate) bias: bool,
-    /// Initial value of every trained bias.
-    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
-    pub(crate) bias_init: f64,
+    /// Initial value of every trained bias (with --bias) [default: 0.5].
+    #[arg(long, allow_hyphen_values = true)]
+    pub(crate) bias_init: Option<f64>,
     /// Also measure, on the held-out set, eg of the reconstruction by the first M neurons
     /// alone (column eg_sgd_partial_M; needs --test-samples).
     #[arg(long, value_name = "M")]
@@ -314,9 +314,9 @@ pub(crate) struct SpectrumArgs {
     /// Spiked model: the number N of samples whose covariance is diagonalised [default: 4 D].
     #[arg(long)]
     pub(crate) samples: Option<usize>,
-    /// Number of histogram bins of the bulk.
-    #[arg(long, default_value_t = 60)]
-    pub(crate) bins: usize,
+    /// Number of histogram bins of the bulk (in the --density file) [default: 60].
+    #[arg(long)]
+    pub(crate) bins: Option<usize>,
     /// Also write the histogram of the bulk beside the Marchenko-Pastur density to this CSV.
     #[arg(long)]
     pub(crate) density: Option<String>,

@@ -88,12 +88,12 @@ fn run_replicas(
     let command = if job.with_ode { "compare" } else { "sgd" };
     if !report.quiet {
         let ode = eg_ode.map_or_else(String::new, |e| format!("ODE {e:.6}, "));
-        eprintln!(
+        note!(
             "t = {t_end}: eg {ode}SGD {mean:.6} +- {std:.6} ({} replicas) in {seconds:.2} s",
             job.seeds,
         );
         if let Some(note) = flat_direction_note(job, &run, d) {
-            eprintln!("{note}");
+            note!("{note}");
         }
     }
     print_json(
@@ -119,7 +119,7 @@ pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
     check_outputs(a, &[("--out", args.output.out.as_ref())])?;
     let job = ode_job(a)?;
     if job.source.dim() == Dim::Infinite && !args.output.report.quiet {
-        eprintln!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (docs/theory.md section 6); finite D keeps every term");
+        note!("warning: --d inf is the strict limit: the bulk freezes, which is not uniform in time (docs/theory.md section 6); finite D keeps every term");
     }
     if !args.output.report.quiet {
         report_data(&job);
@@ -147,7 +147,7 @@ pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
             s if s > 0.0 => format!("{}, compiled in {:.1} ms", run.backend.name(), s * 1e3),
             _ => run.backend.name().to_string(),
         };
-        eprintln!(
+        note!(
             "{} K={} {} ({backend}): t = {} eg = {last} in {:.1} ms ({} evaluations; {})",
             job.equations,
             job.k,
@@ -212,7 +212,7 @@ pub(crate) fn run_reduced(args: &ReducedArgs, record: &Record) -> Result<(), Run
     let files = outputs.all();
     let seconds = start.elapsed().as_secs_f64();
     if !args.report.quiet {
-        eprint!("{}", run.summary(&job.full.activation, seconds));
+        note_text!("{}", run.summary(&job.full.activation, seconds));
     }
     let predicted = aedyn_predicted(&job.full.activation);
     print_json(
@@ -297,14 +297,14 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs, record: &Record) -> Result<(), RunE
                         )
                     })
                     .collect();
-                eprintln!(
+                note!(
                     "N = {}, D/N = {:.4}: bulk [{low:.4}, {high:.4}] (Marchenko-Pastur [{a_:.4}, {b_:.4}]); outliers: {} ({seconds:.2} s)",
                     spectrum.samples,
                     t.law.ratio,
                     if outliers.is_empty() { "none".to_string() } else { outliers.join(", ") }
                 );
             }
-            None => eprintln!(
+            None => note!(
                 "{} samples, D = {}: eigenvalues from {high:.4e} down to {low:.4e} ({seconds:.2} s)",
                 spectrum.samples,
                 spectrum.eigenvalues.len()

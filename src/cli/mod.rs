@@ -1,6 +1,23 @@
 //! The command line: argument definitions, their validation into jobs, and the subcommands'
 //! output (the binary only calls `main`; `reproduce` reuses the same definitions).
 
+/// A line on standard error that never panics: a full or closed stderr loses the line, and the
+/// run keeps its own outcome and exit code.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Text on standard error, as `note!` but without the line break.
+macro_rules! note_text {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 pub mod capture;
 mod commands;
@@ -163,7 +180,7 @@ pub fn main() -> ExitCode {
     let (cli, record) = match parse_from(std::env::args_os()) {
         Ok(parsed) => parsed,
         Err(e) if e.use_stderr() => {
-            eprintln!("error: {}", one_line(&e));
+            note!("error: {}", one_line(&e));
             return ExitCode::from(2);
         }
         // --help and --version: clap's own text on standard output.
@@ -186,7 +203,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             match e {
                 RunError::Input(_) | RunError::Equations(_) => ExitCode::from(2),
                 _ => ExitCode::FAILURE,

@@ -108,7 +108,7 @@ pub(crate) fn say(line: &str) -> Result<(), RunError> {
 /// One line on stderr about the real data a run uses.
 pub(crate) fn report_data(job: &OdeJob) {
     if let Some(line) = job.source.summary() {
-        eprintln!("{line}");
+        note!("{line}");
     }
 }
 

@@ -52,6 +52,9 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
         }
         return Ok(());
     }
+    if a.out_dir.as_deref() == Some("") {
+        return input("--out-dir is empty: name a directory");
+    }
     if a.all {
         if a.name.is_some() {
             return input("give an experiment's name or --all, not both");
@@ -66,7 +69,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
         let mut summaries = Vec::new();
         for (i, p) in prepared.iter().enumerate() {
             if !a.report.quiet && !a.dry_run {
-                eprintln!(
+                note!(
                     "== experiment {}/{}: {} ({}) ==",
                     i + 1,
                     prepared.len(),
@@ -77,7 +80,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
             summaries.extend(execute(a, p, record)?);
         }
         if !a.dry_run && !a.report.quiet {
-            eprintln!(
+            note!(
                 "{} experiments in {} ({:.1} s)",
                 prepared.len(),
                 root.display(),
@@ -257,7 +260,7 @@ fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<se
         for (i, (index, shown, cli, inputs)) in commands.iter().enumerate() {
             let run = &exp.run[*index];
             if !a.report.quiet {
-                eprintln!("[{}/{}] aedyn {}", i + 1, commands.len(), shown.join(" "));
+                note!("[{}/{}] aedyn {}", i + 1, commands.len(), shown.join(" "));
             }
             dispatch(&cli.command, inputs).map_err(|e| point_at_key(e, run, text, path))?;
         }
@@ -298,7 +301,7 @@ fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<se
     );
     let seconds = start.elapsed().as_secs_f64();
     if !a.report.quiet {
-        eprintln!(
+        note!(
             "{}: {} files in {} ({seconds:.1} s)",
             exp.title,
             files.len(),

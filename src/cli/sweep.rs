@@ -223,7 +223,7 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
     let missing: Vec<usize> = (0..points.len()).filter(|i| !done[*i]).collect();
     if a.collect && !missing.is_empty() {
         for &i in &missing {
-            eprintln!("missing: point {i} ({}), {}", sweep.describe(i), points[i].key);
+            note!("missing: point {i} ({}), {}", sweep.describe(i), points[i].key);
         }
         return Err(RunError::Incomplete(format!(
             "{} of {} points are not done yet: run the missing shards, then --collect again",
@@ -265,7 +265,7 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
     }
     let seconds = start.elapsed().as_secs_f64();
     if !a.report.quiet {
-        eprintln!(
+        note!(
             "{}: {} points, {} run now, {} done before, {} failed, in {seconds:.1} s{}",
             if sweep.title.is_empty() { &a.file } else { &sweep.title },
             points.len(),

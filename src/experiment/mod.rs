@@ -275,6 +275,9 @@ impl Checker<'_> {
     ) -> Result<(), String> {
         let line = line_of(self.text, plot.kind.span().start);
         let kind = *plot.kind.get_ref();
+        if plot.runs.is_empty() {
+            return Err(self.error(line, "key `runs`: an empty list draws nothing; name the runs to plot"));
+        }
         if let Some(r) = plot.runs.iter().find(|r| !commands.contains_key(*r)) {
             return Err(self.error(line, format!("key `runs`: no run is called `{r}`")));
         }

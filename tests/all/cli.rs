@@ -745,7 +745,10 @@ fn sgd_and_spectrum_refuse_what_would_do_nothing_or_cannot_run() {
         &["--data", "data/digits.csv.gz", "--drop-last-column", "--samples", "100"],
         "--samples goes with the spiked model",
     );
-    spectrum_rejects(&["--bins", "0"], "--bins must be between 1 and 100000");
+    spectrum_rejects(
+        &["--bins", "0", "--density", "/tmp/aedyn-never-density.csv"],
+        "--bins must be between 1 and 100000",
+    );
     spectrum_rejects(&["--d", "inf"], "spectrum needs a finite --d");
     spectrum_rejects(&["--d", "200", "--samples", "1000000000"], "more than the limit");
 }

@@ -13,6 +13,7 @@ mod figure2;
 mod figures;
 mod finite_d;
 mod generator;
+mod hostile;
 mod house;
 mod jit;
 mod jit_fuzz;

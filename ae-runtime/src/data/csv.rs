@@ -10,7 +10,12 @@ pub(super) fn load_csv(path: &str, options: &LoadOptions) -> Result<Samples, Dat
         location: format!("byte {}", e.valid_up_to()),
         message: "not UTF-8 text".into(),
     })?;
+    // A UTF-8 byte-order mark is accepted and skipped, as in every text file aedyn reads.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows: Vec<Vec<f64>> = Vec::new();
+    // The header, if the first line is one: (its line, its number of fields).
+    let mut header: Option<(usize, usize)> = None;
+    let mut first_line = true;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -19,22 +24,35 @@ pub(super) fn load_csv(path: &str, options: &LoadOptions) -> Result<Samples, Dat
         if options.max_samples > 0 && rows.len() == options.max_samples {
             break;
         }
-        let mut row = Vec::new();
-        for (j, field) in line.split(',').enumerate() {
-            match field.trim().parse::<f64>() {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        // Only the first line can be a header, and only if no field is a number of any
+        // spelling and some field is a word: `nan,1,2` or `inf,...` is data (and refused below
+        // as not finite).
+        let names = fields.iter().all(|f| !is_number(f)) && fields.iter().any(|f| f.chars().any(char::is_alphabetic));
+        if std::mem::take(&mut first_line) && names {
+            header = Some((i + 1, fields.len()));
+            continue;
+        }
+        let mut row = Vec::with_capacity(fields.len());
+        for (j, field) in fields.iter().enumerate() {
+            match field.parse::<f64>() {
                 Ok(v) if v.is_finite() => row.push(v),
-                _ if rows.is_empty() && row.is_empty() && j == 0 && field.trim().chars().any(|c| c.is_alphabetic()) => {
-                    // A header line: skip it.
-                    row.clear();
-                    break;
-                }
                 _ => {
                     return fail(
                         path,
                         format!("line {}", i + 1),
-                        format!("field {} `{}` is not a finite number", j + 1, field.trim()),
+                        format!("field {} `{field}` is not a finite number", j + 1),
                     )
                 }
+            }
+        }
+        if let Some((at, names)) = header.filter(|_| rows.is_empty()) {
+            if names != row.len() {
+                return fail(
+                    path,
+                    format!("line {at}"),
+                    format!("a header of {names} names over rows of {} values", row.len()),
+                );
             }
         }
         if row.is_empty() {
@@ -67,4 +85,15 @@ pub(super) fn load_csv(path: &str, options: &LoadOptions) -> Result<Samples, Dat
         d,
         rows,
     })
+}
+
+/// Whether a CSV field spells a number in any way a reader might mean one: decimal, `nan`,
+/// `inf`, `infinity` (any case, signed), or hexadecimal (`0x1f`).
+fn is_number(field: &str) -> bool {
+    if field.parse::<f64>().is_ok() {
+        return true;
+    }
+    let unsigned = field.trim_start_matches(['+', '-']);
+    let hex = unsigned.strip_prefix("0x").or_else(|| unsigned.strip_prefix("0X"));
+    hex.is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit() || c == '.'))
 }

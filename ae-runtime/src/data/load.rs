@@ -196,10 +196,33 @@ pub(super) fn read_bytes(path: &str, budget: u64) -> Result<Vec<u8>, DataError> 
             read_limit,
         ));
     }
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .take(limit.saturating_add(1))
+    let gzip = |bytes: &[u8]| bytes.starts_with(&[0x1f, 0x8b]);
+    if !gzip(&raw) {
+        if path.ends_with(".gz") {
+            return Err(DataError {
+                file: path.to_string(),
+                location: "byte 0".into(),
+                message: "the name ends in .gz but the file is not gzip data".into(),
+            });
+        }
+        return Ok(raw);
+    }
+    // Every member of a multi-member file (`cat a.gz b.gz`), one after the other; anything
+    // after the last member that is not another one is an error, not ignored.
+    let mut out = Vec::new();
+    let mut rest: &[u8] = &raw;
+    while !rest.is_empty() {
+        if !gzip(rest) {
+            return Err(DataError {
+                file: path.to_string(),
+                location: format!("byte {}", raw.len() - rest.len()),
+                message: format!("{} bytes after the gzip data that are not gzip", rest.len()),
+            });
+        }
+        let budget_left = (limit + 1).saturating_sub(out.len() as u64);
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        (&mut member)
+            .take(budget_left)
             .read_to_end(&mut out)
             .map_err(|e| DataError {
                 file: path.to_string(),
@@ -209,10 +232,9 @@ pub(super) fn read_bytes(path: &str, budget: u64) -> Result<Vec<u8>, DataError> 
         if out.len() as u64 > limit {
             return Err(too_large("the gzip stream unpacks to", limit));
         }
-        Ok(out)
-    } else {
-        Ok(raw)
+        rest = member.into_inner();
     }
+    Ok(out)
 }
 
 pub fn load(path: &str, options: &LoadOptions) -> Result<Samples, DataError> {

@@ -26,7 +26,7 @@ pub(super) fn load_patches(path: &str, p: usize, stride: usize, options: &LoadOp
         );
     }
     let bytes = read_bytes(path, options.budget())?;
-    if bytes.starts_with(&[0xFF, 0xD8]) && !ends_with_jpeg_end_marker(&bytes) {
+    if bytes.starts_with(&[0xFF, 0xD8]) && !jpeg_is_complete(&bytes) {
         // The JPEG decoder fills a cut-off scan with grey and reports success.
         return fail(
             path,
@@ -85,12 +85,41 @@ pub(super) fn load_patches(path: &str, p: usize, stride: usize, options: &LoadOp
     })
 }
 
-/// Whether JPEG data ends with its end-of-image marker, allowing the padding some writers put
-/// after it (zero bytes, line ends, spaces).
-fn ends_with_jpeg_end_marker(bytes: &[u8]) -> bool {
-    let end = bytes
-        .iter()
-        .rposition(|b| !matches!(b, 0x00 | b'\n' | b'\r' | b' '))
-        .map_or(0, |i| i + 1);
-    bytes[..end].ends_with(&[0xFF, 0xD9])
+/// Whether JPEG data reaches its end-of-image marker (FF D9), walking its segments: markers
+/// with a length are skipped whole (an EXIF thumbnail's own FF D9 is inside one), and a scan's
+/// coded data runs to the next marker that is not a stuffed byte or a restart. Bytes after the
+/// end marker (padding, appended data) do not make the image incomplete.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2;
+    loop {
+        while i < b.len() && b[i] != 0xFF {
+            i += 1;
+        }
+        while i < b.len() && b[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = b.get(i) else { return false };
+        i += 1;
+        match marker {
+            0xD9 => return true,
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {
+                let Some(length) = b.get(i..i + 2).map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))) else {
+                    return false;
+                };
+                if length < 2 {
+                    return false;
+                }
+                i += length;
+                if marker == 0xDA {
+                    while i + 1 < b.len() && (b[i] != 0xFF || matches!(b[i + 1], 0x00 | 0xFF | 0xD0..=0xD7)) {
+                        i += 1;
+                    }
+                    if i + 1 >= b.len() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
 }

@@ -117,9 +117,16 @@ pub(crate) fn reduced_job(args: &ReducedArgs) -> Result<ReducedJob, RunError> {
     })
 }
 
+/// Histogram bins of the bulk, unless --bins says.
+const DEFAULT_BINS: usize = 60;
+
 pub(crate) fn spectrum_job(a: &SpectrumArgs) -> Result<crate::spectrum::SpectrumJob, RunError> {
     let model = spiked_model(&a.data)?;
-    if a.bins == 0 || a.bins > 100_000 {
+    if a.bins.is_some() && a.density.is_none() {
+        return input("--bins sets the histogram of the --density file: give --density as well");
+    }
+    let bins = a.bins.unwrap_or(DEFAULT_BINS);
+    if bins == 0 || bins > 100_000 {
         return input("--bins must be between 1 and 100000");
     }
     if let Some(real) = load_data(&a.data)? {
@@ -131,7 +138,7 @@ pub(crate) fn spectrum_job(a: &SpectrumArgs) -> Result<crate::spectrum::Spectrum
         return Ok(crate::spectrum::SpectrumJob {
             source: DataSource::Empirical(real),
             samples: 0,
-            bins: a.bins,
+            bins,
             seed: a.seed,
         });
     }
@@ -157,7 +164,7 @@ pub(crate) fn spectrum_job(a: &SpectrumArgs) -> Result<crate::spectrum::Spectrum
             eigen_seed: a.seed,
         },
         samples,
-        bins: a.bins,
+        bins,
         seed: a.seed,
     })
 }

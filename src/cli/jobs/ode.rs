@@ -28,9 +28,7 @@ pub(crate) fn ode_job_with(a: &ModelArgs, default_method: Method) -> Result<OdeJ
     }
     let rates = rates(a)?;
     let times = output_times(a)?;
-    if !(finite("rtol", a.rtol)? > 0.0 && finite("atol", a.atol)? > 0.0) {
-        return input("--rtol and --atol must be positive");
-    }
+    check_tolerances(finite("rtol", a.rtol)?, finite("atol", a.atol)?)?;
     check_init_std(a)?;
     let solver = solver(a, default_method)?;
     check_reduced_pairing(a, &data)?;
@@ -102,6 +100,31 @@ fn output_times(a: &ModelArgs) -> Result<Vec<f64>, RunError> {
 }
 
 /// The integrator: --method (or the subcommand's default), tolerances, --fd-jacobian.
+/// The loosest tolerances the integrators honour: beyond them an error estimate may be as
+/// large as the solution itself, and a step that leaves it meaningless is accepted.
+const MAX_TOLERANCE: f64 = 1e-2;
+/// The tightest relative tolerance: a few times the rounding of doubles (2.2e-16).
+const MIN_RTOL: f64 = 1e-14;
+
+fn check_tolerances(rtol: f64, atol: f64) -> Result<(), RunError> {
+    if rtol <= 0.0 || atol <= 0.0 {
+        return input("--rtol and --atol must be positive");
+    }
+    for (name, value) in [("rtol", rtol), ("atol", atol)] {
+        if value > MAX_TOLERANCE {
+            return input(format!(
+                "--{name} {value:e}: at most {MAX_TOLERANCE} (beyond it a step's error estimate may be as large as the solution, and the run's numbers mean nothing)"
+            ));
+        }
+    }
+    if rtol < MIN_RTOL {
+        return input(format!(
+            "--rtol {rtol:e}: at least {MIN_RTOL:e} (doubles round at 2.2e-16: a tighter relative tolerance cannot be met)"
+        ));
+    }
+    Ok(())
+}
+
 fn solver(a: &ModelArgs, default_method: Method) -> Result<Solver, RunError> {
     let method = a.method.unwrap_or(default_method);
     if a.fd_jacobian && !method.uses_jacobian() {

@@ -9,6 +9,9 @@ use crate::source::InitChoice;
 use ae_runtime::data::Draw;
 use ae_runtime::sgd::{Rule, Scaling, SgdConfig};
 
+/// Where trained biases start, unless --bias-init says.
+const DEFAULT_BIAS_INIT: f64 = 0.5;
+
 pub(crate) fn compare_job(a: &CompareArgs) -> Result<CompareJob, RunError> {
     replicas_job(&a.model, &a.sgd, Scaling::Rescaled, true)
 }
@@ -98,7 +101,11 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
         rates: ode.rates,
         tied: a.tied,
         train_bias: a.bias,
-        bias_init: finite("bias-init", a.bias_init)?,
+        bias_init: match a.bias_init {
+            Some(_) if !a.bias => return input("--bias-init sets the trained biases' start: give --bias as well"),
+            Some(value) => finite("bias-init", value)?,
+            None => DEFAULT_BIAS_INIT,
+        },
         scaling,
     };
     if let Some(units) = a.partial {

@@ -1,0 +1,197 @@
+//! Hostile input, round 3 (the parts done so far): tolerances the integrators cannot honour,
+//! numbers no run may report, options that would do nothing, a failing standard error, and
+//! data files whose rows or bytes were lost or refused.
+
+use crate::common::{aedyn, temp};
+
+fn refused(args: &[&str], needle: &str) {
+    let (code, out, err) = aedyn(args);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    assert!(out.is_empty(), "{args:?}: {out}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle) && err.lines().count() == 1,
+        "{args:?}: {err}"
+    );
+}
+
+#[test]
+fn tolerances_are_bounded_to_what_the_integrators_honour() {
+    // Measured before: --rtol 10 with dop853 reported eg = -88411, --rtol 1e308 5.3e6, and
+    // --atol 1e308 with rodas4 -1672, each with exit 0.
+    refused(
+        &["ode", "--rtol", "10", "--method", "dop853"],
+        "--rtol 1e1: at most 0.01",
+    );
+    refused(&["ode", "--rtol", "1e308"], "at most 0.01");
+    refused(
+        &["ode", "--atol", "1e308", "--method", "rodas4"],
+        "--atol 1e308: at most 0.01",
+    );
+    refused(&["ode", "--rtol", "1e-17"], "--rtol 1e-17: at least 1e-14");
+    refused(&["ode", "--rtol", "0"], "must be positive");
+}
+
+#[test]
+fn a_run_whose_numbers_break_what_must_hold_is_an_error_naming_the_quantity_and_time() {
+    // A file whose eg goes negative, and one whose Q has a negative diagonal: the run stops at
+    // the first breach, not with a CSV of impossible numbers.
+    for (observables, needle) in [
+        ("observe eg = sum(k, x[k]) - 1.5", "eg = -"),
+        ("observe Q[k, l] = -x[k] * x[l]", "Q[0,0] = -1e0 at t = 0e0"),
+    ] {
+        let file = temp("impossible.ae");
+        std::fs::write(
+            &file,
+            format!("hidden k\nhidden l\nstate x[k] init 1\nd/dt x[k] = -x[k]\n{observables}\n"),
+        )
+        .unwrap();
+        let out = temp("impossible.csv");
+        let (code, _, err) = aedyn(&[
+            "ode",
+            "--equations",
+            file.to_str().unwrap(),
+            "--k",
+            "2",
+            "--t-end",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(needle) && err.contains("at t = ") && err.contains("cannot be trusted"),
+            "{err}"
+        );
+        assert!(!out.exists(), "no CSV of impossible numbers");
+    }
+}
+
+#[test]
+fn options_that_would_do_nothing_are_refused() {
+    refused(
+        &["compare", "--bias-init", "0.3", "--t-end", "1"],
+        "--bias-init sets the trained biases' start: give --bias",
+    );
+    refused(
+        &["spectrum", "--bins", "30"],
+        "--bins sets the histogram of the --density file",
+    );
+    refused(&["reproduce", "plateaus", "--out-dir", ""], "--out-dir is empty");
+    let path = temp("no-runs.toml");
+    std::fs::write(
+        &path,
+        "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1 }\n[[plot]]\nfile = \"p\"\nkind = \"eg\"\ntitle = \"p\"\nruns = []\n",
+    )
+    .unwrap();
+    refused(
+        &["reproduce", path.to_str().unwrap(), "--dry-run"],
+        "an empty list draws nothing",
+    );
+}
+
+#[test]
+fn a_failing_standard_error_changes_no_outcome() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    // Diagnostics into a full stderr: the good run still succeeds, bad input is still 2.
+    for (args, expected) in [
+        (vec!["ode", "--k", "1", "--t-end", "1", "--out", "/dev/null"], 0),
+        (vec!["ode", "--k", "0"], 2),
+        (vec!["reproduce", "plateaus", "--dry-run"], 0),
+    ] {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+            .args(&args)
+            .stderr(full.try_clone().unwrap())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(expected), "{args:?}");
+    }
+}
+
+fn load_file(
+    name: &str,
+    bytes: &[u8],
+    options: ae_runtime::data::LoadOptions,
+) -> Result<ae_runtime::data::Samples, String> {
+    let path = temp(name);
+    std::fs::write(&path, bytes).unwrap();
+    ae_runtime::data::load(path.to_str().unwrap(), &options).map_err(|e| e.to_string())
+}
+
+fn csv(name: &str, text: &str) -> Result<Vec<Vec<f64>>, String> {
+    load_file(name, text.as_bytes(), Default::default()).map(|s| s.rows)
+}
+
+#[test]
+fn no_csv_row_is_dropped_for_a_header() {
+    // A header is one first line whose fields are all names, as many as the data's.
+    assert_eq!(csv("h1.csv", "a,b,c\n1,2,3\n4,5,6\n").unwrap().len(), 2);
+    assert_eq!(
+        csv("h2.csv", "\u{feff}a,b,c\n1,2,3\n").unwrap(),
+        vec![vec![1.0, 2.0, 3.0]],
+        "a BOM is skipped"
+    );
+    assert_eq!(csv("h3.csv", "\u{feff}1,2\n3,4\n").unwrap().len(), 2);
+    // A first row with a number of any spelling is data, and refused where it is not finite.
+    for first in ["nan,1,2", "inf,1,2", "-Infinity,1,2", "1e999,1,2", "NaN,x,y"] {
+        let err = csv("h4.csv", &format!("{first}\n1,2,3\n")).unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("not a finite number"),
+            "{first}: {err}"
+        );
+    }
+    let err = csv("h5.csv", "0x1f,a,b\n1,2,3\n").unwrap_err();
+    assert!(err.contains("line 1"), "hex is a number: {err}");
+    // Only one header: a second line of names is data.
+    let err = csv("h6.csv", "a,b,c\nd,e,f\n1,2,3\n").unwrap_err();
+    assert!(err.contains("line 2") && err.contains("`d`"), "{err}");
+    // A header must name every column.
+    let err = csv("h7.csv", "a,b\n1,2,3\n").unwrap_err();
+    assert!(
+        err.contains("line 1") && err.contains("a header of 2 names over rows of 3 values"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gzip_files_are_read_whole_and_nothing_else_passes_for_gzip() {
+    let member = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz")).unwrap();
+    let one = load_file("one.csv.gz", &member, Default::default()).unwrap().rows.len();
+    assert_eq!(one, 1797);
+    let two = [member.clone(), member.clone()].concat();
+    assert_eq!(
+        load_file("two.csv.gz", &two, Default::default()).unwrap().rows.len(),
+        2 * one,
+        "both members"
+    );
+    let err = load_file(
+        "tail.csv.gz",
+        &[member.clone(), b"garbage".to_vec()].concat(),
+        Default::default(),
+    )
+    .unwrap_err();
+    assert!(err.contains("7 bytes after the gzip data that are not gzip"), "{err}");
+    let err = load_file("plain.csv.gz", b"1,2\n3,4\n", Default::default()).unwrap_err();
+    assert!(err.contains("not gzip data"), "{err}");
+}
+
+#[test]
+fn a_whole_jpeg_with_bytes_after_its_end_is_read_and_a_cut_one_is_not() {
+    let jpeg = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/data/china.jpg")).unwrap();
+    let options = || ae_runtime::data::LoadOptions {
+        patch: Some(8),
+        ..Default::default()
+    };
+    let whole = load_file("whole.jpg", &jpeg, options()).unwrap();
+    let appended = load_file(
+        "appended.jpg",
+        &[jpeg.clone(), b"appended by some tool".to_vec()].concat(),
+        options(),
+    )
+    .unwrap();
+    assert_eq!(whole.rows, appended.rows);
+    let err = load_file("cut.jpg", &jpeg[..jpeg.len() / 2], options()).unwrap_err();
+    assert!(err.contains("truncated"), "{err}");
+}
