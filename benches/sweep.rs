@@ -40,45 +40,32 @@ fn seconds(f: impl FnOnce()) -> f64 {
 }
 
 fn main() {
-    // 1. Overhead per point: 16 ODE points (vanilla K = 3, t = 1000, one lr each) in a sweep on
-    //    one worker, against the same 16 command lines run alone one after the other.
+    // 1. Overhead per point: 16 points in a sweep on one worker against the same 16 command
+    //    lines run alone one after the other; ODE points of about 4 ms (vanilla K = 3,
+    //    t = 1000), then compare points of about 50 ms (D = 500, t = 20, 2 replicas).
     let lrs: Vec<String> = (0..16).map(|i| format!("{}", 0.5 + 0.05 * i as f64)).collect();
     let grid = format!("lr = [{}]", lrs.join(", "));
-    let mut ratios = Vec::new();
-    for round in 0..3 {
-        let alone = seconds(|| {
-            for lr in &lrs {
-                run(&strings(&[
-                    "ode",
-                    "--lr",
-                    lr,
-                    "--out",
-                    "/tmp/aedyn-bench-alone.csv",
-                    "--quiet",
-                    "--json",
-                ]));
-            }
-        });
-        let (file, out) = sweep_file(&format!("overhead-{round}"), "ode", "k = 3", &grid);
-        let swept = seconds(|| {
-            run(&strings(&[
-                "sweep",
-                &file,
-                "--out-dir",
-                &out,
-                "--threads",
-                "1",
-                "--quiet",
-            ]))
-        });
-        println!(
-            "16 ode points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x)",
-            swept / alone
-        );
-        ratios.push(swept / alone);
+    for (command, fixed, extra) in [
+        ("ode", "k = 3", vec![]),
+        ("compare", "d = 500\nt-end = 20\nseeds = 2\nthreads = 1", vec!["--d", "500", "--t-end", "20", "--seeds", "2", "--threads", "1"]),
+    ] {
+        let mut ratios = Vec::new();
+        for round in 0..3 {
+            let alone = seconds(|| {
+                for lr in &lrs {
+                    let mut argv = vec![command, "--lr", lr, "--out", "/tmp/aedyn-bench-alone.csv", "--quiet", "--json"];
+                    argv.extend(&extra);
+                    run(&strings(&argv));
+                }
+            });
+            let (file, out) = sweep_file(&format!("overhead-{command}-{round}"), command, fixed, &grid);
+            let swept = seconds(|| run(&strings(&["sweep", &file, "--out-dir", &out, "--threads", "1", "--quiet"])));
+            println!("16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x)", swept / alone);
+            ratios.push(swept / alone);
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!("{command}: overhead per point, median of 3: {:+.1}%", 100.0 * (ratios[1] - 1.0));
     }
-    ratios.sort_by(f64::total_cmp);
-    println!("overhead per point, median of 3: {:+.1}%", 100.0 * (ratios[1] - 1.0));
 
     // 2. 16 compare points (D = 500, t = 20, 2 replicas each) on every core against one.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
