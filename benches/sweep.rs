@@ -47,24 +47,52 @@ fn main() {
     let grid = format!("lr = [{}]", lrs.join(", "));
     for (command, fixed, extra) in [
         ("ode", "k = 3", vec![]),
-        ("compare", "d = 500\nt-end = 20\nseeds = 2\nthreads = 1", vec!["--d", "500", "--t-end", "20", "--seeds", "2", "--threads", "1"]),
+        (
+            "compare",
+            "d = 500\nt-end = 20\nseeds = 2\nthreads = 1",
+            vec!["--d", "500", "--t-end", "20", "--seeds", "2", "--threads", "1"],
+        ),
     ] {
         let mut ratios = Vec::new();
         for round in 0..3 {
             let alone = seconds(|| {
                 for lr in &lrs {
-                    let mut argv = vec![command, "--lr", lr, "--out", "/tmp/aedyn-bench-alone.csv", "--quiet", "--json"];
+                    let mut argv = vec![
+                        command,
+                        "--lr",
+                        lr,
+                        "--out",
+                        "/tmp/aedyn-bench-alone.csv",
+                        "--quiet",
+                        "--json",
+                    ];
                     argv.extend(&extra);
                     run(&strings(&argv));
                 }
             });
             let (file, out) = sweep_file(&format!("overhead-{command}-{round}"), command, fixed, &grid);
-            let swept = seconds(|| run(&strings(&["sweep", &file, "--out-dir", &out, "--threads", "1", "--quiet"])));
-            println!("16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x)", swept / alone);
+            let swept = seconds(|| {
+                run(&strings(&[
+                    "sweep",
+                    &file,
+                    "--out-dir",
+                    &out,
+                    "--threads",
+                    "1",
+                    "--quiet",
+                ]))
+            });
+            println!(
+                "16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x)",
+                swept / alone
+            );
             ratios.push(swept / alone);
         }
         ratios.sort_by(f64::total_cmp);
-        println!("{command}: overhead per point, median of 3: {:+.1}%", 100.0 * (ratios[1] - 1.0));
+        println!(
+            "{command}: overhead per point, median of 3: {:+.1}%",
+            100.0 * (ratios[1] - 1.0)
+        );
     }
 
     // 2. 16 compare points (D = 500, t = 20, 2 replicas each) on every core against one.

@@ -187,6 +187,9 @@ pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
 }
 
 pub(crate) fn run_reduced(args: &ReducedArgs, record: &Record) -> Result<(), RunError> {
+    let files = Outputs::of(RunCommand::ReducedVsFull, &args.out_prefix).all();
+    let named: Vec<(&str, Option<&String>)> = files.iter().map(|f| ("--out-prefix", Some(f))).collect();
+    check_outputs(&args.model, &named)?;
     let job = reduced_job(args)?;
     let start = std::time::Instant::now();
     let t_min = job.full.times.get(1).copied().unwrap_or(1.0);

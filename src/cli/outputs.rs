@@ -6,7 +6,7 @@ use crate::error::{input, RunError};
 
 /// Where a file is or would be, for telling whether two names mean one file (the output need
 /// not exist yet; its directory usually does).
-fn resolved(path: &str) -> std::path::PathBuf {
+pub(crate) fn resolved(path: &str) -> std::path::PathBuf {
     let p = std::path::Path::new(path);
     if let Ok(c) = p.canonicalize() {
         return c;
@@ -45,6 +45,7 @@ pub(crate) fn check_output_names(
         named.push(("--data", d));
     }
     for (option, path) in outputs.iter().filter_map(|(o, p)| p.map(|p| (*o, p.as_str()))) {
+        check_writable(option, path)?;
         let target = resolved(path);
         if let Some((other, _)) = named.iter().find(|(_, q)| resolved(q) == target) {
             return input(format!(
@@ -52,6 +53,33 @@ pub(crate) fn check_output_names(
             ));
         }
         named.push((option, path));
+    }
+    Ok(())
+}
+
+/// Refuses, before the run, an output that could never be written: an empty name, a
+/// directory, or a file in a directory that does not exist. (A device such as /dev/null is
+/// written in place. A captured run writes nothing, so its names are not looked at.)
+fn check_writable(option: &str, path: &str) -> Result<(), RunError> {
+    if super::capture::active() {
+        return Ok(());
+    }
+    let p = std::path::Path::new(path);
+    if path.is_empty() {
+        return input(format!("{option} is empty: name a file"));
+    }
+    if p.is_dir() {
+        return input(format!("{option} {path} is a directory: name a file in it"));
+    }
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        return input(format!(
+            "{option} {path}: the directory {} does not exist",
+            parent.display()
+        ));
     }
     Ok(())
 }

@@ -153,16 +153,21 @@ fn prepare<'t>(
     let mut commands = Vec::new();
     let mut columns = std::collections::HashMap::new();
     let mut files = Vec::new();
+    // Every output so far and the run that writes it.
+    let mut owners: Vec<(String, usize)> = Vec::new();
     for (index, run) in exp.run.iter().enumerate() {
         let base = run.argv(text, path).map_err(RunError::Input)?;
         let out = dir.join(run.name.get_ref()).to_string_lossy().into_owned();
         let staged = staging.join(run.name.get_ref()).to_string_lossy().into_owned();
-        files.extend(Outputs::of(run.command(), &out).all());
+        let mut written = Outputs::of(run.command(), &out).all();
         // `sgd` writes images only when the run keeps some.
         let images = run.command() == RunCommand::Sgd && run.args.contains_key("images");
         if images {
-            files.push(Outputs::images_file(&out));
+            written.push(Outputs::images_file(&out));
         }
+        check_collisions(&exp, index, &written, &owners, (path, text))?;
+        owners.extend(written.iter().map(|f| (f.clone(), index)));
+        files.extend(written);
         let outputs = |stem: &str| {
             let mut args = Outputs::args(run.command(), stem);
             if images {
@@ -203,6 +208,52 @@ fn prepare<'t>(
         commands,
         files,
     })
+}
+
+/// Refuses a run whose outputs (`written`) are another run's outputs (`owners`, by run index),
+/// or whose input files (`data`, `weights`, `equations`) are any run's outputs: one run would
+/// overwrite what another wrote or reads. Errors point at the run's line.
+fn check_collisions(
+    exp: &crate::experiment::Experiment,
+    index: usize,
+    written: &[String],
+    owners: &[(String, usize)],
+    (path, text): (&str, &str),
+) -> Result<(), RunError> {
+    use super::outputs::resolved;
+    let run = &exp.run[index];
+    let at = |key: &str| crate::experiment::key_line(text, run.name.span().start, key);
+    let fail = |line: usize, msg: String| Err(RunError::Input(crate::experiment::located(path, line, msg)));
+    for file in written {
+        if let Some((_, other)) = owners.iter().find(|(f, _)| resolved(f) == resolved(file)) {
+            let name = |i: usize| exp.run[i].name.get_ref().clone();
+            return fail(
+                at(""),
+                format!(
+                    "runs `{}` and `{}` both write {file}: rename one",
+                    name(*other),
+                    name(index)
+                ),
+            );
+        }
+    }
+    let every: Vec<&String> = owners.iter().map(|(f, _)| f).chain(written).collect();
+    for other in &exp.run {
+        for key in ["data", "weights", "equations"] {
+            let Some(toml::Value::String(input)) = other.args.get(key) else {
+                continue;
+            };
+            if let Some(file) = every.iter().find(|f| resolved(f) == resolved(input)) {
+                let line = crate::experiment::key_line(text, other.name.span().start, key);
+                let msg = format!(
+                    "run `{}`: its {key} {input} is {file}, an output of this experiment: it would be overwritten",
+                    other.name.get_ref()
+                );
+                return fail(line, msg);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The file in an experiment's directory that records how its files were made.

@@ -195,3 +195,75 @@ fn a_whole_jpeg_with_bytes_after_its_end_is_read_and_a_cut_one_is_not() {
     let err = load_file("cut.jpg", &jpeg[..jpeg.len() / 2], options()).unwrap_err();
     assert!(err.contains("truncated"), "{err}");
 }
+
+#[test]
+fn outputs_that_could_never_be_written_are_bad_input_found_before_the_run() {
+    let dir = temp("unwritable");
+    std::fs::create_dir_all(&dir).unwrap();
+    let missing = dir.join("no/such/dir/x.csv");
+    refused(
+        &["ode", "--t-end", "1", "--out", missing.to_str().unwrap()],
+        "does not exist",
+    );
+    refused(
+        &["ode", "--t-end", "1", "--out", dir.to_str().unwrap()],
+        "is a directory",
+    );
+    refused(&["ode", "--t-end", "1", "--out", ""], "--out is empty");
+    // A compare whose second output cannot be written leaves no first output either.
+    let out = dir.join("cmp.csv");
+    refused(
+        &[
+            "compare",
+            "--t-end",
+            "1",
+            "--d",
+            "100",
+            "--out",
+            out.to_str().unwrap(),
+            "--overlaps",
+            missing.to_str().unwrap(),
+        ],
+        "--overlaps",
+    );
+    assert!(!out.exists());
+    refused(
+        &[
+            "reduced-vs-full",
+            "--k",
+            "1",
+            "--spikes",
+            "4",
+            "--out-prefix",
+            missing.to_str().unwrap(),
+        ],
+        "does not exist",
+    );
+}
+
+#[test]
+fn runs_of_an_experiment_never_write_over_each_other_or_over_an_input() {
+    let dir = temp("collide-out");
+    for (runs, needle) in [
+        (
+            "[[run]]\nname = \"r1\"\ncommand = \"compare\"\nargs = { t-end = 1, d = 100 }\n[[run]]\nname = \"r1_overlaps\"\ncommand = \"ode\"\nargs = { t-end = 1 }\n",
+            "runs `r1` and `r1_overlaps` both write",
+        ),
+        (
+            "[[run]]\nname = \"r1\"\ncommand = \"reduced-vs-full\"\nargs = { k = 1, spikes = [4] }\n[[run]]\nname = \"r1_full\"\ncommand = \"ode\"\nargs = { t-end = 1 }\n",
+            "runs `r1` and `r1_full` both write",
+        ),
+        (
+            &format!(
+                "[[run]]\nname = \"a\"\ncommand = \"ode\"\nargs = {{ t-end = 1 }}\n[[run]]\nname = \"b\"\ncommand = \"ode\"\nargs = {{ equations = \"full_spectrum\", data = {:?} }}\n",
+                dir.join("a.csv").to_str().unwrap()
+            )[..],
+            "run `b`: its data",
+        ),
+    ] {
+        let path = temp("collide.toml");
+        std::fs::write(&path, format!("title = \"t\"\nabout = \"a\"\n{runs}")).unwrap();
+        refused(&["reproduce", path.to_str().unwrap(), "--out-dir", dir.to_str().unwrap()], needle);
+        assert!(!dir.exists(), "{needle}: nothing may be written");
+    }
+}
