@@ -262,6 +262,9 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
         let path = |name: &str| Some(dir.join(name).to_string_lossy().into_owned());
         record.write_output(&path("points.csv"), &tables.points)?;
         record.write_output(&path("trajectories.csv"), &tables.trajectories)?;
+        if !super::capture::active() {
+            crate::sweep::draw(&sweep, &tables, &dir).map_err(RunError::Io)?;
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
     if !a.report.quiet {

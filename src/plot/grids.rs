@@ -170,3 +170,130 @@ where
     }
     Ok(())
 }
+
+/// A colour from pale yellow (0) to dark blue (1), through green: a gradient that reads in
+/// grey too.
+fn shade(f: f64) -> RGBColor {
+    const STOPS: [(f64, (f64, f64, f64)); 3] = [
+        (0.0, (255.0, 247.0, 188.0)),
+        (0.5, (65.0, 182.0, 196.0)),
+        (1.0, (8.0, 29.0, 88.0)),
+    ];
+    let f = f.clamp(0.0, 1.0);
+    let i = usize::from(f > 0.5);
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let w = (f - a.0) / (b.0 - a.0);
+    let mix = |p: f64, q: f64| (p + w * (q - p)).round() as u8;
+    RGBColor(mix(a.1 .0, b.1 .0), mix(a.1 .1, b.1 .1), mix(a.1 .2, b.1 .2))
+}
+
+/// One value over two categorical axes (`(name, labels)`), each cell shaded and printed, with
+/// a colour bar; `grid[row][column]` is the value at (x = column, y = row), None where no
+/// point has one. Written as `<stem>.png` and `<stem>.svg`.
+pub fn write_value_heatmap(
+    title: &str,
+    x: (&str, &[String]),
+    y: (&str, &[String]),
+    grid: &[Vec<Option<f64>>],
+    value: &str,
+    stem: &std::path::Path,
+) -> Result<(), String> {
+    register_font();
+    let size = (
+        220 + 90 * x.1.len().max(1) as u32 + 140,
+        140 + 60 * y.1.len().max(1) as u32,
+    );
+    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
+    {
+        let png = stem.with_extension("png");
+        let root = BitMapBackend::new(&png, size).into_drawing_area();
+        draw_value_heatmap(&root, title, x, y, grid, value).map_err(err)?;
+        root.present().map_err(|e| err(Box::new(e)))?;
+    }
+    let svg = stem.with_extension("svg");
+    let root = SVGBackend::new(&svg, size).into_drawing_area();
+    draw_value_heatmap(&root, title, x, y, grid, value).map_err(err)?;
+    root.present().map_err(|e| err(Box::new(e)))?;
+    Ok(())
+}
+
+fn draw_value_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    (x_name, xs): (&str, &[String]),
+    (y_name, ys): (&str, &[String]),
+    grid: &[Vec<Option<f64>>],
+    value: &str,
+) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 20))?;
+    let (width, _) = root.dim_in_pixel();
+    let (chart_area, bar_area) = root.split_horizontally(width as i32 - 130);
+    let finite = grid.iter().flatten().flatten().copied();
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    let scale = |v: f64| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+    let mut chart = ChartBuilder::on(&chart_area)
+        .margin(12)
+        .x_label_area_size(50)
+        .y_label_area_size(90)
+        .build_cartesian_2d(
+            (0..xs.len().max(1) - 1).into_segmented(),
+            (0..ys.len().max(1) - 1).into_segmented(),
+        )?;
+    let label = |labels: &[String], v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(x_name)
+        .y_desc(y_name)
+        .x_label_formatter(&|v| label(xs, v))
+        .y_label_formatter(&|v| label(ys, v))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17))
+        .draw()?;
+    let cells = grid
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| row.iter().enumerate().map(move |(c, v)| (r, c, *v)));
+    chart.draw_series(cells.clone().map(|(r, c, v)| {
+        let fill = v.map_or(RGBColor(230, 230, 230), |v| shade(scale(v)));
+        Rectangle::new(
+            [
+                (SegmentValue::Exact(c), SegmentValue::Exact(r)),
+                (SegmentValue::Exact(c + 1), SegmentValue::Exact(r + 1)),
+            ],
+            fill.filled(),
+        )
+    }))?;
+    chart.draw_series(cells.map(|(r, c, v)| {
+        let ink = if v.is_some_and(|v| scale(v) > 0.55) {
+            WHITE
+        } else {
+            BLACK
+        };
+        let style = ("sans-serif", 15)
+            .into_font()
+            .color(&ink)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        let text = v.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+        Text::new(text, (SegmentValue::CenterOf(c), SegmentValue::CenterOf(r)), style)
+    }))?;
+    // The colour bar: the gradient from the smallest value (bottom) to the largest (top).
+    let (_, bar_height) = bar_area.dim_in_pixel();
+    let (top, bottom) = (30, bar_height as i32 - 70);
+    for y in top..bottom {
+        let f = 1.0 - f64::from(y - top) / f64::from((bottom - top).max(1));
+        bar_area.draw(&Rectangle::new([(20, y), (45, y + 1)], shade(f).filled()))?;
+    }
+    let small = ("sans-serif", 14).into_font().color(&BLACK);
+    bar_area.draw(&Text::new(format!("{hi:.4}"), (50, top), small.clone()))?;
+    bar_area.draw(&Text::new(format!("{lo:.4}"), (50, bottom - 12), small.clone()))?;
+    bar_area.draw(&Text::new(value.to_string(), (5, bottom + 14), small))?;
+    Ok(())
+}

@@ -9,7 +9,7 @@ mod curves;
 mod grids;
 
 use curves::draw_curves;
-pub use grids::{write_heatmaps, write_image_grid};
+pub use grids::{write_heatmaps, write_image_grid, write_value_heatmap};
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 

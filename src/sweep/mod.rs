@@ -1,7 +1,10 @@
 //! Sweep files: one subcommand over a grid of its options (`[grid]`, a Cartesian product, and
 //! `[zip]`, lists that vary together), each point a command line checked before any runs.
 
+mod plots;
 pub mod store;
+
+pub use plots::{draw, SweepPlot, SweepPlotKind};
 
 pub use store::{collect, Tables};
 
@@ -19,6 +22,8 @@ pub struct Sweep {
     pub axes: Vec<String>,
     /// Every point's values of `axes`, in order.
     pub points: Vec<Vec<toml::Value>>,
+    /// The pictures drawn from the tables (`[[plot]]`).
+    pub plots: Vec<SweepPlot>,
 }
 
 /// A table of the file as (key, value) in the file's order.
@@ -105,50 +110,20 @@ impl Sweep {
                 )),
             }
         };
-        let mut axes = Vec::new();
-        let mut points: Vec<Vec<toml::Value>> = vec![Vec::new()];
-        for (key, value) in &grid {
-            let values = list(key, value)?;
-            points = points
-                .iter()
-                .flat_map(|p| values.iter().map(move |v| [p.clone(), vec![v.clone()]].concat()))
-                .collect();
-            axes.push(key.clone());
-        }
-        if let Some((first, _)) = zip.first() {
-            let rows = list(first, &zip[0].1)?.len();
-            let columns = zip
-                .iter()
-                .map(|(key, value)| list(key, value))
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(((key, _), column)) = zip.iter().zip(&columns).find(|(_, c)| c.len() != rows) {
-                let msg = format!(
-                    "[zip] lists vary together: `{key}` has {} values, `{first}` {rows}",
-                    column.len()
-                );
-                return Err(located(path, in_section("zip", key), msg));
-            }
-            points = points
-                .iter()
-                .flat_map(|p| {
-                    (0..rows)
-                        .map(|r| [p.clone(), columns.iter().map(|c| c[r].clone()).collect()].concat())
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            axes.extend(zip.iter().map(|(k, _)| k.clone()));
-        }
+        let (axes, points) = grid_points(&grid, &zip, &list, path, &in_section)?;
         let title = doc
             .get("title")
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
+        let plots = plots::parse_plots(&doc, &axes, path, text)?;
         Ok(Sweep {
             title,
             command,
             fixed,
             axes,
             points,
+            plots,
         })
     }
 
@@ -176,6 +151,55 @@ impl Sweep {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// A list of values, or the located error of a key that is no list (see `Sweep::parse`).
+type ListOf<'a> = dyn Fn(&str, &toml::Value) -> Result<Vec<toml::Value>, String> + 'a;
+
+/// The axes and every point's values: the Cartesian product of the grid's lists (the first
+/// varies slowest), each combined with every row of the zipped lists.
+#[allow(clippy::type_complexity)]
+fn grid_points(
+    grid: &[(String, toml::Value)],
+    zip: &[(String, toml::Value)],
+    list: &ListOf,
+    path: &str,
+    in_section: &dyn Fn(&str, &str) -> usize,
+) -> Result<(Vec<String>, Vec<Vec<toml::Value>>), String> {
+    let mut axes: Vec<String> = Vec::new();
+    let mut points: Vec<Vec<toml::Value>> = vec![Vec::new()];
+    for (key, value) in grid {
+        let values = list(key, value)?;
+        points = points
+            .iter()
+            .flat_map(|p| values.iter().map(move |v| [p.clone(), vec![v.clone()]].concat()))
+            .collect();
+        axes.push(key.clone());
+    }
+    if let Some((first, _)) = zip.first() {
+        let rows = list(first, &zip[0].1)?.len();
+        let columns = zip
+            .iter()
+            .map(|(key, value)| list(key, value))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(((key, _), column)) = zip.iter().zip(&columns).find(|(_, c)| c.len() != rows) {
+            let msg = format!(
+                "[zip] lists vary together: `{key}` has {} values, `{first}` {rows}",
+                column.len()
+            );
+            return Err(located(path, in_section("zip", key), msg));
+        }
+        points = points
+            .iter()
+            .flat_map(|p| {
+                (0..rows)
+                    .map(|r| [p.clone(), columns.iter().map(|c| c[r].clone()).collect()].concat())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        axes.extend(zip.iter().map(|(k, _)| k.clone()));
+    }
+    Ok((axes, points))
 }
 
 /// A value as a table cell: numbers as written, strings bare, lists comma-separated.

@@ -346,3 +346,34 @@ fn bad_sweep_files_fail_at_their_line_and_key() {
         assert!(!dir.exists(), "{body}: nothing may be written");
     }
 }
+
+#[test]
+fn a_sweep_draws_its_plots_and_refuses_plots_of_unknown_axes() {
+    let body = format!(
+        "{GRID}\n[[plot]]\nfile = \"eg\"\nkind = \"lines\"\ntitle = \"eg\"\ncolumn = \"eg_ode\"\nby = \"lr\"\nlog_x = true\n\n[[plot]]\nfile = \"map\"\nkind = \"heatmap\"\nvalue = \"eg_sgd_mean\"\nx = \"lr\"\ny = \"k\"\n"
+    );
+    let (file, dir) = sweep_file("plotted", &body);
+    let (code, _, err) = run_sweep(&file, &dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    for name in ["eg.png", "map.png"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 5000, "{name}");
+        let svg = read(dir.join(name.replace(".png", ".svg")));
+        assert!(svg.contains("</svg>"), "{name}");
+    }
+    let map = read(dir.join("map.svg"));
+    assert!(
+        map.contains("\nlr\n") && map.contains("\nk\n"),
+        "the heat map names its axes"
+    );
+    let bad =
+        format!("{GRID}\n[[plot]]\nfile = \"m\"\nkind = \"heatmap\"\nvalue = \"eg_ode\"\nx = \"lr\"\ny = \"d\"\n");
+    let (file, dir) = sweep_file("badplot", &bad);
+    let (code, _, err) = run_sweep(&file, &dir, &[]);
+    assert_eq!(code, 2, "{err}");
+    let line = bad.lines().position(|l| l.starts_with("y = ")).unwrap() + 1;
+    assert!(
+        err.contains(&format!(":{line}:")) && err.contains("`d` is not one of the sweep's axes"),
+        "{err}"
+    );
+}

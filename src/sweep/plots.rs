@@ -1,0 +1,262 @@
+//! A sweep's pictures, drawn from its two tables: `lines` (one curve per point against t,
+//! coloured by one axis) and `heatmap` (a final value over two axes, with a colour bar).
+
+use std::path::{Path, PathBuf};
+
+use super::{cell, Sweep, Tables};
+use crate::experiment::{is_plain_name, key_line, located};
+use crate::plot::{self, Curves, Mark, Series};
+
+/// What a sweep plot draws.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SweepPlotKind {
+    /// `column` of trajectories.csv against t, one curve per point, coloured by axis `by`.
+    Lines { column: String, by: Option<String> },
+    /// `value` of points.csv over axes `x` and `y` (the mean where other axes vary).
+    Heatmap { value: String, x: String, y: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepPlot {
+    pub file: String,
+    pub title: String,
+    pub kind: SweepPlotKind,
+    pub log_x: bool,
+    pub log_y: bool,
+    pub y_label: Option<String>,
+}
+
+/// The `[[plot]]` tables of a sweep file, checked against its axes; errors at their line.
+pub fn parse_plots(doc: &toml::Table, axes: &[String], path: &str, text: &str) -> Result<Vec<SweepPlot>, String> {
+    let Some(list) = doc.get("plot") else {
+        return Ok(Vec::new());
+    };
+    let tables = list
+        .as_array()
+        .ok_or_else(|| located(path, key_line(text, 0, "plot"), "`plot` must be [[plot]] tables"))?;
+    let mut plots = Vec::new();
+    let mut from = 0;
+    for table in tables {
+        let start = text[from..].find("[[plot]]").map_or(from, |i| from + i);
+        from = start + 1;
+        let line = crate::experiment::line_of(text, start);
+        let at = |key: &str| key_line(text, start, key);
+        let t = table
+            .as_table()
+            .ok_or_else(|| located(path, line, "a [[plot]] must be a table"))?;
+        let text_key = |key: &str| -> Result<Option<String>, String> {
+            match t.get(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(located(path, at(key), format!("key `{key}`: expected a string"))),
+            }
+        };
+        let need = |key: &str| text_key(key)?.ok_or_else(|| located(path, line, format!("this plot needs `{key}`")));
+        let axis = |key: &str, value: String| -> Result<String, String> {
+            if axes.contains(&value) {
+                Ok(value)
+            } else {
+                Err(located(
+                    path,
+                    at(key),
+                    format!(
+                        "key `{key}`: `{value}` is not one of the sweep's axes ({})",
+                        axes.join(", ")
+                    ),
+                ))
+            }
+        };
+        let file = need("file")?;
+        if !is_plain_name(&file) {
+            return Err(located(
+                path,
+                at("file"),
+                format!("key `file`: `{file}` must be a plain file name"),
+            ));
+        }
+        let kind = match need("kind")?.as_str() {
+            "lines" => SweepPlotKind::Lines {
+                column: need("column")?,
+                by: text_key("by")?.map(|b| axis("by", b)).transpose()?,
+            },
+            "heatmap" => SweepPlotKind::Heatmap {
+                value: need("value")?,
+                x: axis("x", need("x")?)?,
+                y: axis("y", need("y")?)?,
+            },
+            other => {
+                return Err(located(
+                    path,
+                    at("kind"),
+                    format!("unknown plot kind `{other}`: expected lines or heatmap"),
+                ))
+            }
+        };
+        let flag = |key: &str| t.get(key).and_then(toml::Value::as_bool).unwrap_or(false);
+        plots.push(SweepPlot {
+            title: text_key("title")?.unwrap_or_else(|| file.clone()),
+            file,
+            kind,
+            log_x: flag("log_x"),
+            log_y: flag("log_y"),
+            y_label: text_key("y_label")?,
+        });
+    }
+    Ok(plots)
+}
+
+/// Splits a CSV line, honouring quoted fields (a point's status may hold commas).
+fn fields(line: &str) -> Vec<String> {
+    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// A table's header and rows as text cells.
+fn table(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = text.lines();
+    let header = lines.next().map(fields).unwrap_or_default();
+    (header, lines.map(fields).collect())
+}
+
+fn column_of(header: &[String], name: &str, file: &str) -> Result<usize, String> {
+    header
+        .iter()
+        .position(|h| h == name)
+        .ok_or_else(|| format!("a sweep plot reads `{name}`, which {file} does not have"))
+}
+
+/// Draws every plot of `sweep` into `dir` from its tables; returns the files written.
+pub fn draw(sweep: &Sweep, tables: &Tables, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut written = Vec::new();
+    for p in &sweep.plots {
+        let stem = dir.join(&p.file);
+        match &p.kind {
+            SweepPlotKind::Lines { column, by } => lines(sweep, p, column, by.as_deref(), &tables.trajectories, &stem)?,
+            SweepPlotKind::Heatmap { value, x, y } => heatmap(sweep, p, value, (x, y), &tables.points, &stem)?,
+        }
+        written.extend([stem.with_extension("png"), stem.with_extension("svg")]);
+    }
+    Ok(written)
+}
+
+fn lines(
+    sweep: &Sweep,
+    p: &SweepPlot,
+    column: &str,
+    by: Option<&str>,
+    trajectories: &[u8],
+    stem: &Path,
+) -> Result<(), String> {
+    let (header, rows) = table(trajectories);
+    let (t, y) = (
+        column_of(&header, "t", "trajectories.csv")?,
+        column_of(&header, column, "trajectories.csv")?,
+    );
+    let axes = sweep.axes.len();
+    let by_index = by.and_then(|b| sweep.axes.iter().position(|a| a == b));
+    let mut colours: Vec<String> = Vec::new();
+    let mut members: Vec<usize> = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
+    for (i, point) in sweep.points.iter().enumerate() {
+        let key: Vec<String> = point.iter().map(cell).collect();
+        let mine: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r.len() >= axes && r[..axes] == key[..])
+            .collect();
+        let number = |s: &String| s.parse::<f64>().unwrap_or(f64::NAN);
+        let colour_key = by_index.map_or(i.to_string(), |b| key[b].clone());
+        let colour = colours.iter().position(|c| *c == colour_key).unwrap_or_else(|| {
+            colours.push(colour_key.clone());
+            members.push(0);
+            colours.len() - 1
+        });
+        // Points of one colour alternate solid and dashed lines, so that each can be told.
+        members[colour] += 1;
+        let mark = if members[colour].is_multiple_of(2) {
+            Mark::Dashed
+        } else {
+            Mark::Line
+        };
+        series.push(Series {
+            label: sweep.describe(i),
+            x: mine.iter().map(|r| number(&r[t])).collect(),
+            y: mine.iter().map(|r| r.get(y).map_or(f64::NAN, number)).collect(),
+            err: None,
+            mark,
+            color: colour,
+        });
+    }
+    let curves = Curves {
+        title: p.title.clone(),
+        x_label: "t (SGD steps / D)".into(),
+        y_label: p.y_label.clone().unwrap_or_else(|| crate::schema::describe(column)),
+        log_x: p.log_x,
+        log_y: p.log_y,
+        series,
+        hlines: vec![],
+    };
+    plot::write_curves(&curves, stem)
+}
+
+fn heatmap(
+    sweep: &Sweep,
+    p: &SweepPlot,
+    value: &str,
+    (x, y): (&String, &String),
+    points: &[u8],
+    stem: &Path,
+) -> Result<(), String> {
+    let (header, rows) = table(points);
+    let v = column_of(&header, value, "points.csv")?;
+    let (xi, yi) = (
+        column_of(&header, x, "points.csv")?,
+        column_of(&header, y, "points.csv")?,
+    );
+    let distinct = |i: usize| -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        for r in &rows {
+            if !seen.contains(&r[i]) {
+                seen.push(r[i].clone());
+            }
+        }
+        seen
+    };
+    let (xs, ys) = (distinct(xi), distinct(yi));
+    let grid: Vec<Vec<Option<f64>>> = ys
+        .iter()
+        .map(|yv| {
+            xs.iter()
+                .map(|xv| {
+                    let cells: Vec<f64> = rows
+                        .iter()
+                        .filter(|r| r[xi] == *xv && r[yi] == *yv)
+                        .filter_map(|r| r.get(v).and_then(|c| c.parse::<f64>().ok()))
+                        .filter(|c| c.is_finite())
+                        .collect();
+                    (!cells.is_empty()).then(|| cells.iter().sum::<f64>() / cells.len() as f64)
+                })
+                .collect()
+        })
+        .collect();
+    let others = sweep.axes.len() > 2;
+    let label = format!(
+        "{}{}",
+        crate::schema::describe(value),
+        if others { " (mean over the other axes)" } else { "" }
+    );
+    plot::write_value_heatmap(&p.title, (x, &xs), (y, &ys), &grid, &label, stem)
+}
