@@ -47,7 +47,11 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
     use crate::experiment::{self, Experiment};
     if a.list {
         for (name, text) in experiment::shipped() {
-            let title = Experiment::parse(name, text).map(|e| e.listing()).unwrap_or_default();
+            let title = if super::sweep::is_sweep(text) {
+                super::sweep::listing(name, text)
+            } else {
+                Experiment::parse(name, text).map(|e| e.listing()).unwrap_or_default()
+            };
             say(&format!("{name:<20} {title}"))?;
         }
         return Ok(());
@@ -63,7 +67,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
         // Every experiment is validated before any runs.
         let prepared = experiment::shipped()
             .iter()
-            .map(|(name, text)| prepare(a, name, &format!("experiments/{name}.toml"), text, root.join(name)))
+            .map(|(name, text)| prepare_job(a, name, &format!("experiments/{name}.toml"), text, root.join(name)))
             .collect::<Result<Vec<_>, _>>()?;
         let start = std::time::Instant::now();
         let mut summaries = Vec::new();
@@ -73,11 +77,11 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
                     "== experiment {}/{}: {} ({}) ==",
                     i + 1,
                     prepared.len(),
-                    p.stem,
-                    p.exp.title
+                    p.stem(),
+                    p.title()
                 );
             }
-            summaries.extend(execute(a, p, record)?);
+            summaries.extend(p.execute(a, record)?);
         }
         if !a.dry_run && !a.report.quiet {
             note!(
@@ -113,11 +117,78 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
         .file_stem()
         .map_or(name.clone(), |s| s.to_string_lossy().into_owned());
     let dir = std::path::PathBuf::from(a.out_dir.clone().unwrap_or_else(|| format!("results/{stem}")));
-    let prepared = prepare(a, &stem, &path, &text, dir)?;
-    if let Some(summary) = execute(a, &prepared, record)? {
+    let prepared = prepare_job(a, &stem, &path, &text, dir)?;
+    if let Some(summary) = prepared.execute(a, record)? {
         print_json(a.report.json, summary)?;
     }
     Ok(())
+}
+
+/// An experiment file ready to run: runs and plots, or a sweep (a file with a `[grid]`).
+enum Job<'t> {
+    Runs(Box<Prepared<'t>>),
+    Sweep {
+        stem: String,
+        path: String,
+        dir: std::path::PathBuf,
+        sweep: Box<super::sweep::ShippedSweep>,
+        title: String,
+    },
+}
+
+/// Parses and checks an experiment file of either kind, running nothing.
+fn prepare_job<'t>(
+    a: &ReproduceArgs,
+    stem: &str,
+    path: &str,
+    text: &'t str,
+    dir: std::path::PathBuf,
+) -> Result<Job<'t>, RunError> {
+    if !super::sweep::is_sweep(text) {
+        return Ok(Job::Runs(Box::new(prepare(a, stem, path, text, dir)?)));
+    }
+    let sweep = super::sweep::prepare_shipped(path, text, &dir)?;
+    Ok(Job::Sweep {
+        stem: stem.to_string(),
+        path: path.to_string(),
+        title: super::sweep::listing(path, text),
+        dir,
+        sweep: Box::new(sweep),
+    })
+}
+
+impl Job<'_> {
+    fn stem(&self) -> &str {
+        match self {
+            Job::Runs(p) => &p.stem,
+            Job::Sweep { stem, .. } => stem,
+        }
+    }
+
+    fn title(&self) -> &str {
+        match self {
+            Job::Runs(p) => &p.exp.title,
+            Job::Sweep { title, .. } => title,
+        }
+    }
+
+    /// Runs it (or prints its command lines with --dry-run); returns its JSON summary.
+    fn execute(&self, a: &ReproduceArgs, record: &Record) -> Result<Option<serde_json::Value>, RunError> {
+        match self {
+            Job::Runs(p) => execute(a, p, record),
+            Job::Sweep { sweep, path, dir, .. } if a.dry_run => {
+                for line in sweep.command_lines(path, dir) {
+                    say(&line)?;
+                }
+                Ok(None)
+            }
+            Job::Sweep { stem, dir, sweep, .. } => {
+                let mut summary = sweep.run(dir, a.report.quiet, record)?;
+                summary["experiment"] = serde_json::json!(stem);
+                Ok(Some(summary))
+            }
+        }
+    }
 }
 
 /// An experiment whose runs have been parsed and validated, ready to run.

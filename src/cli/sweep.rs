@@ -218,10 +218,51 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
         let script = write_sbatch(a, &dir, tasks)?;
         return say(&format!("sbatch {}", script.display()));
     }
+    let threads = if a.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        a.threads
+    };
+    let plan = Plan {
+        part,
+        collect: a.collect,
+        threads,
+        quiet: a.report.quiet,
+    };
+    let name = if sweep.title.is_empty() {
+        a.file.clone()
+    } else {
+        sweep.title.clone()
+    };
+    let (summary, failure) = execute(&sweep, &points, &dir, &plan, record, &name)?;
+    print_json(a.report.json, record.with_summary(summary))?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// How `execute` runs a prepared sweep.
+struct Plan {
+    /// Only this part (I, N) of the points, and no tables.
+    part: Option<(usize, usize)>,
+    /// Run nothing: the tables from what is done, or the list of what is missing.
+    collect: bool,
+    threads: usize,
+    quiet: bool,
+}
+
+/// Runs the points of `plan` not yet done, then writes the tables and pictures (unless it ran a
+/// shard) and reports; returns the JSON summary and the error of failed points, if any.
+fn execute(
+    sweep: &Sweep,
+    points: &[Point],
+    dir: &Path,
+    plan: &Plan,
+    record: &Record,
+    name: &str,
+) -> Result<(serde_json::Value, Option<RunError>), RunError> {
     let start = std::time::Instant::now();
-    let done: Vec<bool> = points.iter().map(|p| store::load(&dir, &p.key).is_some()).collect();
+    let done: Vec<bool> = points.iter().map(|p| store::load(dir, &p.key).is_some()).collect();
     let missing: Vec<usize> = (0..points.len()).filter(|i| !done[*i]).collect();
-    if a.collect && !missing.is_empty() {
+    if plan.collect && !missing.is_empty() {
         for &i in &missing {
             note!("missing: point {i} ({}), {}", sweep.describe(i), points[i].key);
         }
@@ -234,43 +275,37 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
     let mine: Vec<usize> = missing
         .iter()
         .copied()
-        .filter(|i| part.is_none_or(|(s, n)| i % n == s))
+        .filter(|i| plan.part.is_none_or(|(s, n)| i % n == s))
         .collect();
-    let threads = if a.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        a.threads
-    };
-    let ran = if a.collect {
+    let ran = if plan.collect {
         vec![None; points.len()]
     } else {
-        run_points(&points, &sweep, &mine, threads, &dir, a.report.quiet)
+        run_points(points, sweep, &mine, plan.threads, dir, plan.quiet)
     };
     let failed: Vec<(usize, String)> = ran
         .iter()
         .enumerate()
         .filter_map(|(i, o)| o.as_ref().and_then(|r| r.as_ref().err()).map(|e| (i, e.clone())))
         .collect();
-    let wrote_tables = part.is_none();
+    let wrote_tables = plan.part.is_none();
     if wrote_tables {
         let outcomes: Vec<Result<Stored, String>> = points
             .iter()
             .zip(ran)
-            .map(|(p, r)| r.unwrap_or_else(|| store::load(&dir, &p.key).ok_or_else(|| "not done".to_string())))
+            .map(|(p, r)| r.unwrap_or_else(|| store::load(dir, &p.key).ok_or_else(|| "not done".to_string())))
             .collect();
-        let tables = crate::sweep::collect(&sweep, &outcomes);
+        let tables = crate::sweep::collect(sweep, &outcomes);
         let path = |name: &str| Some(dir.join(name).to_string_lossy().into_owned());
         record.write_output(&path("points.csv"), &tables.points)?;
         record.write_output(&path("trajectories.csv"), &tables.trajectories)?;
         if !super::capture::active() {
-            crate::sweep::draw(&sweep, &tables, &dir).map_err(RunError::Io)?;
+            crate::sweep::draw(sweep, &tables, dir).map_err(RunError::Io)?;
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    if !a.report.quiet {
+    if !plan.quiet {
         note!(
-            "{}: {} points, {} run now, {} done before, {} failed, in {seconds:.1} s{}",
-            if sweep.title.is_empty() { &a.file } else { &sweep.title },
+            "{name}: {} points, {} run now, {} done before, {} failed, in {seconds:.1} s{}",
             points.len(),
             mine.len() - failed.len(),
             points.len() - missing.len(),
@@ -282,25 +317,81 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
             }
         );
     }
-    print_json(
-        a.report.json,
-        record.with_summary(serde_json::json!({
-            "command": "sweep",
-            "points": points.len(),
-            "done": mine.len() - failed.len(),
-            "failed": failed.len(),
-            "skipped": points.len() - missing.len(),
-            "seconds": seconds,
-            "out_dir": dir,
-        })),
-    )?;
-    match failed.first() {
-        Some((i, e)) => Err(RunError::Incomplete(format!(
+    let summary = serde_json::json!({
+        "command": "sweep",
+        "points": points.len(),
+        "done": mine.len() - failed.len(),
+        "failed": failed.len(),
+        "skipped": points.len() - missing.len(),
+        "seconds": seconds,
+        "out_dir": dir,
+    });
+    let failure = failed.first().map(|(i, e)| {
+        RunError::Incomplete(format!(
             "{} of {} points failed (their status in points.csv); the first, point {i} ({}): {e}",
             failed.len(),
             points.len(),
             sweep.describe(*i)
-        ))),
-        None => Ok(()),
+        ))
+    });
+    Ok((summary, failure))
+}
+
+/// A sweep that `reproduce` runs (an experiment file with a `[grid]`): parsed, every point
+/// checked, before anything runs.
+pub(crate) struct ShippedSweep {
+    sweep: Sweep,
+    points: Vec<Point>,
+}
+
+/// Whether an experiment file is a sweep (it has a `[grid]` or `[zip]`).
+pub(crate) fn is_sweep(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("grid") || t.contains_key("zip"))
+}
+
+/// The one-line listing of a sweep file: the paper's figure it belongs to, its title.
+pub(crate) fn listing(path: &str, text: &str) -> String {
+    let figure = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| {
+            t.get("figure")
+                .and_then(|f| f.as_str())
+                .map(|f| format!("figure {f}: "))
+        })
+        .unwrap_or_default();
+    Sweep::parse(path, text)
+        .map(|s| format!("{figure}{} (a sweep)", s.title))
+        .unwrap_or_default()
+}
+
+pub(crate) fn prepare_shipped(path: &str, text: &str, dir: &Path) -> Result<ShippedSweep, RunError> {
+    let sweep = Sweep::parse(path, text).map_err(RunError::Input)?;
+    let points = prepare(&sweep, path, text, dir)?;
+    Ok(ShippedSweep { sweep, points })
+}
+
+impl ShippedSweep {
+    /// What `--dry-run` shows: the sweep's own command line, then each point's (without its
+    /// outputs, which stay in memory).
+    pub(crate) fn command_lines(&self, path: &str, dir: &Path) -> Vec<String> {
+        let outputs = output_args(self.sweep.command, Path::new("")).len();
+        let sweep = format!("aedyn sweep {path} --out-dir {}/", dir.display());
+        let points = self
+            .points
+            .iter()
+            .map(|p| format!("aedyn {}", p.argv[..p.argv.len() - outputs].join(" ")));
+        std::iter::once(sweep).chain(points).collect()
+    }
+
+    /// Runs every point not yet done on every core and writes the tables and pictures.
+    pub(crate) fn run(&self, dir: &Path, quiet: bool, record: &Record) -> Result<serde_json::Value, RunError> {
+        let plan = Plan {
+            part: None,
+            collect: false,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            quiet,
+        };
+        let (summary, failure) = execute(&self.sweep, &self.points, dir, &plan, record, &self.sweep.title)?;
+        failure.map_or(Ok(summary), Err)
     }
 }

@@ -43,7 +43,10 @@ impl Sweep {
             located(path, line, e.message())
         })?;
         for key in doc.keys() {
-            if !matches!(key.as_str(), "title" | "command" | "fixed" | "grid" | "zip" | "plot") {
+            if !matches!(
+                key.as_str(),
+                "title" | "about" | "figure" | "command" | "fixed" | "grid" | "zip" | "plot"
+            ) {
                 return Err(located(
                     path,
                     at(key),

@@ -14,6 +14,9 @@ pub enum SweepPlotKind {
     Lines { column: String, by: Option<String> },
     /// `value` of points.csv over axes `x` and `y` (the mean where other axes vary).
     Heatmap { value: String, x: String, y: String },
+    /// The time to escape the first plateau (eg first below the midpoint between its start and
+    /// the rank-1 PCA error) against axis `x`: an ODE line and SGD markers per value of `by`.
+    Escape { x: String, by: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,12 +87,13 @@ pub fn parse_plots(doc: &toml::Table, axes: &[String], path: &str, text: &str) -
                 x: axis("x", need("x")?)?,
                 y: axis("y", need("y")?)?,
             },
+            "escape" => SweepPlotKind::Escape {
+                x: axis("x", need("x")?)?,
+                by: text_key("by")?.map(|b| axis("by", b)).transpose()?,
+            },
             other => {
-                return Err(located(
-                    path,
-                    at("kind"),
-                    format!("unknown plot kind `{other}`: expected lines or heatmap"),
-                ))
+                let msg = format!("unknown plot kind `{other}`: expected lines, heatmap or escape");
+                return Err(located(path, at("kind"), msg));
             }
         };
         let flag = |key: &str| t.get(key).and_then(toml::Value::as_bool).unwrap_or(false);
@@ -147,6 +151,9 @@ pub fn draw(sweep: &Sweep, tables: &Tables, dir: &Path) -> Result<Vec<PathBuf>, 
         match &p.kind {
             SweepPlotKind::Lines { column, by } => lines(sweep, p, column, by.as_deref(), &tables.trajectories, &stem)?,
             SweepPlotKind::Heatmap { value, x, y } => heatmap(sweep, p, value, (x, y), &tables.points, &stem)?,
+            SweepPlotKind::Escape { x, by } => {
+                written.push(escape(sweep, p, x, by.as_deref(), &tables.trajectories, &stem)?);
+            }
         }
         written.extend([stem.with_extension("png"), stem.with_extension("svg")]);
     }
@@ -259,4 +266,105 @@ fn heatmap(
         if others { " (mean over the other axes)" } else { "" }
     );
     plot::write_value_heatmap(&p.title, (x, &xs), (y, &ys), &grid, &label, stem)
+}
+
+/// When an eg series first falls below the midpoint between its first value and `floor`,
+/// interpolated in log t between the two output times around it (None if it never does).
+pub fn escape_time(t: &[f64], eg: &[f64], floor: f64) -> Option<f64> {
+    let mid = (eg.first()? + floor) / 2.0;
+    let i = eg.iter().position(|e| *e < mid)?;
+    if i == 0 || t[i - 1] <= 0.0 {
+        return Some(t[i]);
+    }
+    let f = (eg[i - 1] - mid) / (eg[i - 1] - eg[i]);
+    Some((t[i - 1].ln() + f * (t[i].ln() - t[i - 1].ln())).exp())
+}
+
+/// The escape plot, and its numbers as `<file>.csv` (the axes, `escape_ode`, `escape_sgd`).
+fn escape(
+    sweep: &Sweep,
+    p: &SweepPlot,
+    x: &str,
+    by: Option<&str>,
+    trajectories: &[u8],
+    stem: &Path,
+) -> Result<PathBuf, String> {
+    let (header, rows) = table(trajectories);
+    let t = column_of(&header, "t", "trajectories.csv")?;
+    let pca = column_of(&header, "eg_pca_1", "trajectories.csv")?;
+    let ode = header
+        .iter()
+        .position(|h| h == "eg_ode")
+        .or_else(|| header.iter().position(|h| h == "eg"));
+    let sgd = header.iter().position(|h| h == "eg_sgd_mean");
+    let (xi, bi) = (
+        sweep.axes.iter().position(|a| a == x),
+        by.and_then(|b| sweep.axes.iter().position(|a| a == b)),
+    );
+    let number = |s: &String| s.parse::<f64>().unwrap_or(f64::NAN);
+    let axes = sweep.axes.len();
+    let mut csv = format!("{x},{},escape_ode,escape_sgd\n", by.unwrap_or("all"));
+    // (by value, x, escape ODE, escape SGD) per point.
+    let mut found: Vec<(String, f64, Option<f64>, Option<f64>)> = Vec::new();
+    for point in &sweep.points {
+        let key: Vec<String> = point.iter().map(cell).collect();
+        let mine: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r.len() >= axes && r[..axes] == key[..])
+            .collect();
+        let series = |c: Option<usize>| -> Option<f64> {
+            let c = c?;
+            let ts: Vec<f64> = mine.iter().map(|r| number(&r[t])).collect();
+            let eg: Vec<f64> = mine.iter().map(|r| r.get(c).map_or(f64::NAN, number)).collect();
+            escape_time(&ts, &eg, number(&mine.first()?[pca]))
+        };
+        let xv = xi.map_or(f64::NAN, |i| number(&key[i]));
+        let group = bi.map_or_else(|| "all".to_string(), |i| key[i].clone());
+        let (eo, es) = (series(ode), series(sgd));
+        let show = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
+        csv += &format!("{},{},{},{}\n", key[xi.unwrap_or(0)], group, show(eo), show(es));
+        found.push((group, xv, eo, es));
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for (g, ..) in &found {
+        if !groups.contains(g) {
+            groups.push(g.clone());
+        }
+    }
+    let mut series = Vec::new();
+    for (colour, g) in groups.iter().enumerate() {
+        let mine: Vec<&(String, f64, Option<f64>, Option<f64>)> = found.iter().filter(|f| f.0 == *g).collect();
+        let label = by.map_or_else(String::new, |b| format!("{b} = {g}: "));
+        for (side, mark, pick) in [("ODE", Mark::Line, 2), ("SGD", Mark::Points, 3)] {
+            let value = |f: &&(String, f64, Option<f64>, Option<f64>)| if pick == 2 { f.2 } else { f.3 };
+            if mine.iter().all(|f| value(f).is_none()) {
+                continue;
+            }
+            series.push(Series {
+                label: format!("{label}{side}"),
+                x: mine.iter().map(|f| f.1).collect(),
+                y: mine.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect(),
+                err: None,
+                mark,
+                color: colour,
+            });
+        }
+    }
+    let curves = Curves {
+        title: p.title.clone(),
+        x_label: x.to_string(),
+        y_label: p
+            .y_label
+            .clone()
+            .unwrap_or_else(|| "time to escape the first plateau".into()),
+        log_x: p.log_x,
+        log_y: p.log_y,
+        series,
+        hlines: vec![],
+    };
+    plot::write_curves(&curves, stem)?;
+    let path = stem.with_extension("csv");
+    crate::cli::write_file_atomically(&path.to_string_lossy(), csv.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }

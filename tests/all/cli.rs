@@ -468,11 +468,11 @@ fn outputs_replace_old_files_whole_and_leave_no_temporary_files() {
     let (code, _, err) = aedyn(&["ode", "--quiet", "--t-end", "1", "--out", "/dev/null"]);
     assert_eq!(code, 0, "{err}");
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
-    // A directory that does not exist: an error, and nothing left behind.
+    // A directory that does not exist: bad input found before the run (exit 2), nothing left.
     let missing = dir.join("no/such/dir/run.csv");
     let (code, _, err) = aedyn(&["ode", "--quiet", "--t-end", "1", "--out", missing.to_str().unwrap()]);
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("cannot write"), "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not exist"), "{err}");
 }
 
 #[test]

@@ -377,3 +377,29 @@ fn a_sweep_draws_its_plots_and_refuses_plots_of_unknown_axes() {
         "{err}"
     );
 }
+
+#[test]
+fn the_first_plateau_lasts_longer_by_the_same_time_for_each_decade_of_smaller_weights() {
+    // docs/theory.md section 8, claim 2: from small weights the units leave the first saddle
+    // at a constant exponential rate, so the escape time grows linearly in log(1/init-std).
+    // Measured at D = 1000 (ODE): 0.518, 0.826, 1.146 at 0.1, 0.01, 0.001 (steps 0.308 and
+    // 0.320). The law is asymptotic in small weights; 15% between the two decades' steps
+    // allows the corrections of the largest scale.
+    let body = "command = \"compare\"\n[fixed]\nk = 3\nd = 1000\nt-end = 3\nt-min = 0.02\npoints = 150\nseed = 3\nseeds = 1\n[grid]\ninit-std = [0.1, 0.01, 0.001]\n[[plot]]\nfile = \"escape\"\nkind = \"escape\"\nx = \"init-std\"\nlog_x = true\n";
+    let (file, dir) = sweep_file("escape", body);
+    let (code, _, err) = run_sweep(&file, &dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    let csv = read(dir.join("escape.csv"));
+    assert!(csv.starts_with("init-std,all,escape_ode,escape_sgd\n"), "{csv}");
+    let times: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let (first, second) = (times[1] - times[0], times[2] - times[1]);
+    assert!(first > 0.0 && second > 0.0, "{times:?}");
+    assert!(
+        (second / first - 1.0).abs() < 0.15,
+        "steps per decade {first} and {second}: {times:?}"
+    );
+}
