@@ -32,6 +32,26 @@ pub struct EquationFile {
 
 /// The equations `spec` names: a shipped name (`vanilla`) or the path of a file. A path must
 /// be a regular file (a FIFO without a writer would block forever).
+/// The equation file, compiled: once per process for each (path, text), since a sweep or a
+/// compare loads the same file for every point, on both sides, and again to validate.
+pub fn compiled(file: &EquationFile) -> Result<std::sync::Arc<ae_dsl::Model>, RunError> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    type Cache = Mutex<HashMap<(String, String), Arc<ae_dsl::Model>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = (file.path.clone(), file.text.clone());
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(model) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(model.clone());
+    }
+    let model = Arc::new(ae_dsl::compile(&file.path, &file.text)?);
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, model.clone());
+    Ok(model)
+}
+
 pub fn equation_file(spec: &str) -> Result<EquationFile, RunError> {
     if let Some(text) = models::shipped_source(spec) {
         return Ok(EquationFile {
@@ -95,7 +115,7 @@ pub fn activation_named(spec: &str, name: &str) -> Result<Activation, RunError> 
         return Ok(kind.into());
     }
     let file = equation_file(spec)?;
-    let model = ae_dsl::compile(&file.path, &file.text)?;
+    let model = compiled(&file)?;
     activation(&file, &model, name)
 }
 

@@ -120,7 +120,7 @@ impl OdeJob {
     /// `load`, with `activation` (resolved against another file) in place of the job's name.
     pub(crate) fn load_with(&self, activation: Option<Activation>) -> Result<ModelHandle, RunError> {
         let file = backend::equation_file(&self.equations)?;
-        let model = Arc::new(ae_dsl::compile(&file.path, &file.text)?);
+        let model = backend::compiled(&file)?;
         ae_dsl::unroll::check_k(&model, self.k)?;
         let (rho, inputs) = self.modes_and_init(&model)?;
         let activation = match activation {

@@ -39,6 +39,7 @@ use commands::{run_compare, run_ode, run_reduced, run_sgd, run_spectrum};
 use jobs::{compare_job, ode_job, reduced_job, sgd_job, spectrum_job};
 use provenance::Record;
 pub(crate) use report::write_atomically as write_file_atomically;
+pub(crate) use report::write_unsynced as write_file_unsynced;
 use reproduce::run_reproduce;
 
 #[derive(Parser)]

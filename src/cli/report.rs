@@ -117,6 +117,17 @@ pub(crate) fn report_data(job: &OdeJob) {
 /// file that looks valid (or destroys the old one). A path that exists and is not a regular
 /// file (`/dev/null`, a pipe) is written directly: renaming over it would replace it.
 pub(crate) fn write_atomically(path: &str, buf: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, buf, true)
+}
+
+/// `write_atomically` without waiting for the disk: whole or not at all for the processes that
+/// read it, but a crash of the machine may lose it. For files whose reader checks them (a
+/// sweep's points carry their CSV's hash), where a sync per file would cost more than a point.
+pub(crate) fn write_unsynced(path: &str, buf: &[u8]) -> std::io::Result<()> {
+    write_replacing(path, buf, false)
+}
+
+fn write_replacing(path: &str, buf: &[u8], sync: bool) -> std::io::Result<()> {
     use std::io::Write;
     let target = std::path::Path::new(path);
     if target.metadata().is_ok_and(|m| !m.is_file()) {
@@ -131,7 +142,7 @@ pub(crate) fn write_atomically(path: &str, buf: &[u8]) -> std::io::Result<()> {
         .unwrap_or(std::path::Path::new("."));
     let temporary = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = std::fs::File::create(&temporary)
-        .and_then(|mut f| f.write_all(buf).and_then(|_| f.sync_all()))
+        .and_then(|mut f| f.write_all(buf).and_then(|_| if sync { f.sync_all() } else { Ok(()) }))
         .and_then(|_| std::fs::rename(&temporary, target));
     if result.is_err() {
         let _ = std::fs::remove_file(&temporary);

@@ -22,8 +22,9 @@ pub fn is_key(key: &str) -> bool {
     key.len() == 32 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The stored result of point `key`, if it finished: its `.json` is written last, so a point
-/// cut short (a killed process) has none and counts as missing.
+/// The stored result of point `key`, if it finished: its `.json` is written last and holds the
+/// CSV's SHA-256, so a point cut short (a killed process, or a machine that crashed before the
+/// files reached the disk) has no record or a CSV that does not match it, and counts as missing.
 pub fn load(dir: &Path, key: &str) -> Option<Stored> {
     if !is_key(key) {
         return None;
@@ -31,21 +32,25 @@ pub fn load(dir: &Path, key: &str) -> Option<Stored> {
     let base = points_dir(dir).join(key);
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(base.with_extension("json")).ok()?).ok()?;
     let csv = std::fs::read(base.with_extension("csv")).ok()?;
+    if meta["csv_sha256"].as_str() != Some(&crate::cli::provenance::sha256(&csv)) {
+        return None;
+    }
     Some(Stored {
         csv,
         seconds: meta["seconds"].as_f64()?,
     })
 }
 
-/// Stores point `key`: the CSV first, then the record that marks it finished, each whole or
-/// not at all.
+/// Stores point `key`: the CSV first, then the record that marks it finished (with the CSV's
+/// hash), each whole or not at all, without a sync per file (see `load`).
 pub fn save(dir: &Path, key: &str, stored: &Stored, record: serde_json::Value) -> std::io::Result<()> {
     let base = points_dir(dir).join(key);
     std::fs::create_dir_all(points_dir(dir))?;
-    let write = |path: PathBuf, bytes: &[u8]| crate::cli::write_file_atomically(&path.to_string_lossy(), bytes);
+    let write = |path: PathBuf, bytes: &[u8]| crate::cli::write_file_unsynced(&path.to_string_lossy(), bytes);
     write(base.with_extension("csv"), &stored.csv)?;
     let mut record = record;
     record["seconds"] = serde_json::json!(stored.seconds);
+    record["csv_sha256"] = serde_json::json!(crate::cli::provenance::sha256(&stored.csv));
     write(
         base.with_extension("json"),
         (serde_json::to_string_pretty(&record)? + "\n").as_bytes(),
