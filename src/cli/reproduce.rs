@@ -362,6 +362,25 @@ fn staging_dir(dir: &std::path::Path) -> std::path::PathBuf {
     dir.join(format!(".staging-{}", std::process::id()))
 }
 
+/// Removes the staging directories in `dir` of `reproduce` processes that are gone (killed
+/// before they could clean up): a live process's directory (Linux: /proc/PID exists) is kept.
+fn remove_stale_staging(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let procs = std::path::Path::new("/proc");
+    if !procs.join("self").exists() {
+        return;
+    }
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(".staging-").and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !procs.join(pid.to_string()).exists() && entry.path().is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Runs a prepared experiment and draws its plots (or, with --dry-run, prints its command
 /// lines); returns its JSON summary.
 fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<serde_json::Value>, RunError> {
@@ -376,6 +395,7 @@ fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<se
         return Ok(None);
     }
     let created = !dir.exists();
+    remove_stale_staging(dir);
     std::fs::create_dir_all(&staging).map_err(|e| RunError::Io(format!("cannot create {}: {e}", staging.display())))?;
     let start = std::time::Instant::now();
     let outcome = (|| -> Result<Vec<std::path::PathBuf>, RunError> {

@@ -267,3 +267,32 @@ fn runs_of_an_experiment_never_write_over_each_other_or_over_an_input() {
         assert!(!dir.exists(), "{needle}: nothing may be written");
     }
 }
+
+#[test]
+fn staging_folders_of_dead_processes_are_removed_on_the_next_run() {
+    // A reproduce killed by a signal leaves `.staging-PID`; the next run into the directory
+    // removes those whose process is gone, and keeps a live one's.
+    let dir = temp("stale-staging");
+    let dead = dir.join(".staging-4194303"); // the largest pid Linux allows: no live process here
+    let live = dir.join(format!(".staging-{}", std::process::id()));
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(dead.join("half.csv"), "t,eg\n").unwrap();
+    let path = temp("stale.toml");
+    std::fs::write(
+        &path,
+        "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1, t-end = 1 }\n",
+    )
+    .unwrap();
+    let (code, _, err) = aedyn(&[
+        "reproduce",
+        path.to_str().unwrap(),
+        "--out-dir",
+        dir.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!dead.exists(), "the dead process's staging folder is gone");
+    assert!(live.exists(), "a live process's staging folder is kept");
+    assert!(dir.join("r.csv").exists());
+}
