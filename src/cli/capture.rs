@@ -128,12 +128,7 @@ pub struct OptionHelp {
 
 /// The options of subcommand `command` (none for an unknown one).
 pub fn options(command: &str) -> Vec<OptionHelp> {
-    let cli = Cli::command();
-    let Some(sub) = cli.find_subcommand(command) else {
-        return Vec::new();
-    };
-    sub.get_arguments()
-        .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+    super::subcommand_options(&Cli::command(), command)
         .filter_map(|a| {
             Some(OptionHelp {
                 name: a.get_long()?.to_string(),

@@ -98,9 +98,19 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let matches = Cli::command().try_get_matches_from(argv)?;
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(argv)?;
     let cli = Cli::from_arg_matches(&matches)?;
-    Ok((cli, Record::of(&matches)))
+    Ok((cli, Record::of(&matches, &command)))
+}
+
+/// The options of subcommand `name` as clap declares them, without help and version (none for
+/// an unknown name): what a record lists and what the Python package accepts.
+pub(crate) fn subcommand_options<'c>(cli: &'c clap::Command, name: &str) -> impl Iterator<Item = &'c clap::Arg> + 'c {
+    cli.find_subcommand(name)
+        .into_iter()
+        .flat_map(|sub| sub.get_arguments())
+        .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
 }
 
 /// Builds a run's job without running it: every value is checked, nothing is written. Returns

@@ -2,12 +2,11 @@
 //! SHA-256 of the files it read; echoed by `--json` and written beside each output.
 
 use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory};
+use clap::ArgMatches;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::report::write_atomically;
-use super::Cli;
 use crate::error::RunError;
 
 /// Options that name where a run writes or how it talks, not what it computes: a rerun of the
@@ -38,14 +37,18 @@ pub fn record_path(output: &str) -> String {
 
 /// SHA-256 of `bytes` in hex, as `sha256sum` prints it.
 pub fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Record {
     /// The record of a parsed command line: the subcommand's every option (null where it has
     /// no value and none was given; the run then derives it as `--help` says), which of them
     /// were given, and the hashes of the equation and data files.
-    pub(crate) fn of(matches: &ArgMatches) -> Record {
+    pub(crate) fn of(matches: &ArgMatches, cli: &clap::Command) -> Record {
         let mut value = Map::new();
         value.insert("program".into(), json!("aedyn"));
         value.insert("version".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -58,15 +61,8 @@ impl Record {
         value.insert("command".into(), json!(name));
         let mut options = Map::new();
         let mut given = Vec::new();
-        let command = Cli::command();
-        let args = command
-            .find_subcommand(name)
-            .map(|c| c.get_arguments().cloned().collect::<Vec<_>>());
-        for arg in args.unwrap_or_default() {
+        for arg in super::subcommand_options(cli, name) {
             let id = arg.get_id().as_str();
-            if matches!(id, "help" | "version") {
-                continue;
-            }
             let key = arg.get_long().unwrap_or(id).to_string();
             let entry = if !arg.get_action().takes_values() {
                 json!(sub.get_flag(id))
@@ -203,5 +199,5 @@ fn input_hash(name: &str) -> Option<String> {
     }
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).ok()?;
-    Some(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Some(hex(&hasher.finalize()))
 }

@@ -16,7 +16,6 @@ pub fn write_image_grid(
     side: usize,
     stem: &std::path::Path,
 ) -> Result<(), String> {
-    register_font();
     let columns = rows.iter().map(|(_, images)| images.len()).max().unwrap_or(0).max(1);
     let pixel = (96 / side.max(1)).max(2) as u32;
     let cell = pixel * side as u32 + 6;
@@ -25,18 +24,9 @@ pub fn write_image_grid(
         label + cell * columns as u32 + 10,
         50 + cell * rows.len().max(1) as u32 + 10,
     );
-    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
-    {
-        let png = stem.with_extension("png");
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        draw_image_grid(&root, title, rows, side, pixel, cell, label).map_err(err)?;
-        root.present().map_err(|e| err(Box::new(e)))?;
-    }
-    let svg = stem.with_extension("svg");
-    let root = SVGBackend::new(&svg, size).into_drawing_area();
-    draw_image_grid(&root, title, rows, side, pixel, cell, label).map_err(err)?;
-    root.present().map_err(|e| err(Box::new(e)))?;
-    Ok(())
+    write_png_and_svg!(stem, size, |root| draw_image_grid(
+        &root, title, rows, side, pixel, cell, label
+    ))
 }
 
 fn draw_image_grid<DB: DrawingBackend>(
@@ -84,20 +74,8 @@ where
 /// Heat maps of matrices with entries in [0, 1] (|overlaps|), side by side, written as
 /// `<stem>.png` and `<stem>.svg`. Rows are hidden units, columns are spikes.
 pub fn write_heatmaps(title: &str, panels: &[(String, Vec<Vec<f64>>)], stem: &std::path::Path) -> Result<(), String> {
-    register_font();
     let width = 420 * panels.len().max(1) as u32;
-    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
-    {
-        let png = stem.with_extension("png");
-        let root = BitMapBackend::new(&png, (width, 470)).into_drawing_area();
-        draw_heatmaps(&root, title, panels).map_err(err)?;
-        root.present().map_err(|e| err(Box::new(e)))?;
-    }
-    let svg = stem.with_extension("svg");
-    let root = SVGBackend::new(&svg, (width, 470)).into_drawing_area();
-    draw_heatmaps(&root, title, panels).map_err(err)?;
-    root.present().map_err(|e| err(Box::new(e)))?;
-    Ok(())
+    write_png_and_svg!(stem, (width, 470), |root| draw_heatmaps(&root, title, panels))
 }
 
 fn draw_heatmaps<DB: DrawingBackend>(
@@ -198,23 +176,11 @@ pub fn write_value_heatmap(
     value: &str,
     stem: &std::path::Path,
 ) -> Result<(), String> {
-    register_font();
     let size = (
         220 + 90 * x.1.len().max(1) as u32 + 140,
         140 + 60 * y.1.len().max(1) as u32,
     );
-    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
-    {
-        let png = stem.with_extension("png");
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        draw_value_heatmap(&root, title, x, y, grid, value).map_err(err)?;
-        root.present().map_err(|e| err(Box::new(e)))?;
-    }
-    let svg = stem.with_extension("svg");
-    let root = SVGBackend::new(&svg, size).into_drawing_area();
-    draw_value_heatmap(&root, title, x, y, grid, value).map_err(err)?;
-    root.present().map_err(|e| err(Box::new(e)))?;
-    Ok(())
+    write_png_and_svg!(stem, size, |root| draw_value_heatmap(&root, title, x, y, grid, value))
 }
 
 fn draw_value_heatmap<DB: DrawingBackend>(

@@ -5,6 +5,29 @@
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+/// Draws `$draw` (a `DrawResult<()>` expression of the drawing area `$root`) into
+/// `<stem>.png` and `<stem>.svg` of `$size` pixels; evaluates to `Result<(), String>`. A
+/// macro, because the drawing area's type differs between the two backends.
+macro_rules! write_png_and_svg {
+    ($stem:expr, $size:expr, |$root:ident| $draw:expr) => {{
+        register_font();
+        let stem: &std::path::Path = $stem;
+        let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
+        let png = stem.with_extension("png");
+        let svg = stem.with_extension("svg");
+        (|| -> Result<(), String> {
+            {
+                let $root = BitMapBackend::new(&png, $size).into_drawing_area();
+                $draw.map_err(err)?;
+                $root.present().map_err(|e| err(Box::new(e)))?;
+            }
+            let $root = SVGBackend::new(&svg, $size).into_drawing_area();
+            $draw.map_err(err)?;
+            $root.present().map_err(|e| err(Box::new(e)))
+        })()
+    }};
+}
+
 mod curves;
 mod grids;
 
@@ -72,42 +95,23 @@ type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Writes `<stem>.png` and `<stem>.svg`.
 pub fn write_curves(curves: &Curves, stem: &std::path::Path) -> Result<(), String> {
-    register_font();
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
-    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
-    {
-        let root = BitMapBackend::new(&png, (1000, 680)).into_drawing_area();
-        draw_curves(&root, curves).map_err(err)?;
-        root.present().map_err(|e| err(Box::new(e)))?;
-    }
-    let root = SVGBackend::new(&svg, (1000, 680)).into_drawing_area();
-    draw_curves(&root, curves).map_err(err)?;
-    root.present().map_err(|e| err(Box::new(e)))?;
-    Ok(())
+    write_png_and_svg!(stem, (1000, 680), |root| draw_curves(&root, curves))
 }
 
 /// Writes `<stem>.png` and `<stem>.svg` with the plots `panels` side by side.
 pub fn write_panels(panels: &[Curves], stem: &std::path::Path) -> Result<(), String> {
-    register_font();
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
     let size = (760 * panels.len().max(1) as u32, 600);
-    let err = |e: Box<dyn std::error::Error>| format!("cannot draw {}: {e}", stem.display());
-    {
-        let root = BitMapBackend::new(&png, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(Box::new(e)))?;
-        for (area, curves) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
-            draw_curves(area, curves).map_err(err)?;
-        }
-        root.present().map_err(|e| err(Box::new(e)))?;
-    }
-    let root = SVGBackend::new(&svg, size).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(Box::new(e)))?;
+    write_png_and_svg!(stem, size, |root| draw_panels(&root, panels))
+}
+
+fn draw_panels<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, panels: &[Curves]) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
     for (area, curves) in root.split_evenly((1, panels.len().max(1))).iter().zip(panels) {
-        draw_curves(area, curves).map_err(err)?;
+        draw_curves(area, curves)?;
     }
-    root.present().map_err(|e| err(Box::new(e)))?;
     Ok(())
 }
 

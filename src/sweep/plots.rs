@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::store::cells;
 use super::{cell, Sweep, Tables};
 use crate::experiment::{is_plain_name, key_line, located};
 use crate::plot::{self, Curves, Mark, Series};
@@ -109,31 +110,12 @@ pub fn parse_plots(doc: &toml::Table, axes: &[String], path: &str, text: &str) -
     Ok(plots)
 }
 
-/// Splits a CSV line, honouring quoted fields (a point's status may hold commas).
-fn fields(line: &str) -> Vec<String> {
-    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut field)),
-            _ => field.push(c),
-        }
-    }
-    out.push(field);
-    out
-}
-
-/// A table's header and rows as text cells.
-fn table(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = String::from_utf8_lossy(bytes);
-    let mut lines = text.lines();
-    let header = lines.next().map(fields).unwrap_or_default();
-    (header, lines.map(fields).collect())
+/// The rows of trajectories.csv that belong to the point whose axis values (as cells) are `key`:
+/// the rows that begin with them.
+fn point_rows<'r>(rows: &'r [Vec<String>], key: &[String]) -> Vec<&'r Vec<String>> {
+    rows.iter()
+        .filter(|r| r.len() >= key.len() && r[..key.len()] == *key)
+        .collect()
 }
 
 fn column_of(header: &[String], name: &str, file: &str) -> Result<usize, String> {
@@ -168,22 +150,18 @@ fn lines(
     trajectories: &[u8],
     stem: &Path,
 ) -> Result<(), String> {
-    let (header, rows) = table(trajectories);
+    let (header, rows) = cells(trajectories);
     let (t, y) = (
         column_of(&header, "t", "trajectories.csv")?,
         column_of(&header, column, "trajectories.csv")?,
     );
-    let axes = sweep.axes.len();
     let by_index = by.and_then(|b| sweep.axes.iter().position(|a| a == b));
     let mut colours: Vec<String> = Vec::new();
     let mut members: Vec<usize> = Vec::new();
     let mut series: Vec<Series> = Vec::new();
     for (i, point) in sweep.points.iter().enumerate() {
         let key: Vec<String> = point.iter().map(cell).collect();
-        let mine: Vec<&Vec<String>> = rows
-            .iter()
-            .filter(|r| r.len() >= axes && r[..axes] == key[..])
-            .collect();
+        let mine = point_rows(&rows, &key);
         let number = |s: &String| s.parse::<f64>().unwrap_or(f64::NAN);
         let colour_key = by_index.map_or(i.to_string(), |b| key[b].clone());
         let colour = colours.iter().position(|c| *c == colour_key).unwrap_or_else(|| {
@@ -227,7 +205,7 @@ fn heatmap(
     points: &[u8],
     stem: &Path,
 ) -> Result<(), String> {
-    let (header, rows) = table(points);
+    let (header, rows) = cells(points);
     let v = column_of(&header, value, "points.csv")?;
     let (xi, yi) = (
         column_of(&header, x, "points.csv")?,
@@ -289,7 +267,7 @@ fn escape(
     trajectories: &[u8],
     stem: &Path,
 ) -> Result<PathBuf, String> {
-    let (header, rows) = table(trajectories);
+    let (header, rows) = cells(trajectories);
     let t = column_of(&header, "t", "trajectories.csv")?;
     let pca = column_of(&header, "eg_pca_1", "trajectories.csv")?;
     let ode = header
@@ -302,16 +280,12 @@ fn escape(
         by.and_then(|b| sweep.axes.iter().position(|a| a == b)),
     );
     let number = |s: &String| s.parse::<f64>().unwrap_or(f64::NAN);
-    let axes = sweep.axes.len();
     let mut csv = format!("{x},{},escape_ode,escape_sgd\n", by.unwrap_or("all"));
-    // (by value, x, escape ODE, escape SGD) per point.
-    let mut found: Vec<(String, f64, Option<f64>, Option<f64>)> = Vec::new();
+    // Each point's group (its value of `by`), x, and escape time by the ODE and by SGD.
+    let mut found: Vec<(String, f64, [Option<f64>; 2])> = Vec::new();
     for point in &sweep.points {
         let key: Vec<String> = point.iter().map(cell).collect();
-        let mine: Vec<&Vec<String>> = rows
-            .iter()
-            .filter(|r| r.len() >= axes && r[..axes] == key[..])
-            .collect();
+        let mine = point_rows(&rows, &key);
         let series = |c: Option<usize>| -> Option<f64> {
             let c = c?;
             let ts: Vec<f64> = mine.iter().map(|r| number(&r[t])).collect();
@@ -320,10 +294,16 @@ fn escape(
         };
         let xv = xi.map_or(f64::NAN, |i| number(&key[i]));
         let group = bi.map_or_else(|| "all".to_string(), |i| key[i].clone());
-        let (eo, es) = (series(ode), series(sgd));
+        let escapes = [series(ode), series(sgd)];
         let show = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:e}"));
-        csv += &format!("{},{},{},{}\n", key[xi.unwrap_or(0)], group, show(eo), show(es));
-        found.push((group, xv, eo, es));
+        csv += &format!(
+            "{},{},{},{}\n",
+            key[xi.unwrap_or(0)],
+            group,
+            show(escapes[0]),
+            show(escapes[1])
+        );
+        found.push((group, xv, escapes));
     }
     let mut groups: Vec<String> = Vec::new();
     for (g, ..) in &found {
@@ -333,17 +313,16 @@ fn escape(
     }
     let mut series = Vec::new();
     for (colour, g) in groups.iter().enumerate() {
-        let mine: Vec<&(String, f64, Option<f64>, Option<f64>)> = found.iter().filter(|f| f.0 == *g).collect();
+        let mine: Vec<&(String, f64, [Option<f64>; 2])> = found.iter().filter(|f| f.0 == *g).collect();
         let label = by.map_or_else(String::new, |b| format!("{b} = {g}: "));
-        for (side, mark, pick) in [("ODE", Mark::Line, 2), ("SGD", Mark::Points, 3)] {
-            let value = |f: &&(String, f64, Option<f64>, Option<f64>)| if pick == 2 { f.2 } else { f.3 };
-            if mine.iter().all(|f| value(f).is_none()) {
+        for (side, (name, mark)) in [("ODE", Mark::Line), ("SGD", Mark::Points)].into_iter().enumerate() {
+            if mine.iter().all(|f| f.2[side].is_none()) {
                 continue;
             }
             series.push(Series {
-                label: format!("{label}{side}"),
+                label: format!("{label}{name}"),
                 x: mine.iter().map(|f| f.1).collect(),
-                y: mine.iter().map(|f| value(f).unwrap_or(f64::NAN)).collect(),
+                y: mine.iter().map(|f| f.2[side].unwrap_or(f64::NAN)).collect(),
                 err: None,
                 mark,
                 color: colour,

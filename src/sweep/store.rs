@@ -75,18 +75,32 @@ fn field(text: &str) -> String {
 /// A CSV's header and rows as text cells.
 type Cells = (Vec<String>, Vec<Vec<String>>);
 
-/// A stored CSV's header and rows, as text cells (numbers are copied, never reformatted).
-fn split(csv: &[u8]) -> Cells {
-    let text = String::from_utf8_lossy(csv);
+/// Splits a CSV line, honouring quoted fields (a point's status may hold commas).
+fn fields(line: &str) -> Vec<String> {
+    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
+/// A CSV's header and rows as text cells (numbers are copied, never reformatted), quoted
+/// fields honoured: a point's CSV, or the tables themselves.
+pub(super) fn cells(bytes: &[u8]) -> Cells {
+    let text = String::from_utf8_lossy(bytes);
     let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::to_string)
-        .collect();
-    let rows = lines.map(|l| l.split(',').map(str::to_string).collect()).collect();
-    (header, rows)
+    let header = lines.next().map(fields).unwrap_or_default();
+    (header, lines.map(fields).collect())
 }
 
 /// The tables of `sweep` from each point's outcome (its stored result or its one-line error):
@@ -96,7 +110,7 @@ fn split(csv: &[u8]) -> Cells {
 pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
     let parsed: Vec<Option<Cells>> = outcomes
         .iter()
-        .map(|o| o.as_ref().ok().map(|s| split(&s.csv)))
+        .map(|o| o.as_ref().ok().map(|s| cells(&s.csv)))
         .collect();
     let mut columns: Vec<String> = Vec::new();
     for (header, _) in parsed.iter().flatten() {
