@@ -213,7 +213,10 @@ impl ReducedJob {
         let reduced = self.reduced_ode_job().load()?;
         Ok((
             full_header(&full.observable_names),
-            crate::run::ode_header(&reduced.observable_names, Some(&reduced.state_names)),
+            crate::run::ode_header(
+                &reduced.observable_names,
+                Some((&reduced.state_names, &reduced.state_columns)),
+            ),
         ))
     }
 

@@ -7,7 +7,6 @@ use ae_core::activation::Activation;
 use ae_core::kernel::{Backend, Kernel};
 use ae_dsl::ir::Input;
 use ae_dsl::layout::Layout;
-use ae_dsl::unroll::observable_names;
 use ae_dsl::Model;
 use ae_runtime::interp::{InitInputs, Interpreter};
 use ae_runtime::ode::{integrate, log_times, Method, Solver, Trajectory};
@@ -76,6 +75,8 @@ pub struct OdeRun {
     pub trajectory: Trajectory,
     pub observable_names: Vec<String>,
     pub state_names: Vec<String>,
+    /// The state entries that `--states` writes.
+    pub state_columns: Vec<usize>,
     /// The code that evaluated the equations, and the seconds spent compiling it in this run.
     pub backend: Backend,
     pub compile_seconds: f64,
@@ -152,9 +153,11 @@ impl OdeJob {
         interp.params_mut().copy_from_slice(kernel.params());
         let y0 = interp.init(&inputs);
         let layout = Layout::new(&model, self.k, rho.len());
+        let columns = ae_dsl::columns::columns(&model, self.k, rho.len(), &[schema::TIME])?;
         Ok(ModelHandle {
-            state_names: layout.names(&model),
-            observable_names: observable_names(&model, self.k),
+            state_names: columns.states,
+            state_columns: columns.state_columns,
+            observable_names: columns.observables,
             kernel,
             model,
             k: self.k,
@@ -181,6 +184,8 @@ pub struct ModelHandle {
     pub rho: Vec<f64>,
     pub layout: Layout,
     pub state_names: Vec<String>,
+    /// The state entries that `--states` writes (see `ae_dsl::columns`).
+    pub state_columns: Vec<usize>,
     pub observable_names: Vec<String>,
     /// The same equations interpreted: initial state and diagnosis of a failed integration.
     interp: Interpreter,
@@ -332,6 +337,7 @@ impl ModelHandle {
             trajectory,
             observable_names: self.observable_names.clone(),
             state_names: self.state_names.clone(),
+            state_columns: self.state_columns.clone(),
             backend: self.kernel.backend(),
             compile_seconds: self.kernel.compile_seconds(),
         })
@@ -339,23 +345,27 @@ impl ModelHandle {
 }
 
 /// The columns of an ODE run's CSV: t, the observables and optionally every state entry.
-pub fn ode_header(observable_names: &[String], state_names: Option<&[String]>) -> Vec<String> {
+/// `states` are the state entries' names and the entries written.
+pub fn ode_header(observable_names: &[String], states: Option<(&[String], &[usize])>) -> Vec<String> {
     let mut header = vec![schema::TIME.to_string()];
     header.extend(observable_names.iter().map(|n| csv_name(n)));
-    header.extend(state_names.unwrap_or_default().iter().map(|n| csv_name(n)));
+    if let Some((names, written)) = states {
+        header.extend(written.iter().map(|&i| csv_name(&names[i])));
+    }
     header
 }
 
 /// Writes t, the observables and optionally every state entry as CSV.
 pub fn write_csv(run: &OdeRun, with_states: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let header = ode_header(&run.observable_names, with_states.then_some(&run.state_names[..]));
+    let states = (&run.state_names[..], &run.state_columns[..]);
+    let header = ode_header(&run.observable_names, with_states.then_some(states));
     writeln!(out, "{}", header.join(","))?;
     let tr = &run.trajectory;
     for i in 0..tr.times.len() {
         let mut row = vec![format!("{:e}", tr.times[i])];
         row.extend(tr.observables[i].iter().map(|v| format!("{v:e}")));
         if with_states {
-            row.extend(tr.states[i].iter().map(|v| format!("{v:e}")));
+            row.extend(run.state_columns.iter().map(|&j| format!("{:e}", tr.states[i][j])));
         }
         writeln!(out, "{}", row.join(","))?;
     }

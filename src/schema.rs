@@ -77,11 +77,7 @@ const EG_PCA_PREFIX: &str = "eg_pca_";
 const ODE_SUFFIX: &str = "_ode";
 const SGD_SUFFIX: &str = "_sgd";
 
-/// A column name safe for CSV: `Q[0,1]` becomes `Q_0_1`, `omega[1;2]` becomes `omega_1_2`,
-/// `a[;2]` becomes `a_2`.
-pub fn csv_name(name: &str) -> String {
-    name.replace("[;", "_").replace(['[', ',', ';'], "_").replace(']', "")
-}
+pub use ae_dsl::columns::csv_name;
 
 /// `compare`: the PCA error with `rank` components (`eg_pca_3`).
 pub fn eg_pca(rank: usize) -> String {

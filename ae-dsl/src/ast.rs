@@ -85,6 +85,9 @@ pub struct Name {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
     Equations(Name),
+    /// `sgd rule`: the SGD rule whose dynamics the equations describe, which `compare` pairs
+    /// them with.
+    Sgd(Name),
     Hidden(Vec<Name>),
     Modes(Vec<Name>),
     Param {

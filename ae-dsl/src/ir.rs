@@ -1,6 +1,7 @@
 //! Typed intermediate representation: resolved names, index variables and shapes.
 
 pub use crate::ast::CmpOp;
+use crate::error::Span;
 
 /// An index variable introduced by an equation's left-hand side, a `let`, or a `sum`.
 pub type VarId = usize;
@@ -359,6 +360,8 @@ pub struct State {
     pub init_hidden: Vec<VarId>,
     pub init_mode: Option<VarId>,
     pub init: Expr,
+    /// Where it is declared, for errors about its columns.
+    pub span: Span,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -374,6 +377,19 @@ pub struct Observable {
     pub name: String,
     pub hidden: Vec<VarId>,
     pub body: Expr,
+    /// Where it is declared, for errors about its columns.
+    pub span: Span,
+}
+
+/// The rules of online SGD that an equation file may say it describes (`sgd vanilla`).
+pub const SGD_RULES: [&str; 3] = ["vanilla", "truncated", "sanger"];
+
+/// `sgd rule`: which SGD the equations describe, so that `compare` pairs them with that rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgdDecl {
+    /// One of `SGD_RULES`.
+    pub rule: String,
+    pub span: Span,
 }
 
 /// A resolved equation file.
@@ -388,6 +404,8 @@ pub struct Model {
     pub observables: Vec<Observable>,
     /// The file's own activations.
     pub activations: Vec<ActivationDef>,
+    /// The SGD rule the file says its equations describe, if it says.
+    pub sgd: Option<SgdDecl>,
     /// How many `[I21 (..) + I22 (..)] / S` ratios the symbolic pass rewrote.
     pub ratio_rewrites: usize,
 }

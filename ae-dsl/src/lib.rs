@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod ast;
 mod closed_forms;
+pub mod columns;
 pub mod emit;
 pub mod emit_generic;
 pub mod error;

@@ -125,7 +125,7 @@ impl Parser<'_> {
             return self.err(
                 t.span,
                 format!(
-                    "expected a statement (`equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe`, `activation`), found {}",
+                    "expected a statement (`equations`, `sgd`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe`, `activation`), found {}",
                     Self::describe(&t.tok)
                 ),
             );
@@ -138,6 +138,10 @@ impl Parser<'_> {
             "equations" => {
                 self.bump();
                 Ok(Stmt::Equations(self.ident("the name of the equations")?))
+            }
+            "sgd" => {
+                self.bump();
+                Ok(Stmt::Sgd(self.ident("the SGD rule the equations describe (vanilla, truncated or sanger)")?))
             }
             "hidden" => {
                 self.bump();
@@ -166,7 +170,7 @@ impl Parser<'_> {
             _ => self.err(
                 t.span,
                 format!(
-                    "unknown statement `{word}`: expected `equations`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe` or `activation`"
+                    "unknown statement `{word}`: expected `equations`, `sgd`, `hidden`, `modes`, `param`, `state`, `let`, `def`, `d/dt`, `observe` or `activation`"
                 ),
             ),
         }
@@ -598,6 +602,7 @@ mod tests {
             .iter()
             .map(|s| match s {
                 Stmt::Equations(_) => "equations",
+                Stmt::Sgd(_) => "sgd",
                 Stmt::Hidden(_) => "hidden",
                 Stmt::Modes(_) => "modes",
                 Stmt::Param { .. } => "param",

@@ -61,6 +61,7 @@ struct Resolver<'a> {
     vars: Vec<VarInfo>,
     in_init: bool,
     def_depth: usize,
+    sgd: Option<SgdDecl>,
 }
 
 impl<'a> Resolver<'a> {
@@ -79,6 +80,7 @@ impl<'a> Resolver<'a> {
             vars: vec![],
             in_init: false,
             def_depth: 0,
+            sgd: None,
         }
     }
 
@@ -166,6 +168,7 @@ impl<'a> Resolver<'a> {
             lets: self.lets,
             observables,
             activations: self.activations,
+            sgd: self.sgd,
             ratio_rewrites: 0,
         })
     }
@@ -178,6 +181,25 @@ impl<'a> Resolver<'a> {
                     return self.err(n.span, "the file names its equations twice");
                 }
                 *model_name = Some(n.text.clone());
+            }
+            ast::Stmt::Sgd(rule) => {
+                if self.sgd.is_some() {
+                    return self.err(rule.span, "the file names its SGD rule twice");
+                }
+                if !SGD_RULES.contains(&rule.text.as_str()) {
+                    return self.err(
+                        rule.span,
+                        format!(
+                            "unknown SGD rule `{}`: the simulator runs {}",
+                            rule.text,
+                            SGD_RULES.join(", ")
+                        ),
+                    );
+                }
+                self.sgd = Some(SgdDecl {
+                    rule: rule.text.clone(),
+                    span: rule.span,
+                });
             }
             ast::Stmt::Hidden(names) | ast::Stmt::Modes(names) => {
                 for n in names {
@@ -412,6 +434,7 @@ impl<'a> Resolver<'a> {
             name: name.text.clone(),
             hidden,
             body,
+            span: name.span,
         })
     }
 
@@ -438,6 +461,7 @@ impl<'a> Resolver<'a> {
                 init_hidden,
                 init_mode,
                 init,
+                span: decl.span,
             });
         }
         if states.is_empty() {

@@ -35,6 +35,7 @@ fn empty_model() -> Model {
         lets: vec![],
         observables: vec![],
         activations: vec![],
+        sgd: None,
         ratio_rewrites: 0,
     }
 }

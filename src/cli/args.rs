@@ -226,9 +226,10 @@ pub(crate) struct SgdOptions {
     /// Size of a held-out test set: adds a Monte-Carlo eg of the SGD runs (0: none).
     #[arg(long, default_value_t = 0)]
     pub(crate) test_samples: usize,
-    /// SGD rule.
-    #[arg(long, value_enum, default_value_t = Rule::Vanilla)]
-    pub(crate) rule: Rule,
+    /// SGD rule [default: compare: the one the equation file names on its `sgd` line; sgd:
+    /// vanilla].
+    #[arg(long, value_enum)]
+    pub(crate) rule: Option<Rule>,
     /// Tied weights (decoder = encoder) in the SGD runs.
     #[arg(long)]
     pub(crate) tied: bool,

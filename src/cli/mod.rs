@@ -26,6 +26,7 @@ mod outputs;
 pub mod provenance;
 mod report;
 mod reproduce;
+mod signals;
 mod sweep;
 
 use std::process::ExitCode;
@@ -120,7 +121,7 @@ pub(crate) fn validate(command: &Command) -> Result<OutputColumns, RunError> {
     match command {
         Command::Ode(a) => {
             let handle = ode_job(&a.model)?.load()?;
-            let states = a.states.then_some(&handle.state_names[..]);
+            let states = a.states.then_some((&handle.state_names[..], &handle.state_columns[..]));
             Ok(main(crate::run::ode_header(&handle.observable_names, states)))
         }
         Command::Compare(a) => {
@@ -200,6 +201,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    signals::install();
     // The equation front end and the interpreter recurse along an expression (a flat sum
     // of n terms is a chain of n binary nodes): a large stack, of which only the touched pages
     // are ever committed, takes the longest chains the parser admits (`MAX_CHAIN`).
@@ -211,9 +213,14 @@ pub fn main() -> ExitCode {
         Ok(worker) => worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
         Err(e) => Err(RunError::Io(format!("cannot start the worker thread: {e}"))),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match (result, signals::received()) {
+        // A signal that came after the last check: the outputs are complete.
+        (Ok(()), _) => ExitCode::SUCCESS,
+        (Err(_), Some((signal, code))) => {
+            note!("error: stopped by {signal}; no output was written (a sweep keeps the points it finished)");
+            ExitCode::from(code)
+        }
+        (Err(e), None) => {
             note!("error: {e}");
             match e {
                 RunError::Input(_) | RunError::Equations(_) => ExitCode::from(2),

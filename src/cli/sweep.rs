@@ -109,7 +109,11 @@ fn run_points(
     let next = AtomicUsize::new(0);
     let progress = Progress::new(quiet, todo.len() as u64, "points");
     let work = || {
-        while let Some(&i) = todo.get(next.fetch_add(1, Ordering::SeqCst)) {
+        // After an interrupt no point starts; those in flight stop and are not kept.
+        while let Some(&i) = todo
+            .get(next.fetch_add(1, Ordering::SeqCst))
+            .filter(|_| !ae_runtime::interrupt::requested())
+        {
             let point = &points[i];
             let start = std::time::Instant::now();
             let outcome = run_captured(&point.argv, Arc::new(ProgressCell::default()))
@@ -282,6 +286,10 @@ fn execute(
     } else {
         run_points(points, sweep, &mine, plan.threads, dir, plan.quiet)
     };
+    if ae_runtime::interrupt::requested() {
+        // The finished points are kept; the tables wait for a rerun, which runs the rest.
+        return Err(RunError::Interrupted);
+    }
     let failed: Vec<(usize, String)> = ran
         .iter()
         .enumerate()

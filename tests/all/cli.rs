@@ -396,10 +396,13 @@ fn reduced_vs_full_rejects_bad_input_and_writes_both_files() {
 #[test]
 fn compare_needs_an_eg_observable() {
     for (name, text) in [
-        ("silent.ae", "hidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\n"),
+        (
+            "silent.ae",
+            "sgd vanilla\nhidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\n",
+        ),
         (
             "other.ae",
-            "hidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\nobserve s = sum(k, x[k])\n",
+            "sgd vanilla\nhidden k\nstate x[k] init 1\nd/dt x[k] = -x[k]\nobserve s = sum(k, x[k])\n",
         ),
     ] {
         let path = temp(name);

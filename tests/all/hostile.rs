@@ -2,17 +2,7 @@
 //! numbers no run may report, options that would do nothing, a failing standard error, and
 //! data files whose rows or bytes were lost or refused.
 
-use crate::common::{aedyn, temp};
-
-fn refused(args: &[&str], needle: &str) {
-    let (code, out, err) = aedyn(args);
-    assert_eq!(code, 2, "{args:?}: {err}");
-    assert!(out.is_empty(), "{args:?}: {out}");
-    assert!(
-        err.starts_with("error: ") && err.contains(needle) && err.lines().count() == 1,
-        "{args:?}: {err}"
-    );
-}
+use crate::common::{aedyn, refused, temp};
 
 #[test]
 fn tolerances_are_bounded_to_what_the_integrators_honour() {

@@ -5,6 +5,7 @@ use super::super::args::{CompareArgs, ModelArgs, SgdArgs, SgdOptions};
 use super::{finite, ode_job, MAX_SGD_STEPS};
 use crate::compare::CompareJob;
 use crate::error::{input, RunError};
+use crate::run::OdeJob;
 use crate::source::InitChoice;
 use ae_runtime::data::Draw;
 use ae_runtime::sgd::{Rule, Scaling, SgdConfig};
@@ -37,7 +38,7 @@ fn refuse_ode_options(m: &ModelArgs) -> Result<(), RunError> {
 
 pub(crate) fn sgd_job(a: &SgdArgs) -> Result<CompareJob, RunError> {
     refuse_ode_options(&a.model)?;
-    if a.scaling == Scaling::Standard && a.sgd.rule == Rule::Sanger {
+    if a.scaling == Scaling::Standard && a.sgd.rule == Some(Rule::Sanger) {
         return input(
             "--rule sanger is written in the rescaled form only (docs/theory.md section 3): drop --scaling standard",
         );
@@ -61,6 +62,46 @@ pub(crate) fn sgd_job(a: &SgdArgs) -> Result<CompareJob, RunError> {
         }
     }
     Ok(job)
+}
+
+/// The SGD rule whose dynamics `ode`'s equations describe, as the file says on its `sgd` line:
+/// `compare` runs that rule, and refuses another, or a file that does not say. Parameters of
+/// the file that the simulator has no counterpart for are refused too: SGD would run without
+/// them.
+fn paired_rule(ode: &OdeJob, a: &SgdOptions) -> Result<Rule, RunError> {
+    let file = crate::backend::equation_file(&ode.equations)?;
+    let model = crate::backend::compiled(&file)?;
+    // A name the file does not declare is refused as such when the equations load.
+    if let Some((name, _)) = ode.params.iter().find(|(name, _)| model.param_index(name).is_some()) {
+        return input(format!(
+            "--param {name}=...: the SGD simulator has no parameter `{name}` (it runs the rates of --lr and --kappa), so compare would set it on the ODE side alone; run the equations with `aedyn ode`"
+        ));
+    }
+    let Some(declared) = &model.sgd else {
+        return input(format!(
+            "{} does not say which SGD its equations describe, so compare cannot pair them with the simulator: add a line `sgd vanilla` (or truncated, sanger) to the file (docs/equations-language.md)",
+            file.path
+        ));
+    };
+    let rule = <Rule as clap::ValueEnum>::from_str(&declared.rule, false)
+        .map_err(|_| RunError::Input(format!("{}: unknown SGD rule `{}`", file.path, declared.rule)))?;
+    match a.rule {
+        Some(given) if given != rule => input(format!(
+            "--rule {}: {}:{} says its equations describe {} SGD; drop --rule, or give equations for {} SGD",
+            rule_name(given),
+            file.path,
+            declared.span.line,
+            declared.rule,
+            rule_name(given)
+        )),
+        _ => Ok(rule),
+    }
+}
+
+fn rule_name(rule: Rule) -> String {
+    use clap::ValueEnum;
+    rule.to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 /// The replicas of `compare` (with the ODE) or `sgd` (without).
@@ -97,7 +138,11 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
     }
     let sgd = SgdConfig {
         activation: ode.resolved_activation()?,
-        rule: a.rule,
+        rule: if with_ode {
+            paired_rule(&ode, a)?
+        } else {
+            a.rule.unwrap_or(Rule::Vanilla)
+        },
         rates: ode.rates,
         tied: a.tied,
         train_bias: a.bias,

@@ -79,6 +79,18 @@ pub fn aedyn(args: &[&str]) -> (i32, String, String) {
     aedyn_with_env(args, &[])
 }
 
+/// Asserts that `aedyn args` is refused as bad input: exit code 2, nothing on standard output,
+/// one line on standard error that contains `needle`.
+pub fn refused(args: &[&str], needle: &str) {
+    let (code, out, err) = aedyn(args);
+    assert_eq!(code, 2, "{args:?}: {err}");
+    assert!(out.is_empty(), "{args:?}: {out}");
+    assert!(
+        err.starts_with("error: ") && err.contains(needle) && err.lines().count() == 1,
+        "{args:?}: {err}"
+    );
+}
+
 /// `aedyn` with environment variables set: (exit code, stdout, stderr).
 pub fn aedyn_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
