@@ -295,6 +295,23 @@ impl ModelHandle {
         self.kernel.activation()
     }
 
+    /// Refuses a run of `outputs` output times whose memory would exceed the budget: the kept
+    /// trajectory (states and observables at every output), the dense Jacobian and
+    /// factorisation a stiff stepper may form, and the CSV text of t and the observables, and
+    /// of the states `with_states`.
+    pub fn check_memory(&self, outputs: usize, solver: &Solver, with_states: bool) -> Result<(), RunError> {
+        let n = self.layout.len as f64;
+        let observables = self.observable_names.len();
+        let stiff = matches!(solver.method, Method::Auto | Method::Bdf | Method::Rodas4)
+            && self.layout.len <= ae_runtime::ode::RODAS_MAX_STATE;
+        let kept = 8.0 * (outputs as f64 * (n + observables as f64) + if stiff { 3.0 * n * n } else { 0.0 });
+        let columns = 1 + observables + if with_states { self.state_columns.len() } else { 0 };
+        check_memory(
+            kept + csv_text_bytes(outputs, columns),
+            &format!("{outputs} outputs of {n} states and {observables} observables, and their CSV text"),
+        )
+    }
+
     /// Integrates from the initial state, reporting the time reached to `progress`.
     pub fn integrate(&self, times: &[f64], solver: &Solver, progress: impl FnMut(f64)) -> Result<OdeRun, RunError> {
         self.integrate_from(self.y0.clone(), times, solver, progress)
@@ -308,20 +325,7 @@ impl ModelHandle {
         solver: &Solver,
         progress: impl FnMut(f64),
     ) -> Result<OdeRun, RunError> {
-        // The kept trajectory (states and observables at every output), and the dense
-        // Jacobian and factorisation a stiff stepper may form.
-        let n = y0.len() as f64;
-        let outputs = times.len() as f64;
-        let stiff = matches!(solver.method, Method::Auto | Method::Bdf | Method::Rodas4)
-            && y0.len() <= ae_runtime::ode::RODAS_MAX_STATE;
-        let bytes = 8.0 * (outputs * (n + self.observable_names.len() as f64) + if stiff { 3.0 * n * n } else { 0.0 });
-        check_memory(
-            bytes,
-            &format!(
-                "{outputs} outputs of {n} states and {} observables",
-                self.observable_names.len()
-            ),
-        )?;
+        self.check_memory(times.len(), solver, false)?;
         let trajectory = integrate(
             self.kernel.as_ref(),
             &self.state_names,
@@ -353,6 +357,12 @@ pub fn ode_header(observable_names: &[String], states: Option<(&[String], &[usiz
         header.extend(written.iter().map(|&i| csv_name(&names[i])));
     }
     header
+}
+
+/// The most bytes a CSV of `rows` rows of `columns` numbers takes: `{:e}` of an f64 is at most
+/// 24 characters, and a separator.
+pub fn csv_text_bytes(rows: usize, columns: usize) -> f64 {
+    25.0 * rows as f64 * columns as f64
 }
 
 /// Writes t, the observables and optionally every state entry as CSV.

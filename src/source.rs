@@ -270,8 +270,7 @@ fn weights_order_parameters(
             w: init::full_basis_coordinates(&weights.w, &eig),
             v: init::full_basis_coordinates(&weights.v, &eig),
         };
-        let canonical = eigenvectors(EigenFamily::Canonical, d, d, 0);
-        init::from_weights_full(&full, &canonical)
+        init::from_coordinates(&full)
     }
 }
 

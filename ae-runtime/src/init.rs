@@ -17,18 +17,15 @@ fn zeros(k: usize, n: usize) -> Vec<Vec<f64>> {
 /// `Qb0 = (sigma^2/D) w_k P w_l`, `Rb0 = (sigma^2/D) v_k P w_l / sqrt(D)`,
 /// `Tb0 = (sigma^2/D) v_k P v_l / D` with `P` the projector off the spikes.
 pub fn from_weights(weights: &Weights, eig: &[Vec<f64>], data: &Spiked) -> InitInputs {
-    let (k, m, d) = (weights.k(), eig.len(), weights.d() as f64);
+    let project =
+        |rows: &[Vec<f64>]| -> Vec<Vec<f64>> { rows.iter().map(|x| eig.iter().map(|e| dot(x, e)).collect()).collect() };
+    from_projections(weights, eig.len(), project(&weights.w), project(&weights.v), data)
+}
+
+/// `from_weights` given the projections `wt = w.e` and `vt = v.e` onto the modes.
+fn from_projections(weights: &Weights, m: usize, wt: Vec<Vec<f64>>, vt: Vec<Vec<f64>>, data: &Spiked) -> InitInputs {
+    let (k, d) = (weights.k(), weights.d() as f64);
     let sq = d.sqrt();
-    let wt: Vec<Vec<f64>> = weights
-        .w
-        .iter()
-        .map(|w| eig.iter().map(|e| dot(w, e)).collect())
-        .collect();
-    let vt: Vec<Vec<f64>> = weights
-        .v
-        .iter()
-        .map(|v| eig.iter().map(|e| dot(v, e)).collect())
-        .collect();
     let s2d = data.sigma * data.sigma / d;
     let mut inputs = InitInputs {
         k,
@@ -58,12 +55,28 @@ pub fn from_weights(weights: &Weights, eig: &[Vec<f64>], data: &Spiked) -> InitI
 
 /// Order parameters for every mode of a full basis (`eig` holds all D rows): no bulk.
 pub fn from_weights_full(weights: &Weights, eig: &[Vec<f64>]) -> InitInputs {
-    let spiked = Spiked {
-        d: crate::data::Dim::Finite(weights.d()),
+    from_weights(weights, eig, &no_bulk(weights.d()))
+}
+
+/// `from_weights_full` in the canonical basis, where the weights' entries are their
+/// coordinates: the same numbers to the bit (a dot product with a unit vector adds only
+/// zeros), without the D x D identity (20 GB at D = 50 000) or its K D^2 products.
+pub fn from_coordinates(weights: &Weights) -> InitInputs {
+    from_projections(
+        weights,
+        weights.d(),
+        weights.w.clone(),
+        weights.v.clone(),
+        &no_bulk(weights.d()),
+    )
+}
+
+fn no_bulk(d: usize) -> Spiked {
+    Spiked {
+        d: crate::data::Dim::Finite(d),
         spikes: vec![],
         sigma: 0.0,
-    };
-    from_weights(weights, eig, &spiked)
+    }
 }
 
 /// The informed start `w_k = a e_k`, `v_k = b sqrt(D) e_k` (needs K <= M).
@@ -165,4 +178,23 @@ pub fn full_basis_coordinates(rows: &[Vec<f64>], eig: &[Vec<f64>]) -> Vec<Vec<f6
             out
         })
         .collect()
+}
+
+#[cfg(test)]
+mod coordinate_tests {
+    use super::*;
+    use crate::data::{eigenvectors, EigenFamily};
+
+    #[test]
+    fn coordinates_give_the_canonical_basis_order_parameters_to_the_bit() {
+        // Debug text tells every bit apart that matters here, signed zeros included.
+        for (k, d) in [(1, 7), (3, 40)] {
+            let weights = Weights::random(k, d, 0.3, 11);
+            let canonical = eigenvectors(EigenFamily::Canonical, d, d, 0);
+            assert_eq!(
+                format!("{:?}", from_coordinates(&weights)),
+                format!("{:?}", from_weights_full(&weights, &canonical))
+            );
+        }
+    }
 }

@@ -131,10 +131,15 @@ pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
         job.times.last().copied().unwrap_or(1.0),
     );
     let progress = Progress::new(args.output.report.quiet, 1000, "ODE time");
-    let run = job.run(|t| progress.set(Progress::log_position(t, t_min, t_end)))?;
+    let handle = job.load()?;
+    handle.check_memory(job.times.len(), &job.solver, args.states)?;
+    let run = handle.integrate(&job.times, &job.solver, |t| {
+        progress.set(Progress::log_position(t, t_min, t_end))
+    })?;
     drop(progress);
     let elapsed = start.elapsed();
-    let mut buf = Vec::new();
+    let columns = 1 + run.observable_names.len() + if args.states { run.state_columns.len() } else { 0 };
+    let mut buf = text_buffer(crate::run::csv_text_bytes(run.trajectory.times.len(), columns))?;
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     record.write_output(&args.output.out, &buf)?;
     // A file of one's own need not observe eg: then the summary names none.
@@ -330,4 +335,17 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs, record: &Record) -> Result<(), RunE
         })),
     )?;
     Ok(())
+}
+
+/// An empty buffer that can hold `bytes` of output text: the estimate's blind spots become an
+/// error, not an abort, when the allocation fails.
+fn text_buffer(bytes: f64) -> Result<Vec<u8>, RunError> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(bytes as usize).map_err(|_| {
+        RunError::Io(format!(
+            "cannot hold the {:.2} GB of the output's text in memory",
+            bytes / 1e9
+        ))
+    })?;
+    Ok(buf)
 }

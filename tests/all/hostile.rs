@@ -1,4 +1,4 @@
-//! Hostile input, round 3 (the parts done so far): tolerances the integrators cannot honour,
+//! Hostile input, round 3 (with pairing.rs, signals.rs and memory_limits.rs): tolerances the integrators cannot honour,
 //! numbers no run may report, options that would do nothing, a failing standard error, and
 //! data files whose rows or bytes were lost or refused.
 

@@ -18,6 +18,7 @@ mod house;
 mod jit;
 mod jit_fuzz;
 mod loaders;
+mod memory_limits;
 mod pairing;
 mod provenance;
 mod realdata;

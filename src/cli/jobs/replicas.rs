@@ -112,12 +112,12 @@ fn replicas_job(model: &ModelArgs, a: &SgdOptions, scaling: Scaling, with_ode: b
     }
     let t_end = ode.times.last().copied().unwrap_or(0.0);
     let d = ode.source.finite_d(if with_ode { "compare" } else { "sgd" })?;
-    // Per replica running at once: encoder, decoder and a few D-vectors; shared: the held-out
-    // set and the spike directions; and every replica's outputs.
+    // Per replica running at once: encoder, decoder, a few D-vectors and its own held-out set
+    // (each replica draws it); shared: the spike directions; and every replica's outputs.
     let threads = crate::compare::worker_threads(a.threads, a.seeds) as f64;
     let (k, df) = (ode.k as f64, d as f64);
-    let per_replica = 8.0 * (2.0 * k * df + 6.0 * df);
-    let shared = 8.0 * (a.test_samples as f64 * df + k.max(1.0) * df);
+    let per_replica = 8.0 * (2.0 * k * df + 6.0 * df + a.test_samples as f64 * df);
+    let shared = 8.0 * k.max(1.0) * df;
     let recorded = 8.0 * a.seeds as f64 * ode.times.len() as f64 * (4.0 * k * k + 4.0);
     crate::memory::check_memory(
         threads * per_replica + shared + recorded,
