@@ -67,17 +67,7 @@ pub fn equation_file(spec: &str) -> Result<EquationFile, RunError> {
             names.join(", ")
         ));
     }
-    match std::fs::metadata(spec) {
-        Ok(m) if !m.is_file() => {
-            return input(format!(
-                "cannot read equation file {spec}: not a regular file (equation files are read whole, not streamed)"
-            ))
-        }
-        Err(e) => return input(format!("cannot read equation file {spec}: {e}")),
-        Ok(_) => {}
-    }
-    let text =
-        std::fs::read_to_string(spec).map_err(|e| RunError::Input(format!("cannot read equation file {spec}: {e}")))?;
+    let text = crate::files::read_text(spec, "equation file")?;
     Ok(EquationFile {
         path: spec.to_string(),
         text,

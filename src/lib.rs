@@ -9,6 +9,7 @@ pub use aedyn_kernels as models;
 pub mod compare;
 pub mod error;
 pub mod experiment;
+pub mod files;
 pub mod memory;
 pub mod names;
 pub mod plot;

@@ -189,6 +189,7 @@ pub(crate) const MAIN_STACK_BYTES: usize = 1 << 30;
 
 /// Parses the process arguments, runs the subcommand, and maps errors to exit codes (2: bad input).
 pub fn main() -> ExitCode {
+    signals::install();
     let (cli, record) = match parse_from(std::env::args_os()) {
         Ok(parsed) => parsed,
         Err(e) if e.use_stderr() => {
@@ -201,7 +202,6 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    signals::install();
     // The equation front end and the interpreter recurse along an expression (a flat sum
     // of n terms is a chain of n binary nodes): a large stack, of which only the touched pages
     // are ever committed, takes the longest chains the parser admits (`MAX_CHAIN`).

@@ -193,10 +193,11 @@ fn input_hash(name: &str) -> Option<String> {
     if let Some(text) = crate::models::shipped_source(name) {
         return Some(sha256(text.as_bytes()));
     }
-    let mut file = std::fs::File::open(name).ok()?;
-    if !file.metadata().ok()?.is_file() {
+    // Asked before opening: opening a FIFO blocks until a writer comes.
+    if !std::fs::metadata(name).ok()?.is_file() {
         return None;
     }
+    let mut file = std::fs::File::open(name).ok()?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).ok()?;
     Some(hex(&hasher.finalize()))

@@ -101,10 +101,7 @@ pub(crate) fn run_reproduce(a: &ReproduceArgs, record: &Record) -> Result<(), Ru
     };
     let (path, text) = match experiment::shipped().into_iter().find(|(n, _)| n == name) {
         Some((n, t)) => (format!("experiments/{n}.toml"), t.to_string()),
-        None if name.ends_with(".toml") => (
-            name.clone(),
-            std::fs::read_to_string(name).map_err(|e| RunError::Input(format!("cannot read {name}: {e}")))?,
-        ),
+        None if name.ends_with(".toml") => (name.clone(), crate::files::read_text(name, "experiment file")?),
         None => {
             let names: Vec<&str> = experiment::shipped().iter().map(|(n, _)| *n).collect();
             return input(format!(
@@ -397,6 +394,7 @@ fn execute(a: &ReproduceArgs, p: &Prepared, record: &Record) -> Result<Option<se
     let created = !dir.exists();
     remove_stale_staging(dir);
     std::fs::create_dir_all(&staging).map_err(|e| RunError::Io(format!("cannot create {}: {e}", staging.display())))?;
+    let _removed_on_a_signal = super::signals::Staged::new(staging.clone());
     let start = std::time::Instant::now();
     let outcome = (|| -> Result<Vec<std::path::PathBuf>, RunError> {
         for (i, (index, shown, cli, inputs)) in commands.iter().enumerate() {

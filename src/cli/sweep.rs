@@ -25,11 +25,7 @@ struct Point {
 
 /// Reads a sweep file: a regular file, whole.
 fn read_file(path: &str) -> Result<String, RunError> {
-    let meta = std::fs::metadata(path).map_err(|e| RunError::Input(format!("cannot read {path}: {e}")))?;
-    if !meta.is_file() {
-        return input(format!("{path} is not a regular file"));
-    }
-    std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read {path}: {e}")))
+    crate::files::read_text(path, "sweep file")
 }
 
 /// `--shard I/N` as (I, N).

@@ -286,3 +286,45 @@ fn staging_folders_of_dead_processes_are_removed_on_the_next_run() {
     assert!(live.exists(), "a live process's staging folder is kept");
     assert!(dir.join("r.csv").exists());
 }
+
+#[test]
+fn files_read_whole_must_be_regular_and_may_start_with_a_bom() {
+    // A FIFO without a writer blocked `--weights` forever; every file read whole is refused
+    // unless it is a regular file (data files are streams and keep their own limits).
+    let fifo = |name: &str| {
+        let path = temp(name);
+        let _ = std::fs::remove_file(&path);
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        path.to_str().unwrap().to_string()
+    };
+    let (f, t) = (fifo("reader.fifo"), fifo("reader-fifo.toml"));
+    let (f, t) = (f.as_str(), t.as_str());
+    refused(&["ode", "--weights", f, "--d", "100"], "cannot read --weights");
+    refused(&["ode", "--equations", f], "not a regular file");
+    refused(&["reproduce", t], "cannot read experiment file");
+    refused(&["sweep", t, "--out-dir", "x"], "cannot read sweep file");
+    // A byte-order mark is skipped in every text format, as in CSV data.
+    let bom = |name: &str, text: &str| {
+        let path = temp(name);
+        std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let vanilla = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/equations/vanilla.ae")).unwrap();
+    let equations = bom("bom.ae", &vanilla);
+    let experiment = bom(
+        "bom.toml",
+        "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1, t-end = 1 }\n",
+    );
+    let out = temp("bom-out");
+    for args in [
+        vec!["ode", "--equations", &equations, "--t-end", "1", "--quiet"],
+        vec!["reproduce", &experiment, "--out-dir", out.to_str().unwrap(), "--quiet"],
+    ] {
+        let (code, _, err) = aedyn(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+}

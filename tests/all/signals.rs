@@ -127,3 +127,27 @@ fn a_sweep_stopped_by_ctrl_c_keeps_its_finished_points_and_writes_no_tables() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("1 of 2 points are not done yet"), "{err}");
 }
+
+#[test]
+fn a_run_blocked_where_it_cannot_check_ends_after_the_grace_period() {
+    // Opening a FIFO without a writer blocks in the kernel, where no output time comes: the
+    // signal thread ends the process itself, 2 s after the signal.
+    let fifo = temp("no-writer.csv");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = temp("blocked.csv");
+    let child = spawn(&[
+        "ode",
+        "--equations",
+        "full_spectrum",
+        "--data",
+        fifo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, err) = stop(child, "-TERM");
+    assert_eq!(code, Some(128 + 15), "{err}");
+    assert!(err.contains("stopped by SIGTERM"), "{err}");
+    assert!(!out.exists());
+}

@@ -8,8 +8,7 @@ use ae_core::activation::Activation;
 use ae_runtime::data::{Spiked, Weights};
 
 fn read_weights(path: &str, k: usize) -> Result<Weights, RunError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| RunError::Input(format!("cannot read --weights {path}: {e}")))?;
+    let text = crate::files::read_text(path, "--weights")?;
     let rows: Vec<Vec<f64>> = text
         .lines()
         .enumerate()
