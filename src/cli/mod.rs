@@ -82,6 +82,18 @@ pub(crate) enum Command {
 
 /// Runs one parsed subcommand; `record` is what it was given (see [`Record`]).
 pub(crate) fn dispatch(command: &Command, record: &Record) -> Result<(), RunError> {
+    // A command's outputs are staged as it writes them and moved into place together once it
+    // has succeeded, its summary printed: a failure at any point leaves none of them.
+    match run_command(command, record) {
+        Ok(()) => report::commit_outputs(),
+        Err(e) => {
+            report::discard_outputs(false);
+            Err(e)
+        }
+    }
+}
+
+fn run_command(command: &Command, record: &Record) -> Result<(), RunError> {
     match command {
         Command::Ode(a) => run_ode(a, record),
         Command::Compare(a) => run_compare(a, record),

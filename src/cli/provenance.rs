@@ -6,7 +6,7 @@ use clap::ArgMatches;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::report::write_atomically;
+use super::report::stage_output;
 use crate::error::RunError;
 
 /// Options that name where a run writes or how it talks, not what it computes: a rerun of the
@@ -141,7 +141,7 @@ impl Record {
                 record["output_sha256"] = json!(sha256(buf));
                 let text = serde_json::to_string_pretty(&record).map_err(|e| RunError::Io(e.to_string()))? + "\n";
                 let beside = record_path(path);
-                write_atomically(&beside, text.as_bytes())
+                stage_output(&beside, text.as_bytes())
                     .map_err(|e| RunError::Io(format!("cannot write {beside}: {e}")))?;
             }
         }

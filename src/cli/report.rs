@@ -2,6 +2,7 @@
 //! and writing output whole or not at all.
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use crate::error::input;
 use crate::error::RunError;
@@ -133,14 +134,7 @@ fn write_replacing(path: &str, buf: &[u8], sync: bool) -> std::io::Result<()> {
     if target.metadata().is_ok_and(|m| !m.is_file()) {
         return std::fs::write(target, buf);
     }
-    let name = target
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let temporary = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let temporary = temporary_beside(target)?;
     let result = std::fs::File::create(&temporary)
         .and_then(|mut f| f.write_all(buf).and_then(|_| if sync { f.sync_all() } else { Ok(()) }))
         .and_then(|_| std::fs::rename(&temporary, target));
@@ -150,12 +144,84 @@ fn write_replacing(path: &str, buf: &[u8], sync: bool) -> std::io::Result<()> {
     result
 }
 
+/// Outputs written in full beside their targets, to be renamed into place once the command has
+/// succeeded (its summary printed too), or removed if it fails: (thread, temporary, target).
+static PENDING: std::sync::Mutex<Vec<(std::thread::ThreadId, PathBuf, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<(std::thread::ThreadId, PathBuf, PathBuf)>> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes `buf` in full into a temporary file beside `path`, flushed to disk, to be moved into
+/// place by `commit_outputs`: a command's outputs appear all together or not at all. A path
+/// that exists and is not a regular file is written directly, as in `write_atomically`.
+pub(crate) fn stage_output(path: &str, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = std::path::Path::new(path);
+    if target.metadata().is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(target, buf);
+    }
+    let temporary = temporary_beside(target)?;
+    let written = std::fs::File::create(&temporary).and_then(|mut f| f.write_all(buf).and_then(|_| f.sync_all()));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e);
+    }
+    pending().push((std::thread::current().id(), temporary, target.to_path_buf()));
+    Ok(())
+}
+
+/// Moves this thread's staged outputs into place, in the order they were written.
+pub(crate) fn commit_outputs() -> Result<(), RunError> {
+    let me = std::thread::current().id();
+    let mine: Vec<_> = {
+        let mut all = pending();
+        let (mine, others) = all.drain(..).partition(|(thread, _, _)| *thread == me);
+        *all = others;
+        mine
+    };
+    let mut failure = None;
+    for (_, temporary, target) in mine {
+        if failure.is_some() {
+            let _ = std::fs::remove_file(&temporary);
+        } else if let Err(e) = std::fs::rename(&temporary, &target) {
+            let _ = std::fs::remove_file(&temporary);
+            failure = Some(RunError::Io(format!("cannot write {}: {e}", target.display())));
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Removes this thread's staged outputs (its command failed), or every thread's (`all`, when
+/// the process ends on a signal).
+pub(crate) fn discard_outputs(all: bool) {
+    let me = std::thread::current().id();
+    pending().retain(|(thread, temporary, _)| {
+        let drop = all || *thread == me;
+        if drop {
+            let _ = std::fs::remove_file(temporary);
+        }
+        !drop
+    });
+}
+
+fn temporary_beside(target: &std::path::Path) -> std::io::Result<PathBuf> {
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    Ok(dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id())))
+}
+
 pub(crate) fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {
     if super::capture::keep_file(out.as_deref().unwrap_or("-"), buf) {
         return Ok(());
     }
     match out {
-        Some(path) => write_atomically(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
+        Some(path) => stage_output(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
         None => std::io::stdout()
             .write_all(buf)
             .map_err(|e| RunError::Io(e.to_string())),

@@ -41,6 +41,7 @@ pub(crate) fn install() {
         for folder in STAGED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = std::fs::remove_dir_all(folder);
         }
+        super::report::discard_outputs(true);
         note!("error: stopped by {}; no output was written", name(signal));
         std::process::exit(128 + signal);
     });

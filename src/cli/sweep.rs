@@ -236,6 +236,9 @@ pub(crate) fn run_sweep(a: &SweepArgs, record: &Record) -> Result<(), RunError> 
     };
     let (summary, failure) = execute(&sweep, &points, &dir, &plan, record, &name)?;
     print_json(a.report.json, record.with_summary(summary))?;
+    // Failed points are part of a finished sweep's tables (their status says why), so the
+    // tables go into place even when the exit code says that some points failed.
+    super::report::commit_outputs()?;
     failure.map_or(Ok(()), Err)
 }
 

@@ -673,10 +673,7 @@ fn requests_beyond_the_memory_limit_are_refused() {
         let (code, stdout, stderr) = aedyn(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stdout.is_empty());
-        assert!(
-            stderr.contains(needle) && stderr.contains("more than the limit of 8.0 GB"),
-            "{stderr}"
-        );
+        assert!(stderr.contains(needle) && stderr.contains("GB it may use"), "{stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(!out.exists());
     }
@@ -753,7 +750,7 @@ fn sgd_and_spectrum_refuse_what_would_do_nothing_or_cannot_run() {
         "--bins must be between 1 and 100000",
     );
     spectrum_rejects(&["--d", "inf"], "spectrum needs a finite --d");
-    spectrum_rejects(&["--d", "200", "--samples", "1000000000"], "more than the limit");
+    spectrum_rejects(&["--d", "200", "--samples", "1000000000"], "GB it may use");
 }
 
 #[test]

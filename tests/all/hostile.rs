@@ -328,3 +328,49 @@ fn files_read_whole_must_be_regular_and_may_start_with_a_bom() {
         assert_eq!(code, 0, "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_summary_that_cannot_be_printed_leaves_no_output() {
+    // `--json` into a full device used to leave the CSV (exit 1): outputs are now staged and
+    // moved into place only after the summary is out, so a file there before stays as it was.
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let dir = temp("summary-fails");
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old.csv");
+    std::fs::write(&old, "t,eg\n0,1\n").unwrap();
+    let (new, prefix) = (dir.join("new.csv"), dir.join("pair"));
+    for args in [
+        vec!["ode", "--t-end", "1", "--json", "--out", new.to_str().unwrap()],
+        vec!["ode", "--t-end", "1", "--json", "--out", old.to_str().unwrap()],
+        vec!["compare", "--t-end", "1", "--json", "--out", new.to_str().unwrap()],
+        vec![
+            "reduced-vs-full",
+            "--k",
+            "1",
+            "--spikes",
+            "4",
+            "--t-end",
+            "1e4",
+            "--json",
+            "--out-prefix",
+            prefix.to_str().unwrap(),
+        ],
+    ] {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+            .args(&args)
+            .stdout(full.try_clone().unwrap())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1), "{args:?}");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["old.csv"], "{args:?}");
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "t,eg\n0,1\n");
+    }
+}
