@@ -133,3 +133,52 @@ proptest! {
         prop_assert!(result.is_ok(), "{} edited by {:?} panicked: {:?}", name, edit, result);
     }
 }
+
+/// Spellings of numbers that a first row may hold: every one makes the row data, never a
+/// header, whether or not it parses as a finite number.
+const NUMBER_SPELLINGS: [&str; 14] = [
+    "1",
+    "-2.5",
+    "+3",
+    ".5",
+    "1e-3",
+    "nan",
+    "NaN",
+    "inf",
+    "-Infinity",
+    "infinity",
+    "1e999",
+    "0x1F",
+    "-0",
+    "7E+2",
+];
+
+fn first_rows() -> impl Strategy<Value = Vec<String>> {
+    // Three fields, as the data below have; each a number's spelling or a word.
+    prop::collection::vec(
+        prop_oneof![
+            (0..NUMBER_SPELLINGS.len()).prop_map(|i| NUMBER_SPELLINGS[i].to_string()),
+            "[a-z]{1,6}",
+        ],
+        3,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::default())]
+
+    #[test]
+    fn a_first_row_with_a_number_is_never_dropped_as_a_header(first in first_rows(), bom in any::<bool>()) {
+        // Data rows 2-4 of valid.csv under a mutated first row (and perhaps a BOM): a row with
+        // any number in it is data, so it is loaded or refused, and a row of words alone is
+        // the header. Nothing else may come of it (the bug: `nan,1,2` vanished, exit 0).
+        let text = format!("{}{}\n1,2,3\n4,5,6.5\n7,8,10\n", if bom { "\u{feff}" } else { "" }, first.join(","));
+        let has_number = first.iter().any(|f| NUMBER_SPELLINGS.contains(&f.as_str()));
+        let result = outcome("first-row.csv", text.as_bytes(), 0).map_err(TestCaseError::fail)?;
+        match result {
+            Ok(((rows, 3), _)) => prop_assert_eq!(rows, if has_number { 4 } else { 3 }, "{}", text),
+            Ok((shape, _)) => prop_assert!(false, "{:?} from {}", shape, text),
+            Err(e) => prop_assert!(has_number, "a header of words was refused: {} ({})", e, text),
+        }
+    }
+}
