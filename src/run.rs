@@ -305,7 +305,7 @@ impl ModelHandle {
         let stiff = matches!(solver.method, Method::Auto | Method::Bdf | Method::Rodas4)
             && self.layout.len <= ae_runtime::ode::RODAS_MAX_STATE;
         let kept = 8.0 * (outputs as f64 * (n + observables as f64) + if stiff { 3.0 * n * n } else { 0.0 });
-        let columns = 1 + observables + if with_states { self.state_columns.len() } else { 0 };
+        let columns = ode_csv_columns(observables, &self.state_columns, with_states);
         check_memory(
             kept + csv_text_bytes(outputs, columns),
             &format!("{outputs} outputs of {n} states and {observables} observables, and their CSV text"),
@@ -357,6 +357,12 @@ pub fn ode_header(observable_names: &[String], states: Option<(&[String], &[usiz
         header.extend(written.iter().map(|&i| csv_name(&names[i])));
     }
     header
+}
+
+/// How many columns `ode_header` gives: t, the observables, and the written state entries
+/// `with_states`.
+pub fn ode_csv_columns(observables: usize, state_columns: &[usize], with_states: bool) -> usize {
+    1 + observables + if with_states { state_columns.len() } else { 0 }
 }
 
 /// The most bytes a CSV of `rows` rows of `columns` numbers takes: `{:e}` of an f64 is at most

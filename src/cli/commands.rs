@@ -138,7 +138,7 @@ pub(crate) fn run_ode(args: &OdeArgs, record: &Record) -> Result<(), RunError> {
     })?;
     drop(progress);
     let elapsed = start.elapsed();
-    let columns = 1 + run.observable_names.len() + if args.states { run.state_columns.len() } else { 0 };
+    let columns = crate::run::ode_csv_columns(run.observable_names.len(), &run.state_columns, args.states);
     let mut buf = text_buffer(crate::run::csv_text_bytes(run.trajectory.times.len(), columns))?;
     write_csv(&run, args.states, &mut buf).map_err(|e| RunError::Io(e.to_string()))?;
     record.write_output(&args.output.out, &buf)?;

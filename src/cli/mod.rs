@@ -229,7 +229,7 @@ pub fn main() -> ExitCode {
         // A signal that came after the last check: the outputs are complete.
         (Ok(()), _) => ExitCode::SUCCESS,
         (Err(_), Some((signal, code))) => {
-            note!("error: stopped by {signal}; no output was written (a sweep keeps the points it finished)");
+            note!("{}", signals::stopped_by(signal));
             ExitCode::from(code)
         }
         (Err(e), None) => {

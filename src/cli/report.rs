@@ -129,19 +129,40 @@ pub(crate) fn write_unsynced(path: &str, buf: &[u8]) -> std::io::Result<()> {
 }
 
 fn write_replacing(path: &str, buf: &[u8], sync: bool) -> std::io::Result<()> {
-    use std::io::Write;
     let target = std::path::Path::new(path);
-    if target.metadata().is_ok_and(|m| !m.is_file()) {
-        return std::fs::write(target, buf);
-    }
-    let temporary = temporary_beside(target)?;
-    let result = std::fs::File::create(&temporary)
-        .and_then(|mut f| f.write_all(buf).and_then(|_| if sync { f.sync_all() } else { Ok(()) }))
-        .and_then(|_| std::fs::rename(&temporary, target));
-    if result.is_err() {
+    let Some(temporary) = write_beside(target, buf, sync)? else {
+        return Ok(());
+    };
+    std::fs::rename(&temporary, target).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+/// Writes `buf` whole into a temporary file beside `target` (flushed to disk if `sync`) and
+/// returns it, for the caller to rename over `target`. A target that exists and is not a
+/// regular file (`/dev/null`, a pipe) is written directly (None): renaming over it would
+/// replace it.
+fn write_beside(target: &std::path::Path, buf: &[u8], sync: bool) -> std::io::Result<Option<PathBuf>> {
+    if target.metadata().is_ok_and(|m| !m.is_file()) {
+        return std::fs::write(target, buf).map(|_| None);
     }
-    result
+    let name = target
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let temporary = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut f| f.write_all(buf).and_then(|_| if sync { f.sync_all() } else { Ok(()) }));
+    match written {
+        Ok(()) => Ok(Some(temporary)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(e)
+        }
+    }
 }
 
 /// Outputs written in full beside their targets, to be renamed into place once the command has
@@ -156,18 +177,10 @@ fn pending() -> std::sync::MutexGuard<'static, Vec<(std::thread::ThreadId, PathB
 /// place by `commit_outputs`: a command's outputs appear all together or not at all. A path
 /// that exists and is not a regular file is written directly, as in `write_atomically`.
 pub(crate) fn stage_output(path: &str, buf: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
     let target = std::path::Path::new(path);
-    if target.metadata().is_ok_and(|m| !m.is_file()) {
-        return std::fs::write(target, buf);
+    if let Some(temporary) = write_beside(target, buf, true)? {
+        pending().push((std::thread::current().id(), temporary, target.to_path_buf()));
     }
-    let temporary = temporary_beside(target)?;
-    let written = std::fs::File::create(&temporary).and_then(|mut f| f.write_all(buf).and_then(|_| f.sync_all()));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(e);
-    }
-    pending().push((std::thread::current().id(), temporary, target.to_path_buf()));
     Ok(())
 }
 
@@ -203,17 +216,6 @@ pub(crate) fn discard_outputs(all: bool) {
         }
         !drop
     });
-}
-
-fn temporary_beside(target: &std::path::Path) -> std::io::Result<PathBuf> {
-    let name = target
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    Ok(dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id())))
 }
 
 pub(crate) fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunError> {

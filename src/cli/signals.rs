@@ -42,7 +42,7 @@ pub(crate) fn install() {
             let _ = std::fs::remove_dir_all(folder);
         }
         super::report::discard_outputs(true);
-        note!("error: stopped by {}; no output was written", name(signal));
+        note!("{}", stopped_by(name(signal)));
         std::process::exit(128 + signal);
     });
 }
@@ -74,6 +74,11 @@ fn name(signal: i32) -> &'static str {
         SIGHUP => "SIGHUP",
         _ => "a signal",
     }
+}
+
+/// The one line a run stopped by `signal` ends with, wherever it ends.
+pub(crate) fn stopped_by(signal: &str) -> String {
+    format!("error: stopped by {signal}; no output was written (a sweep keeps the points it finished)")
 }
 
 /// The signal that stopped the run, if one arrived: its name and the conventional exit code

@@ -2,7 +2,11 @@
 //! numbers no run may report, options that would do nothing, a failing standard error, and
 //! data files whose rows or bytes were lost or refused.
 
-use crate::common::{aedyn, refused, temp};
+use crate::common::{aedyn, fifo, file_names, refused, temp};
+
+/// An experiment of one quick run, `r`.
+const ONE_QUICK_RUN: &str =
+    "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1, t-end = 1 }\n";
 
 #[test]
 fn tolerances_are_bounded_to_what_the_integrators_honour() {
@@ -269,11 +273,7 @@ fn staging_folders_of_dead_processes_are_removed_on_the_next_run() {
     std::fs::create_dir_all(&live).unwrap();
     std::fs::write(dead.join("half.csv"), "t,eg\n").unwrap();
     let path = temp("stale.toml");
-    std::fs::write(
-        &path,
-        "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1, t-end = 1 }\n",
-    )
-    .unwrap();
+    std::fs::write(&path, ONE_QUICK_RUN).unwrap();
     let (code, _, err) = aedyn(&[
         "reproduce",
         path.to_str().unwrap(),
@@ -291,18 +291,8 @@ fn staging_folders_of_dead_processes_are_removed_on_the_next_run() {
 fn files_read_whole_must_be_regular_and_may_start_with_a_bom() {
     // A FIFO without a writer blocked `--weights` forever; every file read whole is refused
     // unless it is a regular file (data files are streams and keep their own limits).
-    let fifo = |name: &str| {
-        let path = temp(name);
-        let _ = std::fs::remove_file(&path);
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&path)
-            .status()
-            .unwrap()
-            .success());
-        path.to_str().unwrap().to_string()
-    };
     let (f, t) = (fifo("reader.fifo"), fifo("reader-fifo.toml"));
-    let (f, t) = (f.as_str(), t.as_str());
+    let (f, t) = (f.to_str().unwrap(), t.to_str().unwrap());
     refused(&["ode", "--weights", f, "--d", "100"], "cannot read --weights");
     refused(&["ode", "--equations", f], "not a regular file");
     refused(&["reproduce", t], "cannot read experiment file");
@@ -315,10 +305,7 @@ fn files_read_whole_must_be_regular_and_may_start_with_a_bom() {
     };
     let vanilla = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/equations/vanilla.ae")).unwrap();
     let equations = bom("bom.ae", &vanilla);
-    let experiment = bom(
-        "bom.toml",
-        "title = \"t\"\nabout = \"a\"\n[[run]]\nname = \"r\"\ncommand = \"ode\"\nargs = { k = 1, t-end = 1 }\n",
-    );
+    let experiment = bom("bom.toml", ONE_QUICK_RUN);
     let out = temp("bom-out");
     for args in [
         vec!["ode", "--equations", &equations, "--t-end", "1", "--quiet"],
@@ -365,12 +352,7 @@ fn a_summary_that_cannot_be_printed_leaves_no_output() {
             .status()
             .unwrap();
         assert_eq!(status.code(), Some(1), "{args:?}");
-        let mut left: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["old.csv"], "{args:?}");
+        assert_eq!(file_names(&dir), ["old.csv"], "{args:?}");
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "t,eg\n0,1\n");
     }
 }

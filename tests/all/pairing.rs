@@ -159,3 +159,15 @@ fn compare_refuses_a_file_that_does_not_say_its_sgd_and_parameters_sgd_lacks() {
         &format!("{hebb}:8:5: unknown SGD rule `hebb`: the simulator runs vanilla, truncated, sanger"),
     );
 }
+
+#[test]
+fn the_language_names_every_rule_of_the_simulator_and_no_other() {
+    // ae-dsl cannot depend on the simulator, so it keeps its own list of `sgd` rules; compare
+    // turns a declared name into the simulator's rule, which must always succeed.
+    use clap::ValueEnum;
+    let simulator: Vec<String> = ae_runtime::sgd::Rule::value_variants()
+        .iter()
+        .filter_map(|r| Some(r.to_possible_value()?.get_name().to_string()))
+        .collect();
+    assert_eq!(simulator, ae_dsl::ir::SGD_RULES);
+}

@@ -1,8 +1,7 @@
 //! Ctrl-C and SIGTERM during long runs: the run stops at its next check, removes what it
 //! staged, keeps what was finished, and exits with 128 + the signal's number.
 
-use crate::common::{aedyn, temp};
-use std::path::Path;
+use crate::common::{aedyn, fifo, file_names, temp};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -46,17 +45,6 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[test]
 fn a_reproduce_stopped_by_sigterm_removes_its_staging_folder() {
     // The first run finishes into the staging folder, the second (about 20 s of SGD in a debug
@@ -86,9 +74,9 @@ fn a_reproduce_stopped_by_sigterm_removes_its_staging_folder() {
     );
     assert!(!staging.exists(), "the staging folder is removed on the signal");
     assert!(
-        names(&dir).is_empty(),
+        file_names(&dir).is_empty(),
         "nothing was moved into place: {:?}",
-        names(&dir)
+        file_names(&dir)
     );
 }
 
@@ -112,7 +100,7 @@ fn a_sweep_stopped_by_ctrl_c_keeps_its_finished_points_and_writes_no_tables() {
     ];
     let child = spawn(&args);
     let kept = || {
-        names(&dir.join("points"))
+        file_names(&dir.join("points"))
             .iter()
             .filter(|n| n.ends_with(".json"))
             .count()
@@ -132,9 +120,7 @@ fn a_sweep_stopped_by_ctrl_c_keeps_its_finished_points_and_writes_no_tables() {
 fn a_run_blocked_where_it_cannot_check_ends_after_the_grace_period() {
     // Opening a FIFO without a writer blocks in the kernel, where no output time comes: the
     // signal thread ends the process itself, 2 s after the signal.
-    let fifo = temp("no-writer.csv");
-    let _ = std::fs::remove_file(&fifo);
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo = fifo("no-writer.csv");
     let out = temp("blocked.csv");
     let child = spawn(&[
         "ode",

@@ -2,7 +2,7 @@
 //! options, checked together.
 
 use super::super::args::{CompareArgs, ModelArgs, SgdArgs, SgdOptions};
-use super::{finite, ode_job, MAX_SGD_STEPS};
+use super::{finite, ode_job, value_name, MAX_SGD_STEPS};
 use crate::compare::CompareJob;
 use crate::error::{input, RunError};
 use crate::run::OdeJob;
@@ -88,20 +88,14 @@ fn paired_rule(ode: &OdeJob, a: &SgdOptions) -> Result<Rule, RunError> {
     match a.rule {
         Some(given) if given != rule => input(format!(
             "--rule {}: {}:{} says its equations describe {} SGD; drop --rule, or give equations for {} SGD",
-            rule_name(given),
+            value_name(given),
             file.path,
             declared.span.line,
             declared.rule,
-            rule_name(given)
+            value_name(given)
         )),
         _ => Ok(rule),
     }
-}
-
-fn rule_name(rule: Rule) -> String {
-    use clap::ValueEnum;
-    rule.to_possible_value()
-        .map_or_else(String::new, |v| v.get_name().to_string())
 }
 
 /// The replicas of `compare` (with the ODE) or `sgd` (without).

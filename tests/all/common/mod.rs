@@ -125,6 +125,30 @@ pub fn temp(name: &str) -> std::path::PathBuf {
     temp_dir().join(name)
 }
 
+/// A fresh FIFO (named pipe) in the temporary directory, with no writer.
+pub fn fifo(name: &str) -> std::path::PathBuf {
+    let path = temp(name);
+    let _ = std::fs::remove_file(&path);
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success());
+    path
+}
+
+/// The names of the entries of `dir`, sorted (none if it does not exist).
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// The CSV of an `aedyn ode` run: header and rows.
 pub fn ode_csv(args: &[&str], name: &str) -> (Vec<String>, Vec<Vec<f64>>) {
     let out = temp(name);
