@@ -182,7 +182,7 @@ pub(crate) struct ModelArgs {
 /// Where a subcommand writes its main CSV, and what it says besides.
 #[derive(Args)]
 pub(crate) struct Output {
-    /// Output CSV file (default: standard output).
+    /// Output CSV file (default, or `-`: standard output).
     #[arg(long)]
     pub(crate) out: Option<String>,
     #[command(flatten)]

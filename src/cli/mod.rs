@@ -113,8 +113,25 @@ where
 {
     let mut command = Cli::command();
     let matches = command.try_get_matches_from_mut(argv)?;
-    let cli = Cli::from_arg_matches(&matches)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.command.dash_is_standard_output();
     Ok((cli, Record::of(&matches, &command)))
+}
+
+impl Command {
+    /// `--out -` means standard output, as `-` does for most Unix tools (not a file named `-`).
+    fn dash_is_standard_output(&mut self) {
+        let output = match self {
+            Command::Ode(a) => &mut a.output,
+            Command::Compare(a) => &mut a.output,
+            Command::Sgd(a) => &mut a.output,
+            Command::Spectrum(a) => &mut a.output,
+            Command::ReducedVsFull(_) | Command::Reproduce(_) | Command::Sweep(_) => return,
+        };
+        if output.out.as_deref() == Some("-") {
+            output.out = None;
+        }
+    }
 }
 
 /// The options of subcommand `name` as clap declares them, without help and version (none for

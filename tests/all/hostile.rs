@@ -356,3 +356,25 @@ fn a_summary_that_cannot_be_printed_leaves_no_output() {
         assert_eq!(std::fs::read_to_string(&old).unwrap(), "t,eg\n0,1\n");
     }
 }
+
+#[test]
+fn a_dash_for_out_means_standard_output_not_a_file_named_dash() {
+    let dir = temp("dash-out");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("runs")
+    };
+    let dashed = run(&["ode", "--k", "1", "--t-end", "1", "--quiet", "--out", "-"]);
+    let plain = run(&["ode", "--k", "1", "--t-end", "1", "--quiet"]);
+    assert!(dashed.status.success(), "{}", String::from_utf8_lossy(&dashed.stderr));
+    assert!(!dashed.stdout.is_empty());
+    assert_eq!(dashed.stdout, plain.stdout);
+    assert!(file_names(&dir).is_empty(), "{:?}", file_names(&dir));
+    // With --json the summary takes standard output, so the CSV cannot go there too.
+    let json = run(&["ode", "--k", "1", "--t-end", "1", "--json", "--out", "-"]);
+    assert_eq!(json.status.code(), Some(2));
+}
