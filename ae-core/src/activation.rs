@@ -1,6 +1,7 @@
 //! Activations as every part of the program sees them: a built-in one (closed forms, or tanh's
 //! converged quadrature), or one of the user's, declared in an equation file
-//! (`activation g(x) = ...`), evaluated by compiled code and averaged by quadrature.
+//! (`activation g(x) = ...`), evaluated by compiled code and averaged by Mehler series and
+//! quadrature (or, for a ramp, by ReLU's closed forms).
 
 use std::hash::{Hash, Hasher};
 
@@ -9,6 +10,7 @@ use ae_dsl::ir::Avg;
 use crate::averages::{ActivationKind, Evaluate};
 use crate::mehler::Series;
 use crate::quadrature::{Quad, Smooth};
+use crate::ramp::Ramp;
 
 /// g and its derivatives, evaluated by code compiled from a user's activation.
 pub trait ScalarFunction: Send + Sync {
@@ -55,6 +57,8 @@ pub struct UserActivation {
     pub id: u64,
     function: Box<dyn ScalarFunction>,
     kinks: Vec<f64>,
+    /// Set when g is positively homogeneous: then its averages are closed forms.
+    ramp: Option<Ramp>,
 }
 
 impl UserActivation {
@@ -62,33 +66,48 @@ impl UserActivation {
     pub fn new(name: &str, id: u64, function: Box<dyn ScalarFunction>, mut kinks: Vec<f64>) -> UserActivation {
         kinks.sort_by(f64::total_cmp);
         kinks.dedup();
+        let ramp = Ramp::of(|x| function.g(x));
         UserActivation {
             name: name.to_string(),
             id,
             function,
             kinks,
+            ramp,
         }
     }
 
     /// Whether the averages' gradients are exact: by Price's theorem they are averages of g''
     /// and g''', which have Dirac parts at a kink that the quadrature does not see; an
-    /// activation with kinks gets finite-difference Jacobians instead.
+    /// activation with kinks gets finite-difference Jacobians instead, unless it is a ramp
+    /// (whose gradients are ReLU's closed forms).
     pub fn has_exact_gradients(&self) -> bool {
-        self.kinks.is_empty()
+        self.kinks.is_empty() || self.ramp.is_some()
+    }
+
+    /// `g(x) = below x + kink relu(x)`, when g is positively homogeneous.
+    pub fn ramp(&self) -> Option<Ramp> {
+        self.ramp
     }
 
     pub fn kinks(&self) -> &[f64] {
         &self.kinks
     }
 
-    /// Average `avg` at covariance entries `c`, by Mehler series where they converge.
+    /// Average `avg` at covariance entries `c`: a ramp's closed form, or by Mehler series
+    /// where they converge.
     pub fn average(&self, avg: Avg, c: &[f64]) -> f64 {
-        average!(Series(self), avg, c)
+        match self.ramp {
+            Some(ramp) => ramp.average(avg, c),
+            None => average!(Series(self), avg, c),
+        }
     }
 
-    /// The gradient of average `avg`, by Mehler series where they converge.
+    /// The gradient of average `avg`, as [`UserActivation::average`] computes it.
     pub fn gradient(&self, avg: Avg, c: &[f64]) -> Vec<f64> {
-        gradient!(Series(self), avg, c)
+        match self.ramp {
+            Some(ramp) => ramp.gradient(avg, c),
+            None => gradient!(Series(self), avg, c),
+        }
     }
 
     /// Average `avg` by quadrature alone (the series' oracle).

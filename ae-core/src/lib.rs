@@ -12,3 +12,4 @@ pub mod generic;
 pub mod kernel;
 pub mod mehler;
 pub mod quadrature;
+pub mod ramp;

@@ -108,12 +108,16 @@ pub(super) fn cells(bytes: &[u8]) -> Cells {
 /// `trajectories.csv` with the axes and every row. Points whose CSVs have other columns leave
 /// the missing cells empty.
 pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
-    let parsed: Vec<Option<Cells>> = outcomes
+    let texts: Vec<Option<std::borrow::Cow<str>>> = outcomes
         .iter()
-        .map(|o| o.as_ref().ok().map(|s| cells(&s.csv)))
+        .map(|o| o.as_ref().ok().map(|s| String::from_utf8_lossy(&s.csv)))
+        .collect();
+    let headers: Vec<Option<Vec<String>>> = texts
+        .iter()
+        .map(|t| t.as_ref().map(|t| t.lines().next().map(fields).unwrap_or_default()))
         .collect();
     let mut columns: Vec<String> = Vec::new();
-    for (header, _) in parsed.iter().flatten() {
+    for header in headers.iter().flatten() {
         for name in header {
             if !columns.contains(name) && !sweep.axes.contains(name) {
                 columns.push(name.clone());
@@ -131,35 +135,54 @@ pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
     .join(",")
         + "\n";
     let mut trajectories = [axes, names.collect()].concat().join(",") + "\n";
-    for (i, (outcome, table)) in outcomes.iter().zip(&parsed).enumerate() {
-        let values: Vec<String> = sweep.points[i].iter().map(|v| field(&cell(v))).collect();
-        let spread = |header: &[String], row: &[String]| -> Vec<String> {
-            columns
-                .iter()
-                .map(|c| {
-                    header
-                        .iter()
-                        .position(|h| h == c)
-                        .and_then(|j| row.get(j))
-                        .cloned()
-                        .unwrap_or_default()
-                })
-                .collect()
-        };
-        let (last, seconds, status) = match (outcome, table) {
-            (Ok(stored), Some((header, rows))) => {
-                let last = rows
-                    .last()
-                    .map_or_else(|| vec![String::new(); columns.len()], |r| spread(header, r));
-                for row in rows {
-                    trajectories += &([values.clone(), spread(header, row)].concat().join(",") + "\n");
+    let empty_row = vec![String::new(); columns.len()].join(",");
+    // One table line: the point's axis values, then its cells (none when nothing has columns).
+    let line = |values: &str, row: &str| match (values.is_empty(), columns.is_empty()) {
+        (_, true) => format!("{values}\n"),
+        (true, false) => format!("{row}\n"),
+        (false, false) => format!("{values},{row}\n"),
+    };
+    for (i, ((outcome, text), header)) in outcomes.iter().zip(&texts).zip(&headers).enumerate() {
+        let values = sweep.points[i]
+            .iter()
+            .map(|v| field(&cell(v)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (last, seconds, status) = match (outcome, text, header) {
+            (Ok(stored), Some(text), Some(header)) => {
+                // A CSV with the tables' columns in their order (every point of most sweeps)
+                // is copied line by line; others are spread cell by cell into the columns.
+                let placed: Option<Vec<Option<usize>>> =
+                    (*header != columns).then(|| columns.iter().map(|c| header.iter().position(|h| h == c)).collect());
+                let spread = |row: &str| match &placed {
+                    None => row.to_string(),
+                    Some(places) => {
+                        let cells = fields(row);
+                        places
+                            .iter()
+                            .map(|j| j.and_then(|j| cells.get(j)).map_or("", String::as_str))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    }
+                };
+                let mut last = None;
+                for row in text.lines().skip(1) {
+                    trajectories += &line(&values, &spread(row));
+                    last = Some(row);
                 }
+                let last = last.map_or_else(|| empty_row.clone(), spread);
                 (last, format!("{}", stored.seconds), "ok".to_string())
             }
-            (Err(e), _) => (vec![String::new(); columns.len()], String::new(), field(e)),
-            (Ok(_), None) => (vec![String::new(); columns.len()], String::new(), String::new()),
+            (Err(e), _, _) => (empty_row.clone(), String::new(), field(e)),
+            _ => (empty_row.clone(), String::new(), String::new()),
         };
-        points += &([values, last, vec![seconds, status]].concat().join(",") + "\n");
+        let tail = format!("{seconds},{status}");
+        points += &match (values.is_empty(), columns.is_empty()) {
+            (true, true) => format!("{tail}\n"),
+            (true, false) => format!("{last},{tail}\n"),
+            (false, true) => format!("{values},{tail}\n"),
+            (false, false) => format!("{values},{last},{tail}\n"),
+        };
     }
     Tables {
         points: points.into_bytes(),
