@@ -55,19 +55,30 @@ fn main() {
     ] {
         let mut ratios = Vec::new();
         for round in 0..3 {
-            let alone = seconds(|| {
+            let argv = |lr: &str| {
+                let mut argv = strings(&[
+                    command,
+                    "--lr",
+                    lr,
+                    "--out",
+                    "/tmp/aedyn-bench-alone.csv",
+                    "--quiet",
+                    "--json",
+                ]);
+                argv.extend(strings(&extra));
+                argv
+            };
+            // In process, outputs kept in memory: the machinery's own cost, at its strictest.
+            let alone = seconds(|| lrs.iter().for_each(|lr| run(&argv(lr))));
+            // As a user runs a point alone: a process that writes its CSV.
+            let processes = seconds(|| {
                 for lr in &lrs {
-                    let mut argv = vec![
-                        command,
-                        "--lr",
-                        lr,
-                        "--out",
-                        "/tmp/aedyn-bench-alone.csv",
-                        "--quiet",
-                        "--json",
-                    ];
-                    argv.extend(&extra);
-                    run(&strings(&argv));
+                    let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+                        .args(argv(lr))
+                        .stdout(std::process::Stdio::null())
+                        .status()
+                        .expect("runs");
+                    assert!(status.success());
                 }
             });
             let (file, out) = sweep_file(&format!("overhead-{command}-{round}"), command, fixed, &grid);
@@ -83,8 +94,10 @@ fn main() {
                 ]))
             });
             println!(
-                "16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x)",
-                swept / alone
+                "16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x); \
+                 as 16 processes {processes:.3} s ({:.3}x)",
+                swept / alone,
+                swept / processes
             );
             ratios.push(swept / alone);
         }
