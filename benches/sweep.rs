@@ -39,12 +39,49 @@ fn seconds(f: impl FnOnce()) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-fn main() {
-    // 1. Overhead per point: 16 points in a sweep on one worker against the same 16 command
-    //    lines run alone one after the other; ODE points of about 4 ms (vanilla K = 3,
-    //    t = 1000), then compare points of about 50 ms (D = 500, t = 20, 2 replicas).
-    let lrs: Vec<String> = (0..16).map(|i| format!("{}", 0.5 + 0.05 * i as f64)).collect();
+/// One point's command line, as `aedyn` takes it.
+fn point_argv(command: &str, lr: &str, extra: &[&str]) -> Vec<String> {
+    let mut argv = strings(&[
+        command,
+        "--lr",
+        lr,
+        "--out",
+        "/tmp/aedyn-bench-alone.csv",
+        "--quiet",
+        "--json",
+    ]);
+    argv.extend(strings(extra));
+    argv
+}
+
+/// Seconds for `n` points (learning rates from 0.5 on) run alone in process, one after the
+/// other, and as a sweep on one worker.
+fn alone_and_swept(command: &str, fixed: &str, extra: &[&str], n: usize, tag: &str) -> (f64, f64) {
+    let lrs: Vec<String> = (0..n).map(|i| format!("{}", 0.5 + 0.01 * i as f64)).collect();
+    let alone = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra))));
     let grid = format!("lr = [{}]", lrs.join(", "));
+    let (file, out) = sweep_file(tag, command, fixed, &grid);
+    let swept = seconds(|| {
+        run(&strings(&[
+            "sweep",
+            &file,
+            "--out-dir",
+            &out,
+            "--threads",
+            "1",
+            "--quiet",
+        ]))
+    });
+    (alone, swept)
+}
+
+fn main() {
+    // 1. Overhead per point: a sweep on one worker against the same command lines run alone
+    //    in process (outputs kept in memory: the strictest baseline), for ODE points of about
+    //    4 ms (vanilla K = 3, t = 1000) and compare points of about 50 ms (D = 500, t = 20,
+    //    2 replicas). A sweep also has costs of its own, once (its file read, its two tables
+    //    written and synced): the cost a point adds is the slope between sweeps of 16 and 48
+    //    points. Then 16 points against 16 processes, as a user runs points alone.
     for (command, fixed, extra) in [
         ("ode", "k = 3", vec![]),
         (
@@ -53,58 +90,43 @@ fn main() {
             vec!["--d", "500", "--t-end", "20", "--seeds", "2", "--threads", "1"],
         ),
     ] {
-        let mut ratios = Vec::new();
+        let (mut whole, mut added) = (Vec::new(), Vec::new());
         for round in 0..3 {
-            let argv = |lr: &str| {
-                let mut argv = strings(&[
-                    command,
-                    "--lr",
-                    lr,
-                    "--out",
-                    "/tmp/aedyn-bench-alone.csv",
-                    "--quiet",
-                    "--json",
-                ]);
-                argv.extend(strings(&extra));
-                argv
-            };
-            // In process, outputs kept in memory: the machinery's own cost, at its strictest.
-            let alone = seconds(|| lrs.iter().for_each(|lr| run(&argv(lr))));
-            // As a user runs a point alone: a process that writes its CSV.
-            let processes = seconds(|| {
-                for lr in &lrs {
-                    let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
-                        .args(argv(lr))
-                        .stdout(std::process::Stdio::null())
-                        .status()
-                        .expect("runs");
-                    assert!(status.success());
-                }
-            });
-            let (file, out) = sweep_file(&format!("overhead-{command}-{round}"), command, fixed, &grid);
-            let swept = seconds(|| {
-                run(&strings(&[
-                    "sweep",
-                    &file,
-                    "--out-dir",
-                    &out,
-                    "--threads",
-                    "1",
-                    "--quiet",
-                ]))
-            });
+            let (alone16, swept16) = alone_and_swept(command, fixed, &extra, 16, &format!("{command}-16-{round}"));
+            let (alone48, swept48) = alone_and_swept(command, fixed, &extra, 48, &format!("{command}-48-{round}"));
+            let slope = (swept48 - swept16) / (alone48 - alone16);
             println!(
-                "16 {command} points: alone {alone:.3} s, in a sweep on one worker {swept:.3} s ({:.3}x); \
-                 as 16 processes {processes:.3} s ({:.3}x)",
-                swept / alone,
-                swept / processes
+                "{command}: 16 points alone {alone16:.3} s, swept {swept16:.3} s ({:.3}x); 48 points alone \
+                 {alone48:.3} s, swept {swept48:.3} s ({:.3}x); a point's added cost {:+.1}%",
+                swept16 / alone16,
+                swept48 / alone48,
+                100.0 * (slope - 1.0)
             );
-            ratios.push(swept / alone);
+            whole.push(swept48 / alone48);
+            added.push(slope);
         }
-        ratios.sort_by(f64::total_cmp);
+        whole.sort_by(f64::total_cmp);
+        added.sort_by(f64::total_cmp);
         println!(
-            "{command}: overhead per point, median of 3: {:+.1}%",
-            100.0 * (ratios[1] - 1.0)
+            "{command}: medians of 3: 48 points in a sweep {:+.1}%, the cost a point adds {:+.1}%",
+            100.0 * (whole[1] - 1.0),
+            100.0 * (added[1] - 1.0)
+        );
+        let lrs: Vec<String> = (0..16).map(|i| format!("{}", 0.5 + 0.01 * i as f64)).collect();
+        let processes = seconds(|| {
+            for lr in &lrs {
+                let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
+                    .args(point_argv(command, lr, &extra))
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("runs");
+                assert!(status.success());
+            }
+        });
+        let (_, swept) = alone_and_swept(command, fixed, &extra, 16, &format!("{command}-processes"));
+        println!(
+            "{command}: 16 points as 16 processes {processes:.3} s, in a sweep {swept:.3} s ({:.3}x)",
+            swept / processes
         );
     }
 

@@ -96,13 +96,23 @@ fn parse(argv: &[String]) -> Result<(Cli, super::provenance::Record), RunError> 
 /// (`--out`, ...) as names; nothing is written.
 pub fn run_captured(argv: &[String], progress: Arc<ProgressCell>) -> Result<Captured, RunError> {
     let (cli, record) = parse(argv)?;
+    run_parsed_captured(&cli.command, &record, progress)
+}
+
+/// [`run_captured`] for a command line parsed already (a sweep parses each point's to check it
+/// before any runs).
+pub(crate) fn run_parsed_captured(
+    command: &Command,
+    record: &super::provenance::Record,
+    progress: Arc<ProgressCell>,
+) -> Result<Captured, RunError> {
     CAPTURE.with(|c| {
         *c.borrow_mut() = Some(Captured {
             progress: Some(progress),
             ..Captured::default()
         })
     });
-    let result = dispatch(&cli.command, &record);
+    let result = dispatch(command, record);
     let captured = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
     result.map(|()| captured)
 }

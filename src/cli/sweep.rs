@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::args::SweepArgs;
-use super::capture::{run_captured, ProgressCell};
+use super::capture::{run_parsed_captured, ProgressCell};
 use super::provenance::Record;
 use super::report::{print_json, say, Progress};
 use super::{one_line, parse_from, validate, MAIN_STACK_BYTES};
@@ -16,11 +16,12 @@ use crate::experiment::{key_line, located, RunCommand};
 use crate::sweep::store::{self, Stored};
 use crate::sweep::Sweep;
 
-/// A point ready to run: its command line (outputs included) and its key.
+/// A point ready to run: its command line (outputs included), parsed and checked, and its key.
 struct Point {
     argv: Vec<String>,
+    cli: super::Cli,
+    record: Record,
     key: String,
-    inputs: serde_json::Value,
 }
 
 /// Reads a sweep file: a regular file, whole.
@@ -84,8 +85,9 @@ fn prepare(sweep: &Sweep, path: &str, text: &str, dir: &Path) -> Result<Vec<Poin
         })?;
         points.push(Point {
             argv,
+            cli,
             key: record.key(),
-            inputs: record.to_json(),
+            record,
         });
     }
     Ok(points)
@@ -112,7 +114,7 @@ fn run_points(
         {
             let point = &points[i];
             let start = std::time::Instant::now();
-            let outcome = run_captured(&point.argv, Arc::new(ProgressCell::default()))
+            let outcome = run_parsed_captured(&point.cli.command, &point.record, Arc::new(ProgressCell::default()))
                 .map_err(|e| e.to_string())
                 .and_then(|captured| {
                     let csv = captured
@@ -129,7 +131,7 @@ fn run_points(
                         "key": point.key,
                         "point": sweep.describe(i),
                         "argv": point.argv,
-                        "inputs": point.inputs,
+                        "inputs": point.record.to_json(),
                         "summary": captured.summary,
                     });
                     store::save(dir, &point.key, &stored, record).map_err(|e| {
