@@ -39,6 +39,19 @@ fn seconds(f: impl FnOnce()) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// Runs the sweep `file` into `out` on one worker.
+fn sweep_on_one_worker(file: &str, out: &str) {
+    run(&strings(&[
+        "sweep",
+        file,
+        "--out-dir",
+        out,
+        "--threads",
+        "1",
+        "--quiet",
+    ]));
+}
+
 /// One point's command line, as `aedyn` takes it.
 fn point_argv(command: &str, lr: &str, extra: &[&str]) -> Vec<String> {
     let mut argv = strings(&[
@@ -61,17 +74,7 @@ fn alone_and_swept(command: &str, fixed: &str, extra: &[&str], n: usize, tag: &s
     let alone = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra))));
     let grid = format!("lr = [{}]", lrs.join(", "));
     let (file, out) = sweep_file(tag, command, fixed, &grid);
-    let swept = seconds(|| {
-        run(&strings(&[
-            "sweep",
-            &file,
-            "--out-dir",
-            &out,
-            "--threads",
-            "1",
-            "--quiet",
-        ]))
-    });
+    let swept = seconds(|| sweep_on_one_worker(&file, &out));
     (alone, swept)
 }
 
@@ -135,17 +138,7 @@ fn main() {
     let grid = "lr = [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25]\nseed = [0, 1]";
     let fixed = "d = 500\nt-end = 20\nseeds = 2";
     let (file, out) = sweep_file("serial", "compare", fixed, grid);
-    let one = seconds(|| {
-        run(&strings(&[
-            "sweep",
-            &file,
-            "--out-dir",
-            &out,
-            "--threads",
-            "1",
-            "--quiet",
-        ]))
-    });
+    let one = seconds(|| sweep_on_one_worker(&file, &out));
     let (file, out) = sweep_file("parallel", "compare", fixed, grid);
     let all = seconds(|| run(&strings(&["sweep", &file, "--out-dir", &out, "--quiet"])));
     println!(
