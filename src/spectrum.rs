@@ -140,9 +140,16 @@ impl SpectrumJob {
         let n = self.samples;
         let eig = self.source.eigenvectors(d);
         let mut sampler = SpikedSampler::new(eig, &model.spikes, model.sigma);
-        let rows = test_set(&mut sampler, self.seed, n);
+        let unavailable = |what: &str, gb: f64| {
+            RunError::Io(format!(
+                "cannot hold {what} ({gb:.2} GB) in the memory this process can have"
+            ))
+        };
+        let rows = test_set(&mut sampler, self.seed, n)
+            .map_err(|_| unavailable(&format!("{n} samples of D = {d}"), (n * d) as f64 * 8e-9))?;
         // The model has mean zero: the covariance is X^T X / N, not centred.
-        let cov = ae_runtime::data::covariance(&rows, d);
+        let cov = ae_runtime::data::covariance(&rows, d)
+            .map_err(|_| unavailable("their covariance", (d * d + n * d) as f64 * 8e-9))?;
         drop(rows);
         let mut eigenvalues: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
         eigenvalues.sort_by(|a, b| b.total_cmp(a));

@@ -155,7 +155,7 @@ impl CompareJob {
         // runs: they are exact functions of the weights' order parameters.
         let measure = Arc::new(Measure::new(&self.ode)?);
         let steps: Vec<u64> = self.ode.times.iter().map(|t| (t * d as f64).round() as u64).collect();
-        let records = self.all_replicas(&measure, &steps, &weights, &eig, m, progress);
+        let records = self.all_replicas(&measure, &steps, &weights, &eig, m, progress)?;
         if ae_runtime::interrupt::requested() {
             return Err(RunError::Interrupted);
         }
@@ -209,9 +209,9 @@ impl CompareJob {
         eig: &[Vec<f64>],
         m: usize,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Vec<ReplicaRecord> {
+    ) -> Result<Vec<ReplicaRecord>, RunError> {
         let threads = worker_threads(self.threads, self.seeds);
-        let mut results: Vec<Option<ReplicaRecord>> = vec![None; self.seeds];
+        let mut results: Vec<Option<Result<ReplicaRecord, RunError>>> = (0..self.seeds).map(|_| None).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let seed = self.sample_seed;
         std::thread::scope(|scope| {

@@ -5,6 +5,7 @@ use ae_runtime::data::Weights;
 use ae_runtime::sgd::{sample_rng, test_set, Sgd};
 
 use super::{decoder_overlaps, CompareJob, Measure};
+use crate::error::RunError;
 
 /// What one replica measured, each by output time, and its final state.
 #[derive(Clone)]
@@ -46,11 +47,18 @@ impl CompareJob {
         tracked: usize,
         seed: u64,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> ReplicaRecord {
+    ) -> Result<ReplicaRecord, RunError> {
         let mut sgd = Sgd::new(self.sgd.clone(), weights, vec![]);
         let mut sampler = self.ode.source.sampler(eig, self.draw);
         let mut rng = sample_rng(seed, replica as u64);
-        let test = test_set(sampler.as_mut(), seed, self.test_samples);
+        let test = test_set(sampler.as_mut(), seed, self.test_samples).map_err(|_| {
+            RunError::Io(format!(
+                "cannot hold replica {replica}'s {} held-out samples of D = {} ({:.2} GB) in the memory this process can have",
+                self.test_samples,
+                sgd.d,
+                (self.test_samples * sgd.d) as f64 * 8e-9
+            ))
+        })?;
         let mut record = ReplicaRecord {
             observables: Vec::with_capacity(steps.len()),
             reconstructed: Vec::with_capacity(steps.len()),
@@ -110,6 +118,6 @@ impl CompareJob {
                 originals,
             });
         }
-        record
+        Ok(record)
     }
 }

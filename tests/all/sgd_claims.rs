@@ -33,7 +33,7 @@ fn train(config: SgdConfig, k: usize, family: EigenFamily, seed: u64) -> (Sgd, V
 /// has a standard deviation comparable to its mean over D = 500 coordinates).
 fn eg(sgd: &Sgd, eig: &[Vec<f64>]) -> f64 {
     let mut sampler = SpikedSampler::new(eig.to_vec(), &SPIKES, 1.0);
-    sgd.test_error(&test_set(&mut sampler, 99, 20_000))
+    sgd.test_error(&test_set(&mut sampler, 99, 20_000).unwrap())
 }
 
 #[test]

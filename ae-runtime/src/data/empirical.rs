@@ -76,7 +76,17 @@ impl RealData {
         }
         let scale = var.sqrt();
         rows.iter_mut().flatten().for_each(|x| *x /= scale);
-        let (eigenvalues, eigenvectors) = eigen(covariance(&rows, d));
+        let Ok(cov) = covariance(&rows, d) else {
+            return fail(
+                &samples.source,
+                "samples",
+                format!(
+                    "their covariance (D = {d}: {:.2} GB with its copy of the samples) does not fit in the memory this process can have",
+                    (d * d + n * d) as f64 * 8.0 / 1e9
+                ),
+            );
+        };
+        let (eigenvalues, eigenvectors) = eigen(cov);
         Ok(RealData {
             source: samples.source,
             d,
@@ -103,15 +113,21 @@ impl RealData {
 /// The covariance `Xᵀ X / n` of centred rows, by one matrix product (a rank-one update per
 /// sample streams the whole D x D matrix through memory once per sample: 20 times slower at
 /// D = 1024).
-pub fn covariance(rows: &[Vec<f64>], d: usize) -> DMatrix<f64> {
+/// Memory that cannot be had (the copy of the rows and the D x D result) is an error, not an
+/// abort.
+pub fn covariance(rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, std::collections::TryReserveError> {
     let n = rows.len();
-    let mut x = Vec::with_capacity(n * d);
+    let mut x = Vec::new();
+    x.try_reserve_exact(n * d)?;
     for row in rows {
         x.extend_from_slice(&row[..d]);
     }
-    let mut cov = DMatrix::<f64>::zeros(d, d);
+    let mut entries = Vec::new();
+    entries.try_reserve_exact(d.checked_mul(d).unwrap_or(usize::MAX))?;
+    entries.resize(d * d, 0.0);
+    let mut cov = DMatrix::<f64>::from_vec(d, d, entries);
     if n == 0 || d == 0 {
-        return cov;
+        return Ok(cov);
     }
     let (d_, one) = (d as isize, 1isize);
     // SAFETY: X is n x d row-major (strides d, 1) in `x`, Xᵀ is d x n with strides (1, d) in the
@@ -142,7 +158,7 @@ pub fn covariance(rows: &[Vec<f64>], d: usize) -> DMatrix<f64> {
             cov[(j, i)] = v;
         }
     }
-    cov
+    Ok(cov)
 }
 
 /// Eigenpairs of a symmetric matrix, eigenvalues descending, eigenvectors as rows: nalgebra's

@@ -4,6 +4,7 @@
 
 use ae_core::averages::Evaluate as _;
 use rand::RngCore;
+use std::collections::TryReserveError;
 
 pub use normal::Xoshiro256PlusPlusX8;
 
@@ -866,16 +867,21 @@ fn keyed(seeder: &mut impl RngCore) -> SampleRng {
     Xoshiro256PlusPlusX8::from_seed_bytes(&key)
 }
 
-/// `n` held-out samples for Monte-Carlo estimates of eg, the same for every replica of `seed`.
-pub fn test_set(sampler: &mut dyn Sampler, seed: u64, n: usize) -> Vec<Vec<f64>> {
+/// `n` held-out samples for Monte-Carlo estimates of eg, the same for every replica of `seed`;
+/// memory that cannot be had is an error, not an abort.
+pub fn test_set(sampler: &mut dyn Sampler, seed: u64, n: usize) -> Result<Vec<Vec<f64>>, TryReserveError> {
     let mut r = keyed(&mut rng(seed, stream::TEST));
-    (0..n)
-        .map(|_| {
-            let mut x = vec![0.0; sampler.d()];
-            sampler.sample(&mut r, &mut x);
-            x
-        })
-        .collect()
+    let d = sampler.d();
+    let mut rows = Vec::new();
+    rows.try_reserve_exact(n)?;
+    for _ in 0..n {
+        let mut x = Vec::new();
+        x.try_reserve_exact(d)?;
+        x.resize(d, 0.0);
+        sampler.sample(&mut r, &mut x);
+        rows.push(x);
+    }
+    Ok(rows)
 }
 
 /// The sample generator of replica `replica` of a run seeded with `seed`.
@@ -1221,5 +1227,15 @@ mod tests {
                 "row {m}: overlap {overlap}, norm {norm}"
             );
         }
+    }
+
+    /// A held-out set larger than any address space is an error the caller can report, not
+    /// the allocator's abort: 2^44 rows take 422 TB for their headers alone.
+    #[test]
+    fn a_test_set_that_cannot_be_held_is_an_error() {
+        let eig = eigenvectors(EigenFamily::Random, 1, 100, 2);
+        let mut sampler = SpikedSampler::new(eig, &[4.0], 1.0);
+        assert!(test_set(&mut sampler, 1, 1 << 44).is_err());
+        assert_eq!(test_set(&mut sampler, 1, 3).unwrap().len(), 3);
     }
 }
