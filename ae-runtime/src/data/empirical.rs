@@ -123,7 +123,7 @@ pub fn covariance(rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, std::coll
         x.extend_from_slice(&row[..d]);
     }
     let mut entries = Vec::new();
-    entries.try_reserve_exact(d.checked_mul(d).unwrap_or(usize::MAX))?;
+    entries.try_reserve_exact(d.saturating_mul(d))?;
     entries.resize(d * d, 0.0);
     let mut cov = DMatrix::<f64>::from_vec(d, d, entries);
     if n == 0 || d == 0 {
