@@ -25,6 +25,7 @@ mod jobs;
 mod outputs;
 pub mod provenance;
 mod report;
+pub use report::note_closed_standard_output;
 mod reproduce;
 mod signals;
 mod sweep;

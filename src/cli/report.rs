@@ -97,9 +97,29 @@ pub(crate) fn print_json(json: bool, value: serde_json::Value) -> Result<(), Run
     Ok(())
 }
 
+/// Set by the binary before Rust's runtime starts, when descriptor 1 was closed: the runtime
+/// then reopens it on /dev/null, where everything written would vanish without an error.
+static STANDARD_OUTPUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Records that standard output was closed when the process started (see `src/main.rs`).
+pub fn note_closed_standard_output() {
+    STANDARD_OUTPUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// An error if standard output was closed at the start, before anything is written to it.
+fn standard_output_open() -> Result<(), RunError> {
+    if STANDARD_OUTPUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(RunError::Io(
+            "cannot write to standard output: it was closed when aedyn started".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// One line on standard output; a closed or full output is an error, not a panic.
 pub(crate) fn say(line: &str) -> Result<(), RunError> {
     use std::io::Write;
+    standard_output_open()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")
         .and_then(|_| out.flush())
@@ -224,8 +244,10 @@ pub(crate) fn write_output(out: &Option<String>, buf: &[u8]) -> Result<(), RunEr
     }
     match out {
         Some(path) => stage_output(path, buf).map_err(|e| RunError::Io(format!("cannot write {path}: {e}"))),
-        None => std::io::stdout()
-            .write_all(buf)
-            .map_err(|e| RunError::Io(e.to_string())),
+        None => standard_output_open().and_then(|()| {
+            std::io::stdout()
+                .write_all(buf)
+                .map_err(|e| RunError::Io(e.to_string()))
+        }),
     }
 }

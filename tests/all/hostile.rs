@@ -104,6 +104,42 @@ fn a_failing_standard_error_changes_no_outcome() {
     }
 }
 
+/// With standard output closed (`>&-`), what was meant for it is an error (exit 1), as for a
+/// closed pipe, not lost with exit 0: a `--json` summary, and a CSV without `--out`. Standard
+/// output on /dev/null is open, so it is written there as asked.
+#[test]
+fn a_closed_standard_output_is_an_error_and_dev_null_is_not() {
+    let out = temp("closed-stdout.csv");
+    let out = out.to_str().unwrap();
+    let run = |redirect: &str, args: &[&str]| {
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec \"$0\" \"$@\" {redirect}"))
+            .arg(env!("CARGO_BIN_EXE_aedyn"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let json = ["ode", "--k", "1", "--t-end", "1", "--quiet", "--json", "--out", out];
+    let csv = ["ode", "--k", "1", "--t-end", "1", "--quiet"];
+    for args in [&json[..], &csv[..]] {
+        let (code, err) = run(">&-", args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("standard output") && err.contains("closed"), "{err}");
+        let (code, err) = run(">/dev/null", args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
+    // The summary was not printed, so the CSV was not kept either (all outputs or none).
+    std::fs::remove_file(out).ok();
+    let (code, _) = run(">&-", &json);
+    assert_eq!(code, Some(1));
+    assert!(!std::path::Path::new(out).exists());
+}
+
 fn load_file(
     name: &str,
     bytes: &[u8],
