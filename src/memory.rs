@@ -54,6 +54,15 @@ pub fn budget() -> Result<Budget, RunError> {
     Ok(budget)
 }
 
+/// The error for a buffer of `bytes` whose reservation failed (a blind spot of the estimate):
+/// `what` names it.
+pub fn cannot_hold(what: &str, bytes: f64) -> RunError {
+    RunError::Io(format!(
+        "cannot hold {what} ({:.2} GB) in the memory this process can have",
+        bytes / 1e9
+    ))
+}
+
 /// The limit in bytes (see [`budget`]).
 pub fn memory_limit_bytes() -> Result<f64, RunError> {
     Ok(budget()?.bytes)
@@ -74,8 +83,6 @@ pub fn check_memory(bytes: f64, what: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The bytes each real limit leaves free, and what the limit is. Linux only (elsewhere none is
-/// found, and the budget is the default).
 /// [`real_limits`], read again at most once a second: a sweep asks before every point, and
 /// reading /proc and the control groups each time took 7% of a sweep of 4 ms points.
 fn recent_limits() -> Vec<(f64, String)> {
@@ -92,6 +99,8 @@ fn recent_limits() -> Vec<(f64, String)> {
     }
 }
 
+/// The bytes each real limit leaves free, and what the limit is. Linux only (elsewhere none is
+/// found, and the budget is the default).
 fn real_limits() -> Vec<(f64, String)> {
     let read = |path: &str| std::fs::read_to_string(path).ok();
     let mut limits = Vec::new();

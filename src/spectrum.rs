@@ -6,6 +6,7 @@ use ae_runtime::data::Spiked;
 use ae_runtime::sgd::{test_set, SpikedSampler};
 
 use crate::error::RunError;
+use crate::memory::cannot_hold;
 use crate::source::DataSource;
 
 /// What `aedyn spectrum` computes.
@@ -140,16 +141,11 @@ impl SpectrumJob {
         let n = self.samples;
         let eig = self.source.eigenvectors(d);
         let mut sampler = SpikedSampler::new(eig, &model.spikes, model.sigma);
-        let unavailable = |what: &str, gb: f64| {
-            RunError::Io(format!(
-                "cannot hold {what} ({gb:.2} GB) in the memory this process can have"
-            ))
-        };
         let rows = test_set(&mut sampler, self.seed, n)
-            .map_err(|_| unavailable(&format!("{n} samples of D = {d}"), (n * d) as f64 * 8e-9))?;
+            .map_err(|_| cannot_hold(&format!("{n} samples of D = {d}"), (n * d) as f64 * 8.0))?;
         // The model has mean zero: the covariance is X^T X / N, not centred.
         let cov = ae_runtime::data::covariance(&rows, d)
-            .map_err(|_| unavailable("their covariance", (d * d + n * d) as f64 * 8e-9))?;
+            .map_err(|_| cannot_hold("their covariance", (d * d + n * d) as f64 * 8.0))?;
         drop(rows);
         let mut eigenvalues: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
         eigenvalues.sort_by(|a, b| b.total_cmp(a));

@@ -341,11 +341,7 @@ pub(crate) fn run_spectrum(a: &SpectrumArgs, record: &Record) -> Result<(), RunE
 /// error, not an abort, when the allocation fails.
 fn text_buffer(bytes: f64) -> Result<Vec<u8>, RunError> {
     let mut buf = Vec::new();
-    buf.try_reserve_exact(bytes as usize).map_err(|_| {
-        RunError::Io(format!(
-            "cannot hold the {:.2} GB of the output's text in memory",
-            bytes / 1e9
-        ))
-    })?;
+    buf.try_reserve_exact(bytes as usize)
+        .map_err(|_| crate::memory::cannot_hold("the output's text", bytes))?;
     Ok(buf)
 }

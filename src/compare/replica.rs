@@ -6,6 +6,7 @@ use ae_runtime::sgd::{sample_rng, test_set, Sgd};
 
 use super::{decoder_overlaps, CompareJob, Measure};
 use crate::error::RunError;
+use crate::memory::cannot_hold;
 
 /// What one replica measured, each by output time, and its final state.
 #[derive(Clone)]
@@ -52,12 +53,13 @@ impl CompareJob {
         let mut sampler = self.ode.source.sampler(eig, self.draw);
         let mut rng = sample_rng(seed, replica as u64);
         let test = test_set(sampler.as_mut(), seed, self.test_samples).map_err(|_| {
-            RunError::Io(format!(
-                "cannot hold replica {replica}'s {} held-out samples of D = {} ({:.2} GB) in the memory this process can have",
-                self.test_samples,
-                sgd.d,
-                (self.test_samples * sgd.d) as f64 * 8e-9
-            ))
+            cannot_hold(
+                &format!(
+                    "replica {replica}'s {} held-out samples of D = {}",
+                    self.test_samples, sgd.d
+                ),
+                (self.test_samples * sgd.d) as f64 * 8.0,
+            )
         })?;
         let mut record = ReplicaRecord {
             observables: Vec::with_capacity(steps.len()),

@@ -136,11 +136,12 @@ pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
         + "\n";
     let mut trajectories = [axes, names.collect()].concat().join(",") + "\n";
     let empty_row = vec![String::new(); columns.len()].join(",");
-    // One table line: the point's axis values, then its cells (none when nothing has columns).
-    let line = |values: &str, row: &str| match (values.is_empty(), columns.is_empty()) {
-        (_, true) => format!("{values}\n"),
-        (true, false) => format!("{row}\n"),
-        (false, false) => format!("{values},{row}\n"),
+    // One table line: the point's axis values (if the sweep has axes), its cells (if any
+    // point has columns), then `tail` (points.csv's seconds and status).
+    let line = |values: &str, row: &str, tail: Option<&str>| {
+        let parts = [(!sweep.axes.is_empty(), values), (!columns.is_empty(), row)];
+        let present = parts.into_iter().filter(|(present, _)| *present).map(|(_, part)| part);
+        present.chain(tail).collect::<Vec<_>>().join(",") + "\n"
     };
     for (i, ((outcome, text), header)) in outcomes.iter().zip(&texts).zip(&headers).enumerate() {
         let values = sweep.points[i]
@@ -167,7 +168,7 @@ pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
                 };
                 let mut last = None;
                 for row in text.lines().skip(1) {
-                    trajectories += &line(&values, &spread(row));
+                    trajectories += &line(&values, &spread(row), None);
                     last = Some(row);
                 }
                 let last = last.map_or_else(|| empty_row.clone(), spread);
@@ -176,13 +177,7 @@ pub fn collect(sweep: &Sweep, outcomes: &[Result<Stored, String>]) -> Tables {
             (Err(e), _, _) => (empty_row.clone(), String::new(), field(e)),
             _ => (empty_row.clone(), String::new(), String::new()),
         };
-        let tail = format!("{seconds},{status}");
-        points += &match (values.is_empty(), columns.is_empty()) {
-            (true, true) => format!("{tail}\n"),
-            (true, false) => format!("{last},{tail}\n"),
-            (false, true) => format!("{values},{tail}\n"),
-            (false, false) => format!("{values},{last},{tail}\n"),
-        };
+        points += &line(&values, &last, Some(&format!("{seconds},{status}")));
     }
     Tables {
         points: points.into_bytes(),

@@ -99,25 +99,35 @@ fn a_declared_tanh_equals_the_built_in_one() {
     }
 }
 
+/// Asserts that `declared` gives `builtin`'s closed-form averages and their gradients to
+/// `tol` at each covariance of `at`.
+fn assert_closed_forms_of(declared: Activation, builtin: ActivationKind, at: &[[f64; 6]], tol: f64) {
+    for c in at {
+        for (name, avg) in Avg::ALL {
+            let args = arguments(avg, c);
+            let want = builtin.average(avg, &args);
+            assert_close(
+                format!("{name} at {c:?}"),
+                &[declared.average(avg, &args)],
+                &[want],
+                tol,
+            );
+            let want = builtin.average_grad(avg, &args);
+            assert_close(
+                format!("{name} gradient at {c:?}"),
+                &declared.average_grad(avg, &args),
+                &want,
+                tol,
+            );
+        }
+    }
+}
+
 /// `activation lin(x) = x` meets linear's closed forms to 1e-12: its coefficients are exact
 /// (one term), so only rounding remains.
 #[test]
 fn a_declared_identity_equals_the_linear_closed_forms() {
-    let lin = user("lin");
-    for c in covariances() {
-        for (name, avg) in Avg::ALL {
-            let args = arguments(avg, &c);
-            let want = ActivationKind::Linear.average(avg, &args);
-            assert_close(format!("{name} at {c:?}"), &[lin.average(avg, &args)], &[want], 1e-12);
-            let want = ActivationKind::Linear.average_grad(avg, &args);
-            assert_close(
-                format!("{name} gradient at {c:?}"),
-                &lin.average_grad(avg, &args),
-                &want,
-                1e-12,
-            );
-        }
-    }
+    assert_closed_forms_of(user("lin"), ActivationKind::Linear, &covariances(), 1e-12);
 }
 
 /// `(x + abs(x)) / 2` is recognised as a ramp (positively homogeneous), so its averages and
@@ -128,20 +138,14 @@ fn a_declared_identity_equals_the_linear_closed_forms() {
 fn a_declared_ramp_equals_the_relu_closed_forms() {
     let ramp = user("ramp");
     assert!(ramp.has_exact_gradients());
-    for c in covariances().into_iter().filter(|c| c[0] > 0.0) {
+    let at: Vec<[f64; 6]> = covariances().into_iter().filter(|c| c[0] > 0.0).collect();
+    assert_closed_forms_of(ramp, ActivationKind::Relu, &at, 1e-12);
+    for c in &at {
         for (name, avg) in Avg::ALL {
-            let args = arguments(avg, &c);
+            let args = arguments(avg, c);
             let want = ActivationKind::Relu.average(avg, &args);
-            assert_close(format!("{name} at {c:?}"), &[ramp.average(avg, &args)], &[want], 1e-12);
             let quadrature = ramp.average_by_quadrature(avg, &args);
             assert_close(format!("{name} by quadrature at {c:?}"), &[quadrature], &[want], 1e-9);
-            let want = ActivationKind::Relu.average_grad(avg, &args);
-            assert_close(
-                format!("{name} gradient at {c:?}"),
-                &ramp.average_grad(avg, &args),
-                &want,
-                1e-12,
-            );
         }
     }
 }

@@ -108,6 +108,7 @@ pub(crate) fn load_data(a: &DataArgs) -> Result<Option<Arc<RealData>>, RunError>
                 options_key(&options)
             )
         });
+    // Held while loading: a sweep's workers asking for the same file wait for one load.
     let mut last = LAST_DATA.lock().unwrap_or_else(|e| e.into_inner());
     if let (Some(id), Some((kept, data))) = (&identity, &*last) {
         if id == kept {
