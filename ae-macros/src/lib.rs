@@ -285,7 +285,10 @@ mod tests {
         std::fs::write(&path, file_text).unwrap();
         let path = path.to_string_lossy().to_string();
         let input: Input = syn::parse2(quote!(files = [#path], k = [2], activations = [erf])).unwrap();
-        let err = expand(&input).expect_err("a malformed file must not expand");
+        let expanded = expand(&input);
+        // Each test process used to leave its folder behind in the temporary directory.
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = expanded.expect_err("a malformed file must not expand");
         let tokens = err.to_compile_error().to_string();
         assert!(tokens.contains("compile_error"), "{tokens}");
         err.to_string()
