@@ -52,81 +52,107 @@ fn sweep_on_one_worker(file: &str, out: &str) {
     ]));
 }
 
-/// One point's command line, as `aedyn` takes it.
-fn point_argv(command: &str, lr: &str, extra: &[&str]) -> Vec<String> {
-    let mut argv = strings(&[
-        command,
-        "--lr",
-        lr,
-        "--out",
-        "/tmp/aedyn-bench-alone.csv",
-        "--quiet",
-        "--json",
-    ]);
+/// One point's command line, as `aedyn` takes it, its CSV written to `out`.
+fn point_argv(command: &str, lr: &str, extra: &[&str], out: &str) -> Vec<String> {
+    let mut argv = strings(&[command, "--lr", lr, "--out", out, "--quiet", "--json"]);
     argv.extend(strings(extra));
     argv
 }
 
-/// Seconds for `n` points (learning rates from 0.5 on) run alone in process, one after the
-/// other, and as a sweep on one worker.
-fn alone_and_swept(command: &str, fixed: &str, extra: &[&str], n: usize, tag: &str) -> (f64, f64) {
+/// Seconds for `n` points run alone in process, one after the other: with their outputs kept
+/// in memory, and writing their files as the command does (the CSV and its record); then the
+/// same points as a sweep on one worker.
+struct Timed {
+    in_memory: f64,
+    writing: f64,
+    swept: f64,
+}
+
+fn alone_and_swept(command: &str, fixed: &str, extra: &[&str], n: usize, tag: &str) -> Timed {
     let lrs: Vec<String> = (0..n).map(|i| format!("{}", 0.5 + 0.01 * i as f64)).collect();
-    let alone = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra))));
-    let grid = format!("lr = [{}]", lrs.join(", "));
-    let (file, out) = sweep_file(tag, command, fixed, &grid);
+    let scratch = "/tmp/aedyn-bench-alone.csv";
+    let in_memory = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra, scratch))));
+    let (file, out) = sweep_file(tag, command, fixed, &format!("lr = [{}]", lrs.join(", ")));
+    let alone_dir = std::path::Path::new(&out).with_file_name("alone");
+    std::fs::create_dir_all(&alone_dir).unwrap();
+    let writing = seconds(|| {
+        for (i, lr) in lrs.iter().enumerate() {
+            let csv = alone_dir.join(format!("{i}.csv")).to_string_lossy().into_owned();
+            // Without --json: its summary would be printed here, which a sweep does not do.
+            let argv: Vec<String> = point_argv(command, lr, extra, &csv)
+                .into_iter()
+                .filter(|a| a != "--json")
+                .collect();
+            aedyn::cli::run_in_process(&argv).expect("runs");
+        }
+    });
     let swept = seconds(|| sweep_on_one_worker(&file, &out));
-    (alone, swept)
+    Timed {
+        in_memory,
+        writing,
+        swept,
+    }
+}
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn main() {
     // 1. Overhead per point: a sweep on one worker against the same command lines run alone
-    //    in process (outputs kept in memory: the strictest baseline), for ODE points of about
-    //    4 ms (vanilla K = 3, t = 1000) and compare points of about 50 ms (D = 500, t = 20,
-    //    2 replicas). A sweep also has costs of its own, once (its file read, its two tables
-    //    written and synced): the cost a point adds is the slope between sweeps of 16 and 48
-    //    points. Then 16 points against 16 processes, as a user runs points alone.
-    for (command, fixed, extra) in [
-        ("ode", "k = 3", vec![]),
+    //    in process, writing their files as the command does (the CSV and its record, as a
+    //    sweep does) and, the strictest baseline, with their outputs kept in memory; for ODE
+    //    points of about 4 ms (vanilla K = 3, t = 1000) and compare points of about 50 ms
+    //    (D = 500, t = 20, 2 replicas). A sweep also has costs of its own, once (its file
+    //    read, its two tables written and synced): the cost a point adds is the slope between
+    //    a small and a large sweep. Medians of 5 rounds: a 4 ms point is at the mercy of this
+    //    shared machine. Then 16 points against 16 processes, as a user runs points alone.
+    for (command, fixed, extra, (small, large)) in [
+        ("ode", "k = 3", vec![], (32, 128)),
         (
             "compare",
             "d = 500\nt-end = 20\nseeds = 2\nthreads = 1",
             vec!["--d", "500", "--t-end", "20", "--seeds", "2", "--threads", "1"],
+            (16, 48),
         ),
     ] {
-        let (mut whole, mut added) = (Vec::new(), Vec::new());
-        for round in 0..3 {
-            let (alone16, swept16) = alone_and_swept(command, fixed, &extra, 16, &format!("{command}-16-{round}"));
-            let (alone48, swept48) = alone_and_swept(command, fixed, &extra, 48, &format!("{command}-48-{round}"));
-            let slope = (swept48 - swept16) / (alone48 - alone16);
+        let (mut over_memory, mut over_writing) = (Vec::new(), Vec::new());
+        for round in 0..5 {
+            let a = alone_and_swept(command, fixed, &extra, small, &format!("{command}-small-{round}"));
+            let b = alone_and_swept(command, fixed, &extra, large, &format!("{command}-large-{round}"));
+            let added = |alone: fn(&Timed) -> f64| (b.swept - a.swept) / (alone(&b) - alone(&a)) - 1.0;
+            let (memory, writing) = (added(|t| t.in_memory), added(|t| t.writing));
             println!(
-                "{command}: 16 points alone {alone16:.3} s, swept {swept16:.3} s ({:.3}x); 48 points alone \
-                 {alone48:.3} s, swept {swept48:.3} s ({:.3}x); a point's added cost {:+.1}%",
-                swept16 / alone16,
-                swept48 / alone48,
-                100.0 * (slope - 1.0)
+                "{command}: {large} points alone {:.3} s in memory, {:.3} s writing files, swept {:.3} s; \
+                 a point's added cost {:+.1}% over alone in memory, {:+.1}% over alone writing files",
+                b.in_memory,
+                b.writing,
+                b.swept,
+                100.0 * memory,
+                100.0 * writing
             );
-            whole.push(swept48 / alone48);
-            added.push(slope);
+            over_memory.push(memory);
+            over_writing.push(writing);
         }
-        whole.sort_by(f64::total_cmp);
-        added.sort_by(f64::total_cmp);
         println!(
-            "{command}: medians of 3: 48 points in a sweep {:+.1}%, the cost a point adds {:+.1}%",
-            100.0 * (whole[1] - 1.0),
-            100.0 * (added[1] - 1.0)
+            "{command}: medians of 5: the cost a point adds {:+.1}% over alone in memory, {:+.1}% over alone writing files",
+            100.0 * median(over_memory),
+            100.0 * median(over_writing)
         );
         let lrs: Vec<String> = (0..16).map(|i| format!("{}", 0.5 + 0.01 * i as f64)).collect();
         let processes = seconds(|| {
             for lr in &lrs {
                 let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
-                    .args(point_argv(command, lr, &extra))
+                    .args(point_argv(command, lr, &extra, "/tmp/aedyn-bench-alone.csv"))
                     .stdout(std::process::Stdio::null())
                     .status()
                     .expect("runs");
                 assert!(status.success());
             }
         });
-        let (_, swept) = alone_and_swept(command, fixed, &extra, 16, &format!("{command}-processes"));
+        let swept = alone_and_swept(command, fixed, &extra, 16, &format!("{command}-processes")).swept;
         println!(
             "{command}: 16 points as 16 processes {processes:.3} s, in a sweep {swept:.3} s ({:.3}x)",
             swept / processes

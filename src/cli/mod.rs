@@ -214,6 +214,15 @@ pub(crate) fn one_line(e: &clap::Error) -> String {
         .to_string()
 }
 
+/// Runs a command line (without the program name) on this thread as the binary does, its
+/// outputs written where its options say; for benchmarks that hold a sweep's points against the
+/// same runs alone.
+pub fn run_in_process(argv: &[String]) -> Result<(), RunError> {
+    let (cli, record) = parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
+        .map_err(|e| RunError::Input(one_line(&e)))?;
+    dispatch(&cli.command, &record)
+}
+
 /// Stack of the thread that runs a command (see `main`).
 pub(crate) const MAIN_STACK_BYTES: usize = 1 << 30;
 
