@@ -56,6 +56,19 @@ pub fn erf(x: f64) -> f64 {
     libm::erf(x)
 }
 
+/// The sign of x: 1, -1, or 0 at 0 (NaN stays NaN); the equation language's `sign`, and the
+/// derivative it gives `abs`, so that a kink's own point has a value rather than 0/0.
+#[inline]
+pub fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x * 0.0
+    }
+}
+
 /// g(x) = erf(x / sqrt 2), the paper's "sigmoidal" activation.
 #[derive(Debug, Clone, Copy)]
 pub struct Erf;

@@ -450,11 +450,13 @@ impl Emitter<'_> {
     }
 }
 
-/// `f(a)` in Rust: a method of f64, or the runtime's erf (f64 has none).
+/// `f(a)` in Rust: a method of f64, or the runtime's erf and sign (f64 has no erf, and its
+/// `signum` is 1 at 0).
 pub(crate) fn func_call(f: Func, a: TokenStream) -> TokenStream {
     let method = match f {
         Func::Log => "ln",
         Func::Erf => return quote!(::ae_core::averages::erf(#a)),
+        Func::Sign => return quote!(::ae_core::averages::sign(#a)),
         other => other.name(),
     };
     let method = format_ident!("{}", method);

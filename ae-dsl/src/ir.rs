@@ -41,10 +41,12 @@ pub enum Func {
     Tanh,
     /// The error function erf(x) (so that erf(x / sqrt(2)) is the built-in activation).
     Erf,
+    /// 1, -1, or 0 at 0: the derivative of `abs`.
+    Sign,
 }
 
 impl Func {
-    pub const ALL: [(&'static str, Func); 11] = [
+    pub const ALL: [(&'static str, Func); 12] = [
         ("sqrt", Func::Sqrt),
         ("exp", Func::Exp),
         ("log", Func::Log),
@@ -56,6 +58,7 @@ impl Func {
         ("cos", Func::Cos),
         ("tanh", Func::Tanh),
         ("erf", Func::Erf),
+        ("sign", Func::Sign),
     ];
     pub fn name(self) -> &'static str {
         Func::ALL
@@ -77,6 +80,10 @@ impl Func {
             Func::Cos => x.cos(),
             Func::Tanh => x.tanh(),
             Func::Erf => libm::erf(x),
+            // As ae_core::averages::sign (this crate does not depend on the runtime's).
+            Func::Sign if x > 0.0 => 1.0,
+            Func::Sign if x < 0.0 => -1.0,
+            Func::Sign => x * 0.0,
         }
     }
 }
@@ -158,11 +165,12 @@ impl Scalar {
         }
     }
 
-    /// The arguments of every `abs` in the expression: where they change sign, g' may jump.
+    /// The arguments of every `abs` and `sign` in the expression: where they change sign, g'
+    /// (or g itself) may jump.
     pub fn abs_arguments(&self) -> Vec<&Scalar> {
         let mut out = Vec::new();
         self.visit(&mut |s| {
-            if let Scalar::Func(Func::Abs, a) = s {
+            if let Scalar::Func(Func::Abs | Func::Sign, a) = s {
                 out.push(&**a);
             }
         });

@@ -181,8 +181,11 @@ fn func_derivative(b: &mut Builder, f: Func, a: NodeId, fa: NodeId) -> NodeId {
         }
         Func::Exp => fa,
         Func::Log => b.mk(Node::Div(one, a)),
-        // a / |a|: NaN at 0, where |a| has no derivative.
-        Func::Abs => b.mk(Node::Div(a, fa)),
+        // sign(a), 0 at the kink itself (a / |a| was 0/0 there: NaN in a run whose
+        // preactivation is exactly 0, as a unit with a zero encoder row has).
+        Func::Abs => b.mk(Node::Func(Func::Sign, a)),
+        // 0 away from the jump; the jump itself is a panel edge of the quadrature.
+        Func::Sign => b.konst(0.0),
         Func::Asin | Func::Acos => {
             let d = one_minus_square(b);
             let root = b.mk(Node::Func(Func::Sqrt, d));

@@ -245,6 +245,9 @@ extern "C" fn fn_tanh(x: f64) -> f64 {
 extern "C" fn fn_erf(x: f64) -> f64 {
     ae_core::averages::erf(x)
 }
+extern "C" fn fn_sign(x: f64) -> f64 {
+    ae_core::averages::sign(x)
+}
 
 /// The slot tables of one kernel's Jacobian blocks, and the builder they fill.
 pub(crate) struct JacobianTarget<'a, 'b> {
@@ -346,6 +349,7 @@ pub(crate) fn table() -> Vec<(&'static str, *const u8)> {
         fn_cos,
         fn_tanh,
         fn_erf,
+        fn_sign,
         jac_put,
         gram,
         mode_matmul,

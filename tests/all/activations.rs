@@ -193,6 +193,19 @@ fn a_hard_tanh_is_finite_where_a_unit_meets_itself() {
     assert!(!out.to_lowercase().contains("nan"));
 }
 
+/// `abs` differentiates to `sign`, 0 at the kink: a preactivation exactly at a kink (a unit
+/// whose encoder row is zero has one) gets a finite slope, where `a / |a|` gave 0/0 = NaN.
+/// Exact values: each is a sum of halves of signs.
+#[test]
+fn a_kink_has_a_finite_slope_at_its_own_point() {
+    let (ramp, hard) = (user("ramp"), user("hardtanh"));
+    assert_eq!(ramp.dg(0.0), 0.5);
+    assert_eq!(ramp.dg(-0.0), 0.5);
+    assert_eq!((ramp.dg(2.0), ramp.dg(-2.0)), (1.0, 0.0));
+    // (sign(x + 1) - sign(x - 1)) / 2 at its two kinks and between them.
+    assert_eq!((hard.dg(1.0), hard.dg(-1.0), hard.dg(0.0)), (0.5, 0.5, 1.0));
+}
+
 /// Each bad declaration is refused with its file, line and column and a one-line reason, exit
 /// code 2, before anything runs.
 #[test]
