@@ -142,10 +142,10 @@ impl SpectrumJob {
         let eig = self.source.eigenvectors(d);
         let mut sampler = SpikedSampler::new(eig, &model.spikes, model.sigma);
         let rows = test_set(&mut sampler, self.seed, n)
-            .map_err(|_| cannot_hold(&format!("{n} samples of D = {d}"), (n * d) as f64 * 8.0))?;
+            .map_err(|_| cannot_hold(&format!("{n} samples of D = {d}"), n as f64 * d as f64 * 8.0))?;
         // The model has mean zero: the covariance is X^T X / N, not centred.
         let cov = ae_runtime::data::covariance(&rows, d)
-            .map_err(|_| cannot_hold("their covariance", (d * d + n * d) as f64 * 8.0))?;
+            .map_err(|_| cannot_hold("their covariance", ae_runtime::data::covariance_bytes(n, d)))?;
         drop(rows);
         let mut eigenvalues: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
         eigenvalues.sort_by(|a, b| b.total_cmp(a));

@@ -56,18 +56,8 @@ pub fn erf(x: f64) -> f64 {
     libm::erf(x)
 }
 
-/// The sign of x: 1, -1, or 0 at 0 (NaN stays NaN); the equation language's `sign`, and the
-/// derivative it gives `abs`, so that a kink's own point has a value rather than 0/0.
-#[inline]
-pub fn sign(x: f64) -> f64 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        x * 0.0
-    }
-}
+/// The language's `sign`, as generated code calls it (the kernels depend on this crate only).
+pub use ae_dsl::ir::sign;
 
 /// g(x) = erf(x / sqrt 2), the paper's "sigmoidal" activation.
 #[derive(Debug, Clone, Copy)]

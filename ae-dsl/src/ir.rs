@@ -80,11 +80,22 @@ impl Func {
             Func::Cos => x.cos(),
             Func::Tanh => x.tanh(),
             Func::Erf => libm::erf(x),
-            // As ae_core::averages::sign (this crate does not depend on the runtime's).
-            Func::Sign if x > 0.0 => 1.0,
-            Func::Sign if x < 0.0 => -1.0,
-            Func::Sign => x * 0.0,
+            Func::Sign => sign(x),
         }
+    }
+}
+
+/// The sign of x: 1, -1, or 0 at 0 (NaN stays NaN); the language's `sign`, and the derivative
+/// it gives `abs`, so that a kink's own point has a value rather than 0/0. Inline: generated
+/// kernels call it from another crate.
+#[inline]
+pub fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x * 0.0
     }
 }
 
@@ -167,7 +178,7 @@ impl Scalar {
 
     /// The arguments of every `abs` and `sign` in the expression: where they change sign, g'
     /// (or g itself) may jump.
-    pub fn abs_arguments(&self) -> Vec<&Scalar> {
+    pub fn kink_arguments(&self) -> Vec<&Scalar> {
         let mut out = Vec::new();
         self.visit(&mut |s| {
             if let Scalar::Func(Func::Abs | Func::Sign, a) = s {

@@ -129,13 +129,13 @@ fn compile(def: &ActivationDef) -> Result<Compiled, JitError> {
     })
 }
 
-/// The points where g' may jump: the zeros of every `abs` argument, found by their sign changes
+/// The points where g' (or g) may jump: the zeros of every `abs` and `sign` argument, found by their sign changes
 /// on a grid of step 1/64 over the checked range and bisection.
 fn kinks(body: &Scalar) -> Vec<f64> {
     let mut out = Vec::new();
     let step = 1.0 / 64.0;
     let n = (2.0 * CHECKED_RANGE / step) as usize;
-    for h in body.abs_arguments() {
+    for h in body.kink_arguments() {
         let mut previous = (-CHECKED_RANGE, h.eval(-CHECKED_RANGE));
         for i in 1..=n {
             let x = -CHECKED_RANGE + i as f64 * step;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::CommandFactory;
 
-use super::{dispatch, one_line, parse_from, validate, Cli, Command};
+use super::{dispatch, validate, Cli, Command};
 use crate::error::RunError;
 
 /// What a captured run produced: each output (the path it would have had, its bytes) and the
@@ -81,8 +81,7 @@ pub(crate) fn progress_cell() -> Option<Arc<ProgressCell>> {
 
 /// Parses a command line (without the program name) as the CLI does; bad input is an error.
 fn parse(argv: &[String]) -> Result<(Cli, super::provenance::Record), RunError> {
-    let (cli, record) = parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
-        .map_err(|e| RunError::Input(one_line(&e)))?;
+    let (cli, record) = super::parse_argv(argv)?;
     if matches!(cli.command, Command::Reproduce(_)) {
         return Err(RunError::Input(
             "`reproduce` writes a directory: run it from the command line".into(),

@@ -218,9 +218,14 @@ pub(crate) fn one_line(e: &clap::Error) -> String {
 /// outputs written where its options say; for benchmarks that hold a sweep's points against the
 /// same runs alone.
 pub fn run_in_process(argv: &[String]) -> Result<(), RunError> {
-    let (cli, record) = parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
-        .map_err(|e| RunError::Input(one_line(&e)))?;
+    let (cli, record) = parse_argv(argv)?;
     dispatch(&cli.command, &record)
+}
+
+/// [`parse_from`] for a command line without the program name; bad input is a one-line error.
+pub(crate) fn parse_argv(argv: &[String]) -> Result<(Cli, Record), RunError> {
+    parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
+        .map_err(|e| RunError::Input(one_line(&e)))
 }
 
 /// Stack of the thread that runs a command (see `main`).

@@ -10,7 +10,7 @@ use super::args::SweepArgs;
 use super::capture::{run_parsed_captured, ProgressCell};
 use super::provenance::Record;
 use super::report::{print_json, say, Progress};
-use super::{one_line, parse_from, validate, MAIN_STACK_BYTES};
+use super::{parse_argv, validate, MAIN_STACK_BYTES};
 use crate::error::{input, RunError};
 use crate::experiment::{key_line, located, RunCommand};
 use crate::sweep::store::{self, Stored};
@@ -77,12 +77,12 @@ fn prepare(sweep: &Sweep, path: &str, text: &str, dir: &Path) -> Result<Vec<Poin
             let line = key.map_or(1, |k| key_line(text, 0, k));
             RunError::Input(located(path, line, format!("point {i} ({}): {msg}", sweep.describe(i))))
         };
-        let (cli, record) = parse_from(std::iter::once("aedyn".to_string()).chain(argv.iter().cloned()))
-            .map_err(|e| at_point(one_line(&e)))?;
-        validate(&cli.command).map_err(|e| match e {
+        let located_at_point = |e: RunError| match e {
             RunError::Input(msg) => at_point(msg),
             other => other,
-        })?;
+        };
+        let (cli, record) = parse_argv(&argv).map_err(located_at_point)?;
+        validate(&cli.command).map_err(located_at_point)?;
         points.push(Point {
             argv,
             cli,

@@ -58,7 +58,7 @@ impl CompareJob {
                     "replica {replica}'s {} held-out samples of D = {}",
                     self.test_samples, sgd.d
                 ),
-                (self.test_samples * sgd.d) as f64 * 8.0,
+                self.test_samples as f64 * sgd.d as f64 * 8.0,
             )
         })?;
         let mut record = ReplicaRecord {

@@ -82,7 +82,7 @@ impl RealData {
                 "samples",
                 format!(
                     "their covariance (D = {d}: {:.2} GB with its copy of the samples) does not fit in the memory this process can have",
-                    (d * d + n * d) as f64 * 8.0 / 1e9
+                    covariance_bytes(n, d) / 1e9
                 ),
             );
         };
@@ -110,11 +110,17 @@ impl RealData {
     }
 }
 
+/// The bytes [`covariance`] asks for with `n` rows of dimension `d`: its copy of the rows and
+/// the D x D result (in floating point, so that no size overflows).
+pub fn covariance_bytes(n: usize, d: usize) -> f64 {
+    (d as f64 * d as f64 + n as f64 * d as f64) * 8.0
+}
+
 /// The covariance `Xᵀ X / n` of centred rows, by one matrix product (a rank-one update per
 /// sample streams the whole D x D matrix through memory once per sample: 20 times slower at
 /// D = 1024).
-/// Memory that cannot be had (the copy of the rows and the D x D result) is an error, not an
-/// abort.
+/// Memory that cannot be had (the copy of the rows and the D x D result, [`covariance_bytes`]) is
+/// an error, not an abort.
 pub fn covariance(rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, std::collections::TryReserveError> {
     let n = rows.len();
     let mut x = Vec::new();
