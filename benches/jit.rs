@@ -210,7 +210,8 @@ fn activations() {
     let (_, text) = renamed("vanilla");
     let declared =
         "activation th(x) = tanh(x)\nactivation softplus(x) = log(1 + exp(x))\nactivation ramp(x) = (x + abs(x)) / 2\n\
-         activation leaky(x) = (1.1 * x + 0.9 * abs(x)) / 2\nactivation hardtanh(x) = (abs(x + 1) - abs(x - 1)) / 2\n";
+         activation leaky(x) = (1.1 * x + 0.9 * abs(x)) / 2\nactivation hardtanh(x) = (abs(x + 1) - abs(x - 1)) / 2\n\
+         activation relu6(x) = (abs(x) - abs(x - 6) + 6) / 2\n";
     std::fs::write(&path, format!("{text}\n{declared}")).unwrap();
     let copy = path.to_string_lossy().into_owned();
     let source = DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
@@ -232,10 +233,9 @@ fn activations() {
         (copy.as_str(), "ramp", "declared (x + abs(x)) / 2, JIT"),
         (copy.as_str(), "leaky", "declared (1.1 x + 0.9 abs(x)) / 2, JIT"),
         (copy.as_str(), "hardtanh", "declared (abs(x + 1) - abs(x - 1)) / 2, JIT"),
+        (copy.as_str(), "relu6", "declared (abs(x) - abs(x - 6) + 6) / 2, JIT"),
     ] {
-        // A kink that is not a ramp's leaves the averages to the quadrature: seconds a run.
-        let runs = if activation == "hardtanh" { 1 } else { 5 };
-        let r = run(&job(equations, activation), runs);
+        let r = run(&job(equations, activation), 5);
         println!(
             "  {label}: {:.1} ms ({}); {:.0}x erf generated, {:.0}x erf on the same path",
             r.0 * 1e3,

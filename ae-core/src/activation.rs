@@ -1,7 +1,7 @@
 //! Activations as every part of the program sees them: a built-in one (closed forms, or tanh's
 //! converged quadrature), or one of the user's, declared in an equation file
 //! (`activation g(x) = ...`), evaluated by compiled code and averaged by Mehler series and
-//! quadrature (or, for a ramp, by ReLU's closed forms).
+//! quadrature (or, when piecewise linear, by closed forms).
 
 use std::hash::{Hash, Hasher};
 
@@ -9,6 +9,7 @@ use ae_dsl::ir::Avg;
 
 use crate::averages::{ActivationKind, Evaluate};
 use crate::mehler::Series;
+use crate::piecewise::PiecewiseLinear;
 use crate::quadrature::{Quad, Smooth};
 use crate::ramp::Ramp;
 
@@ -57,8 +58,11 @@ pub struct UserActivation {
     pub id: u64,
     function: Box<dyn ScalarFunction>,
     kinks: Vec<f64>,
-    /// Set when g is positively homogeneous: then its averages are closed forms.
+    /// Set when g is positively homogeneous: then its averages are ReLU's closed forms.
     ramp: Option<Ramp>,
+    /// Set when g is continuous and piecewise linear otherwise: then its averages are sums of
+    /// bivariate normal probabilities.
+    piecewise: Option<PiecewiseLinear>,
 }
 
 impl UserActivation {
@@ -67,42 +71,54 @@ impl UserActivation {
         kinks.sort_by(f64::total_cmp);
         kinks.dedup();
         let ramp = Ramp::of(|x| function.g(x));
+        let piecewise = match ramp {
+            Some(_) => None,
+            None => PiecewiseLinear::of(|x| function.g(x), &kinks),
+        };
         UserActivation {
             name: name.to_string(),
             id,
             function,
             kinks,
             ramp,
+            piecewise,
         }
     }
 
     /// Whether the averages' gradients are exact: by Price's theorem they are averages of g''
     /// and g''', which have Dirac parts at a kink that the quadrature does not see; an
-    /// activation with kinks gets finite-difference Jacobians instead, unless it is a ramp
-    /// (whose gradients are ReLU's closed forms).
+    /// activation with kinks gets finite-difference Jacobians instead, unless it is piecewise
+    /// linear (a ramp or not), whose gradients are closed forms.
     pub fn has_exact_gradients(&self) -> bool {
-        self.kinks.is_empty() || self.ramp.is_some()
+        self.kinks.is_empty() || self.ramp.is_some() || self.piecewise.is_some()
     }
 
     pub fn kinks(&self) -> &[f64] {
         &self.kinks
     }
 
-    /// Average `avg` at covariance entries `c`: a ramp's closed form, or by Mehler series
-    /// where they converge.
+    /// Average `avg` at covariance entries `c`: a ramp's or a piecewise-linear function's
+    /// closed form, or by Mehler series where they converge (and the quadrature elsewhere,
+    /// such as a piecewise-linear function's zero variances).
     pub fn average(&self, avg: Avg, c: &[f64]) -> f64 {
-        match self.ramp {
-            Some(ramp) => ramp.average(avg, c),
-            None => average!(Series(self), avg, c),
+        if let Some(ramp) = self.ramp {
+            return ramp.average(avg, c);
         }
+        self.piecewise
+            .as_ref()
+            .and_then(|p| p.average(avg, c))
+            .unwrap_or_else(|| average!(Series(self), avg, c))
     }
 
     /// The gradient of average `avg`, as [`UserActivation::average`] computes it.
     pub fn gradient(&self, avg: Avg, c: &[f64]) -> Vec<f64> {
-        match self.ramp {
-            Some(ramp) => ramp.gradient(avg, c),
-            None => gradient!(Series(self), avg, c),
+        if let Some(ramp) = self.ramp {
+            return ramp.gradient(avg, c);
         }
+        self.piecewise
+            .as_ref()
+            .and_then(|p| p.gradient(avg, c))
+            .unwrap_or_else(|| gradient!(Series(self), avg, c))
     }
 
     /// Average `avg` by quadrature alone (the series' oracle).

@@ -11,5 +11,6 @@ pub mod averages;
 pub mod generic;
 pub mod kernel;
 pub mod mehler;
+pub mod piecewise;
 pub mod quadrature;
 pub mod ramp;

@@ -150,6 +150,29 @@ fn a_declared_ramp_equals_the_relu_closed_forms() {
     }
 }
 
+/// A hard tanh is recognised as piecewise linear: its averages are closed forms (bivariate
+/// normal probabilities) with exact gradients, and the quadrature of the same file, with both
+/// kinks as panel edges, meets them to 1e-9 (the quadrature's 1e-10 and rounding) at every
+/// covariance, the degenerate ones and a zero variance (which the closed forms leave to it)
+/// included.
+#[test]
+fn a_declared_hard_tanh_has_closed_forms_that_the_quadrature_meets() {
+    let hard = user("hardtanh");
+    assert!(hard.has_exact_gradients());
+    for c in covariances() {
+        for (name, avg) in Avg::ALL {
+            let args = arguments(avg, &c);
+            let quadrature = hard.average_by_quadrature(avg, &args);
+            assert_close(
+                format!("{name} at {c:?}"),
+                &[hard.average(avg, &args)],
+                &[quadrature],
+                1e-9,
+            );
+        }
+    }
+}
+
 /// A kink that is not a ramp's, a hard tanh, stays finite where a unit meets itself (all six
 /// covariance entries equal). There the rule once had a panel edge a rounding error from the
 /// kink, and evaluated g' = NaN on it. The average reduces to one dimension:
