@@ -14,3 +14,5 @@ pub mod mehler;
 pub mod piecewise;
 pub mod quadrature;
 pub mod ramp;
+#[cfg(test)]
+mod testing;

@@ -84,8 +84,6 @@ impl Ramp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-    use rand_distr::StandardNormal;
 
     fn leaky(x: f64) -> f64 {
         (x + 3.0 * x.abs()) / 4.0
@@ -114,18 +112,7 @@ mod tests {
         let cov = |i: usize, j: usize| (0..3).map(|m| l[i][m] * l[j][m]).sum::<f64>();
         let c2 = [cov(0, 0), cov(0, 1), cov(1, 1)];
         let c3 = [cov(0, 0), cov(0, 1), cov(0, 2), cov(1, 1), cov(1, 2), cov(2, 2)];
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let n = 4_000_000;
-        let mut sums = [0.0; 5];
-        for _ in 0..n {
-            let z: [f64; 3] = std::array::from_fn(|_| rng.sample(StandardNormal));
-            let x: [f64; 3] = std::array::from_fn(|i| (0..3).map(|m| l[i][m] * z[m]).sum());
-            sums[0] += leaky(x[0]) * leaky(x[1]);
-            sums[1] += x[0] * leaky(x[1]);
-            sums[2] += dg(x[0]) * x[0] * x[1];
-            sums[3] += dg(x[0]) * x[1] * x[1];
-            sums[4] += dg(x[0]) * x[1] * leaky(x[2]);
-        }
+        let sampled = crate::testing::monte_carlo_averages(l, leaky, dg, 4_000_000, 7);
         let exact = [
             ramp.average(Avg::I2, &c2),
             ramp.average(Avg::J2, &c2),
@@ -133,8 +120,8 @@ mod tests {
             ramp.average(Avg::I22, &c2),
             ramp.average(Avg::I3, &c3),
         ];
-        for (s, e) in sums.iter().zip(exact) {
-            assert!((s / n as f64 - e).abs() < 5e-3, "{} against {e}", s / n as f64);
+        for (s, e) in sampled.iter().zip(exact) {
+            assert!((s - e).abs() < 5e-3, "{s} against {e}");
         }
     }
 

@@ -1,9 +1,6 @@
 //! Tests of the piecewise-linear closed forms: against the two-variable quadrature, Monte
 //! Carlo and central differences.
 
-use rand::{Rng, SeedableRng};
-use rand_distr::StandardNormal;
-
 use super::*;
 use crate::quadrature::{Quad, Smooth};
 
@@ -212,21 +209,9 @@ fn closed_forms_agree_with_monte_carlo() {
     let l = factors()[0];
     let (c2, c3) = covariances(l);
     let exact = averages_of(&pieces.model, &c2, &c3);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-    let n = 2_000_000;
-    let mut sums = [0.0; 5];
-    for _ in 0..n {
-        let z: [f64; 3] = std::array::from_fn(|_| rng.sample(StandardNormal));
-        let x: [f64; 3] = std::array::from_fn(|i| (0..3).map(|m| l[i][m] * z[m]).sum());
-        let (g, dg) = (|x| pieces.g(x), |x| pieces.dg(x));
-        sums[0] += g(x[0]) * g(x[1]);
-        sums[1] += x[0] * g(x[1]);
-        sums[2] += dg(x[0]) * x[0] * x[1];
-        sums[3] += dg(x[0]) * x[1] * x[1];
-        sums[4] += dg(x[0]) * x[1] * g(x[2]);
-    }
-    for (s, e) in sums.iter().zip(exact) {
-        assert!((s / n as f64 - e).abs() < 7e-3, "{} against {e}", s / n as f64);
+    let sampled = crate::testing::monte_carlo_averages(l, |x| pieces.g(x), |x| pieces.dg(x), 2_000_000, 11);
+    for (s, e) in sampled.iter().zip(exact) {
+        assert!((s - e).abs() < 7e-3, "{s} against {e}");
     }
 }
 
