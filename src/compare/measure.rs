@@ -52,48 +52,16 @@ impl Measure {
         let y = self.handle.state_of(&inputs);
         let mut out = vec![0.0; self.handle.observable_names.len()];
         self.handle.kernel.observe(&y, &mut out);
-        let recon = spikes::reconstruction_top(self.handle.activation(), &inputs, &self.handle.rho, self.tracked);
+        let recon = ae_runtime::measure::top_mode_reconstruction(
+            self.handle.activation(),
+            &inputs,
+            &self.handle.rho,
+            self.tracked,
+        );
         (out, recon)
     }
 
     pub fn observable_names(&self) -> &[String] {
         &self.handle.observable_names
-    }
-}
-
-/// Per-spike reconstructed fraction of variance (see `ae_runtime::measure`) along a run.
-pub mod spikes {
-    use ae_core::activation::Activation;
-    use ae_runtime::interp::InitInputs;
-    use ae_runtime::measure::mode_reconstruction;
-
-    /// Q = sum_m rho_m omega omega^T + Qb from order-parameter inputs.
-    pub fn q_matrix(inputs: &InitInputs, rho: &[f64]) -> Vec<Vec<f64>> {
-        let k = inputs.k;
-        (0..k)
-            .map(|a| {
-                (0..k)
-                    .map(|b| {
-                        inputs.qb0[a][b]
-                            + rho
-                                .iter()
-                                .enumerate()
-                                .map(|(m, r)| r * inputs.omega0[a][m] * inputs.omega0[b][m])
-                                .sum::<f64>()
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    pub fn reconstruction(act: Activation, inputs: &InitInputs, rho: &[f64]) -> Vec<f64> {
-        mode_reconstruction(act, rho, &inputs.omega0, &inputs.varpi0, &q_matrix(inputs, rho))
-    }
-
-    /// Reconstruction of the first `tracked` modes, with Q from all of `rho`'s modes.
-    pub fn reconstruction_top(act: Activation, inputs: &InitInputs, rho: &[f64], tracked: usize) -> Vec<f64> {
-        let q = q_matrix(inputs, rho);
-        let cut = |m: &Vec<Vec<f64>>| m.iter().map(|r| r[..tracked].to_vec()).collect::<Vec<_>>();
-        mode_reconstruction(act, &rho[..tracked], &cut(&inputs.omega0), &cut(&inputs.varpi0), &q)
     }
 }

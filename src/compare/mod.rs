@@ -18,7 +18,7 @@ use crate::error::RunError;
 use crate::run::{ModelHandle, OdeJob, OdeRun};
 use crate::source::{DataSource, InitChoice};
 
-pub use measure::{spikes, Measure};
+pub use measure::Measure;
 pub use output::{mean_std, CompareRun, ReplicaObservables};
 pub use replica::Images;
 use replica::ReplicaRecord;
@@ -169,7 +169,12 @@ impl CompareJob {
                     .states
                     .iter()
                     .map(|y| {
-                        spikes::reconstruction_top(handle.activation(), &handle.order_parameters(y), &handle.rho, m)
+                        ae_runtime::measure::top_mode_reconstruction(
+                            handle.activation(),
+                            &handle.order_parameters(y),
+                            &handle.rho,
+                            m,
+                        )
                     })
                     .collect()
             });
