@@ -68,18 +68,39 @@ impl MarchenkoPastur {
             * h
     }
 
-    /// The quantile at probability p, by bisection on the distribution function.
-    pub fn quantile(&self, p: f64) -> f64 {
-        let (mut lo, mut hi) = self.edges();
-        for _ in 0..60 {
-            let mid = 0.5 * (lo + hi);
-            if self.cdf(mid) < p {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
+    /// The quantiles at probabilities `ps`, from one table of the distribution function in
+    /// theta (the variable of `cdf`): 2^16 midpoint steps over [0, pi] and linear interpolation
+    /// in theta, each accurate to about 1e-9 in probability. A D = 1000 spectrum asked for 1000
+    /// quantiles, each by 60 bisection steps over a 4000-point `cdf`: 2.4e8 sines and cosines.
+    pub fn quantiles(&self, ps: &[f64]) -> Vec<f64> {
+        let (a, b) = self.edges();
+        let half = 0.5 * (b - a);
+        let steps = 1 << 16;
+        let h = std::f64::consts::PI / steps as f64;
+        // table[j] = F at theta = j h.
+        let mut table = Vec::with_capacity(steps + 1);
+        let mut total = 0.0;
+        table.push(0.0);
+        for i in 0..steps {
+            let theta = (i as f64 + 0.5) * h;
+            let xi = a + half * (1.0 - theta.cos());
+            let s = half * theta.sin();
+            total += s * s / (2.0 * std::f64::consts::PI * self.sigma2 * self.ratio * xi) * h;
+            table.push(total);
         }
-        0.5 * (lo + hi)
+        ps.iter()
+            .map(|&p| {
+                let j = table.partition_point(|&f| f < p).clamp(1, steps);
+                let (f0, f1) = (table[j - 1], table[j]);
+                let within = if f1 > f0 {
+                    ((p - f0) / (f1 - f0)).clamp(0.0, 1.0)
+                } else {
+                    0.5
+                };
+                let theta = (j as f64 - 1.0 + within) * h;
+                a + half * (1.0 - theta.cos())
+            })
+            .collect()
     }
 }
 
@@ -147,8 +168,7 @@ impl SpectrumJob {
         let cov = ae_runtime::data::covariance(&rows, d)
             .map_err(|_| cannot_hold("their covariance", ae_runtime::data::covariance_bytes(n, d)))?;
         drop(rows);
-        let mut eigenvalues: Vec<f64> = cov.symmetric_eigenvalues().iter().copied().collect();
-        eigenvalues.sort_by(|a, b| b.total_cmp(a));
+        let eigenvalues = ae_runtime::data::eigenvalues(cov);
         let law = MarchenkoPastur {
             sigma2: model.sigma * model.sigma,
             ratio: d as f64 / n as f64,
@@ -160,7 +180,8 @@ impl SpectrumJob {
         let mut predicted: Vec<f64> = found.iter().map(|o| o.0).collect();
         let mut stderr: Vec<Option<f64>> = found.iter().map(|o| Some(o.1)).collect();
         // Rank i of the bulk (largest first) at the quantile 1 - (i + 1/2) / bulk.
-        predicted.extend((0..bulk).map(|i| law.quantile(1.0 - (i as f64 + 0.5) / bulk as f64)));
+        let ranks: Vec<f64> = (0..bulk).map(|i| 1.0 - (i as f64 + 0.5) / bulk as f64).collect();
+        predicted.extend(law.quantiles(&ranks));
         stderr.extend(std::iter::repeat_n(None, bulk));
         Ok(Spectrum {
             eigenvalues,
@@ -245,7 +266,8 @@ mod tests {
 
     /// The law integrates to one, its mean is sigma^2 (E tr S / D), and the quantiles invert
     /// the distribution function: numerical checks of the quadrature (1e-6 covers the
-    /// midpoint rule's 4000 points).
+    /// midpoint rule's 4000 points; the quantiles' table is finer, so `cdf`'s own error, about
+    /// 1e-7, bounds their round trip).
     #[test]
     fn the_marchenko_pastur_law_is_a_distribution_with_mean_sigma2() {
         for (sigma2, ratio) in [(1.0, 0.25), (2.5, 0.8), (0.3, 0.05)] {
@@ -262,8 +284,9 @@ mod tests {
                 .sum();
             // The midpoint rule on the square-root edges converges as h^1.5: 1e-5 here.
             assert!((mean - sigma2).abs() < 1e-5 * sigma2, "mean {mean} against {sigma2}");
-            for p in [0.01, 0.3, 0.5, 0.97] {
-                assert!((mp.cdf(mp.quantile(p)) - p).abs() < 1e-9);
+            let ps = [0.01, 0.3, 0.5, 0.97];
+            for (p, q) in ps.iter().zip(mp.quantiles(&ps)) {
+                assert!((mp.cdf(q) - p).abs() < 1e-7, "{p}: {}", mp.cdf(q));
             }
         }
     }

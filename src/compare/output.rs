@@ -288,13 +288,22 @@ fn header(p: &HeaderParts) -> Columns {
     header.extend((1..=p.pca).map(schema::eg_pca));
     // Order parameters: with the ODE those present on both sides, ODE then SGD mean;
     // without it the SGD means of narrow networks.
+    // By name through a map: the full spectrum's observables run to thousands, and finding each
+    // by a scan was quadratic (2 s of a real-data dry run).
+    let ode_index: Option<std::collections::HashMap<&str, usize>> = p.ode_names.map(|ode| {
+        let mut index = std::collections::HashMap::new();
+        for (i, o) in ode.iter().enumerate() {
+            index.entry(o.as_str()).or_insert(i);
+        }
+        index
+    });
     let shared: Vec<(Option<usize>, usize)> = p
         .sgd_names
         .iter()
         .enumerate()
         .skip(1)
-        .filter_map(|(j, n)| match p.ode_names {
-            Some(ode) => ode.iter().position(|o| o == n).map(|i| (Some(i), j)),
+        .filter_map(|(j, n)| match &ode_index {
+            Some(ode) => ode.get(n.as_str()).map(|&i| (Some(i), j)),
             None => (p.k <= SGD_ONLY_OBSERVABLES_MAX_K).then_some((None, j)),
         })
         .collect();

@@ -180,6 +180,16 @@ pub fn eigen(m: DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
     }
 }
 
+/// The eigenvalues of a symmetric matrix, largest first, by nalgebra's solver (without the
+/// eigenvectors). Here rather than at its callers because nalgebra's solver is generic: it is
+/// compiled, and optimised, in the crate that calls it, and this crate is optimised in test
+/// builds (a D = 1000 spectrum took 3.6 s from the app crate there).
+pub fn eigenvalues(m: DMatrix<f64>) -> Vec<f64> {
+    let mut values: Vec<f64> = m.symmetric_eigenvalues().iter().copied().collect();
+    values.sort_by(|a, b| b.total_cmp(a));
+    values
+}
+
 /// [`eigen`] by faer's self-adjoint eigensolver on one thread (bit-reproducible), nalgebra's
 /// should faer's not converge. faer is compiled in any case (diffsol's linear algebra needs it),
 /// so this costs no build time and is tested in every test run.

@@ -13,7 +13,7 @@ pub mod spiked;
 #[cfg(test)]
 mod tests;
 
-pub use empirical::{covariance, covariance_bytes, eigen, eigen_faer, eigen_nalgebra, RealData};
+pub use empirical::{covariance, covariance_bytes, eigen, eigen_faer, eigen_nalgebra, eigenvalues, RealData};
 pub use load::{is_file, load, DataError, Format, LoadOptions, Samples, DEFAULT_MAX_BYTES, MAX_DIMENSION};
 pub use photo::luminance;
 pub use sampling::{DataSampler, Draw};
