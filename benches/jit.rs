@@ -4,6 +4,9 @@
 //! by Mehler series (built-in tanh, and ones declared in the file) against erf's closed forms.
 //! Run: `cargo bench --bench jit` (`-- quick` leaves out the K = 64 run, 20 s).
 
+mod common;
+use common::scratch;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -135,7 +138,7 @@ fn run(job: &OdeJob, runs: usize) -> (f64, f64, String) {
 fn integrations(quick: bool) {
     println!("whole integrations in process, t = 1000 (median of 5; the JIT's include compiling, which the cache would skip after the first run, so each round uses a fresh copy):");
     let own = |name: &str, tag: usize| {
-        let path = std::env::temp_dir().join(format!("aedyn-bench-{}-{tag}.ae", std::process::id()));
+        let path = scratch().join(format!("{tag}.ae"));
         let (_, text) = renamed(name);
         std::fs::write(&path, format!("{text}\n# {tag}\n")).unwrap();
         path.to_string_lossy().into_owned()
@@ -206,7 +209,7 @@ fn activations() {
     println!(
         "activations by series against erf's closed forms, vanilla K = 3, default options (median of 5, erf of 21):"
     );
-    let path = std::env::temp_dir().join(format!("aedyn-bench-{}-activations.ae", std::process::id()));
+    let path = scratch().join("activations.ae");
     let (_, text) = renamed("vanilla");
     let declared =
         "activation th(x) = tanh(x)\nactivation softplus(x) = log(1 + exp(x))\nactivation ramp(x) = (x + abs(x)) / 2\n\
@@ -252,4 +255,5 @@ fn main() {
     compile_times();
     activations();
     integrations(quick);
+    let _ = std::fs::remove_dir_all(scratch());
 }

@@ -2,6 +2,9 @@
 //! point run alone, 16 points on every core against one, and resuming a finished 100-point
 //! sweep. Run: `cargo bench --bench sweep`.
 
+mod common;
+use common::scratch;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +21,7 @@ fn strings(args: &[&str]) -> Vec<String> {
 /// A fresh sweep of `command` over `grid` (one TOML list) with `fixed` (TOML lines) in a new
 /// directory; returns (sweep file, output directory).
 fn sweep_file(tag: &str, command: &str, fixed: &str, grid: &str) -> (String, String) {
-    let dir = std::env::temp_dir().join(format!("aedyn-bench-sweep-{}-{tag}", std::process::id()));
+    let dir = scratch().join(tag);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("sweep.toml");
@@ -70,8 +73,8 @@ struct Timed {
 
 fn alone_and_swept(command: &str, fixed: &str, extra: &[&str], n: usize, tag: &str) -> Timed {
     let lrs: Vec<String> = (0..n).map(|i| format!("{}", 0.5 + 0.01 * i as f64)).collect();
-    let scratch = "/tmp/aedyn-bench-alone.csv";
-    let in_memory = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra, scratch))));
+    let alone = scratch().join("alone.csv").to_string_lossy().into_owned();
+    let in_memory = seconds(|| lrs.iter().for_each(|lr| run(&point_argv(command, lr, extra, &alone))));
     let (file, out) = sweep_file(tag, command, fixed, &format!("lr = [{}]", lrs.join(", ")));
     let alone_dir = std::path::Path::new(&out).with_file_name("alone");
     std::fs::create_dir_all(&alone_dir).unwrap();
@@ -145,7 +148,12 @@ fn main() {
         let processes = seconds(|| {
             for lr in &lrs {
                 let status = std::process::Command::new(env!("CARGO_BIN_EXE_aedyn"))
-                    .args(point_argv(command, lr, &extra, "/tmp/aedyn-bench-alone.csv"))
+                    .args(point_argv(
+                        command,
+                        lr,
+                        &extra,
+                        &scratch().join("alone.csv").to_string_lossy(),
+                    ))
                     .stdout(std::process::Stdio::null())
                     .status()
                     .expect("runs");
@@ -183,4 +191,5 @@ fn main() {
     let first = seconds(|| run(&strings(&["sweep", &file, "--out-dir", &out, "--quiet"])));
     let again = seconds(|| run(&strings(&["sweep", &file, "--out-dir", &out, "--quiet"])));
     println!("100 ode points: first run {first:.2} s, resuming the finished sweep {again:.3} s");
+    let _ = std::fs::remove_dir_all(scratch());
 }

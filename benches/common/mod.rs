@@ -1,4 +1,6 @@
-//! Synthetic data shared by the benchmarks.
+//! Synthetic data and scratch space shared by the benchmarks.
+// Each bench uses part of this module.
+#![allow(dead_code)]
 
 use rand_distr::{Distribution, StandardNormal};
 
@@ -18,4 +20,15 @@ pub fn power_law_rows(n: usize, d: usize) -> Vec<Vec<f64>> {
                 .collect()
         })
         .collect()
+}
+
+/// This bench process's own directory under the system's temporary one, created on first use;
+/// a bench's `main` removes it at the end.
+pub fn scratch() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("aedyn-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
 }

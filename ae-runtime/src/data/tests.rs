@@ -3,9 +3,25 @@
 use super::sampling::GAUSSIAN_BATCH;
 use super::*;
 
+static TEMP_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// A path in this test process's own directory, which is removed when the process exits.
 fn temp(name: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("ae-runtime-realdata-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TEMP_DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("ae-runtime-realdata-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        extern "C" fn remove_temp_dir() {
+            if let Some(dir) = TEMP_DIR.get() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        extern "C" {
+            fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+        }
+        // SAFETY: as in tests/all/common: a plain function pointer that removes files.
+        unsafe { atexit(remove_temp_dir) };
+        dir
+    });
     dir.join(name).to_string_lossy().into_owned()
 }
 

@@ -105,17 +105,34 @@ pub fn aedyn_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Stri
     )
 }
 
+static TEMP_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
 /// This test process's own temporary directory, named by the process id and the time of the
 /// first call: process ids wrap (at 32768 on the CI machine), and a directory left by an
-/// earlier run with the same id held files that tests assert were not written.
+/// earlier run with the same id held files that tests assert were not written. It is removed
+/// when the process exits (345 of them had piled up in /tmp), unless AEDYN_KEEP_TEST_FILES is
+/// set, for looking at a failure's files.
 pub fn temp_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
+    TEMP_DIR.get_or_init(|| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |t| t.as_nanos());
         let dir = std::env::temp_dir().join(format!("aedyn-tests-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        if std::env::var_os("AEDYN_KEEP_TEST_FILES").is_none() {
+            extern "C" fn remove_temp_dir() {
+                if let Some(dir) = TEMP_DIR.get() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            extern "C" {
+                fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
+            }
+            // SAFETY: atexit takes a plain function pointer; the callback only reads a set
+            // OnceLock and removes files. The test harness ends by returning from main or by
+            // process::exit, both of which run it.
+            unsafe { atexit(remove_temp_dir) };
+        }
         dir
     })
 }
