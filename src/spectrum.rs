@@ -56,16 +56,16 @@ impl MarchenkoPastur {
         let theta_x = (1.0 - 2.0 * (x - a) / (b - a)).clamp(-1.0, 1.0).acos();
         let n = 4000;
         let h = theta_x / n as f64;
+        (0..n).map(|i| self.density_in_theta((i as f64 + 0.5) * h)).sum::<f64>() * h
+    }
+
+    /// The density in theta, where x = a + (b - a)(1 - cos theta)/2: smooth on [0, pi].
+    fn density_in_theta(&self, theta: f64) -> f64 {
+        let (a, b) = self.edges();
         let half = 0.5 * (b - a);
-        (0..n)
-            .map(|i| {
-                let theta = (i as f64 + 0.5) * h;
-                let xi = a + half * (1.0 - theta.cos());
-                let s = half * theta.sin();
-                s * s / (2.0 * std::f64::consts::PI * self.sigma2 * self.ratio * xi)
-            })
-            .sum::<f64>()
-            * h
+        let xi = a + half * (1.0 - theta.cos());
+        let s = half * theta.sin();
+        s * s / (2.0 * std::f64::consts::PI * self.sigma2 * self.ratio * xi)
     }
 
     /// The quantiles at probabilities `ps`, from one table of the distribution function in
@@ -82,10 +82,7 @@ impl MarchenkoPastur {
         let mut total = 0.0;
         table.push(0.0);
         for i in 0..steps {
-            let theta = (i as f64 + 0.5) * h;
-            let xi = a + half * (1.0 - theta.cos());
-            let s = half * theta.sin();
-            total += s * s / (2.0 * std::f64::consts::PI * self.sigma2 * self.ratio * xi) * h;
+            total += self.density_in_theta((i as f64 + 0.5) * h) * h;
             table.push(total);
         }
         ps.iter()

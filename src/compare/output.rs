@@ -286,10 +286,10 @@ fn header(p: &HeaderParts) -> Columns {
         header.push(schema::eg_sgd_partial(units));
     }
     header.extend((1..=p.pca).map(schema::eg_pca));
-    // Order parameters: with the ODE those present on both sides, ODE then SGD mean;
-    // without it the SGD means of narrow networks.
-    // By name through a map: the full spectrum's observables run to thousands, and finding each
-    // by a scan was quadratic (2 s of a real-data dry run).
+    // Order parameters: with the ODE those present on both sides, ODE then SGD mean (found by
+    // name through a map: the full spectrum's observables run to thousands, and a scan for
+    // each was quadratic, 2 s of a real-data dry run); without it the SGD means of narrow
+    // networks.
     let ode_index: Option<std::collections::HashMap<&str, usize>> = p.ode_names.map(|ode| {
         let mut index = std::collections::HashMap::new();
         for (i, o) in ode.iter().enumerate() {
