@@ -132,13 +132,7 @@ mod tests {
         let ramp = Ramp::of(leaky).unwrap();
         let c2 = [1.3, 0.4, 0.8];
         let c3 = [1.3, 0.4, -0.2, 0.8, 0.3, 1.1];
-        for (avg, c) in [
-            (Avg::I2, &c2[..]),
-            (Avg::J2, &c2[..]),
-            (Avg::I21, &c2[..]),
-            (Avg::I22, &c2[..]),
-            (Avg::I3, &c3[..]),
-        ] {
+        for (avg, c) in crate::testing::every_average(&c2, &c3) {
             let grad = ramp.gradient(avg, c);
             for i in 0..c.len() {
                 let h = 1e-6;

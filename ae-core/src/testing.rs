@@ -1,5 +1,6 @@
 //! Helpers shared by the unit tests of the closed forms.
 
+use ae_dsl::ir::Avg;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
@@ -24,4 +25,15 @@ pub(crate) fn monte_carlo_averages(
         sums[4] += dg(x[0]) * x[1] * g(x[2]);
     }
     sums.map(|s| s / n as f64)
+}
+
+/// Each average with its arguments: the two-variable ones at `c2`, I3 at `c3`.
+pub(crate) fn every_average<'a>(c2: &'a [f64; 3], c3: &'a [f64; 6]) -> [(Avg, &'a [f64]); 5] {
+    [
+        (Avg::I2, &c2[..]),
+        (Avg::J2, &c2[..]),
+        (Avg::I21, &c2[..]),
+        (Avg::I22, &c2[..]),
+        (Avg::I3, &c3[..]),
+    ]
 }

@@ -229,13 +229,7 @@ fn gradients_are_the_averages_derivatives() {
         let model = &pieces.model;
         for l in [factors()[0], factors()[3], factors()[4]] {
             let (c2, c3) = covariances(l);
-            for (avg, c) in [
-                (Avg::I2, &c2[..]),
-                (Avg::J2, &c2[..]),
-                (Avg::I21, &c2[..]),
-                (Avg::I22, &c2[..]),
-                (Avg::I3, &c3[..]),
-            ] {
+            for (avg, c) in crate::testing::every_average(&c2, &c3) {
                 let grad = model.gradient(avg, c).unwrap();
                 for i in 0..c.len() {
                     let mut unit = vec![0.0; c.len()];
@@ -278,4 +272,29 @@ fn a_zero_variance_is_declined() {
     assert!(model.average(Avg::I2, &[0.0, 0.0, 1.0]).is_none());
     assert!(model.average(Avg::I3, &[1.0, 0.2, 0.0, 1.0, 0.1, 0.0]).is_none());
     assert!(model.gradient(Avg::I22, &[0.0, 0.0, 1.0]).is_none());
+}
+
+/// Hostile covariances (variances from 1e-12 to 1e6, correlations a rounding error from +-1,
+/// one unit seen twice, a kink far out in the tails) give finite averages and gradients, never
+/// NaN: the closed forms or the quadrature they decline to.
+#[test]
+fn extreme_covariances_give_finite_numbers() {
+    for pieces in [hard_tanh(), uneven()] {
+        let model = &pieces.model;
+        for &(c11, c22) in &[(1e-12, 1.0), (1.0, 1e-12), (1e6, 1e6), (1e-12, 1e6), (0.3f64, 0.3f64)] {
+            let s = (c11 * c22).sqrt();
+            for &r in &[0.0, 0.5, 1.0 - 1e-14, -1.0 + 1e-14, 1.0, -1.0] {
+                let c2 = [c11, r * s, c22];
+                let c3 = [c11, 0.1 * c11.sqrt(), r * s, 1.0, 0.2 * c22.sqrt(), c22];
+                for (avg, c) in crate::testing::every_average(&c2, &c3) {
+                    if let Some(v) = model.average(avg, c) {
+                        assert!(v.is_finite(), "{avg:?} at {c:?}: {v}");
+                    }
+                    if let Some(g) = model.gradient(avg, c) {
+                        assert!(g.iter().all(|x| x.is_finite()), "{avg:?} gradient at {c:?}: {g:?}");
+                    }
+                }
+            }
+        }
+    }
 }
