@@ -329,9 +329,9 @@ impl PiecewiseLinear {
         out
     }
 
-    /// E[g''(x1) g(x2)] and its gradient in (c11, c12, c22): the kinks' Dirac parts, each the
-    /// density of x1 at the kink times g's average given x1 there.
-    fn second_and_value(&self, c11: f64, c12: f64, c22: f64) -> (f64, [f64; 3]) {
+    /// E[g''(x1) g(x2)] and, with `GRAD`, its gradient in (c11, c12, c22) (else zeros): the
+    /// kinks' Dirac parts, each the density of x1 at the kink times g's average given x1 there.
+    fn second_and_value<const GRAD: bool>(&self, c11: f64, c12: f64, c22: f64) -> (f64, [f64; 3]) {
         // Zero where the pair is one unit to rounding, as `Pair::new` takes it.
         let v = c22 - c12 * c12 / c11;
         let v = if v < 2e-15 * c22 { 0.0 } else { v };
@@ -348,23 +348,30 @@ impl PiecewiseLinear {
                 e_second / 2.0
             };
             value += d * p * e;
-            grad[0] += d * (dp * e + p * (e_mean * (-mean / c11) + e_var * c12 * c12 / (c11 * c11)));
-            grad[1] += d * p * (e_mean * k / c11 - e_var * 2.0 * c12 / c11);
-            grad[2] += d * p * e_var;
+            if GRAD {
+                grad[0] += d * (dp * e + p * (e_mean * (-mean / c11) + e_var * c12 * c12 / (c11 * c11)));
+                grad[1] += d * p * (e_mean * k / c11 - e_var * 2.0 * c12 / c11);
+                grad[2] += d * p * e_var;
+            }
         }
         (value, grad)
     }
 
-    /// E[g'(x1) g'(x2)] and its gradient in (c11, c12, c22).
-    fn slopes(&self, pair: &Pair, c11: f64, c22: f64) -> (f64, [f64; 3]) {
+    /// E[g'(x1) g'(x2)] and, with `GRAD`, its gradient in (c11, c12, c22) (else zeros).
+    fn slopes<const GRAD: bool>(&self, pair: &Pair, c11: f64, c22: f64) -> (f64, [f64; 3]) {
         let (b, m1, m2) = (self.slope, self.means(c11).1, self.means(c22).1);
         let mut value = b * (m1 + m2 - b);
-        let mut grad = [b * self.mean_slope_grad(c11), 0.0, b * self.mean_slope_grad(c22)];
+        let mut grad = [0.0; 3];
+        if GRAD {
+            grad = [b * self.mean_slope_grad(c11), 0.0, b * self.mean_slope_grad(c22)];
+        }
         for &(k, dk) in &self.kinks {
             for &(m, dm) in &self.kinks {
                 value += dk * dm * pair.both_above(k, m);
-                for (g, p) in grad.iter_mut().zip(pair.both_above_grad(k, m)) {
-                    *g += dk * dm * p;
+                if GRAD {
+                    for (g, p) in grad.iter_mut().zip(pair.both_above_grad(k, m)) {
+                        *g += dk * dm * p;
+                    }
                 }
             }
         }
@@ -400,8 +407,8 @@ impl PiecewiseLinear {
             // Stein's lemma on x2: c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)].
             Avg::I3 => {
                 let pair = Pair::new(c[0], c[2], c[5])?;
-                let second = self.second_and_value(c[0], c[2], c[5]).0;
-                Some(c[1] * second + c[4] * self.slopes(&pair, c[0], c[5]).0)
+                let second = self.second_and_value::<false>(c[0], c[2], c[5]).0;
+                Some(c[1] * second + c[4] * self.slopes::<false>(&pair, c[0], c[5]).0)
             }
         }
     }
@@ -423,9 +430,9 @@ impl PiecewiseLinear {
         match avg {
             Avg::I2 => {
                 let pair = Pair::new(c[0], c[1], c[2])?;
-                let first = self.second_and_value(c[0], c[1], c[2]).0;
-                let last = self.second_and_value(c[2], c[1], c[0]).0;
-                Some(vec![first / 2.0, self.slopes(&pair, c[0], c[2]).0, last / 2.0])
+                let first = self.second_and_value::<false>(c[0], c[1], c[2]).0;
+                let last = self.second_and_value::<false>(c[2], c[1], c[0]).0;
+                Some(vec![first / 2.0, self.slopes::<false>(&pair, c[0], c[2]).0, last / 2.0])
             }
             Avg::J2 => (c[2] > 0.0).then(|| vec![0.0, self.means(c[2]).1, c[1] * self.mean_slope_grad(c[2])]),
             Avg::I21 => (c[0] > 0.0).then(|| {
@@ -443,8 +450,8 @@ impl PiecewiseLinear {
             }),
             Avg::I3 => {
                 let pair = Pair::new(c[0], c[2], c[5])?;
-                let (second, ds) = self.second_and_value(c[0], c[2], c[5]);
-                let (slopes, dm) = self.slopes(&pair, c[0], c[5]);
+                let (second, ds) = self.second_and_value::<true>(c[0], c[2], c[5]);
+                let (slopes, dm) = self.slopes::<true>(&pair, c[0], c[5]);
                 let (c12, c23) = (c[1], c[4]);
                 Some(vec![
                     c12 * ds[0] + c23 * dm[0],
