@@ -4,7 +4,7 @@
 
 use crate::activation::ActivationKind;
 use proc_macro2::{Ident, Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, ToTokens};
 
 use crate::ir::{Avg, Func, Model};
 use crate::jacobian::unroll_jacobian;
@@ -90,7 +90,7 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
             quote! {
                 /// The Jacobian `df/dy` at `y`, column-major (`jac[col * n + row]`,
                 /// `n = y.len()`), by symbolic differentiation of the unrolled equations.
-                #[allow(unused_variables, unused_mut, clippy::all)]
+                #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]
                 pub fn jacobian(&self, y: &[f64], jac: &mut [f64]) {
                     let mut jb = ::ae_core::kernel::JacobianBuilder::new(jac, y.len(), #n_scalar, #ns, self.rho.len());
                     #body
@@ -137,12 +137,12 @@ pub fn emit(spec: &EmitSpec) -> TokenStream {
                 #name { params: ::std::vec![#(#defaults),*], rho: ::std::vec::Vec::new() }
             }
 
-            #[allow(unused_variables, unused_mut, clippy::all)]
+            #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]
             pub fn rhs(&self, y: &[f64], dy: &mut [f64]) {
                 #rhs_body
             }
 
-            #[allow(unused_variables, unused_mut, clippy::all)]
+            #[allow(unused_variables, unused_mut, unused_assignments, clippy::all)]
             pub fn observe(&self, y: &[f64], out: &mut [f64]) {
                 let dy = out;
                 #observe_body
@@ -213,12 +213,18 @@ pub(crate) fn float(v: f64) -> TokenStream {
     }
 }
 
-/// Intermediate values live in one array `t` rather than in `let`s: thousands of nested `let`
-/// scopes overflow LLVM's debug-info generator, and an array with constant indices optimises
-/// just as well.
+/// Intermediate values are locals `t0, t1, ...`, all declared by one `let` at the top of the
+/// function (see [`emit_program`]) and then assigned. One `let` per value would nest thousands
+/// of scopes, which overflows LLVM's debug-info generator; an array `t[N]` was what this
+/// emitter wrote before, but rustc type-checks each constant index as an overloaded `Index`
+/// call, which made type checking most of the kernels crate's build (36 of 55 s; locals: 7 s).
 fn slot(slots: &[usize], id: NodeId) -> TokenStream {
-    let i = lit(slots[id]);
-    quote!(t[#i])
+    local(slots[id]).into_token_stream()
+}
+
+/// The local that holds slot `i`.
+fn local(i: usize) -> Ident {
+    format_ident!("t{}", i)
 }
 
 /// An index literal without the `usize` suffix, for readable generated code.
@@ -256,10 +262,7 @@ impl Emitter<'_> {
                 let index = self.mode_index(*state, *entry);
                 quote!(y[#index])
             }
-            Node::Part(grad, j) => {
-                let i = lit(self.slots[*grad] + j);
-                quote!(t[#i])
-            }
+            Node::Part(grad, j) => local(self.slots[*grad] + j).into_token_stream(),
             _ => slot(&self.slots, id),
         }
     }
@@ -395,7 +398,7 @@ impl Emitter<'_> {
         }
     }
 
-    /// `t[N] = ...;` for an operation node.
+    /// `tN = ...;` for an operation node.
     fn binding(&self, id: NodeId) -> TokenStream {
         let v = slot(&self.slots, id);
         let r = |i: &NodeId| self.r(*i);
@@ -437,10 +440,7 @@ impl Emitter<'_> {
                 let act = self.act;
                 let method = format_ident!("{}_grad", avg.method());
                 let first = self.slots[id];
-                let places = (0..args.len()).map(|j| {
-                    let i = lit(first + j);
-                    quote!(t[#i])
-                });
+                let places = (0..args.len()).map(|j| local(first + j));
                 let args = args.iter().map(r);
                 return quote!([#(#places),*] = <#act as ::ae_core::averages::Averages>::#method(#(#args),*););
             }
@@ -473,10 +473,11 @@ fn emit_program(program: &Program, model: &Model, k: usize, act: &TokenStream) -
     };
     let mut out = TokenStream::new();
     let n_slots_lit = lit(schedule.n_slots);
+    let locals = (0..schedule.n_slots).map(local);
     out.extend(quote! {
         let p: &[f64] = &self.params;
         let m = self.rho.len();
-        let mut t = [0.0f64; #n_slots_lit];
+        let [#(mut #locals),*]: [f64; #n_slots_lit] = [0.0; #n_slots_lit];
     });
     // Base offsets of the mode blocks, for the mode states this program reads or writes.
     let n_scalar = lit(em.layout.n_scalar);
