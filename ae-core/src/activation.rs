@@ -58,6 +58,9 @@ pub struct UserActivation {
     pub id: u64,
     function: Box<dyn ScalarFunction>,
     kinks: Vec<f64>,
+    /// How many of g, g', g'', g''' are continuous at every kink (see
+    /// [`Smooth::continuous_derivatives`]), measured from the compiled derivatives.
+    continuous_derivatives: usize,
     /// Set when g is positively homogeneous: then its averages are ReLU's closed forms.
     ramp: Option<Ramp>,
     /// Set when g is continuous and piecewise linear otherwise: then its averages are sums of
@@ -70,6 +73,7 @@ impl UserActivation {
     pub fn new(name: &str, id: u64, function: Box<dyn ScalarFunction>, mut kinks: Vec<f64>) -> UserActivation {
         kinks.sort_by(f64::total_cmp);
         kinks.dedup();
+        let continuous_derivatives = continuous_derivatives(function.as_ref(), &kinks);
         let ramp = Ramp::of(|x| function.g(x));
         let piecewise = match ramp {
             Some(_) => None,
@@ -80,17 +84,18 @@ impl UserActivation {
             id,
             function,
             kinks,
+            continuous_derivatives,
             ramp,
             piecewise,
         }
     }
 
     /// Whether the averages' gradients are exact: by Price's theorem they are averages of g''
-    /// and g''', which have Dirac parts at a kink that the quadrature does not see; an
-    /// activation with kinks gets finite-difference Jacobians instead, unless it is piecewise
-    /// linear (a ramp or not), whose gradients are closed forms.
+    /// and g''', which have Dirac parts at a kink where g' or g'' jumps that the quadrature
+    /// does not see; such an activation gets finite-difference Jacobians instead, unless it is
+    /// piecewise linear (a ramp or not), whose gradients are closed forms.
     pub fn has_exact_gradients(&self) -> bool {
-        self.kinks.is_empty() || self.ramp.is_some() || self.piecewise.is_some()
+        self.continuous_derivatives >= 3 || self.ramp.is_some() || self.piecewise.is_some()
     }
 
     pub fn kinks(&self) -> &[f64] {
@@ -148,12 +153,38 @@ impl Smooth for UserActivation {
     fn kinks(&self) -> &[f64] {
         &self.kinks
     }
+    fn continuous_derivatives(&self) -> usize {
+        self.continuous_derivatives
+    }
     fn all(&self, x: f64) -> [f64; 4] {
         self.function.derivatives(x)
     }
     fn cache_id(&self) -> u64 {
         self.id
     }
+}
+
+/// How many of g, g', g'', g''' are continuous at every one of `kinks`. A derivative jumps at
+/// k where its one-sided difference across k stays put as the gap shrinks sixteenfold; across a
+/// continuous one it shrinks with the gap (as the next derivative times the gap), or is
+/// rounding. A jump below 1e-12 of the values' scale counts as continuous: it would move an
+/// average by less than that.
+fn continuous_derivatives(function: &dyn ScalarFunction, kinks: &[f64]) -> usize {
+    let jumps = |k: f64, h: f64| {
+        let (left, right) = (function.derivatives(k - h), function.derivatives(k + h));
+        std::array::from_fn::<f64, 4, _>(|j| (right[j] - left[j]).abs() / left[j].abs().max(right[j].abs()).max(1.0))
+    };
+    kinks
+        .iter()
+        .map(|&k| {
+            let gap = 1e-6 * k.abs().max(1.0);
+            let (wide, narrow) = (jumps(k, gap), jumps(k, gap / 16.0));
+            (0..4)
+                .find(|&j| !(narrow[j] <= 1e-12 || narrow[j] < wide[j] / 2.0))
+                .unwrap_or(4)
+        })
+        .min()
+        .unwrap_or(4)
 }
 
 impl std::fmt::Debug for UserActivation {

@@ -16,6 +16,17 @@ pub trait Smooth {
     fn kinks(&self) -> &[f64] {
         &[]
     }
+    /// How many of g, g', g'', g''' are continuous at every kink: 4 where none jumps (as where
+    /// there are no kinks), 1 where g' jumps. The derivative after the last continuous one has
+    /// jumps, and the next a Dirac part that no rule of values sees, so Stein's lemma and
+    /// Price's theorem may move derivatives onto g only as far as this count allows.
+    fn continuous_derivatives(&self) -> usize {
+        if self.kinks().is_empty() {
+            4
+        } else {
+            1
+        }
+    }
     /// g, g', g'', g''' at x (one call where the activation computes them together).
     fn all(&self, x: f64) -> [f64; 4] {
         [self.g(x), self.dg(x), self.d2g(x), self.d3g(x)]

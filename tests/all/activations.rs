@@ -6,6 +6,7 @@ use crate::common::{aedyn, temp};
 
 use ae_core::activation::Activation;
 use ae_core::averages::{ActivationKind, Evaluate};
+use ae_core::quadrature::Smooth;
 use ae_dsl::ir::Avg;
 
 /// The declarations the tests use, appended to the vanilla equations.
@@ -15,6 +16,10 @@ activation lin(x) = x
 activation ramp(x) = (x + abs(x)) / 2
 activation softplus(x) = log(1 + exp(x))
 activation hardtanh(x) = (abs(x + 1) - abs(x - 1)) / 2
+activation elu(x) = (x + abs(x)) / 2 + exp((x - abs(x)) / 2) - 1
+activation xabs(x) = x * abs(x)
+activation cube(x) = x + abs(x - 0.5)^3 / 6
+activation square(x) = abs(x)^2
 ";
 
 fn source() -> String {
@@ -159,15 +164,20 @@ fn a_declared_ramp_equals_the_relu_closed_forms() {
 fn a_declared_hard_tanh_has_closed_forms_that_the_quadrature_meets() {
     let hard = user("hardtanh");
     assert!(hard.has_exact_gradients());
+    assert_meets_the_quadrature(hard, 1e-9);
+}
+
+/// Asserts that every average of `g` meets its quadrature to `tol` at every covariance.
+fn assert_meets_the_quadrature(g: Activation, tol: f64) {
     for c in covariances() {
         for (name, avg) in Avg::ALL {
             let args = arguments(avg, &c);
-            let quadrature = hard.average_by_quadrature(avg, &args);
+            let quadrature = g.average_by_quadrature(avg, &args);
             assert_close(
-                format!("{name} at {c:?}"),
-                &[hard.average(avg, &args)],
+                format!("{g} {name} at {c:?}"),
+                &[g.average(avg, &args)],
                 &[quadrature],
-                1e-9,
+                tol,
             );
         }
     }
@@ -349,6 +359,99 @@ fn declared_activations_run_compiled_and_interpreted_alike() {
         let d = scaled(&declared, &builtin);
         assert!(d <= 1e-10, "{shape:?} K = {k}: against the built-in tanh {d:e}");
     }
+}
+
+/// Which derivative jumps at a kink is measured from the compiled derivatives: g' (ReLU, hard
+/// tanh), g'' (ELU, x|x|), g''' (a shifted |x|^3), or none (|x|^2, whose kink is only a
+/// spelling). Gradients are exact (Price's theorem takes g'' and g''' from their values) only
+/// where g'' is continuous, or where closed forms stand in (the piecewise-linear ones).
+#[test]
+fn the_derivative_that_jumps_at_a_kink_is_found() {
+    for (name, continuous, exact) in [
+        ("ramp", 1, true),
+        ("hardtanh", 1, true),
+        ("elu", 2, false),
+        ("xabs", 2, false),
+        ("cube", 3, true),
+        ("square", 4, true),
+        ("th", 4, true),
+    ] {
+        let Activation::User(u) = user(name) else {
+            unreachable!("declared")
+        };
+        assert_eq!(u.continuous_derivatives(), continuous, "{name}");
+        assert_eq!(u.has_exact_gradients(), exact, "{name}");
+    }
+}
+
+/// Kinks between curved pieces: where g' is continuous, Stein's lemma gives I3 as series in
+/// g'' and g' (and, where g'' is continuous too, I21, I22 and every gradient). Those series
+/// and the two-variable quadrature, with the kink as a panel edge, meet to 1e-9 (each holds
+/// 1e-10; the tests of the piecewise-linear forms use the same bound) in every average at
+/// every covariance. Where g'' is continuous the gradients meet central differences of the
+/// averages to 1e-6 (steps of 1e-4: a truncation error of about 1e-8 and the averages' 1e-12
+/// over the step). Where g'' jumps (ELU), the quadrature's gradient misses g''''s Dirac part,
+/// which is why such an activation's Jacobians are differenced.
+#[test]
+fn kinks_between_curved_pieces_take_the_series_where_the_derivatives_allow() {
+    for name in ["elu", "xabs", "cube"] {
+        assert_meets_the_quadrature(user(name), 1e-9);
+    }
+    let cube = user("cube");
+    let differences = |g: Activation, avg: Avg, args: &[f64]| -> Vec<f64> {
+        let h = 1e-4;
+        (0..args.len())
+            .map(|i| {
+                let at = |d: f64| {
+                    let mut a = args.to_vec();
+                    a[i] += d;
+                    g.average(avg, &a)
+                };
+                (at(h) - at(-h)) / (2.0 * h)
+            })
+            .collect()
+    };
+    // Covariances whose variances are well above the step and whose correlations stay off
+    // +-1, so that every step keeps them valid.
+    let inner: Vec<[f64; 6]> = covariances()
+        .into_iter()
+        .filter(|c| {
+            let corr = |a: f64, b: f64, ab: f64| ab.abs() / (a * b).sqrt();
+            c[0].min(c[3]).min(c[5]) > 0.05
+                && corr(c[0], c[3], c[1])
+                    .max(corr(c[0], c[5], c[2]))
+                    .max(corr(c[3], c[5], c[4]))
+                    < 0.99
+        })
+        .collect();
+    assert!(inner.len() >= 6, "{} covariances", inner.len());
+    for c in &inner {
+        for (avg_name, avg) in Avg::ALL {
+            let args = arguments(avg, c);
+            let gradient = cube.average_grad(avg, &args);
+            let quadrature = cube.average_grad_by_quadrature(avg, &args);
+            assert_close(
+                format!("cube {avg_name} gradient at {c:?}"),
+                &gradient,
+                &quadrature,
+                1e-9,
+            );
+            let differenced = differences(cube, avg, &args);
+            assert_close(
+                format!("cube {avg_name} differences at {c:?}"),
+                &gradient,
+                &differenced,
+                1e-6,
+            );
+        }
+    }
+    let elu = user("elu");
+    let missed = inner.iter().any(|c| {
+        let quadrature = elu.average_grad_by_quadrature(Avg::I3, c);
+        let differenced = differences(elu, Avg::I3, c);
+        (quadrature[0] - differenced[0]).abs() > 1e-4 * differenced[0].abs().max(1.0)
+    });
+    assert!(missed, "ELU's I3 gradient by values should miss the Dirac part of g'''");
 }
 
 #[test]

@@ -9,11 +9,12 @@ use crate::quadrature::{Quad, Smooth};
 pub struct Series<'a, S: ?Sized>(pub &'a S);
 
 impl<S: Smooth + ?Sized> Series<'_, S> {
-    /// Whether g' is continuous: the reductions that move derivatives onto g (Stein's lemma
-    /// on g' or g'') would need the Dirac parts of g'' at a kink, which no series or rule of
-    /// values sees. Averages and gradients that take them go to the quadrature for kinked g.
-    fn smooth(&self) -> bool {
-        self.0.kinks().is_empty()
+    /// Whether g, g', ..., g^(n-1) are continuous, so that g^(n) is a function: the reductions
+    /// that move derivatives onto g (Stein's lemma, Price's theorem) take derivatives up to
+    /// g^(n) from their values, and a derivative beyond a jump has a Dirac part that no series
+    /// or rule of values sees. Averages and gradients that need more go to the quadrature.
+    fn continuous(&self, n: usize) -> bool {
+        self.0.continuous_derivatives() >= n
     }
 
     /// E[g^(a)(x1) g^(b)(x2)], or None where neither series nor the pair's quadrature serve.
@@ -68,7 +69,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
 
     pub fn i21(&self, c11: f64, c12: f64, c22: f64) -> f64 {
         // E[g'(x1) x1 x2] = c12 E[(x g'(x))'] = c12 (E[g'] + c11 E[g''']).
-        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+        match correlation(c11, c12, c22).filter(|_| self.continuous(3)) {
             Some(_) => c12 * (self.mean(c11, 1) + c11 * self.mean(c11, 3)),
             None => Quad(self.0).i21(c11, c12, c22),
         }
@@ -76,7 +77,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
 
     pub fn i22(&self, c11: f64, c12: f64, c22: f64) -> f64 {
         // E[g'(x1) x2^2] = c22 E[g'] + c12^2 E[g'''] (Wick).
-        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+        match correlation(c11, c12, c22).filter(|_| self.continuous(3)) {
             Some(_) => c22 * self.mean(c11, 1) + c12 * c12 * self.mean(c11, 3),
             None => Quad(self.0).i22(c11, c12, c22),
         }
@@ -84,7 +85,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
 
     pub fn i3(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64 {
         // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
-        let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.smooth();
+        let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.continuous(2);
         match self.pairs(c11, c13, c33, [(2, 0), (1, 1)]).filter(|_| valid) {
             Some([m20, m11]) => c12 * m20 + c23 * m11,
             None => Quad(self.0).i3(c11, c12, c13, c22, c23, c33),
@@ -95,7 +96,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         // Price: dE/dc11 = E[g''(x1) g(x2)] / 2, dE/dc12 = E[g'(x1) g'(x2)].
         match self
             .pairs(c11, c12, c22, [(2, 0), (1, 1), (0, 2)])
-            .filter(|_| self.smooth())
+            .filter(|_| self.continuous(2))
         {
             Some([m20, m11, m02]) => [m20 / 2.0, m11, m02 / 2.0],
             None => Quad(self.0).i2_grad(c11, c12, c22),
@@ -103,7 +104,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     pub fn j2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
-        match correlation(c11, c12, c22).filter(|_| self.smooth()) {
+        match correlation(c11, c12, c22).filter(|_| self.continuous(3)) {
             Some(_) => [0.0, self.mean(c22, 1), c12 * self.mean(c22, 3) / 2.0],
             None => Quad(self.0).j2_grad(c11, c12, c22),
         }
@@ -125,7 +126,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         let Some(r) = correlation(c11, c13, c33) else {
             return quadrature();
         };
-        if !(c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.smooth()) || r.abs() > 1.0 - 1e-9 {
+        if !(c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.continuous(3)) || r.abs() > 1.0 - 1e-9 {
             return quadrature();
         }
         let found = ORDERS.iter().find_map(|&order| {
