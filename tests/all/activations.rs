@@ -20,6 +20,7 @@ activation elu(x) = (x + abs(x)) / 2 + exp((x - abs(x)) / 2) - 1
 activation xabs(x) = x * abs(x)
 activation cube(x) = x + abs(x - 0.5)^3 / 6
 activation square(x) = abs(x)^2
+activation faint(x) = x + 1e-7 * x * abs(x) + x^3 / 6
 ";
 
 fn source() -> String {
@@ -362,8 +363,8 @@ fn declared_activations_run_compiled_and_interpreted_alike() {
 }
 
 /// Which derivative jumps at a kink is measured from the compiled derivatives: g' (ReLU, hard
-/// tanh), g'' (ELU, x|x|), g''' (a shifted |x|^3), or none (|x|^2, whose kink is only a
-/// spelling). Gradients are exact (Price's theorem takes g'' and g''' from their values) only
+/// tanh), g'' (ELU, x|x|, and a jump of 4e-7 where g''' is 1), g''' (a shifted |x|^3), or
+/// none (|x|^2, whose kink is only a spelling). Gradients are exact (Price's theorem takes g'' and g''' from their values) only
 /// where g'' is continuous, or where closed forms stand in (the piecewise-linear ones).
 #[test]
 fn the_derivative_that_jumps_at_a_kink_is_found() {
@@ -372,6 +373,7 @@ fn the_derivative_that_jumps_at_a_kink_is_found() {
         ("hardtanh", 1, true),
         ("elu", 2, false),
         ("xabs", 2, false),
+        ("faint", 2, false),
         ("cube", 3, true),
         ("square", 4, true),
         ("th", 4, true),
