@@ -392,6 +392,13 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
     Some(m)
 }
 
+/// Empties this thread's caches of expansions and products, so that the averages that follow
+/// are computed as in a new process (benchmarks time cold runs with it).
+pub fn clear_caches() {
+    CACHE.with(|cache| cache.borrow_mut().clear());
+    PRODUCTS.with(|products| products.borrow_mut().clear());
+}
+
 /// The expansion of `g` at variance `c` up to `order`, from this thread's cache or computed.
 fn expansion<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Rc<Expansion> {
     let key = (g.cache_id(), c.to_bits(), order);
