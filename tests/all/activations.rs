@@ -21,6 +21,7 @@ activation xabs(x) = x * abs(x)
 activation cube(x) = x + abs(x - 0.5)^3 / 6
 activation square(x) = abs(x)^2
 activation faint(x) = x + 1e-7 * x * abs(x) + x^3 / 6
+activation step(x) = (1 + sign(x)) / 2
 ";
 
 fn source() -> String {
@@ -364,7 +365,9 @@ fn declared_activations_run_compiled_and_interpreted_alike() {
 
 /// Which derivative jumps at a kink is measured from the compiled derivatives: g' (ReLU, hard
 /// tanh), g'' (ELU, x|x|, and a jump of 4e-7 where g''' is 1), g''' (a shifted |x|^3), or
-/// none (|x|^2, whose kink is only a spelling). Gradients are exact (Price's theorem takes g'' and g''' from their values) only
+/// none (|x|^2, whose kink is only a spelling); g itself jumps in a step. A step's
+/// `J2 = E[x1 g(x2)] = C12 / sqrt(2 pi C22)` then comes from g's values, not from Stein's
+/// `C12 E[g']`, whose g' is 0 but for the Dirac part no rule sees (1e-10: the quadrature's). Gradients are exact (Price's theorem takes g'' and g''' from their values) only
 /// where g'' is continuous, or where closed forms stand in (the piecewise-linear ones).
 #[test]
 fn the_derivative_that_jumps_at_a_kink_is_found() {
@@ -377,12 +380,23 @@ fn the_derivative_that_jumps_at_a_kink_is_found() {
         ("cube", 3, true),
         ("square", 4, true),
         ("th", 4, true),
+        ("step", 0, false),
     ] {
         let Activation::User(u) = user(name) else {
             unreachable!("declared")
         };
         assert_eq!(u.continuous_derivatives(), continuous, "{name}");
         assert_eq!(u.has_exact_gradients(), exact, "{name}");
+    }
+    let step = user("step");
+    for (c11, c12, c22) in [(1.0, 0.3, 1.0), (2.0, -0.7, 0.5), (0.4, 0.1, 3.0)] {
+        let want = c12 / (2.0 * std::f64::consts::PI * c22).sqrt();
+        assert_close(
+            format!("step J2 at {c11}, {c12}, {c22}"),
+            &[step.average(Avg::J2, &[c11, c12, c22])],
+            &[want],
+            1e-10,
+        );
     }
 }
 

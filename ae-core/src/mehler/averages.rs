@@ -60,8 +60,8 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     pub fn j2(&self, c11: f64, c12: f64, c22: f64) -> f64 {
-        // E[x1 g(x2)] = c12 E[g'(x2)].
-        match correlation(c11, c12, c22) {
+        // E[x1 g(x2)] = c12 E[g'(x2)], where g' has no Dirac part (g continuous).
+        match correlation(c11, c12, c22).filter(|_| self.continuous(1)) {
             Some(_) => c12 * self.mean(c22, 1),
             None => Quad(self.0).j2(c11, c12, c22),
         }
