@@ -3,30 +3,36 @@
 use super::sampling::GAUSSIAN_BATCH;
 use super::*;
 
-static TEMP_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// A file path in a directory of its own, which is removed with this value: at the end of the
+/// test that holds it, passed or failed.
+struct TempFile {
+    path: String,
+    _dir: tempfile::TempDir,
+}
 
-/// A path in this test process's own directory, which is removed when the process exits.
-fn temp(name: &str) -> String {
-    let dir = TEMP_DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("ae-runtime-realdata-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        extern "C" fn remove_temp_dir() {
-            if let Some(dir) = TEMP_DIR.get() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-        extern "C" {
-            fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
-        }
-        // SAFETY: as in tests/all/common: a plain function pointer that removes files.
-        unsafe { atexit(remove_temp_dir) };
-        dir
-    });
-    dir.join(name).to_string_lossy().into_owned()
+impl std::ops::Deref for TempFile {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for TempFile {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.path)
+    }
+}
+
+fn temp(name: &str) -> TempFile {
+    let dir = tempfile::Builder::new().prefix("ae-runtime-loader-").tempdir().unwrap();
+    TempFile {
+        path: dir.path().join(name).to_string_lossy().into_owned(),
+        _dir: dir,
+    }
 }
 
 /// A 9 x 7 PNG whose pixel (x, y) has colour (x, y, x + y) times a few primes.
-fn photo() -> (String, image::RgbImage) {
+fn photo() -> (TempFile, image::RgbImage) {
     let img = image::RgbImage::from_fn(9, 7, |x, y| {
         image::Rgb([(17 * x) as u8, (29 * y) as u8, (7 * (x + y)) as u8])
     });
@@ -167,7 +173,7 @@ fn max_samples_keeps_the_first_samples_of_every_format() {
     std::fs::write(&csv, (0..20).map(|i| format!("{i},{}\n", 2 * i)).collect::<String>()).unwrap();
     let idx = temp("rows-idx3-ubyte");
     std::fs::write(&idx, idx_bytes(20, 2)).unwrap();
-    for (path, patch) in [(png.as_str(), Some(2)), (csv.as_str(), None), (idx.as_str(), None)] {
+    for (path, patch) in [(&*png, Some(2)), (&*csv, None), (&*idx, None)] {
         let all = load(
             path,
             &LoadOptions {
