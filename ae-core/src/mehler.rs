@@ -23,8 +23,10 @@ use crate::quadrature::{
 };
 
 /// The series' lengths, tried in turn: 33 terms serve small correlations at little cost, 97
-/// terms correlations up to about 0.95 at the variances of the paper's runs.
-const ORDERS: [usize; 2] = [32, 96];
+/// terms correlations up to about 0.9 at the variances of the paper's runs, and 193 terms tanh's
+/// correlations up to 0.95 there (the late phase of a K = 3 run), which otherwise took the
+/// two-variable quadrature at about a hundred times the cost of a series.
+const ORDERS: [usize; 3] = [32, 96, 192];
 
 /// A series is taken when its bound on the terms left out is below this fraction of
 /// sqrt(E[f1^2] E[f2^2]), the Cauchy-Schwarz bound of the average itself: 100 times below the
@@ -60,14 +62,24 @@ pub struct Expansion {
     /// An upper bound on the energies the coefficients leave out, from the energy less the
     /// coefficients' squares (with a margin for that difference's rounding).
     quick_tail: [f64; 4],
-    /// The energies the coefficients leave out, computed from the residuals when the quick
-    /// bound is not enough.
-    tail: Cell<Option<[f64; 4]>>,
-    /// The recurrence's factors 1/sqrt(n + 1) and sqrt(n / (n + 1)).
-    factors: Vec<(f64, f64)>,
-    /// The rule's nodes in blocks of `LANES` (the last padded with weight 0), and g^(j)(s z)
-    /// at each node.
-    blocks: Vec<Block>,
+    source: Source,
+}
+
+/// Where an expansion's tails and products at correlation 1 come from.
+enum Source {
+    /// The activation's values at the rule's nodes.
+    Nodes {
+        /// The energies the coefficients leave out, computed from the residuals when the
+        /// quick bound is not enough.
+        tail: Cell<Option<[f64; 4]>>,
+        /// The recurrence's factors 1/sqrt(n + 1) and sqrt(n / (n + 1)).
+        factors: Vec<(f64, f64)>,
+        /// The rule's nodes in blocks of `LANES` (the last padded with weight 0), and
+        /// g^(j)(s z) at each node.
+        blocks: Vec<Block>,
+    },
+    /// A table's interpolant (`table`): the tails with the table's margin, and the products.
+    Table { tail: [f64; 4], products: Products },
 }
 
 /// The nodes are taken `LANES` at a time: the Hermite recurrence at one node is a chain of
@@ -217,9 +229,31 @@ impl Expansion {
             coef,
             energy,
             quick_tail,
-            tail: Cell::new(None),
-            factors,
-            blocks,
+            source: Source::Nodes {
+                tail: Cell::new(None),
+                factors,
+                blocks,
+            },
+        }
+    }
+
+    /// An expansion interpolated from a table (`table`), whose tails bound the energies left
+    /// out with the table's margin.
+    fn tabulated(
+        order: usize,
+        s: f64,
+        coef: [Vec<f64>; 4],
+        energy: [f64; 4],
+        tail: [f64; 4],
+        products: Products,
+    ) -> Expansion {
+        Expansion {
+            order,
+            s,
+            coef,
+            energy,
+            quick_tail: tail,
+            source: Source::Table { tail, products },
         }
     }
 
@@ -232,24 +266,32 @@ impl Expansion {
     /// sqrt(n!))^2], summed from the residual at each node (no cancellation against the
     /// total energy, so the bound stays sharp down to rounding).
     fn tail(&self) -> [f64; 4] {
-        if let Some(t) = self.tail.get() {
-            return t;
+        match &self.source {
+            Source::Nodes { tail, factors, blocks } => {
+                if let Some(t) = tail.get() {
+                    return t;
+                }
+                let t = residuals_wide(blocks, factors, &self.coef);
+                tail.set(Some(t));
+                t
+            }
+            Source::Table { tail, .. } => *tail,
         }
-        let t = residuals_wide(&self.blocks, &self.factors, &self.coef);
-        self.tail.set(Some(t));
-        t
     }
 
-    /// E[g^(a)(x) g^(b)(x)] from the nodes: the two-variable average at correlation 1.
+    /// E[g^(a)(x) g^(b)(x)]: the two-variable average at correlation 1.
     fn product(&self, a: usize, b: usize) -> f64 {
-        self.blocks
-            .iter()
-            .map(|k| {
-                (0..LANES)
-                    .map(|l| k.w[l] * k.values[a][l] * k.values[b][l])
-                    .sum::<f64>()
-            })
-            .sum()
+        match &self.source {
+            Source::Nodes { blocks, .. } => blocks
+                .iter()
+                .map(|k| {
+                    (0..LANES)
+                        .map(|l| k.w[l] * k.values[a][l] * k.values[b][l])
+                        .sum::<f64>()
+                })
+                .sum(),
+            Source::Table { products, .. } => products[a][b],
+        }
     }
 }
 
@@ -397,6 +439,7 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
 pub fn clear_caches() {
     CACHE.with(|cache| cache.borrow_mut().clear());
     PRODUCTS.with(|products| products.borrow_mut().clear());
+    table::clear();
 }
 
 /// The expansion of `g` at variance `c` up to `order`, from this thread's cache or computed.
@@ -405,7 +448,7 @@ fn expansion<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Rc<Expansion> {
     if let Some(e) = CACHE.with(|cache| cache.borrow().get(&key).cloned()) {
         return e;
     }
-    let e = Rc::new(Expansion::new(g, c, order));
+    let e = Rc::new(table::expansion(g, c, order).unwrap_or_else(|| Expansion::new(g, c, order)));
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.len() >= CACHE_ENTRIES {
@@ -434,6 +477,7 @@ fn same_variable(c11: f64, c22: f64, r: f64) -> bool {
 }
 
 mod averages;
+mod table;
 pub use averages::Series;
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn coefficients_are_converged_in_their_rule() {
 }
 
 /// The static tanh of the averages module, for the tests.
-struct Static<A>(std::marker::PhantomData<A>);
+pub(super) struct Static<A>(pub(super) std::marker::PhantomData<A>);
 
 impl<A: crate::averages::Activation + 'static> Smooth for Static<A> {
     fn g(&self, x: f64) -> f64 {
