@@ -219,7 +219,8 @@ fn activations() {
         "activation th(x) = tanh(x)\nactivation softplus(x) = log(1 + exp(x))\nactivation ramp(x) = (x + abs(x)) / 2\n\
          activation leaky(x) = (1.1 * x + 0.9 * abs(x)) / 2\nactivation hardtanh(x) = (abs(x + 1) - abs(x - 1)) / 2\n\
          activation relu6(x) = (abs(x) - abs(x - 6) + 6) / 2\n\
-         activation elu(x) = (x + abs(x)) / 2 + exp((x - abs(x)) / 2) - 1\nactivation xabs(x) = x * abs(x)\n";
+         activation elu(x) = (x + abs(x)) / 2 + exp((x - abs(x)) / 2) - 1\nactivation xabs(x) = x * abs(x)\n\
+         activation abstanh(x) = abs(tanh(x))\n";
     std::fs::write(&path, format!("{text}\n{declared}")).unwrap();
     let copy = path.to_string_lossy().into_owned();
     let source = DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
@@ -244,6 +245,7 @@ fn activations() {
         (copy.as_str(), "relu6", "declared (abs(x) - abs(x - 6) + 6) / 2, JIT"),
         (copy.as_str(), "elu", "declared ELU (g'' jumps), JIT"),
         (copy.as_str(), "xabs", "declared x * abs(x) (g'' jumps), JIT"),
+        (copy.as_str(), "abstanh", "declared abs(tanh(x)) (g' jumps), JIT"),
     ] {
         let r = run(&job(equations, activation), 5);
         println!(

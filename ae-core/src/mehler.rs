@@ -59,6 +59,9 @@ pub struct Expansion {
     coef: [Vec<f64>; 4],
     /// E[g^(j)(s z)^2].
     energy: [f64; 4],
+    /// E[(x g^(j)(x))^2], x = s z, for j = 0, 1: the energies of x g and x g', whose
+    /// coefficients follow from g's and g''s (`weighted`).
+    x_energy: [f64; 2],
     /// An upper bound on the energies the coefficients leave out, from the energy less the
     /// coefficients' squares (with a margin for that difference's rounding).
     quick_tail: [f64; 4],
@@ -218,6 +221,14 @@ impl Expansion {
             .collect();
         let mut lanes = vec![[[0.0; LANES]; 4]; order + 1];
         let energy = project_wide(&blocks, &factors, &mut lanes);
+        let x_energy = std::array::from_fn(|j| {
+            let sum = |b: &Block| {
+                (0..LANES)
+                    .map(|l| b.w[l] * (b.z[l] * b.values[j][l]).powi(2))
+                    .sum::<f64>()
+            };
+            s * s * blocks.iter().map(sum).sum::<f64>()
+        });
         let coef: [Vec<f64>; 4] = std::array::from_fn(|j| lanes.iter().map(|n| n[j].iter().sum()).collect());
         let quick_tail = std::array::from_fn(|j| {
             let kept: f64 = coef[j].iter().map(|c| c * c).sum();
@@ -228,6 +239,7 @@ impl Expansion {
             s,
             coef,
             energy,
+            x_energy,
             quick_tail,
             source: Source::Nodes {
                 tail: Cell::new(None),
@@ -244,6 +256,7 @@ impl Expansion {
         s: f64,
         coef: [Vec<f64>; 4],
         energy: [f64; 4],
+        x_energy: [f64; 2],
         tail: [f64; 4],
         products: Products,
     ) -> Expansion {
@@ -252,6 +265,7 @@ impl Expansion {
             s,
             coef,
             energy,
+            x_energy,
             quick_tail: tail,
             source: Source::Table { tail, products },
         }
@@ -293,50 +307,6 @@ impl Expansion {
             Source::Table { products, .. } => products[a][b],
         }
     }
-}
-
-/// E[g^(a)(x1) g^(b)(x2)] as a series, if its bound on the terms left out meets the tolerance.
-fn series(e1: &Expansion, e2: &Expansion, r: f64, a: usize, b: usize) -> Option<f64> {
-    let n = e1.order.min(e2.order);
-    let rn = r.abs().powi(n as i32 + 1);
-    let scale = (e1.energy[a] * e2.energy[b]).sqrt();
-    // The energies left out are at most the whole energies: the bound is met without them,
-    // or with the quick bounds, before the residuals are summed.
-    let met = |t1: f64, t2: f64| rn * (t1 * t2).sqrt() <= TOLERANCE * scale;
-    if !(rn <= TOLERANCE || met(e1.quick_tail[a], e2.quick_tail[b]) || met(e1.tail()[a], e2.tail()[b])) {
-        return None;
-    }
-    let (mut sum, mut rk) = (0.0, 1.0);
-    for (x, y) in e1.coef[a][..=n].iter().zip(&e2.coef[b][..=n]) {
-        sum += rk * x * y;
-        rk *= r;
-    }
-    Some(sum)
-}
-
-/// s1 E[g''''(x1) g(x2)], the one average of a gradient beyond g''': the coefficients of g''''
-/// are those of g''' shifted, sqrt(n + 1) coef3[n + 1] / s1, and s1 cancels.
-fn series_fourth(e1: &Expansion, e2: &Expansion, r: f64) -> Option<f64> {
-    let n = e1.order.min(e2.order);
-    // Left out: n' >= n, where |r|^n' sqrt(n' + 1) is largest at n' = n while it decreases.
-    let ra = r.abs();
-    if ra * ((n + 2) as f64 / (n + 1) as f64).sqrt() > 1.0 {
-        return None;
-    }
-    let weight = ra.powi(n as i32) * ((n + 1) as f64).sqrt();
-    let t1 = e1.tail()[3];
-    let t2 = e2.tail()[0] + e2.coef[0][n] * e2.coef[0][n];
-    let scale = (e1.energy[3] * e2.energy[0]).sqrt();
-    // Written so that a NaN bound refuses the series.
-    if weight * (t1 * t2).sqrt() > TOLERANCE * scale || scale.is_nan() || (t1 * t2).is_nan() {
-        return None;
-    }
-    let (mut sum, mut rk) = (0.0, 1.0);
-    for k in 0..n {
-        sum += rk * ((k + 1) as f64).sqrt() * e1.coef[3][k + 1] * e2.coef[0][k];
-        rk *= r;
-    }
-    Some(sum)
 }
 
 /// Gauss-Legendre nodes and weights.
@@ -477,8 +447,10 @@ fn same_variable(c11: f64, c22: f64, r: f64) -> bool {
 }
 
 mod averages;
+mod sums;
 mod table;
 pub use averages::Series;
+use sums::{series, series_fourth, series_x};
 
 #[cfg(test)]
 mod tests;

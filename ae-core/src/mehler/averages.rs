@@ -1,7 +1,7 @@
 //! The averages and their gradients by Mehler series: each reduced by Stein's lemma to pairs
 //! of g's derivatives and to their means, with the quadrature wherever a series is refused.
 
-use super::{correlation, expansion, products, same_variable, series, series_fourth, ORDERS};
+use super::{correlation, expansion, products, same_variable, series, series_fourth, series_x, ORDERS};
 use crate::quadrature::{Quad, Smooth};
 
 /// The averages of a quadrature activation by Mehler series, with the quadrature where a
@@ -84,12 +84,39 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     pub fn i3(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64 {
-        // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
-        let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.continuous(2);
-        match self.pairs(c11, c13, c33, [(2, 0), (1, 1)]).filter(|_| valid) {
-            Some([m20, m11]) => c12 * m20 + c23 * m11,
-            None => Quad(self.0).i3(c11, c12, c13, c22, c23, c33),
+        let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite();
+        let found = if !valid {
+            None
+        } else if self.continuous(2) {
+            // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
+            self.pairs(c11, c13, c33, [(2, 0), (1, 1)])
+                .map(|[m20, m11]| c12 * m20 + c23 * m11)
+        } else if self.continuous(1) {
+            self.i3_by_regression(c11, c12, c13, c23, c33)
+        } else {
+            None
+        };
+        found.unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
+    }
+
+    /// I3 where g' jumps: x2 = a x1 + b x3 + (noise independent of both), so that
+    /// E[g'(x1) x2 g(x3)] = a E[x1 g'(x1) g(x3)] + b E[g'(x1) x3 g(x3)], pairs of functions
+    /// without Dirac parts. None where (x1, x3) is (nearly) degenerate or the series do not
+    /// converge.
+    pub(super) fn i3_by_regression(&self, c11: f64, c12: f64, c13: f64, c23: f64, c33: f64) -> Option<f64> {
+        let r = correlation(c11, c13, c33)?;
+        let det = c11 * c33 - c13 * c13;
+        if det.is_nan() || det <= 1e-9 * c11 * c33 {
+            return None;
         }
+        let a = (c12 * c33 - c23 * c13) / det;
+        let b = (c23 * c11 - c12 * c13) / det;
+        ORDERS.iter().find_map(|&order| {
+            let (e1, e3) = (expansion(self.0, c11, order), expansion(self.0, c33, order));
+            let x_first = series_x(&e1, &e3, r, 1, 0)?;
+            let x_second = series_x(&e3, &e1, r, 0, 1)?;
+            Some(a * x_first + b * x_second)
+        })
     }
 
     pub fn i2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {

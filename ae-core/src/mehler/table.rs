@@ -3,8 +3,8 @@
 //! the activation's values at a few hundred nodes was most of a run's time (docs/theory.md
 //! section 5).
 //!
-//! Every number an expansion holds (the coefficients, energies, tails and the products at
-//! correlation 1) is an analytic function of s = sqrt(c) for s > 0. The tables hold them at the
+//! Every number an expansion holds (the coefficients, energies, tails, the products at
+//! correlation 1 and the energies of x g and x g') is an analytic function of s = sqrt(c) for s > 0. The tables hold them at the
 //! Chebyshev points of panels of fixed width in ln s, and an expansion is their barycentric
 //! interpolant. A panel is built from direct expansions and checked against more of them
 //! between its points; a panel that misses the check is not kept, and its variances are
@@ -65,9 +65,9 @@ pub(super) fn clear() {
 }
 
 /// The numbers of one expansion in one row: coef[j][0..=order] for j = 0..3, then the four
-/// energies, the four tails and the sixteen products.
+/// energies, the four tails, the sixteen products and the two energies of x g and x g'.
 fn width(order: usize) -> usize {
-    4 * (order + 1) + 24
+    4 * (order + 1) + 26
 }
 
 fn flatten(e: &Expansion) -> Vec<f64> {
@@ -82,6 +82,7 @@ fn flatten(e: &Expansion) -> Vec<f64> {
             row.push(e.product(a, b));
         }
     }
+    row.extend_from_slice(&e.x_energy);
     row
 }
 
@@ -92,7 +93,8 @@ fn unflatten(row: &[f64], order: usize, s: f64, tail_margin: &[f64; 4]) -> Expan
     let energy: [f64; 4] = std::array::from_fn(|j| row[at + j]);
     let tail: [f64; 4] = std::array::from_fn(|j| row[at + 4 + j].max(0.0) + tail_margin[j]);
     let products: Products = std::array::from_fn(|a| std::array::from_fn(|b| row[at + 8 + 4 * a + b]));
-    Expansion::tabulated(order, s, coef, energy, tail, products)
+    let x_energy = [row[at + 24], row[at + 25]];
+    Expansion::tabulated(order, s, coef, energy, x_energy, tail, products)
 }
 
 /// A panel: its number of halvings and its index among the panels of that width.
@@ -172,6 +174,8 @@ fn build<S: Smooth + ?Sized>(g: &S, order: usize, place: Place) -> Option<Panel>
     let energy = |row: &[f64], j: usize| row[4 * n + j];
     // Each quantity's scale: the largest energy of its derivative over the panel's points.
     let scale: [f64; 4] = std::array::from_fn(|j| rows.chunks_exact(w).map(|r| energy(r, j)).fold(0.0, f64::max));
+    let x_scale: [f64; 2] =
+        std::array::from_fn(|j| rows.chunks_exact(w).map(|r| r[4 * n + 24 + j]).fold(0.0, f64::max));
     let mut tail_error = [0.0f64; 4];
     let mut interpolated = vec![0.0; w];
     for j in 0..POINTS - 1 {
@@ -184,6 +188,9 @@ fn build<S: Smooth + ?Sized>(g: &S, order: usize, place: Place) -> Option<Panel>
             let coefficients = (d * n..(d + 1) * n).all(|k| error(k) <= TOLERANCE * sd.sqrt());
             let products = (0..4).all(|b| error(4 * n + 8 + 4 * d + b) <= TOLERANCE * (sd * scale[b]).sqrt());
             if !(coefficients && products && error(4 * n + d) <= TOLERANCE * sd) {
+                return None;
+            }
+            if d < 2 && error(4 * n + 24 + d) > TOLERANCE * x_scale[d] {
                 return None;
             }
             tail_error[d] = tail_error[d].max(error(4 * n + 4 + d));
@@ -324,6 +331,10 @@ mod tests {
                         (t.energy[j] - d.energy[j]).abs() <= 1e-12 * d.energy[j],
                         "{at}: energy {j}"
                     );
+                    if j < 2 {
+                        let (a, b) = (t.x_energy[j], d.x_energy[j]);
+                        assert!((a - b).abs() <= 1e-12 * b, "{at}: energy of x g^({j}): {a} {b}");
+                    }
                     assert!(
                         t.tail()[j] >= d.tail()[j],
                         "{at}: tail {j} {:e} < {:e}",
