@@ -60,10 +60,11 @@ pub struct Expansion {
     /// E[g^(j)(s z)^2].
     energy: [f64; 4],
     /// E[(x g^(j)(x))^2], x = s z, for j = 0, 1: the energies of x g and x g', whose
-    /// coefficients follow from g's and g''s (`weighted`).
+    /// coefficients follow from g's and g''s (`sums::series_x`).
     x_energy: [f64; 2],
     /// An upper bound on the energies the coefficients leave out, from the energy less the
-    /// coefficients' squares (with a margin for that difference's rounding).
+    /// coefficients' squares (with a margin for that difference's rounding); a tabulated
+    /// expansion's tails.
     quick_tail: [f64; 4],
     source: Source,
 }
