@@ -10,8 +10,6 @@ mod npy;
 mod photo;
 pub mod sampling;
 pub mod spiked;
-#[cfg(test)]
-mod tests;
 
 pub use empirical::{covariance, covariance_bytes, eigen, eigen_faer, eigen_nalgebra, eigenvalues, RealData};
 pub use load::{is_file, load, DataError, Format, LoadOptions, Samples, DEFAULT_MAX_BYTES, MAX_DIMENSION};

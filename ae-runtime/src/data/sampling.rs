@@ -37,7 +37,8 @@ struct GaussianBatch {
     next: usize,
 }
 
-pub(super) const GAUSSIAN_BATCH: usize = 64;
+#[doc(hidden)]
+pub const GAUSSIAN_BATCH: usize = 64;
 
 impl GaussianBatch {
     fn new(data: &RealData) -> Self {

@@ -9,8 +9,6 @@ pub mod bdf;
 mod error;
 mod explicit;
 pub mod rosenbrock;
-#[cfg(test)]
-mod tests;
 
 use ae_core::kernel::Kernel;
 

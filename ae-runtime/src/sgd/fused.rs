@@ -16,10 +16,10 @@
 const WIDTH: usize = 4;
 
 /// The widest network the fused pass takes (`super::GRAM_MAX_K`).
-pub(super) const MAX_K: usize = 8;
+pub const MAX_K: usize = 8;
 
 /// The rows, the sample summed against and the layout. `v` is empty when the weights are tied.
-pub(super) struct Rows<'a> {
+pub struct Rows<'a> {
     pub w: &'a mut [f64],
     pub v: &'a mut [f64],
     pub x: &'a [f64],
@@ -31,7 +31,7 @@ pub(super) struct Rows<'a> {
 /// residual against `x_prev` (the residual subtracts `g[i]` times decoder row i over all rows,
 /// or rows i <= j when truncated), row j of the encoder `encoder[j]` times `x_prev`, then every
 /// weight is multiplied by `shrink`.
-pub(super) struct Pending<'a> {
+pub struct Pending<'a> {
     pub x_prev: &'a [f64],
     pub g: &'a [f64],
     pub decoder: &'a [f64],
@@ -41,7 +41,7 @@ pub(super) struct Pending<'a> {
 
 /// What the pass returns: w_j . x, v_j . x (untied) and x . x after the update.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Sums {
+pub struct Sums {
     pub lambda: [f64; MAX_K],
     pub decoder_x: [f64; MAX_K],
     pub xx: f64,
@@ -53,7 +53,7 @@ pub(super) fn pass(rows: Rows, pending: Option<&Pending>) -> Sums {
 }
 
 /// `pass`, or (`portable`) the same without the vector instructions whatever the CPU has.
-fn pass_with(rows: Rows, pending: Option<&Pending>, portable: bool) -> Sums {
+pub fn pass_with(rows: Rows, pending: Option<&Pending>, portable: bool) -> Sums {
     assert!((1..=MAX_K).contains(&rows.k), "the fused pass takes 1 to {MAX_K} rows");
     let flags = Flags {
         tied: rows.v.is_empty(),
@@ -367,107 +367,4 @@ fn columns<V: Lanes, const K: usize, const TIED: bool, const TRUNCATED: bool>(
         xx = xn.mul_add(xn, xx);
     }
     Partial { lambda, decoder_x, xx }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Numbers of order one, different in every position.
-    fn numbers(n: usize, seed: usize) -> Vec<f64> {
-        (0..n)
-            .map(|i| ((i * 37 + seed * 101) % 97) as f64 / 48.0 - 1.0)
-            .collect()
-    }
-
-    /// Every width, tie, rule, decay and pending state, on rows of a length with last columns
-    /// (D = 4 * 9 + 3): the dispatched pass (AVX2 and FMA on the machines this runs on) gives
-    /// the bits of the portable one, and both the numbers of the update and the sums written
-    /// out naively (within 1e-13: the same operations on numbers of order one, some rounded
-    /// twice in the naive version where the pass fuses them).
-    #[test]
-    fn every_variant_equals_the_portable_pass_and_the_naive_update() {
-        let d = 4 * 9 + 3;
-        let x = numbers(d, 1);
-        let x_prev = numbers(d, 2);
-        for k in 1..=MAX_K {
-            let (g, decoder, encoder) = (numbers(k, 3), numbers(k, 4), numbers(k, 5));
-            for (tied, truncated, shrink, pending) in
-                (0..16).map(|b| (b & 1 != 0, b & 2 != 0, if b & 4 != 0 { 0.99 } else { 1.0 }, b & 8 != 0))
-            {
-                let w0 = numbers(k * d, 6);
-                let v0 = if tied { vec![] } else { numbers(k * d, 7) };
-                let step = Pending {
-                    x_prev: &x_prev,
-                    g: &g,
-                    decoder: &decoder,
-                    encoder: &encoder,
-                    shrink,
-                };
-                let pending = pending.then_some(&step);
-                let run = |portable: bool| {
-                    let (mut w, mut v) = (w0.clone(), v0.clone());
-                    let rows = Rows {
-                        w: &mut w,
-                        v: &mut v,
-                        x: &x,
-                        k,
-                        truncated,
-                    };
-                    let sums = pass_with(rows, pending, portable);
-                    (w, v, sums)
-                };
-                let (w, v, sums) = run(false);
-                let (pw, pv, psums) = run(true);
-                let case = format!(
-                    "K={k} tied={tied} truncated={truncated} shrink={shrink} pending={}",
-                    pending.is_some()
-                );
-                let bits = |a: &[f64]| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&w), bits(&pw), "{case}");
-                assert_eq!(bits(&v), bits(&pv), "{case}");
-                assert_eq!(bits(&sums.lambda), bits(&psums.lambda), "{case}");
-                assert_eq!(bits(&sums.decoder_x), bits(&psums.decoder_x), "{case}");
-                assert_eq!(sums.xx.to_bits(), psums.xx.to_bits(), "{case}");
-
-                // The naive update and sums.
-                let (mut ew, mut ev) = (w0.clone(), if tied { w0.clone() } else { v0.clone() });
-                if let Some(p) = pending {
-                    let old = ev.clone();
-                    for j in 0..k {
-                        let upto = if truncated { j + 1 } else { k };
-                        for c in 0..d {
-                            let r = p.x_prev[c] - (0..upto).map(|i| p.g[i] * old[i * d + c]).sum::<f64>();
-                            let at = j * d + c;
-                            if tied {
-                                ew[at] = (ew[at] + p.decoder[j] * r + p.encoder[j] * p.x_prev[c]) * p.shrink;
-                            } else {
-                                ev[at] = (ev[at] + p.decoder[j] * r) * p.shrink;
-                                ew[at] = (ew[at] + p.encoder[j] * p.x_prev[c]) * p.shrink;
-                            }
-                        }
-                    }
-                }
-                if tied {
-                    ev = ew.clone();
-                }
-                let close = |a: f64, e: f64| (a - e).abs() <= 1e-13 * e.abs().max(1.0);
-                for (a, e) in w
-                    .iter()
-                    .zip(&ew)
-                    .chain(v.iter().zip(if tied { &[][..] } else { &ev[..] }))
-                {
-                    assert!(close(*a, *e), "{case}: {a} vs {e}");
-                }
-                let dot = |a: &[f64]| a.iter().zip(&x).map(|(a, b)| a * b).sum::<f64>();
-                for j in 0..k {
-                    assert!(close(sums.lambda[j], dot(&ew[j * d..(j + 1) * d])), "{case}");
-                    if !tied {
-                        assert!(close(sums.decoder_x[j], dot(&ev[j * d..(j + 1) * d])), "{case}");
-                    }
-                }
-                assert!(close(sums.xx, dot(&x)), "{case}");
-            }
-        }
-    }
 }

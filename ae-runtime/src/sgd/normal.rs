@@ -14,25 +14,31 @@ use rand::RngCore;
 
 /// Layers of the ziggurat and its constants for 256 layers: the start of the tail `R` and the
 /// common area `V` of each layer (Marsaglia & Tsang).
-const LAYERS: usize = 256;
-const R: f64 = 3.654_152_885_361_009;
-const V: f64 = 4.928_673_233_99e-3;
+#[doc(hidden)]
+pub const LAYERS: usize = 256;
+#[doc(hidden)]
+pub const R: f64 = 3.654_152_885_361_009;
+#[doc(hidden)]
+pub const V: f64 = 4.928_673_233_99e-3;
 
-struct Tables {
+#[doc(hidden)]
+pub struct Tables {
     /// Per layer i, side by side (the vector fast path loads both with one 16-byte load): its
     /// right edge x_i (x_0 > x_1 = R > ... > x_255 > x_256 = 0, where x_0 = V / f(R) is the base
     /// layer's virtual width), and x_{i+1} / x_i, below which a draw in layer i is inside the
     /// density.
-    pairs: [[f64; 2]; LAYERS],
+    pub pairs: [[f64; 2]; LAYERS],
     /// The density at each edge, f(x_i) (f(x_256) = 1), for the wedge test.
     f: [f64; LAYERS + 1],
 }
 
-fn density(x: f64) -> f64 {
+#[doc(hidden)]
+pub fn density(x: f64) -> f64 {
     (-0.5 * x * x).exp()
 }
 
-fn tables() -> &'static Tables {
+#[doc(hidden)]
+pub fn tables() -> &'static Tables {
     static TABLES: std::sync::OnceLock<Tables> = std::sync::OnceLock::new();
     TABLES.get_or_init(|| {
         let mut x = [0.0; LAYERS + 1];
@@ -86,7 +92,8 @@ impl Xoshiro256PlusPlusX8 {
 
     /// The next word of every lane.
     #[inline(always)]
-    fn next_group(&mut self) -> [u64; STREAMS] {
+    #[doc(hidden)]
+    pub fn next_group(&mut self) -> [u64; STREAMS] {
         let s = &mut self.s;
         let mut out = [0u64; STREAMS];
         for l in 0..STREAMS {
@@ -119,7 +126,8 @@ impl Xoshiro256PlusPlusX8 {
     }
 
     /// Fills `out` (a whole number of groups long) with `next_group` after `next_group`.
-    fn fill_groups(&mut self, out: &mut [u64]) {
+    #[doc(hidden)]
+    pub fn fill_groups(&mut self, out: &mut [u64]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
@@ -241,7 +249,8 @@ fn split(w: u64) -> (usize, f64) {
 /// The ziggurat's fast path for every word: `out[j]` is the draw where it is accepted; the
 /// positions that need `finish_normal` go to `rejected` in order, and their number is
 /// returned.
-fn fast_path(words: &[u64], out: &mut [f64], rejected: &mut [u8; 256]) -> usize {
+#[doc(hidden)]
+pub fn fast_path(words: &[u64], out: &mut [f64], rejected: &mut [u8; 256]) -> usize {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
@@ -252,7 +261,8 @@ fn fast_path(words: &[u64], out: &mut [f64], rejected: &mut [u8; 256]) -> usize 
 
 /// From position `from` on, with `n_rejected` rejections before it.
 #[inline(always)]
-fn fast_path_portable(
+#[doc(hidden)]
+pub fn fast_path_portable(
     words: &[u64],
     out: &mut [f64],
     rejected: &mut [u8; 256],
@@ -338,149 +348,6 @@ impl RngCore for Xoshiro256PlusPlusX8 {
         for chunk in dst.chunks_mut(8) {
             let w = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&w[..chunk.len()]);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn generator(seed: u8) -> Xoshiro256PlusPlusX8 {
-        let mut bytes = [0u8; 32 * STREAMS];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(31).wrapping_add(seed);
-        }
-        Xoshiro256PlusPlusX8::from_seed_bytes(&bytes)
-    }
-
-    #[test]
-    fn one_lane_is_xoshiro256plusplus() {
-        // Lane 0 against rand_xoshiro's reference implementation from the same 32 bytes.
-        use rand::SeedableRng;
-        let mut bytes = [0u8; 32 * STREAMS];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = i as u8 ^ 0x5a;
-        }
-        let mut x4 = Xoshiro256PlusPlusX8::from_seed_bytes(&bytes);
-        let mut reference = rand_xoshiro::Xoshiro256PlusPlus::from_seed(bytes[..32].try_into().unwrap());
-        for _ in 0..100 {
-            let group = x4.next_group();
-            assert_eq!(group[0], reference.next_u64());
-        }
-    }
-
-    /// The vectorised generator and fast path (AVX2 where the CPU has it, as on the machines
-    /// this runs on) give the same words, draws and rejections as the portable code, also for
-    /// the extreme words (layer 0 and 255, uniforms at -1 and just below 1).
-    #[test]
-    fn the_vector_paths_equal_the_portable_paths() {
-        let mut dispatched = generator(3);
-        let mut portable = dispatched.clone();
-        let mut words = vec![0u64; 1000];
-        dispatched.fill_groups(&mut words);
-        for group in words.chunks(STREAMS) {
-            assert_eq!(group, portable.next_group());
-        }
-        words.extend([
-            0,
-            0xff,
-            u64::MAX,
-            u64::MAX << 8,
-            0x8000_0000_0000_0000,
-            0x7fff_ffff_ffff_ff00,
-        ]);
-        for block in words.chunks(256) {
-            let (mut a, mut b) = (vec![0.0; block.len()], vec![0.0; block.len()]);
-            let (mut ra, mut rb) = ([0u8; 256], [0u8; 256]);
-            let na = fast_path(block, &mut a, &mut ra);
-            let nb = fast_path_portable(block, &mut b, &mut rb, 0, 0);
-            assert_eq!(ra[..na], rb[..nb]);
-            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&a), bits(&b));
-        }
-    }
-
-    #[test]
-    fn the_ziggurat_tables_close() {
-        // The recursion must land on the top layer: x_255 small and positive, and the top
-        // layer's area (x_255 (1 - f(x_255))) equal to the common area V to 1e-9.
-        let t = tables();
-        let top = t.pairs[LAYERS - 1][0];
-        assert!(top > 0.0 && top < 0.3, "{top}");
-        assert!(
-            (top * (1.0 - density(top)) - V).abs() < 1e-9,
-            "{}",
-            top * (1.0 - density(top))
-        );
-    }
-
-    #[test]
-    fn the_stream_is_a_fixed_function_of_the_seed() {
-        let draw = |seed: u8| {
-            let mut g = generator(seed);
-            let mut xs = vec![0.0; 1000];
-            g.fill_normal(&mut xs);
-            xs
-        };
-        assert_eq!(draw(1), draw(1));
-        assert_ne!(draw(1), draw(2));
-    }
-
-    #[test]
-    fn moments_and_tails_are_normal() {
-        // 4e6 draws in batches of 1000. Standard errors: mean 1/sqrt(n) = 5e-4, variance
-        // sqrt(2/n) = 7e-4, fourth moment sqrt(96/n) = 4.9e-3; tail counts are binomial. Each
-        // check allows 5 standard errors (a false alarm has probability ~6e-7).
-        let mut g = generator(7);
-        let n = 4_000_000usize;
-        let mut batch = vec![0.0; 1000];
-        let (mut m1, mut m2, mut m4) = (0.0, 0.0, 0.0);
-        let thresholds = [1.0, 2.0, 3.0, R, 4.5];
-        let mut beyond = [0usize; 5];
-        let mut bins = [0usize; 40];
-        for _ in 0..n / 1000 {
-            g.fill_normal(&mut batch);
-            for &z in &batch {
-                m1 += z;
-                m2 += z * z;
-                m4 += z * z * z * z;
-                for (c, t) in beyond.iter_mut().zip(thresholds) {
-                    if z.abs() > t {
-                        *c += 1;
-                    }
-                }
-                let bin = ((z + 4.0) / 0.2).floor();
-                if (0.0..40.0).contains(&bin) {
-                    bins[bin as usize] += 1;
-                }
-            }
-        }
-        let nf = n as f64;
-        let (m1, m2, m4) = (m1 / nf, m2 / nf, m4 / nf);
-        assert!(m1.abs() < 5.0 * (1.0 / nf).sqrt(), "mean {m1}");
-        assert!((m2 - 1.0).abs() < 5.0 * (2.0 / nf).sqrt(), "variance {m2}");
-        assert!((m4 - 3.0).abs() < 5.0 * (96.0 / nf).sqrt(), "fourth moment {m4}");
-        let normal_cdf = |x: f64| 0.5 * libm::erfc(-x / std::f64::consts::SQRT_2);
-        for (c, t) in beyond.iter().zip(thresholds) {
-            let p = 2.0 * (1.0 - normal_cdf(t));
-            let se = (nf * p * (1.0 - p)).sqrt();
-            assert!(
-                ((*c as f64) - nf * p).abs() < 5.0 * se,
-                "P(|z| > {t}): {c} of {n}, expected {}",
-                nf * p
-            );
-        }
-        // Every bin of width 0.2 on [-4, 4], within 5 binomial standard errors.
-        for (b, count) in bins.iter().enumerate() {
-            let lo = -4.0 + 0.2 * b as f64;
-            let p = normal_cdf(lo + 0.2) - normal_cdf(lo);
-            let se = (nf * p * (1.0 - p)).sqrt();
-            assert!(
-                ((*count as f64) - nf * p).abs() < 5.0 * se,
-                "bin {lo}: {count}, expected {}",
-                nf * p
-            );
         }
     }
 }

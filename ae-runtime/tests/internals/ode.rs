@@ -1,6 +1,7 @@
 //! Tests of the driver and its stages on small systems with known solutions.
 
-use super::*;
+use ae_core::kernel::Kernel;
+use ae_runtime::ode::*;
 
 /// A test system given by its right-hand side and, optionally, its exact Jacobian.
 struct TestKernel {

@@ -1,7 +1,7 @@
 //! Tests of the loaders, the standardisation and the samplers.
 
-use super::sampling::GAUSSIAN_BATCH;
-use super::*;
+use ae_runtime::data::*;
+use ae_runtime::internals::GAUSSIAN_BATCH;
 
 /// A file path in a directory of its own, which is removed with this value: at the end of the
 /// test that holds it, passed or failed.
@@ -322,7 +322,7 @@ fn covariance_is_the_mean_outer_product() {
 /// batch leaves the generator where drawing its normals directly does.
 #[test]
 fn batched_gaussian_draws_equal_single_draws() {
-    use crate::sgd::Sampler;
+    use ae_runtime::sgd::Sampler;
     let (n, d) = (40, 5);
     let rows: Vec<Vec<f64>> = (0..n)
         .map(|i| {
@@ -340,7 +340,7 @@ fn batched_gaussian_draws_equal_single_draws() {
         .unwrap(),
     );
     let mut sampler = DataSampler::new(data.clone(), Draw::Gaussian);
-    let mut rng = crate::sgd::sample_rng(3, 0);
+    let mut rng = ae_runtime::sgd::sample_rng(3, 0);
     let mut reference = rng.clone();
     let mut normals = vec![0.0; GAUSSIAN_BATCH * d];
     let mut x = vec![0.0; d];
