@@ -408,3 +408,33 @@ fn a_covariance_that_cannot_be_held_is_an_error() {
     assert!(covariance(&[], 1 << 23).is_err());
     assert_eq!(covariance(&[vec![1.0, 2.0]], 2).unwrap()[(0, 1)], 2.0);
 }
+
+/// Online draws read the next sample's row ahead from a copy of the generator: the run's own
+/// generator advances exactly as one index draw per sample, and the rows are those draws'.
+#[test]
+fn reading_the_next_row_ahead_leaves_the_draws_as_they_were() {
+    use ae_runtime::sgd::Sampler;
+    use rand::Rng;
+    let (n, d) = (50, 3);
+    let rows: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..d).map(|j| ((i * d + j) as f64 * 0.37).cos()).collect())
+        .collect();
+    let data = std::sync::Arc::new(
+        RealData::new(Samples {
+            source: "t".into(),
+            d,
+            rows,
+        })
+        .unwrap(),
+    );
+    let mut sampler = DataSampler::new(data.clone(), Draw::Online);
+    let mut rng = ae_runtime::sgd::sample_rng(5, 0);
+    let mut reference = rng.clone();
+    let mut x = vec![0.0; d];
+    for draw in 0..200 {
+        sampler.sample(&mut rng, &mut x);
+        let row = &data.rows[reference.random_range(0..n)];
+        assert_eq!(&x, row, "draw {draw}");
+        assert!(rng == reference, "draw {draw}: the generator moved differently");
+    }
+}
