@@ -324,21 +324,7 @@ fn covariance_is_the_mean_outer_product() {
 fn batched_gaussian_draws_equal_single_draws() {
     use ae_runtime::sgd::Sampler;
     let (n, d) = (40, 5);
-    let rows: Vec<Vec<f64>> = (0..n)
-        .map(|i| {
-            (0..d)
-                .map(|j| ((i * d + j) as f64 * 0.61).sin() * (1.0 + j as f64))
-                .collect()
-        })
-        .collect();
-    let data = std::sync::Arc::new(
-        RealData::new(Samples {
-            source: "t".into(),
-            d,
-            rows,
-        })
-        .unwrap(),
-    );
+    let data = small_data(n, d, |i, j| ((i * d + j) as f64 * 0.61).sin() * (1.0 + j as f64));
     let mut sampler = DataSampler::new(data.clone(), Draw::Gaussian);
     let mut rng = ae_runtime::sgd::sample_rng(3, 0);
     let mut reference = rng.clone();
@@ -409,6 +395,18 @@ fn a_covariance_that_cannot_be_held_is_an_error() {
     assert_eq!(covariance(&[vec![1.0, 2.0]], 2).unwrap()[(0, 1)], 2.0);
 }
 
+/// A data set of n samples in d dimensions, entry (i, j) from `entry`, standardised as loaded
+/// data are.
+fn small_data(n: usize, d: usize, entry: impl Fn(usize, usize) -> f64) -> std::sync::Arc<RealData> {
+    let rows = (0..n).map(|i| (0..d).map(|j| entry(i, j)).collect()).collect();
+    let samples = Samples {
+        source: "t".into(),
+        d,
+        rows,
+    };
+    std::sync::Arc::new(RealData::new(samples).unwrap())
+}
+
 /// Online draws read the next sample's row ahead from a copy of the generator: the run's own
 /// generator advances exactly as one index draw per sample, and the rows are those draws'.
 #[test]
@@ -416,17 +414,7 @@ fn reading_the_next_row_ahead_leaves_the_draws_as_they_were() {
     use ae_runtime::sgd::Sampler;
     use rand::Rng;
     let (n, d) = (50, 3);
-    let rows: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..d).map(|j| ((i * d + j) as f64 * 0.37).cos()).collect())
-        .collect();
-    let data = std::sync::Arc::new(
-        RealData::new(Samples {
-            source: "t".into(),
-            d,
-            rows,
-        })
-        .unwrap(),
-    );
+    let data = small_data(n, d, |i, j| ((i * d + j) as f64 * 0.37).cos());
     let mut sampler = DataSampler::new(data.clone(), Draw::Online);
     let mut rng = ae_runtime::sgd::sample_rng(5, 0);
     let mut reference = rng.clone();
