@@ -155,6 +155,9 @@ pub fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
 struct RuleState {
     rule: QuadratureRule,
     legendre: (Vec<f64>, Vec<f64>),
+    /// Gauss-Hermite nodes and weights, twice a panel's nodes, for inner variables whose own
+    /// spread is small (`expect2_vec`).
+    hermite: Vec<(f64, f64)>,
     outer: Vec<(f64, f64)>,
     inner: Vec<(f64, f64)>,
     edges: Vec<f64>,
@@ -171,6 +174,7 @@ fn with_state<R>(f: impl FnOnce(&mut RuleState) -> R) -> R {
         let state = slot.get_or_insert_with(|| RuleState {
             rule: QuadratureRule::DEFAULT,
             legendre: gauss_legendre(QuadratureRule::DEFAULT.panel_nodes),
+            hermite: hermite_rule(QuadratureRule::DEFAULT),
             outer: Vec::new(),
             inner: Vec::new(),
             edges: Vec::new(),
@@ -186,15 +190,32 @@ pub fn with_quadrature_rule<R>(rule: QuadratureRule, f: impl FnOnce() -> R) -> R
         let previous = s.rule;
         s.rule = rule;
         s.legendre = gauss_legendre(rule.panel_nodes);
+        s.hermite = hermite_rule(rule);
         previous
     });
     let out = f();
     with_state(|s| {
         s.rule = previous;
         s.legendre = gauss_legendre(previous.panel_nodes);
+        s.hermite = hermite_rule(previous);
     });
     out
 }
+
+/// The Gauss-Hermite rule that goes with `rule`: twice its nodes per panel (at most 160, where
+/// `gauss_hermite` is exact).
+fn hermite_rule(rule: QuadratureRule) -> Vec<(f64, f64)> {
+    let (x, w) = gauss_hermite((2 * rule.panel_nodes).min(160));
+    x.into_iter().zip(w).collect()
+}
+
+/// An inner variable whose own spread l22 leaves g's nearest complex singularity this many
+/// standard deviations away (`feature_width(l22)`) is integrated by Gauss-Hermite where g has no
+/// kinks: its integrand is then a polynomial times an analytic function of z2 that varies on a
+/// scale of 8 or more, which 24 nodes integrate to rounding, where the panels over [-8.5, 8.5]
+/// need 72 or more, rebuilt for every outer node. A nearly degenerate pair (two units almost
+/// aligned at a large variance, where no series converges) spends its time there.
+const HERMITE_WIDTH: f64 = 8.0;
 
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
@@ -327,6 +348,7 @@ pub(crate) fn expect2_vec<const N: usize>(
         let RuleState {
             rule,
             legendre,
+            hermite,
             outer,
             inner,
             edges,
@@ -342,10 +364,16 @@ pub(crate) fn expect2_vec<const N: usize>(
             outer,
         );
         let d2 = feature_width(l22);
+        let smooth_inner = kinks.is_empty() && d2 >= HERMITE_WIDTH;
+        if smooth_inner {
+            inner.clone_from(hermite);
+        }
         let mut acc = [0.0; N];
         for &(z1, w1) in outer.iter() {
-            features(l22, l21 * z1, kinks, centers);
-            panel_rule(rule, legendre, centers, d2, edges, inner);
+            if !smooth_inner {
+                features(l22, l21 * z1, kinks, centers);
+                panel_rule(rule, legendre, centers, d2, edges, inner);
+            }
             let mut part = [0.0; N];
             for &(z2, w2) in inner.iter() {
                 for (a, v) in part.iter_mut().zip(f(z1, z2)) {

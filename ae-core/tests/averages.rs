@@ -407,3 +407,40 @@ fn relu_gradients_by_quadrature_are_nan_not_wrong() {
     let g = ActivationKind::Relu.average_grad_by_quadrature(Avg::I2, &[1.0, 0.3, 1.2]);
     assert!(g[0].is_nan() && g[2].is_nan(), "{g:?}");
 }
+
+#[test]
+fn nearly_degenerate_pairs_are_converged() {
+    // Two units almost aligned or anti-aligned at large variances (as two GELU units become in
+    // a K = 3 run, where no series converges): the inner variable's own spread is small, and
+    // Gauss-Hermite takes it (twice a panel's nodes). The reference is the rule refined twice
+    // (48 and then 96 Hermite nodes); refined and twice refined agree to rounding (1e-13), the
+    // default to 1e-10 of each average's size, values and gradients, tanh by quadrature alone.
+    use ae_core::averages::{with_quadrature_rule, Averages, Quadrature, QuadratureRule, TanhFn};
+    type Q = Quadrature<TanhFn>;
+    let once = QuadratureRule::DEFAULT.refined();
+    let all = |c: [f64; 3]| {
+        let [c11, c12, c22] = c;
+        // x2 = 0.3 x1 + an independent standard normal: a valid covariance with the pair.
+        let (c_12, c_23, c_22) = (0.3 * c11, 0.3 * c12, 0.09 * c11 + 1.0);
+        let mut v = vec![Q::i2(c11, c12, c22), Q::i3(c11, c_12, c12, c_22, c_23, c22)];
+        v.extend(Q::i2_grad(c11, c12, c22));
+        v
+    };
+    // (c11, c12, spread): c22 = c12^2 / c11 + spread^2, so that x2's own spread is `spread`.
+    for (c11, c12, spread) in [
+        (9.0, -8.99, 0.11),
+        (20.0, 19.9, 0.05),
+        (4.0, 3.9, 0.19),
+        (40.0, -38.0, 0.15),
+    ] {
+        let c = [c11, c12, c12 * c12 / c11 + spread * spread];
+        let default = all(c);
+        let refined = with_quadrature_rule(once, || all(c));
+        let twice = with_quadrature_rule(once.refined(), || all(c));
+        for ((d, r), t) in default.iter().zip(&refined).zip(&twice) {
+            let size = t.abs().max(1.0);
+            assert!((r - t).abs() <= 1e-13 * size, "{c:?}: refined {r} against {t}");
+            assert!((d - t).abs() <= 1e-10 * size, "{c:?}: default {d} against {t}");
+        }
+    }
+}
