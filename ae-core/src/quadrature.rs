@@ -366,17 +366,17 @@ pub(crate) fn expect2_vec<const N: usize>(
         );
         let d2 = feature_width(l22);
         let smooth_inner = kinks.is_empty() && d2 >= HERMITE_WIDTH;
-        if smooth_inner {
-            inner.clone_from(hermite);
-        }
         let mut acc = [0.0; N];
         for &(z1, w1) in outer.iter() {
-            if !smooth_inner {
+            let nodes: &[(f64, f64)] = if smooth_inner {
+                hermite
+            } else {
                 features(l22, l21 * z1, kinks, centers);
                 panel_rule(rule, legendre, centers, d2, edges, inner);
-            }
+                inner
+            };
             let mut part = [0.0; N];
-            for &(z2, w2) in inner.iter() {
+            for &(z2, w2) in nodes {
                 for (a, v) in part.iter_mut().zip(f(z1, z2)) {
                     *a += w2 * v;
                 }

@@ -3,6 +3,16 @@
 
 use super::{Expansion, TOLERANCE};
 
+/// sum_k r^k x_k y_k over the pairs given.
+fn power_sum<'a>(pairs: impl Iterator<Item = (&'a f64, &'a f64)>, r: f64) -> f64 {
+    let (mut sum, mut rk) = (0.0, 1.0);
+    for (x, y) in pairs {
+        sum += rk * x * y;
+        rk *= r;
+    }
+    sum
+}
+
 /// E[g^(a)(x1) g^(b)(x2)] as a series, if its bound on the terms left out meets the tolerance.
 pub(super) fn series(e1: &Expansion, e2: &Expansion, r: f64, a: usize, b: usize) -> Option<f64> {
     let n = e1.order.min(e2.order);
@@ -14,17 +24,12 @@ pub(super) fn series(e1: &Expansion, e2: &Expansion, r: f64, a: usize, b: usize)
     if !(rn <= TOLERANCE || met(e1.quick_tail[a], e2.quick_tail[b]) || met(e1.tail()[a], e2.tail()[b])) {
         return None;
     }
-    let (mut sum, mut rk) = (0.0, 1.0);
-    for (x, y) in e1.coef[a][..=n].iter().zip(&e2.coef[b][..=n]) {
-        sum += rk * x * y;
-        rk *= r;
-    }
-    Some(sum)
+    Some(power_sum(e1.coef[a][..=n].iter().zip(&e2.coef[b][..=n]), r))
 }
 
-/// E[(x g^(a))(x1) g^(b)(x2)] as a series, x1 of the expansion `ex` and x2 of `e`: the coefficients of x f(x) at x = s z are
-/// s (sqrt(n + 1) f_(n+1) + sqrt(n) f_(n-1)) (from z He_n = He_(n+1) + n He_(n-1)), one fewer
-/// than f's. With it an I3 needs no derivative of g beyond g', which is what an activation
+/// E[(x g^(a))(x1) g^(b)(x2)] as a series, x1 of the expansion `ex` and x2 of `e`: the
+/// coefficients of x f(x) at x = s z are s (sqrt(n + 1) f_(n+1) + sqrt(n) f_(n-1)) (from
+/// z He_n = He_(n+1) + n He_(n-1)), one fewer than f's. With it an I3 needs no derivative of g beyond g', which is what an activation
 /// whose g' jumps has (Stein's lemma would need g'', with a Dirac part at each jump).
 pub(super) fn series_x(ex: &Expansion, e: &Expansion, r: f64, a: usize, b: usize) -> Option<f64> {
     let f = &ex.coef[a];
@@ -46,12 +51,7 @@ pub(super) fn series_x(ex: &Expansion, e: &Expansion, r: f64, a: usize, b: usize
     if bound.is_nan() || scale.is_nan() || bound > TOLERANCE * scale {
         return None;
     }
-    let (mut sum, mut rk) = (0.0, 1.0);
-    for (x, y) in weighted.iter().zip(&e.coef[b]) {
-        sum += rk * x * y;
-        rk *= r;
-    }
-    Some(sum)
+    Some(power_sum(weighted.iter().zip(&e.coef[b]), r))
 }
 
 /// s1 E[g''''(x1) g(x2)], the one average of a gradient beyond g''': the coefficients of g''''

@@ -4,9 +4,9 @@
 //! section 5).
 //!
 //! Every number an expansion holds (the coefficients, energies, tails, the products at
-//! correlation 1 and the energies of x g and x g') is an analytic function of s = sqrt(c) for s > 0. The tables hold them at the
-//! Chebyshev points of panels of fixed width in ln s, and an expansion is their barycentric
-//! interpolant. A panel is built from direct expansions and checked against more of them
+//! correlation 1 and the energies of x g and x g') is an analytic function of s = sqrt(c) for
+//! s > 0. The tables hold them at the Chebyshev points of panels of fixed width in ln s, and an
+//! expansion is their barycentric interpolant. A panel is built from direct expansions and checked against more of them
 //! between its points; a panel that misses the check is not kept, and its variances are
 //! expanded directly. What a variance gives depends only on the activation, the order and its
 //! panel, never on which variances were asked for before: outputs stay the same bit for bit
@@ -66,11 +66,23 @@ pub(super) fn clear() {
     TABLES.with(|t| t.borrow_mut().clear());
 }
 
-/// The numbers of one expansion in one row: coef[j][0..=order] for j = 0..3, then the four
-/// energies, the four tails, the sixteen products and the two energies of x g and x g'.
+/// The numbers of one expansion in one row: coef[j][0..=order] for j = 0..3, then, from
+/// `scalars(order)` on, the four energies, the four tails, the sixteen products (a, b) at
+/// `PRODUCTS + 4 a + b` and the two energies of x g and x g'.
 fn width(order: usize) -> usize {
-    4 * (order + 1) + 26
+    scalars(order) + X_ENERGY + 2
 }
+
+/// Where a row's numbers after the coefficients start.
+fn scalars(order: usize) -> usize {
+    4 * (order + 1)
+}
+
+/// Offsets from `scalars(order)`.
+const ENERGY: usize = 0;
+const TAIL: usize = 4;
+const PRODUCTS: usize = 8;
+const X_ENERGY: usize = 24;
 
 fn flatten(e: &Expansion) -> Vec<f64> {
     let mut row = Vec::with_capacity(width(e.order));
@@ -91,11 +103,11 @@ fn flatten(e: &Expansion) -> Vec<f64> {
 fn unflatten(row: &[f64], order: usize, s: f64, tail_margin: &[f64; 4]) -> Expansion {
     let n = order + 1;
     let coef: [Vec<f64>; 4] = std::array::from_fn(|j| row[j * n..(j + 1) * n].to_vec());
-    let at = 4 * n;
-    let energy: [f64; 4] = std::array::from_fn(|j| row[at + j]);
-    let tail: [f64; 4] = std::array::from_fn(|j| row[at + 4 + j].max(0.0) + tail_margin[j]);
-    let products: Products = std::array::from_fn(|a| std::array::from_fn(|b| row[at + 8 + 4 * a + b]));
-    let x_energy = [row[at + 24], row[at + 25]];
+    let at = scalars(order);
+    let energy: [f64; 4] = std::array::from_fn(|j| row[at + ENERGY + j]);
+    let tail: [f64; 4] = std::array::from_fn(|j| row[at + TAIL + j].max(0.0) + tail_margin[j]);
+    let products: Products = std::array::from_fn(|a| std::array::from_fn(|b| row[at + PRODUCTS + 4 * a + b]));
+    let x_energy = [row[at + X_ENERGY], row[at + X_ENERGY + 1]];
     Expansion::tabulated(order, s, coef, energy, x_energy, tail, products)
 }
 
@@ -106,15 +118,15 @@ struct Place {
     index: i64,
 }
 
-impl Place {
-    fn width(self) -> f64 {
-        WIDTH / f64::from(1u32 << self.level)
-    }
+/// The width in ln s of a panel halved `level` times.
+fn level_width(level: u32) -> f64 {
+    WIDTH / f64::from(1u32 << level)
+}
 
+impl Place {
     /// The panel of `level` that holds ln s, and where in it: x in [-1, 1].
     fn locate(s: f64, level: u32) -> (Place, f64) {
-        let width = WIDTH / f64::from(1u32 << level);
-        let u = s.ln() / width;
+        let u = s.ln() / level_width(level);
         let index = u.floor();
         (
             Place {
@@ -127,28 +139,36 @@ impl Place {
 
     /// The standard deviation at x in this panel.
     fn deviation(self, x: f64) -> f64 {
-        ((self.index as f64 + (x + 1.0) / 2.0) * self.width()).exp()
+        ((self.index as f64 + (x + 1.0) / 2.0) * level_width(self.level)).exp()
     }
 }
 
-/// x_j = cos(j pi / (POINTS - 1)), j = 0..POINTS-1, at x = 1 first.
-fn chebyshev_point(j: usize) -> f64 {
-    (j as f64 * std::f64::consts::PI / (POINTS - 1) as f64).cos()
+/// cos(t pi / (POINTS - 1)): the Chebyshev points at t = 0, 1, ..., POINTS - 1 (x = 1 first),
+/// and the checks between them at t = 1/2, 3/2, ...
+fn chebyshev(t: f64) -> f64 {
+    (t * std::f64::consts::PI / (POINTS - 1) as f64).cos()
+}
+
+/// The Chebyshev points, computed once (every interpolation needs all of them).
+fn chebyshev_points() -> &'static [f64; POINTS] {
+    static POINTS_X: std::sync::OnceLock<[f64; POINTS]> = std::sync::OnceLock::new();
+    POINTS_X.get_or_init(|| std::array::from_fn(|j| chebyshev(j as f64)))
 }
 
 /// The barycentric interpolant of the rows at x (Chebyshev points of the second kind: weights
 /// (-1)^j, halved at both ends), into `out`.
 fn interpolate(rows: &[f64], x: f64, out: &mut [f64]) {
     let w = out.len();
-    if let Some(j) = (0..POINTS).find(|&j| chebyshev_point(j) == x) {
+    let points = chebyshev_points();
+    if let Some(j) = points.iter().position(|&p| p == x) {
         out.copy_from_slice(&rows[j * w..(j + 1) * w]);
         return;
     }
     let mut lambda = [0.0; POINTS];
-    for (j, l) in lambda.iter_mut().enumerate() {
+    for (j, (l, p)) in lambda.iter_mut().zip(points).enumerate() {
         let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
         let end = if j == 0 || j == POINTS - 1 { 0.5 } else { 1.0 };
-        *l = sign * end / (x - chebyshev_point(j));
+        *l = sign * end / (x - p);
     }
     let total: f64 = lambda.iter().sum();
     out.fill(0.0);
@@ -165,37 +185,36 @@ fn interpolate(rows: &[f64], x: f64, out: &mut [f64]) {
 fn build<S: Smooth + ?Sized>(g: &S, order: usize, place: Place) -> Option<Panel> {
     let w = width(order);
     let mut rows = Vec::with_capacity(POINTS * w);
-    for j in 0..POINTS {
-        let s = place.deviation(chebyshev_point(j));
+    for &p in chebyshev_points() {
+        let s = place.deviation(p);
         rows.extend(flatten(&Expansion::new(g, s * s, order)));
     }
     if !rows.iter().all(|v| v.is_finite()) {
         return None;
     }
-    let n = order + 1;
-    let energy = |row: &[f64], j: usize| row[4 * n + j];
-    // Each quantity's scale: the largest energy of its derivative over the panel's points.
-    let scale: [f64; 4] = std::array::from_fn(|j| rows.chunks_exact(w).map(|r| energy(r, j)).fold(0.0, f64::max));
-    let x_scale: [f64; 2] =
-        std::array::from_fn(|j| rows.chunks_exact(w).map(|r| r[4 * n + 24 + j]).fold(0.0, f64::max));
+    let (n, at) = (order + 1, scalars(order));
+    // Each quantity's scale: the largest energy of its function over the panel's points.
+    let largest = |k: usize| rows.chunks_exact(w).map(|r| r[k]).fold(0.0, f64::max);
+    let scale: [f64; 4] = std::array::from_fn(|j| largest(at + ENERGY + j));
+    let x_scale: [f64; 2] = std::array::from_fn(|j| largest(at + X_ENERGY + j));
     let mut tail_error = [0.0f64; 4];
     let mut interpolated = vec![0.0; w];
     for j in 0..POINTS - 1 {
-        let x = ((j as f64 + 0.5) * std::f64::consts::PI / (POINTS - 1) as f64).cos();
+        let x = chebyshev(j as f64 + 0.5);
         let s = place.deviation(x);
         let direct = flatten(&Expansion::new(g, s * s, order));
         interpolate(&rows, x, &mut interpolated);
         let error = |k: usize| (interpolated[k] - direct[k]).abs();
         for (d, sd) in scale.iter().enumerate() {
             let coefficients = (d * n..(d + 1) * n).all(|k| error(k) <= TOLERANCE * sd.sqrt());
-            let products = (0..4).all(|b| error(4 * n + 8 + 4 * d + b) <= TOLERANCE * (sd * scale[b]).sqrt());
-            if !(coefficients && products && error(4 * n + d) <= TOLERANCE * sd) {
+            let products = (0..4).all(|b| error(at + PRODUCTS + 4 * d + b) <= TOLERANCE * (sd * scale[b]).sqrt());
+            if !(coefficients && products && error(at + ENERGY + d) <= TOLERANCE * sd) {
                 return None;
             }
-            if d < 2 && error(4 * n + 24 + d) > TOLERANCE * x_scale[d] {
+            if d < 2 && error(at + X_ENERGY + d) > TOLERANCE * x_scale[d] {
                 return None;
             }
-            tail_error[d] = tail_error[d].max(error(4 * n + 4 + d));
+            tail_error[d] = tail_error[d].max(error(at + TAIL + d));
         }
     }
     Some(Panel {
