@@ -48,6 +48,7 @@ fn rule(order: usize) -> QuadratureRule {
         max_panel: (12.0 / ((order + 1) as f64).sqrt()).min(3.0),
         first_panel: 0.5,
         z_max: 13.0,
+        ..QuadratureRule::DEFAULT
     }
 }
 

@@ -412,12 +412,18 @@ fn relu_gradients_by_quadrature_are_nan_not_wrong() {
 fn nearly_degenerate_pairs_are_converged() {
     // Two units almost aligned or anti-aligned at large variances (as two GELU units become in
     // a K = 3 run, where no series converges): the inner variable's own spread is small, and
-    // Gauss-Hermite takes it (twice a panel's nodes). The reference is the rule refined twice
-    // (48 and then 96 Hermite nodes); refined and twice refined agree to rounding (1e-13), the
-    // default to 1e-10 of each average's size, values and gradients, tanh by quadrature alone.
+    // Gauss-Hermite takes it (12 to 48 nodes, by the spread). The references are the rule refined
+    // twice (twice and four times the nodes), and the panels alone (no Gauss-Hermite): refined
+    // and twice refined agree to rounding (1e-13); the default meets the panels to 1e-12 and the
+    // twice refined rule to the 1e-10 the averages are held to, relative to each average's
+    // size, values and gradients, tanh by quadrature alone.
     use ae_core::averages::{with_quadrature_rule, Averages, Quadrature, QuadratureRule, TanhFn};
     type Q = Quadrature<TanhFn>;
     let once = QuadratureRule::DEFAULT.refined();
+    let panels = QuadratureRule {
+        hermite_width: f64::INFINITY,
+        ..QuadratureRule::DEFAULT
+    };
     let all = |c: [f64; 3]| {
         let [c11, c12, c22] = c;
         // x2 = 0.3 x1 + an independent standard normal: a valid covariance with the pair.
@@ -426,20 +432,29 @@ fn nearly_degenerate_pairs_are_converged() {
         v.extend(Q::i2_grad(c11, c12, c22));
         v
     };
-    // (c11, c12, spread): c22 = c12^2 / c11 + spread^2, so that x2's own spread is `spread`.
+    // (c11, c12, spread): c22 = c12^2 / c11 + spread^2, so that x2's own spread is `spread`,
+    // and tanh's poles pi / (2 spread) = 3 to 31 of them from the real axis.
     for (c11, c12, spread) in [
         (9.0, -8.99, 0.11),
         (20.0, 19.9, 0.05),
         (4.0, 3.9, 0.19),
         (40.0, -38.0, 0.15),
+        (12.0, -11.5, 0.3),
+        (30.0, 29.0, 0.4),
+        (6.0, -5.0, 0.52),
     ] {
         let c = [c11, c12, c12 * c12 / c11 + spread * spread];
         let default = all(c);
+        let by_panels = with_quadrature_rule(panels, || all(c));
         let refined = with_quadrature_rule(once, || all(c));
         let twice = with_quadrature_rule(once.refined(), || all(c));
-        for ((d, r), t) in default.iter().zip(&refined).zip(&twice) {
+        for (((d, p), r), t) in default.iter().zip(&by_panels).zip(&refined).zip(&twice) {
             let size = t.abs().max(1.0);
             assert!((r - t).abs() <= 1e-13 * size, "{c:?}: refined {r} against {t}");
+            assert!(
+                (d - p).abs() <= 1e-12 * size,
+                "{c:?}: default {d} against the panels' {p}"
+            );
             assert!((d - t).abs() <= 1e-10 * size, "{c:?}: default {d} against {t}");
         }
     }

@@ -54,6 +54,7 @@ fn coefficients_are_converged_in_their_rule() {
                 max_panel: fine.max_panel / 2.0,
                 first_panel: fine.first_panel / 2.0,
                 z_max: fine.z_max + 2.0,
+                ..fine
             };
             let f = Expansion::with_rule(&g, c, order, fine);
             for j in 0..4 {
