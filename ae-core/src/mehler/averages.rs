@@ -91,18 +91,16 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
             // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
             self.pairs(c11, c13, c33, [(2, 0), (1, 1)])
                 .map(|[m20, m11]| c12 * m20 + c23 * m11)
-        } else if self.continuous(1) {
-            self.i3_by_regression(c11, c12, c13, c23, c33)
         } else {
-            None
+            self.i3_by_regression(c11, c12, c13, c23, c33)
         };
         found.unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
     }
 
-    /// I3 where g' jumps: x2 = a x1 + b x3 + (noise independent of both), so that
+    /// I3 where g' or g itself jumps: x2 = a x1 + b x3 + (noise independent of both), so that
     /// E[g'(x1) x2 g(x3)] = a E[x1 g'(x1) g(x3)] + b E[g'(x1) x3 g(x3)], pairs of functions
-    /// without Dirac parts. None where (x1, x3) is (nearly) degenerate or the series do not
-    /// converge.
+    /// without Dirac parts (g' is the pointwise derivative, as in the simulator). None where
+    /// (x1, x3) is (nearly) degenerate or the series do not converge.
     pub(super) fn i3_by_regression(&self, c11: f64, c12: f64, c13: f64, c23: f64, c33: f64) -> Option<f64> {
         let r = correlation(c11, c13, c33)?;
         let det = c11 * c33 - c13 * c13;

@@ -352,3 +352,55 @@ fn where_g_prime_jumps_i3_comes_from_series_of_x_g_and_x_g_prime() {
         );
     }
 }
+
+/// tanh(x) + sign(x - 0.3)/2: g itself jumps, at 0.3, between curved pieces. The regression
+/// form of I3 asks nothing of g beyond its values and g' between the jumps (the g' of I3 is
+/// the pointwise one, as in the simulator's update), so it holds here too and meets the
+/// quadrature to the 1e-10 that every average is held to; the series serve the moderate
+/// correlations.
+#[test]
+fn where_g_jumps_i3_comes_from_the_same_series() {
+    struct TanhStep;
+    impl Smooth for TanhStep {
+        fn g(&self, x: f64) -> f64 {
+            x.tanh() + 0.5 * crate::averages::sign(x - 0.3)
+        }
+        fn dg(&self, x: f64) -> f64 {
+            x.cosh().powi(-2)
+        }
+        fn d2g(&self, x: f64) -> f64 {
+            -2.0 * x.tanh() * x.cosh().powi(-2)
+        }
+        fn d3g(&self, x: f64) -> f64 {
+            let (t, c2) = (x.tanh(), x.cosh().powi(-2));
+            4.0 * t * t * c2 - 2.0 * c2 * c2
+        }
+        fn kinks(&self) -> &[f64] {
+            &[0.3]
+        }
+        fn continuous_derivatives(&self) -> usize {
+            0
+        }
+        fn cache_id(&self) -> u64 {
+            11
+        }
+    }
+    let g = TanhStep;
+    for [c11, c12, c13, c22, c23, c33] in triples() {
+        let want = crate::quadrature::Quad(&g).i3(c11, c12, c13, c22, c23, c33);
+        let got = Series(&g).i3(c11, c12, c13, c22, c23, c33);
+        close(
+            &format!("i3 at {:?}", [c11, c12, c13, c22, c23, c33]),
+            &[got],
+            &[want],
+            1e-10,
+        );
+    }
+    for (c11, c13, c33) in [(1.0, 0.3, 0.8), (0.7, 0.0, 1.3), (2.0, -0.5, 1.9)] {
+        let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
+        assert!(
+            Series(&g).i3_by_regression(c11, c12, c13, c23, c33).is_some(),
+            "{c11} {c13} {c33}"
+        );
+    }
+}
