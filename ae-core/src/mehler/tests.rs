@@ -304,6 +304,28 @@ fn series_serve_the_papers_range() {
     }
 }
 
+/// I3 by series against the quadrature at every triple (to the 1e-10 every average is held
+/// to), and the regression form served by the series at each (c11, c13, c33) of `served`.
+fn regression_i3_meets_the_quadrature(g: &impl Smooth, served: &[(f64, f64, f64)]) {
+    for [c11, c12, c13, c22, c23, c33] in triples() {
+        let want = crate::quadrature::Quad(g).i3(c11, c12, c13, c22, c23, c33);
+        let got = Series(g).i3(c11, c12, c13, c22, c23, c33);
+        close(
+            &format!("i3 at {:?}", [c11, c12, c13, c22, c23, c33]),
+            &[got],
+            &[want],
+            1e-10,
+        );
+    }
+    for &(c11, c13, c33) in served {
+        let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
+        assert!(
+            Series(g).i3_by_regression(c11, c12, c13, c23, c33).is_some(),
+            "{c11} {c13} {c33}"
+        );
+    }
+}
+
 /// |tanh(x)|: g' jumps at 0 between curved pieces, so g'' has a Dirac part there and Stein's
 /// form of I3 does not hold. The regression form (no derivative beyond g') meets the
 /// quadrature to 1e-10 at every triple, and it is the series that serve the moderate
@@ -334,23 +356,10 @@ fn where_g_prime_jumps_i3_comes_from_series_of_x_g_and_x_g_prime() {
     }
     let g = AbsTanh;
     assert_eq!(g.continuous_derivatives(), 1);
-    for [c11, c12, c13, c22, c23, c33] in triples() {
-        let want = crate::quadrature::Quad(&g).i3(c11, c12, c13, c22, c23, c33);
-        let got = Series(&g).i3(c11, c12, c13, c22, c23, c33);
-        close(
-            &format!("i3 at {:?}", [c11, c12, c13, c22, c23, c33]),
-            &[got],
-            &[want],
-            1e-10,
-        );
-    }
-    for (c11, c13, c33) in [(1.0, 0.3, 0.8), (0.01, 0.004, 0.02), (0.7, 0.0, 1.3), (2.0, -1.5, 1.9)] {
-        let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
-        assert!(
-            Series(&g).i3_by_regression(c11, c12, c13, c23, c33).is_some(),
-            "{c11} {c13} {c33}"
-        );
-    }
+    regression_i3_meets_the_quadrature(
+        &g,
+        &[(1.0, 0.3, 0.8), (0.01, 0.004, 0.02), (0.7, 0.0, 1.3), (2.0, -1.5, 1.9)],
+    );
 }
 
 /// tanh(x) + sign(x - 0.3)/2: g itself jumps, at 0.3, between curved pieces. The regression
@@ -386,21 +395,5 @@ fn where_g_jumps_i3_comes_from_the_same_series() {
         }
     }
     let g = TanhStep;
-    for [c11, c12, c13, c22, c23, c33] in triples() {
-        let want = crate::quadrature::Quad(&g).i3(c11, c12, c13, c22, c23, c33);
-        let got = Series(&g).i3(c11, c12, c13, c22, c23, c33);
-        close(
-            &format!("i3 at {:?}", [c11, c12, c13, c22, c23, c33]),
-            &[got],
-            &[want],
-            1e-10,
-        );
-    }
-    for (c11, c13, c33) in [(1.0, 0.3, 0.8), (0.7, 0.0, 1.3), (2.0, -0.5, 1.9)] {
-        let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
-        assert!(
-            Series(&g).i3_by_regression(c11, c12, c13, c23, c33).is_some(),
-            "{c11} {c13} {c33}"
-        );
-    }
+    regression_i3_meets_the_quadrature(&g, &[(1.0, 0.3, 0.8), (0.7, 0.0, 1.3), (2.0, -0.5, 1.9)]);
 }
