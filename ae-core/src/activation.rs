@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 use ae_dsl::ir::Avg;
 
 use crate::averages::{ActivationKind, Evaluate};
+use crate::jumps::{Continuous, Jumps};
 use crate::mehler::Series;
 use crate::piecewise::PiecewiseLinear;
 use crate::quadrature::{Quad, Smooth};
@@ -66,6 +67,9 @@ pub struct UserActivation {
     /// Set when g is continuous and piecewise linear otherwise: then its averages are sums of
     /// bivariate normal probabilities.
     piecewise: Option<PiecewiseLinear>,
+    /// Where g itself jumps, and [`Smooth::continuous_derivatives`] of g less its jumps.
+    jumps: Jumps,
+    continuous_without_jumps: usize,
 }
 
 impl UserActivation {
@@ -73,7 +77,17 @@ impl UserActivation {
     pub fn new(name: &str, id: u64, function: Box<dyn ScalarFunction>, mut kinks: Vec<f64>) -> UserActivation {
         kinks.sort_by(f64::total_cmp);
         kinks.dedup();
-        let continuous_derivatives = continuous_derivatives(function.as_ref(), &kinks);
+        let derivatives = |x: f64| function.derivatives(x);
+        let continuous_derivatives = continuous_derivatives(derivatives, &kinks);
+        let jumps = jumps(derivatives, &kinks);
+        let continuous_without_jumps = self::continuous_derivatives(
+            |x: f64| {
+                let mut all = function.derivatives(x);
+                all[0] -= jumps.value(x);
+                all
+            },
+            &kinks,
+        );
         let ramp = Ramp::of(|x| function.g(x));
         let piecewise = match ramp {
             Some(_) => None,
@@ -87,6 +101,19 @@ impl UserActivation {
             continuous_derivatives,
             ramp,
             piecewise,
+            jumps,
+            continuous_without_jumps,
+        }
+    }
+
+    /// g less its jumps, a continuous function with g's derivatives between them.
+    fn without_jumps(&self) -> Continuous<'_, Self> {
+        Continuous {
+            g: self,
+            jumps: &self.jumps,
+            continuous_derivatives: self.continuous_without_jumps,
+            // Its own expansions and tables, apart from g's.
+            id: self.id ^ 0x6a75_6d70_7320_6f66,
         }
     }
 
@@ -108,6 +135,11 @@ impl UserActivation {
     pub fn average(&self, avg: Avg, c: &[f64]) -> f64 {
         if let Some(ramp) = self.ramp {
             return ramp.average(avg, c);
+        }
+        if avg == Avg::I2 && !self.jumps.is_empty() {
+            if let Some(v) = self.jumps.i2(&self.without_jumps(), c[0], c[1], c[2]) {
+                return v;
+            }
         }
         self.piecewise
             .as_ref()
@@ -170,23 +202,41 @@ impl Smooth for UserActivation {
 /// the values at h, 2h and 3h on its side, `3 f(h) - 3 f(2h) + f(3h)`, whose error is
 /// `h³ f'''` (1e-12 at h = 1e-4 for a derivative that varies on scale 1): a steeper one is
 /// taken for a jump, which only sends its averages to the quadrature.
-fn continuous_derivatives(function: &dyn ScalarFunction, kinks: &[f64]) -> usize {
-    let limit = |k: f64, side: f64| -> [f64; 4] {
-        let h = 1e-4 * k.abs().max(1.0);
-        let at = |m: f64| function.derivatives(k + side * m * h);
-        let (near, middle, far) = (at(1.0), at(2.0), at(3.0));
-        std::array::from_fn(|j| 3.0 * near[j] - 3.0 * middle[j] + far[j])
-    };
+fn continuous_derivatives(derivatives: impl Fn(f64) -> [f64; 4], kinks: &[f64]) -> usize {
     kinks
         .iter()
         .map(|&k| {
-            let (left, right) = (limit(k, -1.0), limit(k, 1.0));
-            (0..4)
-                .find(|&j| (right[j] - left[j]).abs() > 1e-10 * left[j].abs().max(right[j].abs()).max(1.0))
-                .unwrap_or(4)
+            let (left, right) = (one_sided(&derivatives, k, -1.0), one_sided(&derivatives, k, 1.0));
+            (0..4).find(|&j| jumps_between(left[j], right[j])).unwrap_or(4)
         })
         .min()
         .unwrap_or(4)
+}
+
+/// Where g itself jumps among `kinks`, and by how much, by the limits of
+/// `continuous_derivatives`.
+fn jumps(derivatives: impl Fn(f64) -> [f64; 4], kinks: &[f64]) -> Jumps {
+    Jumps(
+        kinks
+            .iter()
+            .filter_map(|&k| {
+                let (left, right) = (one_sided(&derivatives, k, -1.0)[0], one_sided(&derivatives, k, 1.0)[0]);
+                jumps_between(left, right).then_some((k, right - left))
+            })
+            .collect(),
+    )
+}
+
+/// g, g', g'', g''' extrapolated to `k` from the side `side` (+-1).
+fn one_sided(derivatives: &impl Fn(f64) -> [f64; 4], k: f64, side: f64) -> [f64; 4] {
+    let h = 1e-4 * k.abs().max(1.0);
+    let at = |m: f64| derivatives(k + side * m * h);
+    let (near, middle, far) = (at(1.0), at(2.0), at(3.0));
+    std::array::from_fn(|j| 3.0 * near[j] - 3.0 * middle[j] + far[j])
+}
+
+fn jumps_between(left: f64, right: f64) -> bool {
+    (right - left).abs() > 1e-10 * left.abs().max(right.abs()).max(1.0)
 }
 
 impl std::fmt::Debug for UserActivation {

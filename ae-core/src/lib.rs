@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod averages;
 pub mod generic;
+pub mod jumps;
 pub mod kernel;
 pub mod mehler;
 pub mod piecewise;

@@ -412,6 +412,7 @@ pub fn clear_caches() {
     CACHE.with(|cache| cache.borrow_mut().clear());
     PRODUCTS.with(|products| products.borrow_mut().clear());
     table::clear();
+    crate::jumps::clear_cache();
 }
 
 /// The expansion of `g` at variance `c` up to `order`, from this thread's cache or computed.

@@ -55,7 +55,7 @@ fn upper(x: f64) -> f64 {
 
 /// P(Z > num / width), with the step it becomes at width 0 (1/2 on the step itself, as the
 /// language's `sign` is 0 there).
-fn tail(num: f64, width: f64) -> f64 {
+pub(crate) fn tail(num: f64, width: f64) -> f64 {
     if width > 0.0 {
         upper(num / width)
     } else if num < 0.0 {
@@ -97,7 +97,7 @@ fn legendre_rules() -> &'static [(Vec<f64>, Vec<f64>); 3] {
 /// probabilities", Statistics and Computing 14, 2004), after Drezner and Wesolowsky: a
 /// Gauss-Legendre rule over the arcsine of the correlation, and for |r| >= 0.925 an expansion
 /// around r = +-1 whose remainder is integrated instead.
-fn upper_orthant(h: f64, l: f64, r: f64) -> f64 {
+pub(crate) fn upper_orthant(h: f64, l: f64, r: f64) -> f64 {
     let rules = legendre_rules();
     let (x, w) = if r.abs() < 0.3 {
         &rules[0]

@@ -314,6 +314,15 @@ pub(crate) fn features(slope: f64, offset: f64, kinks: &[f64], out: &mut Vec<f64
     out.extend(kinks.iter().map(|k| (k - offset) / slope));
 }
 
+/// E[f(z)], z ~ N(0,1), for an f analytic but for features at `centers` (kinks, or places
+/// where it changes on a scale `d`), whose nearest complex singularity is at least `d` away.
+pub(crate) fn expect1_features(centers: &[f64], d: f64, f: impl Fn(f64) -> f64) -> f64 {
+    with_state(|st| {
+        panel_rule(&st.rule, &st.legendre, centers, d, &mut st.edges, &mut st.outer);
+        st.outer.iter().map(|&(z, w)| w * f(z)).sum()
+    })
+}
+
 /// E[f(z)], z ~ N(0,1), where f varies like g(s z) (features at z = 0 and at g's kinks).
 fn expect1(s: f64, kinks: &[f64], f: impl Fn(f64) -> f64) -> f64 {
     expect1_vec(s, kinks, |z| [f(z)])[0]

@@ -22,6 +22,7 @@ activation cube(x) = x + abs(x - 0.5)^3 / 6
 activation square(x) = abs(x)^2
 activation faint(x) = x + 1e-7 * x * abs(x) + x^3 / 6
 activation step(x) = (1 + sign(x)) / 2
+activation tanhstep(x) = tanh(x) + sign(x - 0.3) / 2
 ";
 
 fn source() -> String {
@@ -395,6 +396,50 @@ fn the_derivative_that_jumps_at_a_kink_is_found() {
             format!("step J2 at {c11}, {c12}, {c22}"),
             &[step.average(Avg::J2, &[c11, c12, c22])],
             &[want],
+            1e-10,
+        );
+    }
+}
+
+/// Where g itself jumps, I2 splits into g less its jumps (continuous: its series converge),
+/// one-variable averages of that against the other unit passing a jump, and orthant
+/// probabilities of two jumps. A step is only its jump: I2 = P(x1 > 0, x2 > 0) = 1/4 +
+/// asin(rho) / (2 pi), to the orthant probabilities' 1e-15 (1e-12 here), and 1/2 exactly for
+/// one unit seen twice, where the last bit of a rounded correlation of 1 would move it by 2e-9
+/// (noise that made a differenced Jacobian useless). Jumps between curved
+/// pieces meet the two-variable quadrature to the 1e-10 every average is held to, at strong
+/// correlations too (0.999, where no series of g itself converges) and at a degenerate pair.
+#[test]
+fn where_g_jumps_i2_splits_off_its_jumps() {
+    let step = user("step");
+    for (c11, c12, c22) in [(1.0f64, 0.3, 1.0), (2.0, -1.9, 2.0), (0.4, 0.1, 3.0), (9.0, 8.99, 9.0)] {
+        let rho = c12 / (c11 * c22).sqrt();
+        let want = 0.25 + rho.asin() / (2.0 * std::f64::consts::PI);
+        assert_close(
+            format!("step I2 at {c11}, {c12}, {c22}"),
+            &[step.average(Avg::I2, &[c11, c12, c22])],
+            &[want],
+            1e-12,
+        );
+    }
+    // c / (sqrt(c) sqrt(c)) rounds below 1 for this variance (one met in a run).
+    let c = 0.09946293321987723;
+    assert_eq!(step.average(Avg::I2, &[c, c, c]), 0.5);
+    let Activation::User(jumpy) = user("tanhstep") else {
+        unreachable!("declared")
+    };
+    for c in [
+        [1.0, 0.3, 1.0],
+        [2.0, -1.9, 2.0],
+        [4.0, 3.996, 4.0],
+        [0.4, 0.1, 3.0],
+        [3.0, -2.0, 1.5],
+        [1.0, 1.0, 1.0],
+    ] {
+        assert_close(
+            format!("tanh + step I2 at {c:?}"),
+            &[jumpy.average(Avg::I2, &c)],
+            &[jumpy.average_by_quadrature(Avg::I2, &c)],
             1e-10,
         );
     }
