@@ -220,7 +220,9 @@ fn activations() {
          activation leaky(x) = (1.1 * x + 0.9 * abs(x)) / 2\nactivation hardtanh(x) = (abs(x + 1) - abs(x - 1)) / 2\n\
          activation relu6(x) = (abs(x) - abs(x - 6) + 6) / 2\n\
          activation elu(x) = (x + abs(x)) / 2 + exp((x - abs(x)) / 2) - 1\nactivation xabs(x) = x * abs(x)\n\
-         activation abstanh(x) = abs(tanh(x))\n";
+         activation abstanh(x) = abs(tanh(x))\nactivation sigmoid(x) = 1 / (1 + exp(-x))\n\
+         activation gelu(x) = x * (1 + erf(x / sqrt(2))) / 2\nactivation step(x) = (1 + sign(x)) / 2\n\
+         activation tanhstep(x) = tanh(x) + sign(x - 0.3) / 2\n";
     std::fs::write(&path, format!("{text}\n{declared}")).unwrap();
     let copy = path.to_string_lossy().into_owned();
     let source = DataSource::spiked(Dim::Finite(1000), &[9.0, 3.0, 1.0], 1.0, 0);
@@ -246,6 +248,10 @@ fn activations() {
         (copy.as_str(), "elu", "declared ELU (g'' jumps), JIT"),
         (copy.as_str(), "xabs", "declared x * abs(x) (g'' jumps), JIT"),
         (copy.as_str(), "abstanh", "declared abs(tanh(x)) (g' jumps), JIT"),
+        (copy.as_str(), "sigmoid", "declared 1 / (1 + exp(-x)), JIT"),
+        (copy.as_str(), "gelu", "declared GELU x (1 + erf(x / sqrt(2))) / 2, JIT"),
+        (copy.as_str(), "step", "declared step (1 + sign(x)) / 2 (g jumps), JIT"),
+        (copy.as_str(), "tanhstep", "declared tanh(x) + sign(x - 0.3) / 2 (g jumps), JIT"),
     ] {
         let r = run(&job(equations, activation), 5);
         println!(
