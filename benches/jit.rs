@@ -251,7 +251,11 @@ fn activations() {
         (copy.as_str(), "sigmoid", "declared 1 / (1 + exp(-x)), JIT"),
         (copy.as_str(), "gelu", "declared GELU x (1 + erf(x / sqrt(2))) / 2, JIT"),
         (copy.as_str(), "step", "declared step (1 + sign(x)) / 2 (g jumps), JIT"),
-        (copy.as_str(), "tanhstep", "declared tanh(x) + sign(x - 0.3) / 2 (g jumps), JIT"),
+        (
+            copy.as_str(),
+            "tanhstep",
+            "declared tanh(x) + sign(x - 0.3) / 2 (g jumps), JIT",
+        ),
     ] {
         let r = run(&job(equations, activation), 5);
         println!(

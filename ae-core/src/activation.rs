@@ -78,9 +78,8 @@ impl UserActivation {
         kinks.sort_by(f64::total_cmp);
         kinks.dedup();
         let derivatives = |x: f64| function.derivatives(x);
-        let continuous_derivatives = continuous_derivatives(derivatives, &kinks);
         let jumps = jumps(derivatives, &kinks);
-        let continuous_without_jumps = self::continuous_derivatives(
+        let continuous_without_jumps = continuous_derivatives(
             |x: f64| {
                 let mut all = function.derivatives(x);
                 all[0] -= jumps.value(x);
@@ -88,6 +87,7 @@ impl UserActivation {
             },
             &kinks,
         );
+        let continuous_derivatives = continuous_derivatives(derivatives, &kinks);
         let ramp = Ramp::of(|x| function.g(x));
         let piecewise = match ramp {
             Some(_) => None,

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::mehler::Series;
-use crate::piecewise::{tail, upper_orthant};
+use crate::piecewise::{tail, Pair};
 use crate::quadrature::{chol2, expect1_features, feature_width, Smooth};
 
 /// Where g jumps and by how much: (k, c), g(k+) - g(k-) = c.
@@ -35,18 +35,15 @@ impl Jumps {
         self.0.iter().map(|&(k, c)| c * tail(k - x, 0.0)).sum()
     }
 
-    /// I2 of `h.g`, or None for a degenerate or invalid covariance (the caller's usual path
-    /// takes those). Kept per thread: a differenced Jacobian asks again for every pair but the
+    /// I2 of `h.g`, or None where a variance is 0 or not finite (the caller's usual path takes
+    /// those). Kept per thread: a differenced Jacobian asks again for every pair but the
     /// one whose covariance it moved.
     pub fn i2<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c11: f64, c12: f64, c22: f64) -> Option<f64> {
-        if !(c11 > 0.0 && c22 > 0.0 && c11.is_finite() && c22.is_finite() && c12.is_finite()) {
-            return None;
-        }
         let key = [h.id, c11.to_bits(), c12.to_bits(), c22.to_bits()];
         if let Some(v) = CACHE.with(|c| c.borrow().get(&key).copied()) {
             return Some(v);
         }
-        let v = self.i2_afresh(h, c11, c12, c22)?;
+        let v = self.i2_afresh(h, Pair::new(c11, c12, c22)?, c11, c12, c22);
         CACHE.with(|c| {
             let mut c = c.borrow_mut();
             if c.len() >= CACHE_ENTRIES {
@@ -57,31 +54,21 @@ impl Jumps {
         Some(v)
     }
 
-    fn i2_afresh<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c11: f64, c12: f64, c22: f64) -> Option<f64> {
-        let (s1, s2) = (c11.sqrt(), c22.sqrt());
-        let r = c12 / (s1 * s2);
-        if r.abs() > 1.0 + 1e-12 {
-            return None;
-        }
-        // One unit seen twice (a diagonal entry) is exactly so: the orthant probabilities grow
-        // like sqrt(1 - r) there, so the last bit of a rounded r = 1 would move them by 1e-9,
-        // noise that a differenced Jacobian turns into garbage (Rodas4 took 25 times the steps
-        // to t = 10 on a step).
-        let r = if chol2(c11, c12, c22).2 == 0.0 {
-            r.signum()
-        } else {
-            r.clamp(-1.0, 1.0)
-        };
+    /// `pair` takes one unit seen twice as exactly that: the orthant probabilities grow like
+    /// sqrt(1 - r) there, and the last bit of a rounded r = 1 moved them by 2e-9, noise that a
+    /// differenced Jacobian turns into garbage (Rodas4 took 25 times the steps to t = 10 on a
+    /// step).
+    fn i2_afresh<S: Smooth + ?Sized>(&self, h: &Continuous<S>, pair: Pair, c11: f64, c12: f64, c22: f64) -> f64 {
         let mut sum = Series(h).i2(c11, c12, c22);
         for &(m, c) in &self.0 {
             sum += c * (passing(h, c11, c12, c22, m) + passing(h, c22, c12, c11, m));
         }
         for &(k, a) in &self.0 {
             for &(m, b) in &self.0 {
-                sum += a * b * upper_orthant(k / s1, m / s2, r);
+                sum += a * b * pair.both_above(k, m);
             }
         }
-        Some(sum)
+        sum
     }
 }
 

@@ -406,8 +406,9 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
     Some(m)
 }
 
-/// Empties this thread's caches of expansions and products, so that the averages that follow
-/// are computed as in a new process (benchmarks time cold runs with it).
+/// Empties this thread's caches of expansions, products and the I2 of activations that jump,
+/// so that the averages that follow are computed as in a new process (benchmarks time cold
+/// runs with it).
 pub fn clear_caches() {
     CACHE.with(|cache| cache.borrow_mut().clear());
     PRODUCTS.with(|products| products.borrow_mut().clear());

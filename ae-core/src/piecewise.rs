@@ -97,7 +97,7 @@ fn legendre_rules() -> &'static [(Vec<f64>, Vec<f64>); 3] {
 /// probabilities", Statistics and Computing 14, 2004), after Drezner and Wesolowsky: a
 /// Gauss-Legendre rule over the arcsine of the correlation, and for |r| >= 0.925 an expansion
 /// around r = +-1 whose remainder is integrated instead.
-pub(crate) fn upper_orthant(h: f64, l: f64, r: f64) -> f64 {
+fn upper_orthant(h: f64, l: f64, r: f64) -> f64 {
     let rules = legendre_rules();
     let (x, w) = if r.abs() < 0.3 {
         &rules[0]
@@ -165,7 +165,7 @@ pub(crate) fn upper_orthant(h: f64, l: f64, r: f64) -> f64 {
 }
 
 /// One pair of variables: scales, correlation and what the pair sums share.
-struct Pair {
+pub(crate) struct Pair {
     s1: f64,
     s2: f64,
     rho: f64,
@@ -174,7 +174,7 @@ struct Pair {
 
 impl Pair {
     /// None where a variance is 0 or not finite (the quadrature takes those).
-    fn new(c11: f64, c12: f64, c22: f64) -> Option<Pair> {
+    pub(crate) fn new(c11: f64, c12: f64, c22: f64) -> Option<Pair> {
         if !(c11 > 0.0 && c22 > 0.0 && c11.is_finite() && c22.is_finite() && c12.is_finite()) {
             return None;
         }
@@ -188,7 +188,7 @@ impl Pair {
     }
 
     /// P(x1 > k, x2 > m).
-    fn both_above(&self, k: f64, m: f64) -> f64 {
+    pub(crate) fn both_above(&self, k: f64, m: f64) -> f64 {
         let (h, l) = (k / self.s1, m / self.s2);
         if self.sigma == 0.0 {
             return if self.rho > 0.0 {
