@@ -386,7 +386,7 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
     }
     // The outer variable's values are computed once per outer node, not per inner node.
     let outer = Cell::new((f64::NAN, [0.0; 4]));
-    let flat = expect2_vec(l11, l21, l22, g.kinks(), |z1, z2| {
+    let flat = expect2_vec(l11, l21, l22, g, |z1, z2| {
         let (at, mut v1) = outer.get();
         if at.to_bits() != z1.to_bits() {
             v1 = g.all(l11 * z1);

@@ -14,7 +14,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
                 [self.0.g(l11 * z) * self.0.g(l21 * z)]
             })[0];
         }
-        expect2(l11, l21, l22, self.0.kinks(), |z1, z2| {
+        expect2(l11, l21, l22, self.0, |z1, z2| {
             self.0.g(l11 * z1) * self.0.g(l21 * z1 + l22 * z2)
         })
     }
@@ -48,7 +48,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
                 [self.0.dg(l11 * z) * l31 * z * self.0.g(l21 * z)]
             })[0];
         }
-        expect2(l11, l21, l22, self.0.kinks(), |z1, z2| {
+        expect2(l11, l21, l22, self.0, |z1, z2| {
             self.0.dg(l11 * z1) * (l31 * z1 + l32 * z2) * self.0.g(l21 * z1 + l22 * z2)
         })
     }
@@ -68,7 +68,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         let r = if l22 == 0.0 {
             expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0.kinks(), |z| f(l11 * z, l21 * z))
         } else {
-            expect2_vec(l11, l21, l22, self.0.kinks(), |z1, z2| f(l11 * z1, l21 * z1 + l22 * z2))
+            expect2_vec(l11, l21, l22, self.0, |z1, z2| f(l11 * z1, l21 * z1 + l22 * z2))
         };
         [r[0] / 2.0, r[1], r[2] / 2.0]
     }
@@ -133,7 +133,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
                 f(l11 * z, l31 * z, l21 * z)
             })
         } else {
-            expect2_vec(l11, l21, l22, self.0.kinks(), |z1, z2| {
+            expect2_vec(l11, l21, l22, self.0, |z1, z2| {
                 f(l11 * z1, l31 * z1 + l32 * z2, l21 * z1 + l22 * z2)
             })
         };
