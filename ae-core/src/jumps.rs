@@ -6,9 +6,8 @@
 //! correlations, where g's own I2 goes to the two-variable quadrature.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
-use crate::mehler::Series;
+use crate::mehler::{keep, Map, Series};
 use crate::piecewise::{tail, Pair};
 use crate::quadrature::{chol2, expect1_features, feature_width, Smooth};
 
@@ -44,13 +43,7 @@ impl Jumps {
             return Some(v);
         }
         let v = self.i2_afresh(h, Pair::new(c11, c12, c22)?, c11, c12, c22);
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= CACHE_ENTRIES {
-                c.clear();
-            }
-            c.insert(key, v);
-        });
+        keep(&CACHE, key, v);
         Some(v)
     }
 
@@ -72,10 +65,8 @@ impl Jumps {
     }
 }
 
-const CACHE_ENTRIES: usize = 512;
-
 thread_local! {
-    static CACHE: RefCell<HashMap<[u64; 4], f64>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<Map<[u64; 4], f64>> = RefCell::new(Map::default());
 }
 
 /// Empties this thread's cache of I2 values (see `mehler::clear_caches`).

@@ -330,7 +330,7 @@ fn legendre(n: usize) -> Rule {
 /// The caches' keys are bit patterns of numbers and ids: a multiplicative hash of each word
 /// (SipHash's resistance to chosen keys is not needed here, and took 5% of a run).
 #[derive(Default, Clone, Copy)]
-struct WordHasher(u64);
+pub(crate) struct WordHasher(u64);
 
 impl std::hash::Hasher for WordHasher {
     fn finish(&self) -> u64 {
@@ -353,7 +353,23 @@ impl std::hash::Hasher for WordHasher {
     }
 }
 
-type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<WordHasher>>;
+pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<WordHasher>>;
+
+/// Keeps `value` under `key` in one of this thread's caches, which is emptied when it holds
+/// `CACHE_ENTRIES` (a run's working set is far smaller; an emptied cache only costs recomputing).
+pub(crate) fn keep<K: std::hash::Hash + Eq, V>(
+    cache: &'static std::thread::LocalKey<RefCell<Map<K, V>>>,
+    key: K,
+    value: V,
+) {
+    cache.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, value);
+    });
+}
 
 type Key = (u64, u64, usize);
 
@@ -396,13 +412,7 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
         std::array::from_fn::<f64, 16, _>(|i| v1[i / 4] * v2[i % 4])
     });
     let m: Products = std::array::from_fn(|a| std::array::from_fn(|b| flat[4 * a + b]));
-    PRODUCTS.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.len() >= CACHE_ENTRIES {
-            p.clear();
-        }
-        p.insert(key, m);
-    });
+    keep(&PRODUCTS, key, m);
     Some(m)
 }
 
@@ -423,13 +433,7 @@ fn expansion<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Rc<Expansion> {
         return e;
     }
     let e = Rc::new(table::expansion(g, c, order).unwrap_or_else(|| Expansion::new(g, c, order)));
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(key, e.clone());
-    });
+    keep(&CACHE, key, e.clone());
     e
 }
 
