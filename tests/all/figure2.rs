@@ -97,20 +97,19 @@ fn erf_ode_tracks_sgd_at_d1000_and_learns_components_in_order() {
 
 #[test]
 fn deviation_shrinks_with_dimension() {
-    // Finite-D corrections scale as 1/sqrt(D): from D = 250 to D = 2000 the expected median
-    // deviation drops by sqrt(8) ~ 2.8; we require a strict decrease (measured 1.3% -> 0.3%).
+    // Finite-D corrections scale as 1/sqrt(D): from D = 250 to D = 1000 the expected median
+    // deviation halves; we require a strict decrease (measured 1.8% -> 0.58%, and 0.36% at
+    // D = 2000). D = 1000, not 2000: an SGD run's cost grows as D^2 at a fixed t.
     let small = median(&deviations(&compare(ActivationKind::Erf, 250, 0.0, 4)));
-    let large = median(&deviations(&compare(ActivationKind::Erf, 2000, 0.0, 4)));
-    assert!(large < small, "median deviation D=250: {small}, D=2000: {large}");
+    let large = median(&deviations(&compare(ActivationKind::Erf, 1000, 0.0, 4)));
+    assert!(large < small, "median deviation D=250: {small}, D=1000: {large}");
 }
 
-#[test]
-fn linear_and_relu_track_sgd_at_d2000() {
-    // At D = 2000 the single-run corrections are ~1/sqrt(2000) ~ 2.2%; averaged over four
-    // replicas the median deviation must stay within the same 2.5% as erf at D = 1000, and the
-    // worst point within 15% (measured: linear 0.5% / 1.7%, ReLU 0.4% / 4.2%).
+/// Linear and ReLU units against four SGD replicas at dimension `d`, held to erf's bounds at
+/// D = 1000 (2.5% at the median grid point, 15% at the worst).
+fn linear_and_relu_track_sgd(d: usize) {
     for act in [ActivationKind::Linear, ActivationKind::Relu] {
-        let dev = deviations(&compare(act, 2000, 0.0, 4));
+        let dev = deviations(&compare(act, d, 0.0, 4));
         let worst = dev.iter().cloned().fold(0.0, f64::max);
         assert!(
             median(&dev) <= 0.025 && worst <= 0.15,
@@ -119,6 +118,21 @@ fn linear_and_relu_track_sgd_at_d2000() {
             median(&dev)
         );
     }
+}
+
+#[test]
+fn linear_and_relu_track_sgd_at_d1000() {
+    // Single-run corrections ~1/sqrt(1000) ~ 3%, averaged over four replicas: the bounds of erf
+    // at the same D (measured: linear 1.0% / 6.1%, ReLU 0.7% / 2.4%).
+    linear_and_relu_track_sgd(1000);
+}
+
+#[test]
+#[ignore = "heavy (SGD at D = 2000, about 20 s in a test build): run by .ci/run's claims step"]
+fn linear_and_relu_track_sgd_at_d2000() {
+    // ~1/sqrt(2000) ~ 2.2% corrections; the same bounds (measured: linear 0.5% / 5.0%, ReLU
+    // 0.4% / 5.9%).
+    linear_and_relu_track_sgd(2000);
 }
 
 #[test]
