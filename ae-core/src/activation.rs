@@ -144,6 +144,12 @@ impl UserActivation {
         self.piecewise
             .as_ref()
             .and_then(|p| p.average(avg, c))
+            .or_else(|| match (avg, c) {
+                (Avg::I3, &[c11, c12, c13, c22, c23, c33]) if !self.jumps.is_empty() => {
+                    self.jumps.i3(&self.without_jumps(), [c11, c12, c13, c22, c23, c33])
+                }
+                _ => None,
+            })
             .unwrap_or_else(|| average!(Series(self), avg, c))
     }
 

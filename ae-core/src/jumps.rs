@@ -1,14 +1,14 @@
-//! I2 of an activation that jumps (a step, `tanh(x) + sign(x - 0.3)/2`): with g = h + the sum of
-//! c_k 1{x > k} and h continuous, I2 is h's own I2, whose series converge as a continuous
-//! function's do, plus one-variable averages of h against the other unit's probability of
-//! passing a jump, plus orthant probabilities of pairs of jumps (docs/theory.md section 5). A
-//! jump's Hermite coefficients decay like n^(-3/4), too slowly for any series at strong
-//! correlations, where g's own I2 goes to the two-variable quadrature.
+//! I2 and I3 of an activation that jumps (a step, `tanh(x) + sign(x - 0.3)/2`): with g = h + the
+//! sum of c_k 1{x > k} and h continuous, each is h's own average, whose series converge as a
+//! continuous function's do, plus one-variable averages of h (or h') against the other unit's
+//! passing a jump, plus (I2) orthant probabilities of pairs of jumps (docs/theory.md section
+//! 5). A jump's Hermite coefficients decay like n^(-3/4), too slowly for any series at strong
+//! correlations, where g's own averages go to the two-variable quadrature.
 
 use std::cell::RefCell;
 
 use crate::mehler::{keep, Map, Series};
-use crate::piecewise::{tail, Pair};
+use crate::piecewise::{density, tail, Pair};
 use crate::quadrature::{chol2, expect1_features, feature_width, Smooth};
 
 /// Where g jumps and by how much: (k, c), g(k+) - g(k-) = c.
@@ -63,24 +63,53 @@ impl Jumps {
         }
         sum
     }
+
+    /// I3 of `h.g`, E[g'(x1) x2 g(x3)] with g' the pointwise derivative (no Dirac part, as in
+    /// the simulator's update): g' = h' between the jumps, so I3 is h's own I3 plus, for each
+    /// jump, E[h'(x1) x2 1{x3 > m}]. None where x1's variance is 0 or an entry is not finite
+    /// (the caller's usual path takes those). Kept per thread, as I2.
+    pub fn i3<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c: [f64; 6]) -> Option<f64> {
+        let [c11, c12, c13, c22, c23, c33] = c;
+        if !(c11 > 0.0 && c22 >= 0.0 && c33 >= 0.0 && c.iter().all(|v| v.is_finite())) {
+            return None;
+        }
+        let key = [
+            h.id,
+            c11.to_bits(),
+            c12.to_bits(),
+            c13.to_bits(),
+            c22.to_bits(),
+            c23.to_bits(),
+            c33.to_bits(),
+        ];
+        if let Some(v) = CACHE_I3.with(|c| c.borrow().get(&key).copied()) {
+            return Some(v);
+        }
+        let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
+        let v = own
+            + self
+                .0
+                .iter()
+                .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
+                .sum::<f64>();
+        keep(&CACHE_I3, key, v);
+        Some(v)
+    }
 }
 
-thread_local! {
-    static CACHE: RefCell<Map<[u64; 4], f64>> = RefCell::new(Map::default());
-}
-
-/// Empties this thread's cache of I2 values (see `mehler::clear_caches`).
-pub(crate) fn clear_cache() {
-    CACHE.with(|c| c.borrow_mut().clear());
-}
-
-/// E[h(x1) 1{x2 > m}] = E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with
-/// mean (c12 / s1) z and variance c22 - c12^2 / c11: a one-variable average whose factor
-/// P(Z > (m - b z) / sigma) turns over around z = m / b on a scale sigma / |b| (a step at
-/// sigma = 0), a feature beside h's own (at 0 and at its kinks).
-fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, m: f64) -> f64 {
-    // sigma = 0 for one unit seen twice, as in `Jumps::i2`.
-    let (s1, b, sigma) = chol2(c11, c12, c22);
+/// The rule of a one-variable average over x1 = s1 z of a function of x1 times a function of
+/// where x3 stands against a jump at `m`: given x1, x3 is normal with mean b z and deviation
+/// sigma (0 for one unit seen twice), and its probability of passing m turns over around
+/// z = m / b on a scale sigma / |b| (a step at sigma = 0), a feature beside h's own (at 0 and
+/// at its kinks). Returns (s1, b, sigma) with the rule's features and width.
+fn passing_rule<S: Smooth + ?Sized>(
+    h: &Continuous<S>,
+    c11: f64,
+    c13: f64,
+    c33: f64,
+    m: f64,
+) -> ((f64, f64, f64), Vec<f64>, f64) {
+    let (s1, b, sigma) = chol2(c11, c13, c33);
     let mut centers = vec![0.0];
     centers.extend(h.kinks().iter().map(|k| k / s1));
     let mut d = feature_width(s1);
@@ -90,6 +119,37 @@ fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, 
             d = d.min(feature_width(b.abs() / sigma));
         }
     }
+    ((s1, b, sigma), centers, d)
+}
+
+/// E[h'(x1) x2 1{x3 > m}] (`c` = c11, c12, c13, c23, c33): given x1 = s1 z, x2 has mean
+/// (c12 / s1) z and covariance v23 = c23 - c12 c13 / c11 with x3, so E[x2 1{x3 > m} | x1] is
+/// that mean times x3's probability of passing m, plus v23 times x3's density at m.
+fn weighted_passing<S: Smooth + ?Sized>(h: &Continuous<S>, c: [f64; 5], m: f64) -> f64 {
+    let [c11, c12, c13, c23, c33] = c;
+    let ((s1, b, sigma), centers, d) = passing_rule(h, c11, c13, c33, m);
+    let v23 = c23 - c12 * c13 / c11;
+    expect1_features(&centers, d, |z| {
+        let u = m - b * z;
+        h.dg(s1 * z) * (c12 / s1 * z * tail(u, sigma) + v23 * density(u, sigma))
+    })
+}
+
+thread_local! {
+    static CACHE: RefCell<Map<[u64; 4], f64>> = RefCell::new(Map::default());
+    static CACHE_I3: RefCell<Map<[u64; 7], f64>> = RefCell::new(Map::default());
+}
+
+/// Empties this thread's caches of I2 and I3 values (see `mehler::clear_caches`).
+pub(crate) fn clear_cache() {
+    CACHE.with(|c| c.borrow_mut().clear());
+    CACHE_I3.with(|c| c.borrow_mut().clear());
+}
+
+/// E[h(x1) 1{x2 > m}] = E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with
+/// mean b z and variance c22 - c12^2 / c11 (see `passing_rule`).
+fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, m: f64) -> f64 {
+    let ((s1, b, sigma), centers, d) = passing_rule(h, c11, c12, c22, m);
     expect1_features(&centers, d, |z| h.g(s1 * z) * tail(m - b * z, sigma))
 }
 

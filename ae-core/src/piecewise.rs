@@ -78,7 +78,7 @@ fn spread(num: f64, width: f64) -> f64 {
 
 /// phi(num / width) / width, the density of N(0, width^2) at num; its Dirac limit at width 0
 /// is left out (see `PiecewiseLinear::gradient`).
-fn density(num: f64, width: f64) -> f64 {
+pub(crate) fn density(num: f64, width: f64) -> f64 {
     if width > 0.0 {
         phi(num / width) / width
     } else {

@@ -445,6 +445,40 @@ fn where_g_jumps_i2_splits_off_its_jumps() {
     }
 }
 
+/// I3 splits the same way: with g' the pointwise derivative (the simulator's), it is I3 of g less
+/// its jumps plus, for each jump at m, E[h'(x1) x2 1{x3 > m}], a one-variable average of h'
+/// against x2's conditional mean times x3's probability of passing m and x2's conditional
+/// covariance with x3 times x3's density at m. It meets the two-variable quadrature to the
+/// 1e-10 every average is held to: at moderate and strong correlations of x1 and x3 (0.999,
+/// where no series of g itself converges), one unit seen twice (x3 = x1, and x2 = x1), and
+/// negative ones.
+#[test]
+fn where_g_jumps_i3_splits_off_its_jumps_too() {
+    let Activation::User(jumpy) = user("tanhstep") else {
+        unreachable!("declared")
+    };
+    // x2 = 0.4 x1 + 0.3 x3 + independent noise of variance 0.25, for each (c11, c13, c33).
+    let with_x2 = |c11: f64, c13: f64, c33: f64| {
+        let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
+        [c11, c12, c13, 0.16 * c11 + 0.09 * c33 + 0.24 * c13 + 0.25, c23, c33]
+    };
+    for c in [
+        with_x2(1.0, 0.5, 0.9),
+        with_x2(4.0, 3.996, 4.0),
+        with_x2(2.0, -1.9, 2.0),
+        with_x2(0.4, 0.1, 3.0),
+        with_x2(1.0, 1.0, 1.0),
+        [1.5, 1.5, 0.6, 1.5, 0.6, 0.8],
+    ] {
+        assert_close(
+            format!("tanh + step I3 at {c:?}"),
+            &[jumpy.average(Avg::I3, &c)],
+            &[jumpy.average_by_quadrature(Avg::I3, &c)],
+            1e-10,
+        );
+    }
+}
+
 /// Kinks between curved pieces: where g' is continuous, Stein's lemma gives I3 as series in
 /// g'' and g' (and, where g'' is continuous too, I21, I22 and every gradient). Those series
 /// and the two-variable quadrature, with the kink as a panel edge, meet to 1e-9 (each holds
