@@ -145,9 +145,11 @@ impl UserActivation {
             .as_ref()
             .and_then(|p| p.average(avg, c))
             .or_else(|| match (avg, c) {
-                (Avg::I3, &[c11, c12, c13, c22, c23, c33]) if !self.jumps.is_empty() => {
-                    self.jumps.i3(&self.without_jumps(), [c11, c12, c13, c22, c23, c33])
-                }
+                // The series of g itself where they converge (cheaper), its jumps split off
+                // where they do not.
+                (Avg::I3, &[c11, c12, c13, c22, c23, c33]) if !self.jumps.is_empty() => Series(self)
+                    .i3_by_series(c11, c12, c13, c22, c23, c33)
+                    .or_else(|| self.jumps.i3(&self.without_jumps(), [c11, c12, c13, c22, c23, c33])),
                 _ => None,
             })
             .unwrap_or_else(|| average!(Series(self), avg, c))

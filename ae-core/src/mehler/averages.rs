@@ -84,8 +84,14 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     pub fn i3(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64 {
+        self.i3_by_series(c11, c12, c13, c22, c23, c33)
+            .unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
+    }
+
+    /// I3 where its series converge, else None.
+    pub fn i3_by_series(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> Option<f64> {
         let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite();
-        let found = if !valid {
+        if !valid {
             None
         } else if self.continuous(2) {
             // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
@@ -93,8 +99,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
                 .map(|[m20, m11]| c12 * m20 + c23 * m11)
         } else {
             self.i3_by_regression(c11, c12, c13, c23, c33)
-        };
-        found.unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
+        }
     }
 
     /// I3 where g' or g itself jumps: x2 = a x1 + b x3 + (noise independent of both), so that
