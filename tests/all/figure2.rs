@@ -128,7 +128,7 @@ fn linear_and_relu_track_sgd_at_d1000() {
 }
 
 #[test]
-#[ignore = "heavy (SGD at D = 2000, about 20 s in a test build): run by .ci/run's claims step"]
+#[ignore = "heavy (SGD at D = 2000, about 20 s in a test build): run by .ci/run's step of ignored tests"]
 fn linear_and_relu_track_sgd_at_d2000() {
     // ~1/sqrt(2000) ~ 2.2% corrections; the same bounds (measured: linear 0.5% / 5.0%, ReLU
     // 0.4% / 5.9%).

@@ -143,7 +143,7 @@ fn real_spectra_are_written_by_rank_without_a_law() {
 }
 
 #[test]
-#[ignore = "heavy (two SGD runs of 7.7e6 steps, about 17 s in a test build): run by .ci/run's claims step"]
+#[ignore = "heavy (two SGD runs of 7.7e6 steps, about 17 s in a test build): run by .ci/run's step of ignored tests"]
 fn standard_conditions_tied_fails_untied_learns_every_component_norms_move_apart() {
     // Figure 7: plain SGD (lambda = w.x, one learning rate, weights of variance 1/D) on
     // standardised 8x8 image patches, erf, K = 4, lr = 1e-4, t = 1.2e5 (7.7e6 steps).
@@ -289,7 +289,7 @@ fn only_truncated_sgd_reconstructs_well_from_its_first_five_of_64_neurons() {
 }
 
 #[test]
-#[ignore = "heavy (four compare runs to t = 1e4, about 16 s in a test build): run by .ci/run's claims step"]
+#[ignore = "heavy (four compare runs to t = 1e4, about 16 s in a test build): run by .ci/run's step of ignored tests"]
 fn on_real_patches_tied_fails_relu_needs_biases_and_components_come_in_turn() {
     // Figure 9, on 8x8 patches of the shipped photograph (D = 64), K = 4, t = 1e4, 2 replicas.
     let common = [
