@@ -136,22 +136,22 @@ impl UserActivation {
         if let Some(ramp) = self.ramp {
             return ramp.average(avg, c);
         }
-        if avg == Avg::I2 && !self.jumps.is_empty() {
-            if let Some(v) = self.jumps.i2(&self.without_jumps(), c[0], c[1], c[2]) {
+        if !self.jumps.is_empty() {
+            // Where g jumps, I2 and I3 split off its jumps (and `piecewise`, for continuous
+            // functions only, is None).
+            let h = self.without_jumps();
+            let split = match (avg, c) {
+                (Avg::I2, &[c11, c12, c22]) => self.jumps.i2(&h, c11, c12, c22),
+                (Avg::I3, &[c11, c12, c13, c22, c23, c33]) => self.jumps.i3(&h, [c11, c12, c13, c22, c23, c33]),
+                _ => None,
+            };
+            if let Some(v) = split {
                 return v;
             }
         }
         self.piecewise
             .as_ref()
             .and_then(|p| p.average(avg, c))
-            .or_else(|| match (avg, c) {
-                // The series of g itself where they converge (cheaper), its jumps split off
-                // where they do not.
-                (Avg::I3, &[c11, c12, c13, c22, c23, c33]) if !self.jumps.is_empty() => Series(self)
-                    .i3_by_series(c11, c12, c13, c22, c23, c33)
-                    .or_else(|| self.jumps.i3(&self.without_jumps(), [c11, c12, c13, c22, c23, c33])),
-                _ => None,
-            })
             .unwrap_or_else(|| average!(Series(self), avg, c))
     }
 

@@ -65,9 +65,11 @@ impl Jumps {
     }
 
     /// I3 of `h.g`, E[g'(x1) x2 g(x3)] with g' the pointwise derivative (no Dirac part, as in
-    /// the simulator's update): g' = h' between the jumps, so I3 is h's own I3 plus, for each
-    /// jump, E[h'(x1) x2 1{x3 > m}]. None where x1's variance is 0 or an entry is not finite
-    /// (the caller's usual path takes those). Kept per thread, as I2.
+    /// the simulator's update): by g's own series where they converge (cheaper), else split:
+    /// g' = h' between the jumps, so I3 is h's own I3 plus, for each jump, E[h'(x1) x2
+    /// 1{x3 > m}]. None where x1's variance is 0 or an entry is not finite (the caller's usual
+    /// path takes those). Kept per thread, as I2, so that a value asked for again does not
+    /// try g's series again first.
     pub fn i3<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c: [f64; 6]) -> Option<f64> {
         let [c11, c12, c13, c22, c23, c33] = c;
         if !(c11 > 0.0 && c22 >= 0.0 && c33 >= 0.0 && c.iter().all(|v| v.is_finite())) {
@@ -85,13 +87,16 @@ impl Jumps {
         if let Some(v) = CACHE_I3.with(|c| c.borrow().get(&key).copied()) {
             return Some(v);
         }
-        let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
-        let v = own
-            + self
-                .0
-                .iter()
-                .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
-                .sum::<f64>();
+        let v = Series(h.g)
+            .i3_by_series(c11, c12, c13, c22, c23, c33)
+            .unwrap_or_else(|| {
+                let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
+                own + self
+                    .0
+                    .iter()
+                    .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
+                    .sum::<f64>()
+            });
         keep(&CACHE_I3, key, v);
         Some(v)
     }

@@ -4,7 +4,7 @@
 
 use crate::common::{aedyn, temp};
 
-use ae_core::activation::Activation;
+use ae_core::activation::{Activation, UserActivation};
 use ae_core::averages::{ActivationKind, Evaluate};
 use ae_core::quadrature::Smooth;
 use ae_dsl::ir::Avg;
@@ -428,18 +428,25 @@ fn where_g_jumps_i2_splits_off_its_jumps() {
     let Activation::User(jumpy) = user("tanhstep") else {
         unreachable!("declared")
     };
-    for c in [
+    let covariances = [
         [1.0, 0.3, 1.0],
         [2.0, -1.9, 2.0],
         [4.0, 3.996, 4.0],
         [0.4, 0.1, 3.0],
         [3.0, -2.0, 1.5],
         [1.0, 1.0, 1.0],
-    ] {
+    ];
+    meets_the_quadrature_at(jumpy, "tanh + step I2", Avg::I2, &covariances);
+}
+
+/// `g`'s average `avg` against the two-variable quadrature at each covariance, to the 1e-10
+/// every average is held to.
+fn meets_the_quadrature_at<const N: usize>(g: &UserActivation, what: &str, avg: Avg, covariances: &[[f64; N]]) {
+    for c in covariances {
         assert_close(
-            format!("tanh + step I2 at {c:?}"),
-            &[jumpy.average(Avg::I2, &c)],
-            &[jumpy.average_by_quadrature(Avg::I2, &c)],
+            format!("{what} at {c:?}"),
+            &[g.average(avg, c)],
+            &[g.average_by_quadrature(avg, c)],
             1e-10,
         );
     }
@@ -462,21 +469,15 @@ fn where_g_jumps_i3_splits_off_its_jumps_too() {
         let (c12, c23) = (0.4 * c11 + 0.3 * c13, 0.4 * c13 + 0.3 * c33);
         [c11, c12, c13, 0.16 * c11 + 0.09 * c33 + 0.24 * c13 + 0.25, c23, c33]
     };
-    for c in [
+    let covariances = [
         with_x2(1.0, 0.5, 0.9),
         with_x2(4.0, 3.996, 4.0),
         with_x2(2.0, -1.9, 2.0),
         with_x2(0.4, 0.1, 3.0),
         with_x2(1.0, 1.0, 1.0),
         [1.5, 1.5, 0.6, 1.5, 0.6, 0.8],
-    ] {
-        assert_close(
-            format!("tanh + step I3 at {c:?}"),
-            &[jumpy.average(Avg::I3, &c)],
-            &[jumpy.average_by_quadrature(Avg::I3, &c)],
-            1e-10,
-        );
-    }
+    ];
+    meets_the_quadrature_at(jumpy, "tanh + step I3", Avg::I3, &covariances);
 }
 
 /// Kinks between curved pieces: where g' is continuous, Stein's lemma gives I3 as series in

@@ -89,7 +89,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     /// I3 where its series converge, else None.
-    pub fn i3_by_series(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> Option<f64> {
+    pub(crate) fn i3_by_series(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> Option<f64> {
         let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite();
         if !valid {
             None
