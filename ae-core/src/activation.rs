@@ -13,6 +13,7 @@ use crate::mehler::Series;
 use crate::piecewise::PiecewiseLinear;
 use crate::quadrature::{Quad, Smooth};
 use crate::ramp::Ramp;
+use crate::singularities::near_singularities;
 
 /// g and its derivatives, evaluated by code compiled from a user's activation.
 pub trait ScalarFunction: Send + Sync {
@@ -70,6 +71,9 @@ pub struct UserActivation {
     /// Where g itself jumps, and [`Smooth::continuous_derivatives`] of g less its jumps.
     jumps: Jumps,
     continuous_without_jumps: usize,
+    /// Where g comes nearer a complex singularity than the rules assume (see
+    /// [`Smooth::singularities`]), estimated once here.
+    singularities: Vec<(f64, f64)>,
 }
 
 impl UserActivation {
@@ -88,6 +92,7 @@ impl UserActivation {
             &kinks,
         );
         let continuous_derivatives = continuous_derivatives(derivatives, &kinks);
+        let singularities = near_singularities(|x| function.g(x), &kinks);
         let ramp = Ramp::of(|x| function.g(x));
         let piecewise = match ramp {
             Some(_) => None,
@@ -103,6 +108,7 @@ impl UserActivation {
             piecewise,
             jumps,
             continuous_without_jumps,
+            singularities,
         }
     }
 
@@ -195,6 +201,9 @@ impl Smooth for UserActivation {
     }
     fn continuous_derivatives(&self) -> usize {
         self.continuous_derivatives
+    }
+    fn singularities(&self) -> &[(f64, f64)] {
+        &self.singularities
     }
     fn all(&self, x: f64) -> [f64; 4] {
         self.function.derivatives(x)

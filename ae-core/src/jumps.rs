@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use crate::mehler::{keep, Map, Series};
 use crate::piecewise::{density, tail, Pair};
-use crate::quadrature::{chol2, expect1_features, feature_width, Smooth};
+use crate::quadrature::{chol2, expect1_features, feature_width, singular_features, Smooth};
 
 /// Where g jumps and by how much: (k, c), g(k+) - g(k-) = c.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,18 +102,17 @@ impl Jumps {
     }
 }
 
-/// The rule of a one-variable average over x1 = s1 z of a function of x1 times a function of
+/// E[f([s1, b, sigma], z)] over z ~ N(0, 1), for a function of x1 = s1 z times a function of
 /// where x3 stands against a jump at `m`: given x1, x3 is normal with mean b z and deviation
 /// sigma (0 for one unit seen twice), and its probability of passing m turns over around
-/// z = m / b on a scale sigma / |b| (a step at sigma = 0), a feature beside h's own (at 0 and
-/// at its kinks). Returns (s1, b, sigma) with the rule's features and width.
-fn passing_rule<S: Smooth + ?Sized>(
+/// z = m / b on a scale sigma / |b| (a step at sigma = 0), a feature beside h's own (at 0, at
+/// its kinks and at its near singularities).
+fn passing_expect<S: Smooth + ?Sized>(
     h: &Continuous<S>,
-    c11: f64,
-    c13: f64,
-    c33: f64,
+    [c11, c13, c33]: [f64; 3],
     m: f64,
-) -> ((f64, f64, f64), Vec<f64>, f64) {
+    f: impl Fn([f64; 3], f64) -> f64,
+) -> f64 {
     let (s1, b, sigma) = chol2(c11, c13, c33);
     let mut centers = vec![0.0];
     centers.extend(h.kinks().iter().map(|k| k / s1));
@@ -124,7 +123,9 @@ fn passing_rule<S: Smooth + ?Sized>(
             d = d.min(feature_width(b.abs() / sigma));
         }
     }
-    ((s1, b, sigma), centers, d)
+    let mut singular = Vec::new();
+    singular_features(h, s1, 0.0, &mut singular);
+    expect1_features(&centers, d, &singular, |z| f([s1, b, sigma], z))
 }
 
 /// E[h'(x1) x2 1{x3 > m}] (`c` = c11, c12, c13, c23, c33): given x1 = s1 z, x2 has mean
@@ -132,9 +133,8 @@ fn passing_rule<S: Smooth + ?Sized>(
 /// that mean times x3's probability of passing m, plus v23 times x3's density at m.
 fn weighted_passing<S: Smooth + ?Sized>(h: &Continuous<S>, c: [f64; 5], m: f64) -> f64 {
     let [c11, c12, c13, c23, c33] = c;
-    let ((s1, b, sigma), centers, d) = passing_rule(h, c11, c13, c33, m);
     let v23 = c23 - c12 * c13 / c11;
-    expect1_features(&centers, d, |z| {
+    passing_expect(h, [c11, c13, c33], m, |[s1, b, sigma], z| {
         let u = m - b * z;
         h.dg(s1 * z) * (c12 / s1 * z * tail(u, sigma) + v23 * density(u, sigma))
     })
@@ -152,10 +152,11 @@ pub(crate) fn clear_cache() {
 }
 
 /// E[h(x1) 1{x2 > m}] = E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with
-/// mean b z and variance c22 - c12^2 / c11 (see `passing_rule`).
+/// mean b z and variance c22 - c12^2 / c11 (see `passing_expect`).
 fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, m: f64) -> f64 {
-    let ((s1, b, sigma), centers, d) = passing_rule(h, c11, c12, c22, m);
-    expect1_features(&centers, d, |z| h.g(s1 * z) * tail(m - b * z, sigma))
+    passing_expect(h, [c11, c12, c22], m, |[s1, b, sigma], z| {
+        h.g(s1 * z) * tail(m - b * z, sigma)
+    })
 }
 
 impl<S: Smooth + ?Sized> Smooth for Continuous<'_, S> {
@@ -182,6 +183,9 @@ impl<S: Smooth + ?Sized> Smooth for Continuous<'_, S> {
     }
     fn continuous_derivatives(&self) -> usize {
         self.continuous_derivatives
+    }
+    fn singularities(&self) -> &[(f64, f64)] {
+        self.g.singularities()
     }
     fn all(&self, x: f64) -> [f64; 4] {
         let mut all = self.g.all(x);

@@ -15,5 +15,6 @@ pub mod mehler;
 pub mod piecewise;
 pub mod quadrature;
 pub mod ramp;
+mod singularities;
 #[cfg(test)]
 mod testing;

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::quadrature::{
-    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, QuadratureRule, Smooth,
+    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, singular_features, QuadratureRule, Smooth,
 };
 
 /// The series' lengths, tried in turn: 33 terms serve small correlations at little cost, 97
@@ -200,8 +200,18 @@ impl Expansion {
         let legendre = legendre(rule.panel_nodes);
         let mut centers = Vec::new();
         features(s, 0.0, g.kinks(), &mut centers);
+        let mut singular = Vec::new();
+        singular_features(g, s, 0.0, &mut singular);
         let (mut edges, mut nodes) = (Vec::new(), Vec::new());
-        panel_rule(&rule, &legendre, &centers, feature_width(s), &mut edges, &mut nodes);
+        panel_rule(
+            &rule,
+            &legendre,
+            &centers,
+            feature_width(s),
+            &singular,
+            &mut edges,
+            &mut nodes,
+        );
         let factors = recurrence_factors(order);
         let blocks: Vec<Block> = nodes
             .chunks(LANES)

@@ -27,6 +27,12 @@ pub trait Smooth {
             1
         }
     }
+    /// Where g comes nearer a complex singularity than the rules assume (tanh's +-i pi/2 over
+    /// the point where its argument changes sign): (real part, distance to the real axis) in
+    /// x, each of which gets graded panels of its own (`crate::singularities`).
+    fn singularities(&self) -> &[(f64, f64)] {
+        &[]
+    }
     /// g, g', g'', g''' at x (one call where the activation computes them together).
     fn all(&self, x: f64) -> [f64; 4] {
         [self.g(x), self.dg(x), self.d2g(x), self.d3g(x)]
@@ -168,6 +174,8 @@ struct RuleState {
     inner: Vec<(f64, f64)>,
     edges: Vec<f64>,
     centers: Vec<f64>,
+    /// g's near singularities in the current variable: (centre, width), as `singular_features`.
+    singular: Vec<(f64, f64)>,
 }
 
 thread_local! {
@@ -185,6 +193,7 @@ fn with_state<R>(f: impl FnOnce(&mut RuleState) -> R) -> R {
             inner: Vec::new(),
             edges: Vec::new(),
             centers: Vec::new(),
+            singular: Vec::new(),
         });
         f(state)
     })
@@ -264,14 +273,15 @@ pub(crate) fn panel_rule(
     legendre: &(Vec<f64>, Vec<f64>),
     centers: &[f64],
     d: f64,
+    singular: &[(f64, f64)],
     edges: &mut Vec<f64>,
     out: &mut Vec<(f64, f64)>,
 ) {
     out.clear();
     edges.clear();
     let z_max = rule.z_max;
-    let first = (d * rule.first_panel).clamp(1e-6, rule.max_panel);
-    for &center in centers {
+    let mut grade = |center: f64, d: f64| {
+        let first = (d * rule.first_panel).clamp(1e-6, rule.max_panel);
         let c = center.clamp(-z_max, z_max);
         for side in [1.0, -1.0] {
             let (mut e, mut step) = (c, first);
@@ -282,6 +292,12 @@ pub(crate) fn panel_rule(
             }
         }
         edges.push(c);
+    };
+    for &center in centers {
+        grade(center, d);
+    }
+    for &(center, width) in singular {
+        grade(center, width);
     }
     edges.sort_by(f64::total_cmp);
     // Edges a rounding error apart (one kink seen through two slopes that differ in the last
@@ -303,6 +319,25 @@ pub(crate) fn feature_width(s: f64) -> f64 {
     FRAC_PI_2 / s.abs().max(1e-300)
 }
 
+/// Appends g's near singularities as features in z of g(slope z + offset): (centre, width).
+pub(crate) fn singular_features<S: Smooth + ?Sized>(g: &S, slope: f64, offset: f64, out: &mut Vec<(f64, f64)>) {
+    if slope != 0.0 {
+        out.extend(
+            g.singularities()
+                .iter()
+                .map(|&(x, y)| ((x - offset) / slope, y / slope.abs())),
+        );
+    }
+}
+
+/// The half-width, in z, of the strip about the real axis in which g(s z) is analytic as the
+/// rules see it: `feature_width(s)`, or less where g has near singularities.
+pub(crate) fn strip_width<S: Smooth + ?Sized>(g: &S, s: f64) -> f64 {
+    g.singularities()
+        .iter()
+        .fold(feature_width(s), |d, &(_, y)| d.min(y / s.abs().max(1e-300)))
+}
+
 /// The features in z where `x = slope z + offset` crosses 0 or one of `kinks` (in x).
 pub(crate) fn features(slope: f64, offset: f64, kinks: &[f64], out: &mut Vec<f64>) {
     out.clear();
@@ -316,27 +351,48 @@ pub(crate) fn features(slope: f64, offset: f64, kinks: &[f64], out: &mut Vec<f64
 
 /// E[f(z)], z ~ N(0,1), for an f analytic but for features at `centers` (kinks, or places
 /// where it changes on a scale `d`), whose nearest complex singularity is at least `d` away.
-pub(crate) fn expect1_features(centers: &[f64], d: f64, f: impl Fn(f64) -> f64) -> f64 {
+/// `singular`: more features, each with its own width (`singular_features`).
+pub(crate) fn expect1_features(centers: &[f64], d: f64, singular: &[(f64, f64)], f: impl Fn(f64) -> f64) -> f64 {
     with_state(|st| {
-        panel_rule(&st.rule, &st.legendre, centers, d, &mut st.edges, &mut st.outer);
+        panel_rule(
+            &st.rule,
+            &st.legendre,
+            centers,
+            d,
+            singular,
+            &mut st.edges,
+            &mut st.outer,
+        );
         st.outer.iter().map(|&(z, w)| w * f(z)).sum()
     })
 }
 
-/// E[f(z)], z ~ N(0,1), where f varies like g(s z) (features at z = 0 and at g's kinks).
-fn expect1(s: f64, kinks: &[f64], f: impl Fn(f64) -> f64) -> f64 {
-    expect1_vec(s, kinks, |z| [f(z)])[0]
+/// E[f(z)], z ~ N(0,1), where f varies like g(s z) (features at z = 0, at g's kinks and at
+/// its near singularities).
+fn expect1<S: Smooth + ?Sized>(s: f64, g: &S, f: impl Fn(f64) -> f64) -> f64 {
+    expect1_vec(s, g, |z| [f(z)])[0]
 }
 
 /// `expect1` for several integrands sharing one pass over the nodes.
-fn expect1_vec<const N: usize>(s: f64, kinks: &[f64], f: impl Fn(f64) -> [f64; N]) -> [f64; N] {
-    expect1_slopes(s, &[s], kinks, f)
+fn expect1_vec<const N: usize, S: Smooth + ?Sized>(s: f64, g: &S, f: impl Fn(f64) -> [f64; N]) -> [f64; N] {
+    expect1_slopes(s, &[s], g, f)
 }
 
 /// `expect1_vec` for integrands of g at several multiples of z (`slopes`: a degenerate
-/// two-variable average), each with its kinks; `width` scales the panels.
-fn expect1_slopes<const N: usize>(width: f64, slopes: &[f64], kinks: &[f64], f: impl Fn(f64) -> [f64; N]) -> [f64; N] {
+/// two-variable average), each with its kinks and near singularities; `width` scales the
+/// panels.
+fn expect1_slopes<const N: usize, S: Smooth + ?Sized>(
+    width: f64,
+    slopes: &[f64],
+    g: &S,
+    f: impl Fn(f64) -> [f64; N],
+) -> [f64; N] {
+    let kinks = g.kinks();
     with_state(|st| {
+        st.singular.clear();
+        for &s in slopes {
+            singular_features(g, s, 0.0, &mut st.singular);
+        }
         st.centers.clear();
         if kinks.is_empty() {
             st.centers.push(0.0);
@@ -352,6 +408,7 @@ fn expect1_slopes<const N: usize>(width: f64, slopes: &[f64], kinks: &[f64], f: 
             &st.legendre,
             &st.centers,
             feature_width(s),
+            &st.singular,
             &mut st.edges,
             &mut st.outer,
         );
@@ -391,8 +448,13 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
             inner,
             edges,
             centers,
+            singular,
         } = st;
         features(l11, 0.0, kinks, centers);
+        singular.clear();
+        singular_features(g, l11, 0.0, singular);
+        // The inner average, as a function of z1, is no nearer a singularity than g(l21 z1).
+        singular_features(g, l21, 0.0, singular);
         let mut d1 = feature_width(l11.abs().max(l21.abs()));
         // Where g itself jumps, the inner average is, as a function of z1, a jump smoothed over
         // l22 / |l21| around z1 = k / l21: near one unit seen twice, steeper than any feature of
@@ -402,11 +464,12 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
             centers.extend(kinks.iter().map(|k| k / l21));
             d1 = d1.min(feature_width(l21.abs() / l22));
         }
-        panel_rule(rule, legendre, centers, d1, edges, outer);
+        panel_rule(rule, legendre, centers, d1, singular, edges, outer);
         let d2 = feature_width(l22);
-        let smooth_inner = kinks.is_empty() && d2 >= rule.hermite_width;
+        let strip = strip_width(g, l22);
+        let smooth_inner = kinks.is_empty() && strip >= rule.hermite_width;
         let hermite: &[(f64, f64)] = if smooth_inner {
-            hermite_rule(hermite, hermite_nodes(d2, rule))
+            hermite_rule(hermite, hermite_nodes(strip, rule))
         } else {
             &[]
         };
@@ -416,7 +479,9 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
                 hermite
             } else {
                 features(l22, l21 * z1, kinks, centers);
-                panel_rule(rule, legendre, centers, d2, edges, inner);
+                singular.clear();
+                singular_features(g, l22, l21 * z1, singular);
+                panel_rule(rule, legendre, centers, d2, singular, edges, inner);
                 inner
             };
             let mut part = [0.0; N];

@@ -23,6 +23,8 @@ activation square(x) = abs(x)^2
 activation faint(x) = x + 1e-7 * x * abs(x) + x^3 / 6
 activation step(x) = (1 + sign(x)) / 2
 activation tanhstep(x) = tanh(x) + sign(x - 0.3) / 2
+activation narrowtanh(x) = tanh(2 * x)
+activation lorentz(x) = 1 / (1 + 9 * (x - 0.2)^2)
 ";
 
 fn source() -> String {
@@ -30,7 +32,7 @@ fn source() -> String {
 }
 
 /// The declared activation `name`, compiled.
-fn user(name: &str) -> Activation {
+pub(crate) fn user(name: &str) -> Activation {
     let source = source();
     let model = ae_dsl::compile("activations.ae", &source).expect("compiles");
     let def = model.activations.iter().find(|a| a.name == name).expect("declared");
@@ -39,7 +41,7 @@ fn user(name: &str) -> Activation {
 
 /// Covariances (c11, c12, c13, c22, c23, c33) of three Gaussians: random factors at variances
 /// up to about 7, a third variable equal to the first, a zero variance, and a unit with itself.
-fn covariances() -> Vec<[f64; 6]> {
+pub(crate) fn covariances() -> Vec<[f64; 6]> {
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut uniform = move || {
         state ^= state << 13;
@@ -69,14 +71,14 @@ fn covariances() -> Vec<[f64; 6]> {
 }
 
 /// The arguments of `avg` at covariance `c` (x1, x2 for the three-argument averages).
-fn arguments(avg: Avg, c: &[f64; 6]) -> Vec<f64> {
+pub(crate) fn arguments(avg: Avg, c: &[f64; 6]) -> Vec<f64> {
     match avg {
         Avg::I3 => c.to_vec(),
         _ => vec![c[0], c[1], c[3]],
     }
 }
 
-fn assert_close(what: String, got: &[f64], want: &[f64], tol: f64) {
+pub(crate) fn assert_close(what: String, got: &[f64], want: &[f64], tol: f64) {
     for (g, w) in got.iter().zip(want) {
         assert!(
             (g - w).abs() <= tol * w.abs().max(1.0),

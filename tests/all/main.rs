@@ -19,6 +19,7 @@ mod jit;
 mod jit_fuzz;
 mod loaders;
 mod memory_limits;
+mod near_singularities;
 mod pairing;
 mod provenance;
 mod realdata;

@@ -10,9 +10,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         let (l11, l21, l22) = chol2(c11, c12, c22);
         if l22 == 0.0 {
             let (width, slopes) = (l11.max(l21.abs()), [l11, l21]);
-            return expect1_slopes(width, &slopes, self.0.kinks(), |z| {
-                [self.0.g(l11 * z) * self.0.g(l21 * z)]
-            })[0];
+            return expect1_slopes(width, &slopes, self.0, |z| [self.0.g(l11 * z) * self.0.g(l21 * z)])[0];
         }
         expect2(l11, l21, l22, self.0, |z1, z2| {
             self.0.g(l11 * z1) * self.0.g(l21 * z1 + l22 * z2)
@@ -24,18 +22,18 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         if a == 0.0 {
             return 0.0;
         }
-        c12 / a * expect1(a, self.0.kinks(), |z| z * self.0.g(a * z))
+        c12 / a * expect1(a, self.0, |z| z * self.0.g(a * z))
     }
     pub fn i21(&self, c11: f64, c12: f64, _c22: f64) -> f64 {
         // x1 = a z, x2 = (c12/a) z + independent part: E[g'(az) a z (c12/a) z].
         let a = c11.max(0.0).sqrt();
-        c12 * expect1(a, self.0.kinks(), |z| self.0.dg(a * z) * z * z)
+        c12 * expect1(a, self.0, |z| self.0.dg(a * z) * z * z)
     }
     pub fn i22(&self, c11: f64, c12: f64, c22: f64) -> f64 {
         let a = c11.max(0.0).sqrt();
         let b = if a > 0.0 { c12 / a } else { 0.0 };
         let s2 = (c22 - b * b).max(0.0);
-        expect1(a, self.0.kinks(), |z| self.0.dg(a * z) * (b * b * z * z + s2))
+        expect1(a, self.0, |z| self.0.dg(a * z) * (b * b * z * z + s2))
     }
     pub fn i3(&self, c11: f64, c12: f64, c13: f64, _c22: f64, c23: f64, c33: f64) -> f64 {
         // Cholesky in the order (x1, x3, x2); x2's own noise averages out.
@@ -44,7 +42,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         let l32 = if l22 > 0.0 { (c23 - l31 * l21) / l22 } else { 0.0 };
         if l22 == 0.0 {
             let (width, slopes) = (l11.max(l21.abs()), [l11, l21]);
-            return expect1_slopes(width, &slopes, self.0.kinks(), |z| {
+            return expect1_slopes(width, &slopes, self.0, |z| {
                 [self.0.dg(l11 * z) * l31 * z * self.0.g(l21 * z)]
             })[0];
         }
@@ -66,7 +64,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
             ]
         };
         let r = if l22 == 0.0 {
-            expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0.kinks(), |z| f(l11 * z, l21 * z))
+            expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0, |z| f(l11 * z, l21 * z))
         } else {
             expect2_vec(l11, l21, l22, self.0, |z1, z2| f(l11 * z1, l21 * z1 + l22 * z2))
         };
@@ -78,14 +76,14 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         if a == 0.0 {
             return [0.0, self.0.dg(0.0), 0.0];
         }
-        let r = expect1_vec(a, self.0.kinks(), |z| [self.0.dg(a * z), a * z * self.0.d2g(a * z)]);
+        let r = expect1_vec(a, self.0, |z| [self.0.dg(a * z), a * z * self.0.d2g(a * z)]);
         [0.0, r[0], c12 / c22 * r[1] / 2.0]
     }
     pub fn i21_grad(&self, c11: f64, c12: f64, _c22: f64) -> [f64; 3] {
         // F = g'(x1) x1 x2: d11 F = (g'''(x1) x1 + 2 g''(x1)) x2, d12 F = g''(x1) x1 + g'(x1);
         // x2 enters linearly: E[x2 h(x1)] = (C12/C11) E[x1 h(x1)].
         let a = c11.max(0.0).sqrt();
-        let r = expect1_vec(a, self.0.kinks(), |z| {
+        let r = expect1_vec(a, self.0, |z| {
             let x = a * z;
             [
                 (self.0.d3g(x) * x + 2.0 * self.0.d2g(x)) * x,
@@ -100,7 +98,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         let a = c11.max(0.0).sqrt();
         let b = if a > 0.0 { c12 / a } else { 0.0 };
         let s2 = (c22 - b * b).max(0.0);
-        let r = expect1_vec(a, self.0.kinks(), |z| {
+        let r = expect1_vec(a, self.0, |z| {
             let x = a * z;
             [
                 self.0.d3g(x) * (b * b * z * z + s2),
@@ -129,7 +127,7 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
             ]
         };
         let r = if l22 == 0.0 {
-            expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0.kinks(), |z| {
+            expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0, |z| {
                 f(l11 * z, l31 * z, l21 * z)
             })
         } else {
