@@ -143,11 +143,14 @@ impl UserActivation {
             return ramp.average(avg, c);
         }
         if !self.jumps.is_empty() {
-            // Where g jumps, I2 and I3 split off its jumps (and `piecewise`, for continuous
-            // functions only, is None).
+            // Where g jumps, I2, I3 and J2 split off its jumps (and `piecewise`, for continuous
+            // functions only, is None). I21 and I22 hold only g', which is h' pointwise.
             let h = self.without_jumps();
             let split = match (avg, c) {
                 (Avg::I2, &[c11, c12, c22]) => self.jumps.i2(&h, c11, c12, c22),
+                (Avg::J2, &[c11, c12, c22]) => self.jumps.j2(&h, c11, c12, c22),
+                (Avg::I21, &[c11, c12, c22]) => Some(Series(&h).i21(c11, c12, c22)),
+                (Avg::I22, &[c11, c12, c22]) => Some(Series(&h).i22(c11, c12, c22)),
                 (Avg::I3, &[c11, c12, c13, c22, c23, c33]) => self.jumps.i3(&h, [c11, c12, c13, c22, c23, c33]),
                 _ => None,
             };

@@ -47,6 +47,18 @@ impl Jumps {
         Some(v)
     }
 
+    /// J2 of `h.g`, E[x1 g(x2)] = c12 E[g'(x2)] (Stein), where g' has a Dirac part c delta(x - k)
+    /// at each jump: c12 (E[h'(x2)] + sum c phi_(s2)(k)). None where x2's variance is 0 or an
+    /// entry is not finite (the caller's quadrature takes those).
+    pub fn j2<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c11: f64, c12: f64, c22: f64) -> Option<f64> {
+        if !(c22 > 0.0 && [c11, c12, c22].iter().all(|v| v.is_finite())) {
+            return None;
+        }
+        let s2 = c22.sqrt();
+        let dirac: f64 = self.0.iter().map(|&(k, c)| c * density(k, s2)).sum();
+        Some(Series(h).j2(c11, c12, c22) + c12 * dirac)
+    }
+
     /// `pair` takes one unit seen twice as exactly that: the orthant probabilities grow like
     /// sqrt(1 - r) there, and the last bit of a rounded r = 1 moved them by 2e-9, noise that a
     /// differenced Jacobian turns into garbage (Rodas4 took 25 times the steps to t = 10 on a
@@ -65,11 +77,9 @@ impl Jumps {
     }
 
     /// I3 of `h.g`, E[g'(x1) x2 g(x3)] with g' the pointwise derivative (no Dirac part, as in
-    /// the simulator's update): by g's own series where they converge (cheaper), else split:
-    /// g' = h' between the jumps, so I3 is h's own I3 plus, for each jump, E[h'(x1) x2
-    /// 1{x3 > m}]. None where x1's variance is 0 or an entry is not finite (the caller's usual
-    /// path takes those). Kept per thread, as I2, so that a value asked for again does not
-    /// try g's series again first.
+    /// the simulator's update): g' = h' between the jumps, so I3 is h's own I3 plus, for each
+    /// jump, E[h'(x1) x2 1{x3 > m}]. None where x1's variance is 0 or an entry is not finite
+    /// (the caller's usual path takes those). Kept per thread, as I2.
     pub fn i3<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c: [f64; 6]) -> Option<f64> {
         let [c11, c12, c13, c22, c23, c33] = c;
         if !(c11 > 0.0 && c22 >= 0.0 && c33 >= 0.0 && c.iter().all(|v| v.is_finite())) {
@@ -87,16 +97,13 @@ impl Jumps {
         if let Some(v) = CACHE_I3.with(|c| c.borrow().get(&key).copied()) {
             return Some(v);
         }
-        let v = Series(h.g)
-            .i3_by_series(c11, c12, c13, c22, c23, c33)
-            .unwrap_or_else(|| {
-                let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
-                own + self
-                    .0
-                    .iter()
-                    .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
-                    .sum::<f64>()
-            });
+        let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
+        let v = own
+            + self
+                .0
+                .iter()
+                .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
+                .sum::<f64>();
         keep(&CACHE_I3, key, v);
         Some(v)
     }
@@ -128,11 +135,23 @@ fn passing_expect<S: Smooth + ?Sized>(
     expect1_features(&centers, d, &singular, |z| f([s1, b, sigma], z))
 }
 
-/// E[h'(x1) x2 1{x3 > m}] (`c` = c11, c12, c13, c23, c33): given x1 = s1 z, x2 has mean
-/// (c12 / s1) z and covariance v23 = c23 - c12 c13 / c11 with x3, so E[x2 1{x3 > m} | x1] is
-/// that mean times x3's probability of passing m, plus v23 times x3's density at m.
+/// E[h'(x1) x2 1{x3 > m}] (`c` = c11, c12, c13, c23, c33). By Stein's lemma on x2 it is
+/// c12 E[h''(x1) 1{x3 > m}] + c23 E[h'(x1) delta(x3 - m)], two Mehler series, where h' is
+/// continuous (so that h'' has no Dirac part) and they converge. Else by quadrature: given
+/// x1 = s1 z, x2 has mean (c12 / s1) z and covariance v23 = c23 - c12 c13 / c11 with x3, so
+/// E[x2 1{x3 > m} | x1] is that mean times x3's probability of passing m, plus v23 times x3's
+/// density at m.
 fn weighted_passing<S: Smooth + ?Sized>(h: &Continuous<S>, c: [f64; 5], m: f64) -> f64 {
     let [c11, c12, c13, c23, c33] = c;
+    if h.continuous_derivatives >= 2 {
+        let series = Series(h);
+        let by_series = series
+            .passing([c11, c13, c33], m, 2)
+            .zip(series.at_level([c11, c13, c33], m, 1));
+        if let Some((second, first)) = by_series {
+            return c12 * second + c23 * first;
+        }
+    }
     let v23 = c23 - c12 * c13 / c11;
     passing_expect(h, [c11, c13, c33], m, |[s1, b, sigma], z| {
         let u = m - b * z;
@@ -153,7 +172,11 @@ pub(crate) fn clear_cache() {
 
 /// E[h(x1) 1{x2 > m}] = E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with
 /// mean b z and variance c22 - c12^2 / c11 (see `passing_expect`).
+/// By Mehler's series first (`Series::passing`).
 fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, m: f64) -> f64 {
+    if let Some(v) = Series(h).passing([c11, c12, c22], m, 0) {
+        return v;
+    }
     passing_expect(h, [c11, c12, c22], m, |[s1, b, sigma], z| {
         h.g(s1 * z) * tail(m - b * z, sigma)
     })

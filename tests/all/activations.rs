@@ -439,6 +439,10 @@ fn where_g_jumps_i2_splits_off_its_jumps() {
         [1.0, 1.0, 1.0],
     ];
     meets_the_quadrature_at(jumpy, "tanh + step I2", Avg::I2, &covariances);
+    // J2 = c12 E[g'(x2)] with g''s Dirac parts at the jumps; I21 and I22 hold the pointwise g'.
+    meets_the_quadrature_at(jumpy, "tanh + step J2", Avg::J2, &covariances);
+    meets_the_quadrature_at(jumpy, "tanh + step I21", Avg::I21, &covariances);
+    meets_the_quadrature_at(jumpy, "tanh + step I22", Avg::I22, &covariances);
 }
 
 /// `g`'s average `avg` against the two-variable quadrature at each covariance, to the 1e-10

@@ -1,7 +1,8 @@
 //! The averages and their gradients by Mehler series: each reduced by Stein's lemma to pairs
 //! of g's derivatives and to their means, with the quadrature wherever a series is refused.
 
-use super::{correlation, expansion, products, same_variable, series, series_fourth, series_x, ORDERS};
+use super::{correlation, expansion, products, same_variable, series, series_fourth, series_x, ORDERS, TOLERANCE};
+use crate::piecewise::{density, tail};
 use crate::quadrature::{Quad, Smooth};
 
 /// The averages of a quadrature activation by Mehler series, with the quadrature where a
@@ -181,4 +182,97 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         });
         found.unwrap_or_else(quadrature)
     }
+}
+
+impl<S: Smooth + ?Sized> Series<'_, S> {
+    /// E[g^(j)(x1) 1{x3 > m}] (c11, c13, c33 the covariance of x1 and x3) by Mehler's series in
+    /// their correlation r, with the indicator's Hermite coefficients in closed form: for
+    /// u = x3 / s3 and t = m / s3, E[1{u > t} He_n(u)] / sqrt(n!) = phi(t) p_(n-1)(t) / sqrt(n)
+    /// for n >= 1 (p_n = He_n / sqrt(n!); He_n phi is the derivative of -He_(n-1) phi), and
+    /// P(u > t) for n = 0. The terms left out are bounded as in `series`, with the indicator's
+    /// energy P(u > t) less its kept squares. None where a variance is 0, |r| is (nearly) 1
+    /// or no series converges.
+    pub(crate) fn passing(&self, [c11, c13, c33]: [f64; 3], m: f64, j: usize) -> Option<f64> {
+        let (r, t) = Self::standardised(c11, c13, c33, m)?;
+        let energy = tail(t, 1.0);
+        let mut p = Vec::new();
+        let mut k = Vec::new();
+        ORDERS.iter().find_map(|&order| {
+            let e = expansion(self.0, c11, order);
+            normalised_hermite(t, order, &mut p);
+            let (sqrt, phi) = (square_roots(), density(t, 1.0));
+            k.extend((k.len()..=order).map(|n| if n == 0 { energy } else { phi * p[n - 1] / sqrt[n] }));
+            let kept: f64 = k.iter().map(|k| k * k).sum();
+            let k_tail = (energy - kept).max(0.0) + 1e-14 * energy;
+            let rn = r.abs().powi(order as i32 + 1);
+            let scale = (e.energy[j] * energy).sqrt();
+            let met = |a_tail: f64| rn * (a_tail * k_tail).sqrt() <= TOLERANCE * scale;
+            if !(met(e.quick_tail[j]) || met(e.tail()[j])) {
+                return None;
+            }
+            let (mut sum, mut rn) = (0.0, 1.0);
+            for (a, k) in e.coef[j].iter().zip(&k) {
+                sum += rn * a * k;
+                rn *= r;
+            }
+            Some(sum)
+        })
+    }
+
+    /// E[g^(j)(x1) delta(x3 - m)], the density of x3 at m times g^(j)'s mean given x3 = m, by
+    /// Mehler's series: delta(x3 - m) = delta(u - t) / s3 has the coefficients phi(t) p_n(t) / s3.
+    /// Those are not square-summable, so the terms left out are bounded by Cramér's
+    /// inequality |p_n(t)| <= K e^(t^2/4) (K = 1.0865) and Cauchy-Schwarz over the geometric
+    /// weights: at most K e^(t^2/4) phi(t) / s3 |r|^(N+1) sqrt(A / (1 - r^2)), A the energy
+    /// g^(j)'s N + 1 coefficients leave out. It is held to the tolerance of the same bound
+    /// with g^(j)'s whole energy and no geometric factor (the factor before |r| cancels).
+    pub(crate) fn at_level(&self, [c11, c13, c33]: [f64; 3], m: f64, j: usize) -> Option<f64> {
+        let (r, t) = Self::standardised(c11, c13, c33, m)?;
+        let s3 = c33.sqrt();
+        let mut p = Vec::new();
+        ORDERS.iter().find_map(|&order| {
+            let e = expansion(self.0, c11, order);
+            let rn = r.abs().powi(order as i32 + 1) / (1.0 - r * r).sqrt();
+            let met = |a_tail: f64| rn * a_tail.sqrt() <= TOLERANCE * e.energy[j].sqrt();
+            if !(met(e.quick_tail[j]) || met(e.tail()[j])) {
+                return None;
+            }
+            normalised_hermite(t, order, &mut p);
+            let (mut sum, mut rn) = (0.0, 1.0);
+            for (a, p) in e.coef[j].iter().zip(&p) {
+                sum += rn * a * p;
+                rn *= r;
+            }
+            Some(sum * density(t, 1.0) / s3)
+        })
+    }
+
+    /// The correlation of x1 and x3 and the level m in x3's standard deviations, or None where
+    /// the series do not apply (a variance 0 or not finite, |r| within 1e-9 of 1).
+    fn standardised(c11: f64, c13: f64, c33: f64, m: f64) -> Option<(f64, f64)> {
+        let valid = c11 > 0.0 && c33 > 0.0 && [c11, c13, c33, m].iter().all(|v| v.is_finite());
+        let r = c13 / (c11 * c33).sqrt();
+        (valid && r.abs() <= 1.0 - 1e-9).then(|| (r, m / c33.sqrt()))
+    }
+}
+
+/// Extends `p` to He_n(t) / sqrt(n!) for n = 0..=order, by the normalised three-term
+/// recurrence (an order tried after a shorter one continues where that one stopped).
+fn normalised_hermite(t: f64, order: usize, p: &mut Vec<f64>) {
+    let sqrt = square_roots();
+    while p.len() <= order {
+        let n = p.len();
+        let next = match n {
+            0 => 1.0,
+            1 => t,
+            _ => (t * p[n - 1] - sqrt[n - 1] * p[n - 2]) / sqrt[n],
+        };
+        p.push(next);
+    }
+}
+
+/// sqrt(n) for n = 0..=ORDERS' largest + 1, computed once.
+fn square_roots() -> &'static [f64] {
+    static ROOTS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| (0..=ORDERS[ORDERS.len() - 1] + 1).map(|n| (n as f64).sqrt()).collect())
 }
