@@ -1,7 +1,12 @@
 //! The averages and their gradients by Mehler series: each reduced by Stein's lemma to pairs
 //! of g's derivatives and to their means, with the quadrature wherever a series is refused.
 
-use super::{correlation, expansion, products, same_variable, series, series_fourth, series_x, ORDERS, TOLERANCE};
+use std::rc::Rc;
+
+use super::sums::promising;
+use super::{
+    correlation, expansion, products, same_variable, series, series_fourth, series_x, Expansion, ORDERS, TOLERANCE,
+};
 use crate::piecewise::{density, tail};
 use crate::quadrature::{Quad, Smooth};
 
@@ -34,20 +39,17 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         if r.abs() > 1.0 - 1e-9 {
             return None;
         }
-        ORDERS
-            .iter()
-            .find_map(|&order| {
-                let (e1, e2) = (expansion(self.0, c11, order), expansion(self.0, c22, order));
-                let mut out = [0.0; N];
-                for (o, (a, b)) in out.iter_mut().zip(pairs) {
-                    *o = series(&e1, &e2, r, a, b)?;
-                }
-                Some(out)
-            })
-            .or_else(|| {
-                let m = products(self.0, c11, c12, c22)?;
-                Some(pairs.map(|(a, b)| m[a][b]))
-            })
+        self.over_orders(c11, c22, r, &pairs, |e1, e2| {
+            let mut out = [0.0; N];
+            for (o, (a, b)) in out.iter_mut().zip(pairs) {
+                *o = series(e1, e2, r, a, b)?;
+            }
+            Some(out)
+        })
+        .or_else(|| {
+            let m = products(self.0, c11, c12, c22)?;
+            Some(pairs.map(|(a, b)| m[a][b]))
+        })
     }
 
     /// E[g^(j)(x)], x ~ N(0, c).
@@ -115,12 +117,45 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         }
         let a = (c12 * c33 - c23 * c13) / det;
         let b = (c23 * c11 - c12 * c13) / det;
-        ORDERS.iter().find_map(|&order| {
-            let (e1, e3) = (expansion(self.0, c11, order), expansion(self.0, c33, order));
-            let x_first = series_x(&e1, &e3, r, 1, 0)?;
-            let x_second = series_x(&e3, &e1, r, 0, 1)?;
+        self.over_orders(c11, c33, r, &[(1, 0), (0, 1)], |e1, e3| {
+            let x_first = series_x(e1, e3, r, 1, 0)?;
+            let x_second = series_x(e3, e1, r, 0, 1)?;
             Some(a * x_first + b * x_second)
         })
+    }
+
+    /// `attempt` on the expansions at c11 and c22 of each of the series' lengths in turn: the
+    /// first result it gives. A longer series is tried only where those of the last length
+    /// tried leave it a chance at the pairs (a, b) of derivatives it sums (`sums::promising`):
+    /// expansions of a few hundred terms cost more than the series, and at a strong
+    /// correlation of two wide units (GELU's anti-aligned pair) every length fails.
+    pub(super) fn over_orders<T>(
+        &self,
+        c11: f64,
+        c22: f64,
+        r: f64,
+        pairs: &[(usize, usize)],
+        mut attempt: impl FnMut(&Expansion, &Expansion) -> Option<T>,
+    ) -> Option<T> {
+        let mut last: Option<(Rc<Expansion>, Rc<Expansion>)> = None;
+        for order in ORDERS {
+            // The predicted bound falls with the length: a length is skipped while a longer
+            // one is promising, and the search ends when none is.
+            if let Some((e1, e2)) = &last {
+                let longer = ORDERS.iter().filter(|&&n| n >= order);
+                match longer.clone().find(|&&n| promising(e1, e2, r, n, pairs)) {
+                    None => return None,
+                    Some(&n) if n > order => continue,
+                    Some(_) => {}
+                }
+            }
+            let (e1, e2) = (expansion(self.0, c11, order), expansion(self.0, c22, order));
+            if let Some(found) = attempt(&e1, &e2) {
+                return Some(found);
+            }
+            last = Some((e1, e2));
+        }
+        None
     }
 
     pub fn i2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
@@ -160,16 +195,16 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
         if !(c22 >= 0.0 && c12.is_finite() && c23.is_finite() && self.continuous(3)) || r.abs() > 1.0 - 1e-9 {
             return quadrature();
         }
-        let found = ORDERS.iter().find_map(|&order| {
-            let (e1, e3) = (expansion(self.0, c11, order), expansion(self.0, c33, order));
-            let m = |a, b| series(&e1, &e3, r, a, b);
+        let summed = [(2, 0), (3, 1), (2, 2), (1, 1), (1, 3), (3, 0)];
+        let found = self.over_orders(c11, c33, r, &summed, |e1, e3| {
+            let m = |a, b| series(e1, e3, r, a, b);
             let (m20, m31, m22, m11, m13) = (m(2, 0)?, m(3, 1)?, m(2, 2)?, m(1, 1)?, m(1, 3)?);
             // c12 E[g''''(x1) g(x3)] = (c12 / s1) s1 E[g'''' g]; c12 = 0 where s1 = 0.
             let l31 = if e1.s > 0.0 { c12 / e1.s } else { 0.0 };
             let fourth = if l31 == 0.0 {
                 0.0
             } else {
-                l31 * series_fourth(&e1, &e3, r)?
+                l31 * series_fourth(e1, e3, r)?
             };
             Some([
                 (fourth + c23 * m31) / 2.0,

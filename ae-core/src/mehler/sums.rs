@@ -13,6 +13,34 @@ fn power_sum<'a>(pairs: impl Iterator<Item = (&'a f64, &'a f64)>, r: f64) -> f64
     sum
 }
 
+/// How far a prediction of the terms a longer series leaves out may exceed the tolerance before
+/// that series is given up untried: the prediction extrapolates, and a wrong one only costs
+/// time (the quadrature takes what no series does).
+const PREDICTION_MARGIN: f64 = 1e3;
+
+/// Whether a series of `order` terms could meet the tolerance at correlation r for every pair
+/// (a, b) of `pairs`, where `e1`, `e2` of a shorter order did not: each one's energy left out
+/// is extrapolated from its last half of terms as falling geometrically at the rate it fell
+/// over them, and the series' bound with those energies is held to the tolerance with
+/// `PREDICTION_MARGIN`.
+pub(super) fn promising(e1: &Expansion, e2: &Expansion, r: f64, order: usize, pairs: &[(usize, usize)]) -> bool {
+    let rn = r.abs().powi(order as i32 + 1);
+    if rn <= TOLERANCE {
+        return true;
+    }
+    let predicted = |e: &Expansion, j: usize| {
+        let n = e.order;
+        let left = e.quick_tail[j];
+        let last_half: f64 = e.coef[j][n / 2 + 1..=n].iter().map(|c| c * c).sum();
+        let rate = (left / (left + last_half)).powf(1.0 / (n - n / 2) as f64);
+        left * rate.powi((order - n) as i32)
+    };
+    pairs.iter().all(|&(a, b)| {
+        let scale = (e1.energy[a] * e2.energy[b]).sqrt();
+        rn * (predicted(e1, a) * predicted(e2, b)).sqrt() <= PREDICTION_MARGIN * TOLERANCE * scale
+    })
+}
+
 /// E[g^(a)(x1) g^(b)(x2)] as a series, if its bound on the terms left out meets the tolerance.
 pub(super) fn series(e1: &Expansion, e2: &Expansion, r: f64, a: usize, b: usize) -> Option<f64> {
     let n = e1.order.min(e2.order);
