@@ -170,9 +170,9 @@ pub(crate) fn clear_cache() {
     CACHE_I3.with(|c| c.borrow_mut().clear());
 }
 
-/// E[h(x1) 1{x2 > m}] = E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with
-/// mean b z and variance c22 - c12^2 / c11 (see `passing_expect`).
-/// By Mehler's series first (`Series::passing`).
+/// E[h(x1) 1{x2 > m}]: by Mehler's series (`Series::passing`) where they converge, else as
+/// E[h(s1 z) P(x2 > m | x1 = s1 z)], where x2 given x1 is normal with mean b z and variance
+/// c22 - c12^2 / c11 (see `passing_expect`).
 fn passing<S: Smooth + ?Sized>(h: &Continuous<S>, c11: f64, c12: f64, c22: f64, m: f64) -> f64 {
     if let Some(v) = Series(h).passing([c11, c12, c22], m, 0) {
         return v;
