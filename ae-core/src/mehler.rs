@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::quadrature::{
-    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, singular_features, QuadratureRule, Smooth,
+    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, singular_features, AtBoth, QuadratureRule,
+    Smooth,
 };
 
 /// The series' lengths, tried in turn: 33 terms serve small correlations at little cost, 97
@@ -410,15 +411,9 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
     if l22 == 0.0 {
         return None;
     }
-    // The outer variable's values are computed once per outer node, not per inner node.
-    let outer = Cell::new((f64::NAN, [0.0; 4]));
+    let both = AtBoth::new(g);
     let flat = expect2_vec(l11, l21, l22, g, |z1, z2| {
-        let (at, mut v1) = outer.get();
-        if at.to_bits() != z1.to_bits() {
-            v1 = g.all(l11 * z1);
-            outer.set((z1, v1));
-        }
-        let v2 = g.all(l21 * z1 + l22 * z2);
+        let (v1, v2) = both.at(l11 * z1, l21 * z1 + l22 * z2);
         std::array::from_fn::<f64, 16, _>(|i| v1[i / 4] * v2[i % 4])
     });
     let m: Products = std::array::from_fn(|a| std::array::from_fn(|b| flat[4 * a + b]));

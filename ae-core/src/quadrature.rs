@@ -511,3 +511,4 @@ pub(crate) fn chol2(c11: f64, c12: f64, c22: f64) -> (f64, f64, f64) {
 }
 
 mod averages;
+pub(crate) use averages::AtBoth;

@@ -1,7 +1,37 @@
 //! The averages I2, J2, I21, I22, I3 and their gradients by the rules of the parent module:
 //! each reduced to the fewest variables its integrand depends on.
 
+use std::cell::Cell;
+
 use super::{chol2, expect1, expect1_slopes, expect1_vec, expect2, expect2_vec, Quad, Smooth};
+
+/// g and its derivatives at the two arguments of a two-variable integrand, each in one call (a
+/// declared activation computes them together: separate calls cost an I3 gradient four times
+/// as much), those at x1 kept for the outer node they belong to (x1 depends on z1 alone, so
+/// every inner node of one outer node shares them).
+pub(crate) struct AtBoth<'a, S: ?Sized> {
+    g: &'a S,
+    first: Cell<(f64, [f64; 4])>,
+}
+
+impl<'a, S: Smooth + ?Sized> AtBoth<'a, S> {
+    pub(crate) fn new(g: &'a S) -> Self {
+        AtBoth {
+            g,
+            first: Cell::new((f64::NAN, [0.0; 4])),
+        }
+    }
+
+    /// g, g', g'', g''' at x1 and at x2.
+    pub(crate) fn at(&self, x1: f64, x2: f64) -> ([f64; 4], [f64; 4]) {
+        let (at, mut d1) = self.first.get();
+        if at.to_bits() != x1.to_bits() {
+            d1 = self.g.all(x1);
+            self.first.set((x1, d1));
+        }
+        (d1, self.g.all(x2))
+    }
+}
 
 impl<S: Smooth + ?Sized> Quad<'_, S> {
     pub fn i2(&self, c11: f64, c12: f64, c22: f64) -> f64 {
@@ -56,12 +86,10 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
     // degenerate covariances, computed with the same rules as the averages themselves.
     pub fn i2_grad(&self, c11: f64, c12: f64, c22: f64) -> [f64; 3] {
         let (l11, l21, l22) = chol2(c11, c12, c22);
+        let both = AtBoth::new(self.0);
         let f = |x1: f64, x2: f64| {
-            [
-                self.0.d2g(x1) * self.0.g(x2),
-                self.0.dg(x1) * self.0.dg(x2),
-                self.0.g(x1) * self.0.d2g(x2),
-            ]
+            let (d1, d2) = both.at(x1, x2);
+            [d1[2] * d2[0], d1[1] * d2[1], d1[0] * d2[2]]
         };
         let r = if l22 == 0.0 {
             expect1_slopes(l11.max(l21.abs()), &[l11, l21], self.0, |z| f(l11 * z, l21 * z))
@@ -115,15 +143,15 @@ impl<S: Smooth + ?Sized> Quad<'_, S> {
         let (l11, l21, l22) = chol2(c11, c13, c33);
         let l31 = if l11 > 0.0 { c12 / l11 } else { 0.0 };
         let l32 = if l22 > 0.0 { (c23 - l31 * l21) / l22 } else { 0.0 };
+        let both = AtBoth::new(self.0);
         let f = |x1: f64, x2: f64, x3: f64| {
-            let (g1, g3) = (self.0.dg(x1), self.0.g(x3));
-            let (h1, h3) = (self.0.d2g(x1), self.0.dg(x3));
+            let (d1, d3) = both.at(x1, x3);
             [
-                self.0.d3g(x1) * x2 * g3,
-                h1 * g3,
-                h1 * x2 * h3,
-                g1 * h3,
-                g1 * x2 * self.0.d2g(x3),
+                d1[3] * x2 * d3[0],
+                d1[2] * d3[0],
+                d1[2] * x2 * d3[1],
+                d1[1] * d3[1],
+                d1[1] * x2 * d3[2],
             ]
         };
         let r = if l22 == 0.0 {
