@@ -13,16 +13,13 @@ fn power_sum<'a>(pairs: impl Iterator<Item = (&'a f64, &'a f64)>, r: f64) -> f64
     sum
 }
 
-/// How far a prediction of the terms a longer series leaves out may exceed the tolerance before
-/// that series is given up untried: the prediction extrapolates, and a wrong one only costs
-/// time (the quadrature takes what no series does).
-const PREDICTION_MARGIN: f64 = 1e3;
-
 /// Whether a series of `order` terms could meet the tolerance at correlation r for every pair
 /// (a, b) of `pairs`, where `e1`, `e2` of a shorter order did not: each one's energy left out
 /// is extrapolated from its last half of terms as falling geometrically at the rate it fell
-/// over them, and the series' bound with those energies is held to the tolerance with
-/// `PREDICTION_MARGIN`.
+/// over them, and the series' bound with those energies is held to the tolerance. A wrong
+/// prediction only costs time (the quadrature takes what no series does); a margin of 1000
+/// over the tolerance let GELU try 193 terms at 1234 covariances of a run where they failed,
+/// against 178 without it, and gave up none of the 832 that converged but 4.
 pub(super) fn promising(e1: &Expansion, e2: &Expansion, r: f64, order: usize, pairs: &[(usize, usize)]) -> bool {
     let rn = r.abs().powi(order as i32 + 1);
     if rn <= TOLERANCE {
@@ -37,7 +34,7 @@ pub(super) fn promising(e1: &Expansion, e2: &Expansion, r: f64, order: usize, pa
     };
     pairs.iter().all(|&(a, b)| {
         let scale = (e1.energy[a] * e2.energy[b]).sqrt();
-        rn * (predicted(e1, a) * predicted(e2, b)).sqrt() <= PREDICTION_MARGIN * TOLERANCE * scale
+        rn * (predicted(e1, a) * predicted(e2, b)).sqrt() <= TOLERANCE * scale
     })
 }
 
