@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::quadrature::{
-    chol2, expect2_vec, feature_width, features, gauss_legendre, panel_rule, singular_features, AtBoth, QuadratureRule,
+    chol2, expect2_factored, feature_width, features, gauss_legendre, panel_rule, singular_features, QuadratureRule,
     Smooth,
 };
 
@@ -411,12 +411,8 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
     if l22 == 0.0 {
         return None;
     }
-    let both = AtBoth::new(g);
-    let flat = expect2_vec(l11, l21, l22, g, |z1, z2| {
-        let (v1, v2) = both.at(l11 * z1, l21 * z1 + l22 * z2);
-        std::array::from_fn::<f64, 16, _>(|i| v1[i / 4] * v2[i % 4])
-    });
-    let m: Products = std::array::from_fn(|a| std::array::from_fn(|b| flat[4 * a + b]));
+    let outer = |z1: f64| g.all(l11 * z1);
+    let m: Products = expect2_factored(l11, l21, l22, g, outer, |z1, z2| g.all(l21 * z1 + l22 * z2));
     keep(&PRODUCTS, key, m);
     Some(m)
 }

@@ -438,6 +438,23 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
     g: &S,
     f: impl Fn(f64, f64) -> [f64; N],
 ) -> [f64; N] {
+    // Multiplying by an outer factor of 1 is exact: the same sums as without one.
+    let [sums] = expect2_factored(l11, l21, l22, g, |_| [1.0], f);
+    sums
+}
+
+/// E[o_a(z1) i_b(z1, z2)] for every a and b, as `expect2_vec`, where each integrand is a
+/// factor of z1 alone times one of both: the inner rule sums the B inner integrands, and the
+/// outer rule multiplies them by the A factors, instead of the inner rule summing all A B
+/// products (the products of two units' g, g', g'', g''' take a quarter of the work).
+pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Sized>(
+    l11: f64,
+    l21: f64,
+    l22: f64,
+    g: &S,
+    outer_factors: impl Fn(f64) -> [f64; A],
+    f: impl Fn(f64, f64) -> [f64; B],
+) -> [[f64; B]; A] {
     let kinks = g.kinks();
     with_state(|st| {
         let RuleState {
@@ -473,7 +490,7 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
         } else {
             &[]
         };
-        let mut acc = [0.0; N];
+        let mut acc = [[0.0; B]; A];
         for &(z1, w1) in outer.iter() {
             let nodes: &[(f64, f64)] = if smooth_inner {
                 hermite
@@ -484,14 +501,17 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
                 panel_rule(rule, legendre, centers, d2, singular, edges, inner);
                 inner
             };
-            let mut part = [0.0; N];
+            let mut part = [0.0; B];
             for &(z2, w2) in nodes {
                 for (a, v) in part.iter_mut().zip(f(z1, z2)) {
                     *a += w2 * v;
                 }
             }
-            for (a, p) in acc.iter_mut().zip(part) {
-                *a += w1 * p;
+            for (row, factor) in acc.iter_mut().zip(outer_factors(z1)) {
+                let weight = w1 * factor;
+                for (a, p) in row.iter_mut().zip(part) {
+                    *a += weight * p;
+                }
             }
         }
         acc
@@ -511,4 +531,3 @@ pub(crate) fn chol2(c11: f64, c12: f64, c22: f64) -> (f64, f64, f64) {
 }
 
 mod averages;
-pub(crate) use averages::AtBoth;

@@ -9,13 +9,13 @@ use super::{chol2, expect1, expect1_slopes, expect1_vec, expect2, expect2_vec, Q
 /// declared activation computes them together: separate calls cost an I3 gradient four times
 /// as much), those at x1 kept for the outer node they belong to (x1 depends on z1 alone, so
 /// every inner node of one outer node shares them).
-pub(crate) struct AtBoth<'a, S: ?Sized> {
+struct AtBoth<'a, S: ?Sized> {
     g: &'a S,
     first: Cell<(f64, [f64; 4])>,
 }
 
 impl<'a, S: Smooth + ?Sized> AtBoth<'a, S> {
-    pub(crate) fn new(g: &'a S) -> Self {
+    fn new(g: &'a S) -> Self {
         AtBoth {
             g,
             first: Cell::new((f64::NAN, [0.0; 4])),
@@ -23,7 +23,7 @@ impl<'a, S: Smooth + ?Sized> AtBoth<'a, S> {
     }
 
     /// g, g', g'', g''' at x1 and at x2.
-    pub(crate) fn at(&self, x1: f64, x2: f64) -> ([f64; 4], [f64; 4]) {
+    fn at(&self, x1: f64, x2: f64) -> ([f64; 4], [f64; 4]) {
         let (at, mut d1) = self.first.get();
         if at.to_bits() != x1.to_bits() {
             d1 = self.g.all(x1);
