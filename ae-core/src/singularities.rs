@@ -26,7 +26,8 @@ const STEP: f64 = 0.125;
 const RANGE: f64 = 64.0;
 /// Chebyshev points per interval, less one.
 const ORDER: usize = 32;
-/// An interval with fewer terms above the floor says nothing of singularities (see `distance`).
+/// An interval with no coefficient from this index on above the floor says nothing of
+/// singularities (see `distance`).
 const MIN_TERMS: usize = 6;
 /// Coefficients below this fraction of g's size are left out: the averages are held to 1e-10,
 /// and a part of g smaller than that cannot move them by more, however fast it varies (GELU's
@@ -125,9 +126,9 @@ fn distance(values: &[f64], cosines: &[Vec<f64>], typical: f64) -> Option<f64> {
     }
     // The rate over the later half of the terms above the floor: an entire function that
     // varies fast (tanh's tail, e^-2x at x = 7) has coefficients that fall ever faster, and
-    // their early terms would read as a near singularity. Fewer than MIN_TERMS terms above the
-    // floor: g is, to rounding, a polynomial of low degree there, which every panel integrates
-    // exactly.
+    // their early terms would read as a near singularity. No term from k = MIN_TERMS on above
+    // the floor: g is, to the averages' accuracy, a polynomial of degree below MIN_TERMS there,
+    // which every panel integrates exactly.
     let last = envelope.iter().rposition(|&e| e > floor).unwrap_or(0);
     if last < MIN_TERMS {
         return None;
