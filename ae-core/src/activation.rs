@@ -92,11 +92,15 @@ impl UserActivation {
             &kinks,
         );
         let continuous_derivatives = continuous_derivatives(derivatives, &kinks);
-        let singularities = near_singularities(|x| function.g(x), &kinks);
         let ramp = Ramp::of(|x| function.g(x));
         let piecewise = match ramp {
             Some(_) => None,
             None => PiecewiseLinear::of(|x| function.g(x), &kinks),
+        };
+        // Linear between kinks, a ramp or a piecewise-linear g has no singularity off the axis.
+        let singularities = match (ramp, &piecewise) {
+            (None, None) => near_singularities(|x| function.g(x), &kinks),
+            _ => Vec::new(),
         };
         UserActivation {
             name: name.to_string(),
