@@ -7,7 +7,7 @@
 
 use std::cell::RefCell;
 
-use crate::mehler::{keep, Map, Series};
+use crate::mehler::{remembered, Map, Series};
 use crate::piecewise::{density, tail, Pair};
 use crate::quadrature::{chol2, expect1_features, feature_width, singular_features, Smooth};
 
@@ -38,13 +38,9 @@ impl Jumps {
     /// those). Kept per thread: a differenced Jacobian asks again for every pair but the
     /// one whose covariance it moved.
     pub fn i2<S: Smooth + ?Sized>(&self, h: &Continuous<S>, c11: f64, c12: f64, c22: f64) -> Option<f64> {
+        let pair = Pair::new(c11, c12, c22)?;
         let key = [h.id, c11.to_bits(), c12.to_bits(), c22.to_bits()];
-        if let Some(v) = CACHE.with(|c| c.borrow().get(&key).copied()) {
-            return Some(v);
-        }
-        let v = self.i2_afresh(h, Pair::new(c11, c12, c22)?, c11, c12, c22);
-        keep(&CACHE, key, v);
-        Some(v)
+        Some(remembered(&CACHE, key, || self.i2_afresh(h, pair, c11, c12, c22)))
     }
 
     /// J2 of `h.g`, E[x1 g(x2)] = c12 E[g'(x2)] (Stein), where g' has a Dirac part c delta(x - k)
@@ -94,18 +90,14 @@ impl Jumps {
             c23.to_bits(),
             c33.to_bits(),
         ];
-        if let Some(v) = CACHE_I3.with(|c| c.borrow().get(&key).copied()) {
-            return Some(v);
-        }
-        let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
-        let v = own
-            + self
+        Some(remembered(&CACHE_I3, key, || {
+            let own = Series(h).i3(c11, c12, c13, c22, c23, c33);
+            own + self
                 .0
                 .iter()
                 .map(|&(m, c)| c * weighted_passing(h, [c11, c12, c13, c23, c33], m))
-                .sum::<f64>();
-        keep(&CACHE_I3, key, v);
-        Some(v)
+                .sum::<f64>()
+        }))
     }
 }
 

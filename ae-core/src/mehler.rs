@@ -366,6 +366,20 @@ impl std::hash::Hasher for WordHasher {
 
 pub(crate) type Map<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<WordHasher>>;
 
+/// The value kept under `key` in one of this thread's caches, or else `compute`'s, kept there.
+pub(crate) fn remembered<K: std::hash::Hash + Eq, V: Clone>(
+    cache: &'static std::thread::LocalKey<RefCell<Map<K, V>>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V {
+    if let Some(v) = cache.with(|cache| cache.borrow().get(&key).cloned()) {
+        return v;
+    }
+    let v = compute();
+    keep(cache, key, v.clone());
+    v
+}
+
 /// Keeps `value` under `key` in one of this thread's caches, which is emptied when it holds
 /// `CACHE_ENTRIES` (a run's working set is far smaller; an emptied cache only costs recomputing).
 pub(crate) fn keep<K: std::hash::Hash + Eq, V>(
@@ -430,12 +444,9 @@ pub fn clear_caches() {
 /// The expansion of `g` at variance `c` up to `order`, from this thread's cache or computed.
 fn expansion<S: Smooth + ?Sized>(g: &S, c: f64, order: usize) -> Rc<Expansion> {
     let key = (g.cache_id(), c.to_bits(), order);
-    if let Some(e) = CACHE.with(|cache| cache.borrow().get(&key).cloned()) {
-        return e;
-    }
-    let e = Rc::new(table::expansion(g, c, order).unwrap_or_else(|| Expansion::new(g, c, order)));
-    keep(&CACHE, key, e.clone());
-    e
+    remembered(&CACHE, key, || {
+        Rc::new(table::expansion(g, c, order).unwrap_or_else(|| Expansion::new(g, c, order)))
+    })
 }
 
 /// A covariance the series take: finite, variances non-negative, correlation at most 1.

@@ -87,14 +87,8 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 
     pub fn i3(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> f64 {
-        self.i3_by_series(c11, c12, c13, c22, c23, c33)
-            .unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
-    }
-
-    /// I3 where its series converge, else None.
-    pub(crate) fn i3_by_series(&self, c11: f64, c12: f64, c13: f64, c22: f64, c23: f64, c33: f64) -> Option<f64> {
         let valid = c22 >= 0.0 && c12.is_finite() && c23.is_finite();
-        if !valid {
+        let found = if !valid {
             None
         } else if self.continuous(2) {
             // E[g'(x1) x2 g(x3)] = c12 E[g''(x1) g(x3)] + c23 E[g'(x1) g'(x3)] (Stein on x2).
@@ -102,7 +96,8 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
                 .map(|[m20, m11]| c12 * m20 + c23 * m11)
         } else {
             self.i3_by_regression(c11, c12, c13, c23, c33)
-        }
+        };
+        found.unwrap_or_else(|| Quad(self.0).i3(c11, c12, c13, c22, c23, c33))
     }
 
     /// I3 where g' or g itself jumps: x2 = a x1 + b x3 + (noise independent of both), so that
@@ -142,8 +137,7 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
             // The predicted bound falls with the length: a length is skipped while a longer
             // one is promising, and the search ends when none is.
             if let Some((e1, e2)) = &last {
-                let longer = ORDERS.iter().filter(|&&n| n >= order);
-                match longer.clone().find(|&&n| promising(e1, e2, r, n, pairs)) {
+                match ORDERS.iter().find(|&&n| n >= order && promising(e1, e2, r, n, pairs)) {
                     None => return None,
                     Some(&n) if n > order => continue,
                     Some(_) => {}
@@ -285,9 +279,8 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     /// The correlation of x1 and x3 and the level m in x3's standard deviations, or None where
     /// the series do not apply (a variance 0 or not finite, |r| within 1e-9 of 1).
     fn standardised(c11: f64, c13: f64, c33: f64, m: f64) -> Option<(f64, f64)> {
-        let valid = c11 > 0.0 && c33 > 0.0 && [c11, c13, c33, m].iter().all(|v| v.is_finite());
-        let r = c13 / (c11 * c33).sqrt();
-        (valid && r.abs() <= 1.0 - 1e-9).then(|| (r, m / c33.sqrt()))
+        let r = correlation(c11, c13, c33).filter(|r| r.abs() <= 1.0 - 1e-9)?;
+        (c11 > 0.0 && c33 > 0.0 && m.is_finite()).then(|| (r, m / c33.sqrt()))
     }
 }
 
