@@ -22,6 +22,13 @@ pub trait ScalarFunction: Send + Sync {
     fn g_dg(&self, x: f64) -> (f64, f64);
     /// g, g', g'', g''' at x: what the quadrature of the averages and their gradients needs.
     fn derivatives(&self, x: f64) -> [f64; 4];
+    /// `derivatives` at each of `xs`, into `out` (as long as `xs`): one call for the nodes of
+    /// a rule, where the compiled code writes each result in place.
+    fn derivatives_many(&self, xs: &[f64], out: &mut [[f64; 4]]) {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = self.derivatives(x);
+        }
+    }
 }
 
 /// Average `avg` at arguments `c` through `engine` (`Quad` or `Series`, which have the same
@@ -214,6 +221,9 @@ impl Smooth for UserActivation {
     }
     fn all(&self, x: f64) -> [f64; 4] {
         self.function.derivatives(x)
+    }
+    fn all_many(&self, xs: &[f64], out: &mut [[f64; 4]]) {
+        self.function.derivatives_many(xs, out)
     }
     fn cache_id(&self) -> u64 {
         self.id

@@ -214,16 +214,19 @@ impl Expansion {
             &mut nodes,
         );
         let factors = recurrence_factors(order);
+        let xs: Vec<f64> = nodes.iter().map(|&(z, _)| s * z).collect();
+        let mut values = vec![[0.0; 4]; xs.len()];
+        g.all_many(&xs, &mut values);
         let blocks: Vec<Block> = nodes
             .chunks(LANES)
-            .map(|chunk| {
+            .zip(values.chunks(LANES))
+            .map(|(chunk, values)| {
                 let mut b = Block {
                     z: [0.0; LANES],
                     w: [0.0; LANES],
                     values: [[0.0; LANES]; 4],
                 };
-                for (l, &(z, w)) in chunk.iter().enumerate() {
-                    let v = g.all(s * z);
+                for (l, (&(z, w), &v)) in chunk.iter().zip(values).enumerate() {
                     (b.z[l], b.w[l]) = (z, w);
                     for (column, value) in b.values.iter_mut().zip(v) {
                         column[l] = value;
@@ -426,7 +429,21 @@ fn products<S: Smooth + ?Sized>(g: &S, c11: f64, c12: f64, c22: f64) -> Option<P
         return None;
     }
     let outer = |z1: f64| g.all(l11 * z1);
-    let m: Products = expect2_factored(l11, l21, l22, g, outer, |z1, z2| g.all(l21 * z1 + l22 * z2));
+    let (mut x2, mut values) = (Vec::new(), Vec::new());
+    let inner_sums = |z1: f64, nodes: &[(f64, f64)]| {
+        x2.clear();
+        x2.extend(nodes.iter().map(|&(z2, _)| l21 * z1 + l22 * z2));
+        values.resize(x2.len(), [0.0; 4]);
+        g.all_many(&x2, &mut values);
+        let mut sums = [0.0; 4];
+        for (&(_, w2), v) in nodes.iter().zip(&values) {
+            for (a, v) in sums.iter_mut().zip(v) {
+                *a += w2 * v;
+            }
+        }
+        sums
+    };
+    let m: Products = expect2_factored(l11, l21, l22, g, outer, inner_sums);
     keep(&PRODUCTS, key, m);
     Some(m)
 }

@@ -37,6 +37,12 @@ pub trait Smooth {
     fn all(&self, x: f64) -> [f64; 4] {
         [self.g(x), self.dg(x), self.d2g(x), self.d3g(x)]
     }
+    /// `all` at each of `xs`, into `out` (as long as `xs`).
+    fn all_many(&self, xs: &[f64], out: &mut [[f64; 4]]) {
+        for (o, &x) in out.iter_mut().zip(xs) {
+            *o = self.all(x);
+        }
+    }
     /// Identifies the activation in the caches of the series averages (`crate::mehler`).
     fn cache_id(&self) -> u64;
 }
@@ -439,7 +445,22 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
     f: impl Fn(f64, f64) -> [f64; N],
 ) -> [f64; N] {
     // Multiplying by an outer factor of 1 is exact: the same sums as without one.
-    let [sums] = expect2_factored(l11, l21, l22, g, |_| [1.0], f);
+    let [sums] = expect2_factored(
+        l11,
+        l21,
+        l22,
+        g,
+        |_| [1.0],
+        |z1, nodes| {
+            let mut part = [0.0; N];
+            for &(z2, w2) in nodes {
+                for (a, v) in part.iter_mut().zip(f(z1, z2)) {
+                    *a += w2 * v;
+                }
+            }
+            part
+        },
+    );
     sums
 }
 
@@ -447,13 +468,15 @@ pub(crate) fn expect2_vec<const N: usize, S: Smooth + ?Sized>(
 /// factor of z1 alone times one of both: the inner rule sums the B inner integrands, and the
 /// outer rule multiplies them by the A factors, instead of the inner rule summing all A B
 /// products (the products of two units' g, g', g'', g''' take a quarter of the work).
+/// `inner_sums(z1, nodes)` is the inner rule's sum, over its (z2, weight) nodes, of each
+/// weighted inner integrand: given all nodes at once, it can evaluate g at them in one call.
 pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Sized>(
     l11: f64,
     l21: f64,
     l22: f64,
     g: &S,
     outer_factors: impl Fn(f64) -> [f64; A],
-    f: impl Fn(f64, f64) -> [f64; B],
+    mut inner_sums: impl FnMut(f64, &[(f64, f64)]) -> [f64; B],
 ) -> [[f64; B]; A] {
     let kinks = g.kinks();
     with_state(|st| {
@@ -501,12 +524,7 @@ pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Size
                 panel_rule(rule, legendre, centers, d2, singular, edges, inner);
                 inner
             };
-            let mut part = [0.0; B];
-            for &(z2, w2) in nodes {
-                for (a, v) in part.iter_mut().zip(f(z1, z2)) {
-                    *a += w2 * v;
-                }
-            }
+            let part = inner_sums(z1, nodes);
             for (row, factor) in acc.iter_mut().zip(outer_factors(z1)) {
                 let weight = w1 * factor;
                 for (a, p) in row.iter_mut().zip(part) {
