@@ -284,19 +284,33 @@ impl<S: Smooth + ?Sized> Series<'_, S> {
     }
 }
 
-/// Extends `p` to He_n(t) / sqrt(n!) for n = 0..=order, by the normalised three-term
-/// recurrence (an order tried after a shorter one continues where that one stopped).
+/// He_n(t) / sqrt(n!) for n = 0..=order into `p`, by the normalised three-term recurrence. The
+/// values at the last level asked for are kept on this thread and extended: the two series of
+/// one jump term (`passing` and `at_level`) ask for the same level, each at growing orders, and
+/// the recurrence's chain of divisions was a tenth of a run with a step in g.
 fn normalised_hermite(t: f64, order: usize, p: &mut Vec<f64>) {
-    let sqrt = square_roots();
-    while p.len() <= order {
-        let n = p.len();
-        let next = match n {
-            0 => 1.0,
-            1 => t,
-            _ => (t * p[n - 1] - sqrt[n - 1] * p[n - 2]) / sqrt[n],
-        };
-        p.push(next);
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, Vec<f64>)> = const { std::cell::RefCell::new((0, Vec::new())) };
     }
+    LAST.with(|last| {
+        let (level, values) = &mut *last.borrow_mut();
+        if *level != t.to_bits() {
+            *level = t.to_bits();
+            values.clear();
+        }
+        let sqrt = square_roots();
+        while values.len() <= order {
+            let n = values.len();
+            let next = match n {
+                0 => 1.0,
+                1 => t,
+                _ => (t * values[n - 1] - sqrt[n - 1] * values[n - 2]) / sqrt[n],
+            };
+            values.push(next);
+        }
+        p.clear();
+        p.extend_from_slice(&values[..=order]);
+    })
 }
 
 /// sqrt(n) for n = 0..=ORDERS' largest + 1, computed once.
