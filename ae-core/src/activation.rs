@@ -3,6 +3,7 @@
 //! (`activation g(x) = ...`), evaluated by compiled code and averaged by Mehler series and
 //! quadrature (or, when piecewise linear, by closed forms).
 
+use std::f64::consts::FRAC_PI_4;
 use std::hash::{Hash, Hasher};
 
 use ae_dsl::ir::Avg;
@@ -13,6 +14,7 @@ use crate::mehler::Series;
 use crate::piecewise::PiecewiseLinear;
 use crate::quadrature::{Quad, Smooth};
 use crate::ramp::Ramp;
+use crate::resolution::widest_panel;
 use crate::singularities::near_singularities;
 
 /// g and its derivatives, evaluated by code compiled from a user's activation.
@@ -81,6 +83,8 @@ pub struct UserActivation {
     /// Where g comes nearer a complex singularity than the rules assume (see
     /// [`Smooth::singularities`]), estimated once here.
     singularities: Vec<(f64, f64)>,
+    /// The widest panel g allows, in x ([`Smooth::widest_panel`]), estimated once here.
+    widest_panel: f64,
 }
 
 impl UserActivation {
@@ -104,10 +108,21 @@ impl UserActivation {
             Some(_) => None,
             None => PiecewiseLinear::of(|x| function.g(x), &kinks),
         };
-        // Linear between kinks, a ramp or a piecewise-linear g has no singularity off the axis.
-        let singularities = match (ramp, &piecewise) {
-            (None, None) => near_singularities(|x| function.g(x), &kinks),
-            _ => Vec::new(),
+        // Linear between kinks, a ramp or a piecewise-linear g has no singularity off the axis,
+        // and any panel between its kinks integrates it exactly.
+        let (singularities, widest_panel) = match (ramp, &piecewise) {
+            (None, None) => {
+                let singularities = near_singularities(|x| function.g(x), &kinks);
+                // Each feature with the width of its first panel in x (`panel_rule`): half the
+                // distance the rules assume (pi/2) or a singularity's own.
+                let features: Vec<(f64, f64)> = std::iter::once(0.0)
+                    .chain(kinks.iter().copied())
+                    .map(|x| (x, FRAC_PI_4))
+                    .chain(singularities.iter().map(|&(x, y)| (x, 0.5 * y)))
+                    .collect();
+                (singularities, widest_panel(|x| function.g(x), &features))
+            }
+            _ => (Vec::new(), f64::INFINITY),
         };
         UserActivation {
             name: name.to_string(),
@@ -120,6 +135,7 @@ impl UserActivation {
             jumps,
             continuous_without_jumps,
             singularities,
+            widest_panel,
         }
     }
 
@@ -218,6 +234,9 @@ impl Smooth for UserActivation {
     }
     fn singularities(&self) -> &[(f64, f64)] {
         &self.singularities
+    }
+    fn widest_panel(&self) -> f64 {
+        self.widest_panel
     }
     fn all(&self, x: f64) -> [f64; 4] {
         self.function.derivatives(x)

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use crate::mehler::{remembered, Map, Series};
 use crate::piecewise::{density, tail, Pair};
-use crate::quadrature::{chol2, expect1_features, feature_width, singular_features, Smooth};
+use crate::quadrature::{chol2, expect1_features, feature_width, singular_features, widest_panel, Smooth};
 
 /// Where g jumps and by how much: (k, c), g(k+) - g(k-) = c.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -124,7 +124,7 @@ fn passing_expect<S: Smooth + ?Sized>(
     }
     let mut singular = Vec::new();
     singular_features(h, s1, 0.0, &mut singular);
-    expect1_features(&centers, d, &singular, |z| f([s1, b, sigma], z))
+    expect1_features(&centers, d, &singular, widest_panel(h, s1), |z| f([s1, b, sigma], z))
 }
 
 /// E[h'(x1) x2 1{x3 > m}] (`c` = c11, c12, c13, c23, c33). By Stein's lemma on x2 it is
@@ -201,6 +201,9 @@ impl<S: Smooth + ?Sized> Smooth for Continuous<'_, S> {
     }
     fn singularities(&self) -> &[(f64, f64)] {
         self.g.singularities()
+    }
+    fn widest_panel(&self) -> f64 {
+        self.g.widest_panel()
     }
     fn all(&self, x: f64) -> [f64; 4] {
         let mut all = self.g.all(x);

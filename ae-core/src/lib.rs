@@ -15,6 +15,7 @@ pub mod mehler;
 pub mod piecewise;
 pub mod quadrature;
 pub mod ramp;
+mod resolution;
 mod singularities;
 #[cfg(test)]
 mod testing;

@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::quadrature::{
-    chol2, expect2_factored, feature_width, features, gauss_legendre, panel_rule, singular_features, QuadratureRule,
-    Smooth,
+    chol2, expect2_factored, feature_width, features, gauss_legendre, panel_rule, singular_features, widest_panel,
+    Grading, QuadratureRule, Smooth,
 };
 
 /// The series' lengths, tried in turn: 33 terms serve small correlations at little cost, 97
@@ -208,8 +208,11 @@ impl Expansion {
             &rule,
             &legendre,
             &centers,
-            feature_width(s),
-            &singular,
+            Grading {
+                d: feature_width(s),
+                singular: &singular,
+                widest: widest_panel(g, s),
+            },
             &mut edges,
             &mut nodes,
         );

@@ -33,6 +33,11 @@ pub trait Smooth {
     fn singularities(&self) -> &[(f64, f64)] {
         &[]
     }
+    /// The widest panel, in x, that g allows anywhere (`crate::resolution`): infinite for a g
+    /// that flattens out away from its features, as the graded rules assume.
+    fn widest_panel(&self) -> f64 {
+        f64::INFINITY
+    }
     /// g, g', g'', g''' at x (one call where the activation computes them together).
     fn all(&self, x: f64) -> [f64; 4] {
         [self.g(x), self.dg(x), self.d2g(x), self.d3g(x)]
@@ -262,6 +267,18 @@ fn hermite_rule(rules: &mut Vec<Vec<(f64, f64)>>, n: usize) -> &[(f64, f64)] {
 
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
+/// How a rule's panels are graded about its features (in z): `d`, the distance from each
+/// centre of the nearest singularity the rules assume (the first panel is half of it);
+/// `singular`, more features (centre, width) each graded to its own width
+/// (`singular_features`); and no panel wider than `widest` (`widest_panel`, where g keeps
+/// varying far from its features; infinite for the others).
+#[derive(Clone, Copy)]
+pub(crate) struct Grading<'a> {
+    pub d: f64,
+    pub singular: &'a [(f64, f64)],
+    pub widest: f64,
+}
+
 /// Nodes and weights (Gaussian density included) of a composite Gauss-Legendre rule for
 /// E_{z~N(0,1)}[f(z)] where f is analytic except for complex singularities at distance `d`
 /// from `center` (tanh(a z): poles at +-i pi/(2a), so d = pi/(2a)). Panels double in width away
@@ -278,23 +295,24 @@ pub(crate) fn panel_rule(
     rule: &QuadratureRule,
     legendre: &(Vec<f64>, Vec<f64>),
     centers: &[f64],
-    d: f64,
-    singular: &[(f64, f64)],
+    grading: Grading,
     edges: &mut Vec<f64>,
     out: &mut Vec<(f64, f64)>,
 ) {
     out.clear();
     edges.clear();
+    let Grading { d, singular, widest } = grading;
     let z_max = rule.z_max;
+    let max_panel = rule.max_panel.min(widest);
     let mut grade = |center: f64, d: f64| {
-        let first = (d * rule.first_panel).clamp(1e-6, rule.max_panel);
+        let first = (d * rule.first_panel).clamp(1e-6, max_panel);
         let c = center.clamp(-z_max, z_max);
         for side in [1.0, -1.0] {
             let (mut e, mut step) = (c, first);
             while e * side < z_max {
                 e = side * (side * (e + side * step)).min(z_max);
                 edges.push(e);
-                step = (step * 2.0).min(rule.max_panel);
+                step = (step * 2.0).min(max_panel);
             }
         }
         edges.push(c);
@@ -336,6 +354,14 @@ pub(crate) fn singular_features<S: Smooth + ?Sized>(g: &S, slope: f64, offset: f
     }
 }
 
+/// The widest panel, in z, for g(slope z + offset): half g's own (`Smooth::widest_panel`), in
+/// z. g's own width leaves g alone a polynomial of the panel rule's degree; the half leaves
+/// room for what multiplies it, the Gaussian weight (whose variation over the default panels
+/// of 3 is itself of about that degree) and the other factors of an integrand.
+pub(crate) fn widest_panel<S: Smooth + ?Sized>(g: &S, slope: f64) -> f64 {
+    g.widest_panel() / (2.0 * slope.abs())
+}
+
 /// The half-width, in z, of the strip about the real axis in which g(s z) is analytic as the
 /// rules see it: `feature_width(s)`, or less where g has near singularities.
 pub(crate) fn strip_width<S: Smooth + ?Sized>(g: &S, s: f64) -> f64 {
@@ -358,14 +384,19 @@ pub(crate) fn features(slope: f64, offset: f64, kinks: &[f64], out: &mut Vec<f64
 /// E[f(z)], z ~ N(0,1), for an f analytic but for features at `centers` (kinks, or places
 /// where it changes on a scale `d`), whose nearest complex singularity is at least `d` away.
 /// `singular`: more features, each with its own width (`singular_features`).
-pub(crate) fn expect1_features(centers: &[f64], d: f64, singular: &[(f64, f64)], f: impl Fn(f64) -> f64) -> f64 {
+pub(crate) fn expect1_features(
+    centers: &[f64],
+    d: f64,
+    singular: &[(f64, f64)],
+    widest: f64,
+    f: impl Fn(f64) -> f64,
+) -> f64 {
     with_state(|st| {
         panel_rule(
             &st.rule,
             &st.legendre,
             centers,
-            d,
-            singular,
+            Grading { d, singular, widest },
             &mut st.edges,
             &mut st.outer,
         );
@@ -409,12 +440,18 @@ fn expect1_slopes<const N: usize, S: Smooth + ?Sized>(
             st.centers.extend_from_slice(&more);
         }
         let s = width;
+        // A product of g at several slopes varies as fast as the sum of theirs.
+        let combined: f64 = slopes.iter().map(|s| s.abs()).sum();
+        let grading = Grading {
+            d: feature_width(s),
+            singular: &st.singular,
+            widest: widest_panel(g, combined),
+        };
         panel_rule(
             &st.rule,
             &st.legendre,
             &st.centers,
-            feature_width(s),
-            &st.singular,
+            grading,
             &mut st.edges,
             &mut st.outer,
         );
@@ -504,12 +541,26 @@ pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Size
             centers.extend(kinks.iter().map(|k| k / l21));
             d1 = d1.min(feature_width(l21.abs() / l22));
         }
-        panel_rule(rule, legendre, centers, d1, singular, edges, outer);
+        // The outer integrand multiplies g(x1) by the inner average, which varies with z1 as
+        // g(l21 z1) does: their product as fast as both together.
+        let widest_outer = widest_panel(g, l11.abs() + l21.abs());
+        let grading = Grading {
+            d: d1,
+            singular,
+            widest: widest_outer,
+        };
+        panel_rule(rule, legendre, centers, grading, edges, outer);
         let d2 = feature_width(l22);
         let strip = strip_width(g, l22);
-        let smooth_inner = kinks.is_empty() && strip >= rule.hermite_width;
+        let widest_inner = widest_panel(g, l22);
+        let mut smooth_inner = kinks.is_empty() && strip >= rule.hermite_width;
         let hermite: &[(f64, f64)] = if smooth_inner {
-            hermite_rule(hermite, hermite_nodes(strip, rule))
+            let nodes = hermite_rule(hermite, hermite_nodes(strip, rule));
+            // Where g keeps varying, the Gauss-Hermite nodes must all lie on one panel as wide
+            // as g allows (there a polynomial of the rule's degree stands for g).
+            let span = 2.0 * nodes.iter().fold(0.0f64, |m, &(z, _)| m.max(z.abs()));
+            smooth_inner = span <= widest_inner;
+            nodes
         } else {
             &[]
         };
@@ -521,7 +572,12 @@ pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Size
                 features(l22, l21 * z1, kinks, centers);
                 singular.clear();
                 singular_features(g, l22, l21 * z1, singular);
-                panel_rule(rule, legendre, centers, d2, singular, edges, inner);
+                let grading = Grading {
+                    d: d2,
+                    singular,
+                    widest: widest_inner,
+                };
+                panel_rule(rule, legendre, centers, grading, edges, inner);
                 inner
             };
             let part = inner_sums(z1, nodes);

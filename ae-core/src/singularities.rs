@@ -114,7 +114,7 @@ fn distance(values: &[f64], cosines: &[Vec<f64>], typical: f64) -> Option<f64> {
     if !local.is_finite() || local < FLOOR * typical || local == 0.0 {
         return None;
     }
-    let coefficients = chebyshev(values, cosines);
+    let coefficients = chebyshev(values, cosines, 0);
     let floor = FLOOR * local.max(typical);
     // The envelope: the largest coefficient from k on, so that the zeros of an even or odd g
     // do not read as decay.
@@ -142,14 +142,15 @@ fn distance(values: &[f64], cosines: &[Vec<f64>], typical: f64) -> Option<f64> {
     Some(HALF * (rho - 1.0 / rho) / 2.0)
 }
 
-/// The Chebyshev coefficients of the polynomial through `values` at the points cos(pi j / n),
-/// with `cosines[k][j]` = cos(pi j k / n).
-fn chebyshev(values: &[f64], cosines: &[Vec<f64>]) -> Vec<f64> {
+/// The Chebyshev coefficients from index `first` on of the polynomial through `values` at the
+/// points cos(pi j / n), with `cosines[k][j]` = cos(pi j k / n).
+pub(crate) fn chebyshev(values: &[f64], cosines: &[Vec<f64>], first: usize) -> Vec<f64> {
     let n = values.len() - 1;
     let ends = |j: usize| if j == 0 || j == n { 0.5 } else { 1.0 };
     cosines
         .iter()
         .enumerate()
+        .skip(first)
         .map(|(k, row)| {
             let sum: f64 = values
                 .iter()

@@ -20,6 +20,7 @@ mod jit_fuzz;
 mod loaders;
 mod memory_limits;
 mod near_singularities;
+mod oscillating;
 mod pairing;
 mod provenance;
 mod realdata;
