@@ -13,7 +13,7 @@
 
 use std::f64::consts::{FRAC_PI_4, PI, SQRT_2};
 
-use crate::singularities::chebyshev;
+use crate::singularities::{chebyshev, chebyshev_points, typical_size};
 
 /// The range the rules integrate over (8.5 standard deviations at variances up to 56), as the
 /// singularity scan covers it.
@@ -41,20 +41,8 @@ const STARTS: f64 = 4.0;
 /// width w as far away, which is the one checked. Below pi/4 every interval away from the
 /// features is checked, down to `NARROWEST`.
 pub(crate) fn widest_panel(g: impl Fn(f64) -> f64, features: &[(f64, f64)]) -> f64 {
-    let nodes: Vec<f64> = (0..=ORDER).map(|j| (PI * j as f64 / ORDER as f64).cos()).collect();
-    let cosines: Vec<Vec<f64>> = (0..=ORDER)
-        .map(|k| {
-            (0..=ORDER)
-                .map(|j| (PI * (j * k) as f64 / ORDER as f64).cos())
-                .collect()
-        })
-        .collect();
-    // g's size near the origin, as the singularity scan takes it: where g is itself negligible
-    // (GELU at x = -20), how fast it varies cannot move the averages.
-    let typical = (-32..=32)
-        .map(|i| g(i as f64 / 8.0).abs())
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
+    let (nodes, cosines) = chebyshev_points(ORDER);
+    let typical = typical_size(&g);
     let resolved = |width: f64| {
         let step = width / STARTS;
         let count = ((2.0 * RANGE - width) / step).floor() as usize;

@@ -51,21 +51,8 @@ const MAX_LISTED: usize = 8;
 /// that hold a kink (where g' or g jumps, a singularity on the axis that the rules already
 /// place a panel edge at) are skipped.
 pub(crate) fn near_singularities(g: impl Fn(f64) -> f64, kinks: &[f64]) -> Vec<(f64, f64)> {
-    let nodes: Vec<f64> = (0..=ORDER).map(|j| (PI * j as f64 / ORDER as f64).cos()).collect();
-    let cosines: Vec<Vec<f64>> = (0..=ORDER)
-        .map(|k| {
-            (0..=ORDER)
-                .map(|j| (PI * (j * k) as f64 / ORDER as f64).cos())
-                .collect()
-        })
-        .collect();
-    // The size against which coefficients count as rounding: g's typical size near the
-    // origin, so that a tail where g is itself negligible (GELU at x = -20, whose Gaussian
-    // factor varies fast relative to its own tiny size) is not read as a singularity.
-    let typical = (-32..=32)
-        .map(|i| g(i as f64 / 8.0).abs())
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
+    let (nodes, cosines) = chebyshev_points(ORDER);
+    let typical = typical_size(&g);
     let count = (2.0 * RANGE / STEP) as usize;
     let distances: Vec<Option<f64>> = (0..=count)
         .map(|i| {
@@ -140,6 +127,27 @@ fn distance(values: &[f64], cosines: &[Vec<f64>], typical: f64) -> Option<f64> {
         rho = rho.max((envelope[first] / floor).powf(1.0 / (last + 1 - first) as f64));
     }
     Some(HALF * (rho - 1.0 / rho) / 2.0)
+}
+
+/// The points cos(pi j / n), j = 0..=n, and `cosines[k][j]` = cos(pi j k / n): what
+/// `chebyshev` needs.
+pub(crate) fn chebyshev_points(n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let nodes = (0..=n).map(|j| (PI * j as f64 / n as f64).cos()).collect();
+    let cosines = (0..=n)
+        .map(|k| (0..=n).map(|j| (PI * (j * k) as f64 / n as f64).cos()).collect())
+        .collect();
+    (nodes, cosines)
+}
+
+/// The size against which g's Chebyshev coefficients count as rounding: its largest value on
+/// [-4, 4], so that a tail where g is itself negligible (GELU at x = -20, whose Gaussian factor
+/// varies fast relative to its own tiny size) reads neither as a singularity nor as a g that
+/// needs narrow panels: it cannot move the averages.
+pub(crate) fn typical_size(g: impl Fn(f64) -> f64) -> f64 {
+    (-32..=32)
+        .map(|i| g(i as f64 / 8.0).abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max)
 }
 
 /// The Chebyshev coefficients from index `first` on of the polynomial through `values` at the
