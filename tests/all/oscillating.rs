@@ -21,7 +21,7 @@ fn sin_sin_cos_cos(w: f64, [c11, c12, c22]: [f64; 3]) -> (f64, f64) {
 /// and vanishing correlations, at variances from 0.01 to 40 and for one unit seen twice; and
 /// I3 by Stein's lemma, w^2 (c23 E[cos(w x1) cos(w x3)] - c12 E[sin(w x1) sin(w x3)]), at
 /// random covariances and at eight times them (variances up to about 56; not at w = 10, where
-/// those averages are below rounding). Measured: 1.3e-13 at
+/// those averages are below rounding). Measured: 5e-12 at
 /// worst. Before each activation had a widest panel, I2 of sin(x) was off by 1e-7 at
 /// variance 36, of sin(3 x) by 3e-4 at variance 16 and of sin(10 x) by 4e-3.
 #[test]
