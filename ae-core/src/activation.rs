@@ -3,7 +3,6 @@
 //! (`activation g(x) = ...`), evaluated by compiled code and averaged by Mehler series and
 //! quadrature (or, when piecewise linear, by closed forms).
 
-use std::f64::consts::FRAC_PI_4;
 use std::hash::{Hash, Hasher};
 
 use ae_dsl::ir::Avg;
@@ -113,14 +112,8 @@ impl UserActivation {
         let (singularities, widest_panel) = match (ramp, &piecewise) {
             (None, None) => {
                 let singularities = near_singularities(|x| function.g(x), &kinks);
-                // Each feature with the width of its first panel in x (`panel_rule`): half the
-                // distance the rules assume (pi/2) or a singularity's own.
-                let features: Vec<(f64, f64)> = std::iter::once(0.0)
-                    .chain(kinks.iter().copied())
-                    .map(|x| (x, FRAC_PI_4))
-                    .chain(singularities.iter().map(|&(x, y)| (x, 0.5 * y)))
-                    .collect();
-                (singularities, widest_panel(|x| function.g(x), &features))
+                let widest = widest_panel(|x| function.g(x), &kinks, &singularities);
+                (singularities, widest)
             }
             _ => (Vec::new(), f64::INFINITY),
         };

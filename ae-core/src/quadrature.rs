@@ -199,6 +199,22 @@ pub(crate) fn singular_features<S: Smooth + ?Sized>(g: &S, slope: f64, offset: f
     }
 }
 
+/// Appends the near singularities of a product of g at each of `slopes` (in z), each graded
+/// to 1/sqrt(k) of its width for k slopes: where a feature is a narrow bump (an entire g's
+/// Gaussian shoulders, which the scan reads as singularities), a product of k of them is
+/// sqrt(k) times narrower (I2 of exp(-25 (x - 0.5)^2) for one unit seen twice, or nearly, was
+/// off by 2.7e-10). For a true singularity it only adds panels.
+pub(crate) fn product_singular_features<S: Smooth + ?Sized>(g: &S, slopes: &[f64], out: &mut Vec<(f64, f64)>) {
+    let from = out.len();
+    for &s in slopes {
+        singular_features(g, s, 0.0, out);
+    }
+    let narrower = (slopes.len() as f64).sqrt();
+    for (_, width) in &mut out[from..] {
+        *width /= narrower;
+    }
+}
+
 /// The widest panel, in z, for g(slope z + offset): half g's own (`Smooth::widest_panel`), in
 /// z. g's own width leaves g alone a polynomial of the panel rule's degree; the half leaves
 /// room for what multiplies it, the Gaussian weight (whose variation over the default panels
@@ -272,17 +288,7 @@ fn expect1_slopes<const N: usize, S: Smooth + ?Sized>(
     let kinks = g.kinks();
     with_state(|st| {
         st.singular.clear();
-        for &s in slopes {
-            singular_features(g, s, 0.0, &mut st.singular);
-        }
-        // The integrand multiplies g at each slope: where a feature is a narrow bump (an
-        // entire g's Gaussian shoulders, which the scan reads as singularities), a product of
-        // k of them is sqrt(k) times narrower (I2 of exp(-25 (x - 0.5)^2) for one unit seen
-        // twice was off by 2.7e-10). For a true singularity it only adds panels.
-        let narrower = (slopes.len() as f64).sqrt();
-        for (_, width) in st.singular.iter_mut() {
-            *width /= narrower;
-        }
+        product_singular_features(g, slopes, &mut st.singular);
         st.centers.clear();
         if kinks.is_empty() {
             st.centers.push(0.0);
@@ -382,9 +388,9 @@ pub(crate) fn expect2_factored<const A: usize, const B: usize, S: Smooth + ?Size
         } = st;
         features(l11, 0.0, kinks, centers);
         singular.clear();
-        singular_features(g, l11, 0.0, singular);
-        // The inner average, as a function of z1, is no nearer a singularity than g(l21 z1).
-        singular_features(g, l21, 0.0, singular);
+        // The inner average, as a function of z1, is no nearer a singularity than g(l21 z1),
+        // and the outer integrand is its product with g(l11 z1).
+        product_singular_features(g, &[l11, l21], singular);
         let mut d1 = feature_width(l11.abs().max(l21.abs()));
         // Where g itself jumps, the inner average is, as a function of z1, a jump smoothed over
         // l22 / |l21| around z1 = k / l21: near one unit seen twice, steeper than any feature of

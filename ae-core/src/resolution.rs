@@ -11,8 +11,9 @@
 //! see, and I2 of `sin(3 x)` was off by 3e-4 at variance 16. Such a g gets a widest panel, in
 //! x, that every rule keeps to.
 
-use std::f64::consts::{FRAC_PI_4, PI, SQRT_2};
+use std::f64::consts::{FRAC_PI_2, PI, SQRT_2};
 
+use crate::quadrature::QuadratureRule;
 use crate::singularities::{chebyshev, chebyshev_points, typical_size};
 
 /// The range the rules integrate over (8.5 standard deviations at variances up to 56), as the
@@ -31,16 +32,25 @@ const TOLERANCE: f64 = 1e-13;
 const NARROWEST: f64 = PI / 64.0;
 /// Intervals of width w start every w / STARTS.
 const STARTS: f64 = 4.0;
+/// The rules' first panel beside the point where g's argument changes sign and beside a kink,
+/// in x (`panel_rule`: that fraction of the distance pi/2 they assume), pi/4.
+const FIRST: f64 = QuadratureRule::DEFAULT.first_panel * FRAC_PI_2;
 
 /// The widest panel, in x, on which g's 12-node rule is exact to `TOLERANCE` of g's size
 /// wherever the graded rules could place one, or infinity where every width up to the range's
-/// passes. `features`: (position, first panel's width) in x, of the point where g's argument
-/// changes sign, its kinks and its near singularities. Widths are tried from pi/4, the first
-/// panel beside a kink, upwards by factors sqrt(2): a panel of width in (w / sqrt 2, w] lies at
+/// passes. The features are the point where g's argument changes sign, its `kinks` and its near
+/// `singularities` (real part, distance), each with the width of its first panel in x. Widths
+/// are tried from `FIRST` upwards by factors sqrt(2): a panel of width in (w / sqrt 2, w] lies at
 /// least w / sqrt 2 less its feature's first panel from it, so it is inside an interval of
-/// width w as far away, which is the one checked. Below pi/4 every interval away from the
+/// width w as far away, which is the one checked. Below `FIRST` every interval away from the
 /// features is checked, down to `NARROWEST`.
-pub(crate) fn widest_panel(g: impl Fn(f64) -> f64, features: &[(f64, f64)]) -> f64 {
+pub(crate) fn widest_panel(g: impl Fn(f64) -> f64, kinks: &[f64], singularities: &[(f64, f64)]) -> f64 {
+    let first_panel = QuadratureRule::DEFAULT.first_panel;
+    let features: Vec<(f64, f64)> = std::iter::once(0.0)
+        .chain(kinks.iter().copied())
+        .map(|x| (x, FIRST))
+        .chain(singularities.iter().map(|&(x, y)| (x, first_panel * y)))
+        .collect();
     let (nodes, cosines) = chebyshev_points(ORDER);
     let typical = typical_size(&g);
     let resolved = |width: f64| {
@@ -65,7 +75,7 @@ pub(crate) fn widest_panel(g: impl Fn(f64) -> f64, features: &[(f64, f64)]) -> f
             tail.is_nan() || tail <= TOLERANCE * size
         })
     };
-    let mut width = FRAC_PI_4;
+    let mut width = FIRST;
     if !resolved(width) {
         while width > NARROWEST {
             width /= SQRT_2;
@@ -91,9 +101,6 @@ mod tests {
     /// An activation by name, as the tests list them.
     type Named = (&'static str, fn(f64) -> f64);
 
-    /// The point where the argument changes sign, as every activation has it.
-    const ORIGIN: [(f64, f64); 1] = [(0.0, FRAC_PI_4)];
-
     /// Activations that flatten out away from their features allow any panel the graded rules
     /// place, so their rules stay as they were: tanh, sigmoid and softplus, GELU and exp
     /// (Gaussian and exponential tails), polynomials of degree up to the rule's (x^3, x^20, which
@@ -110,13 +117,12 @@ mod tests {
             ("x^20 / 64^20", |x| (x / 64.0).powi(20)),
         ];
         for (name, g) in flat {
-            assert_eq!(widest_panel(g, &ORIGIN), f64::INFINITY, "{name}");
+            assert_eq!(widest_panel(g, &[], &[]), f64::INFINITY, "{name}");
         }
         let elu = |x: f64| if x > 0.0 { x } else { x.exp() - 1.0 };
-        assert_eq!(widest_panel(elu, &ORIGIN), f64::INFINITY, "ELU");
+        assert_eq!(widest_panel(elu, &[0.0], &[]), f64::INFINITY, "ELU");
         let tanh_step = |x: f64| x.tanh() + if x > 0.3 { 0.5 } else { -0.5 };
-        let features = [ORIGIN[0], (0.3, FRAC_PI_4)];
-        assert_eq!(widest_panel(tanh_step, &features), f64::INFINITY, "tanh + step");
+        assert_eq!(widest_panel(tanh_step, &[0.3], &[]), f64::INFINITY, "tanh + step");
     }
 
     /// sin(w x) keeps varying: its widest panel shrinks like 1 / w, and a 12-node panel of that
@@ -125,7 +131,7 @@ mod tests {
     #[test]
     fn an_oscillating_activation_gets_panels_of_its_period() {
         for w in [0.5, 1.0, 3.0, 10.0] {
-            let widest = widest_panel(|x| (w * x).sin(), &ORIGIN);
+            let widest = widest_panel(|x| (w * x).sin(), &[], &[]);
             let half_phase = w * widest / 2.0;
             assert!((2.0..=5.6).contains(&half_phase), "sin({w} x): widest panel {widest}");
         }

@@ -243,7 +243,7 @@ extern "C" fn fn_tanh(x: f64) -> f64 {
     x.tanh()
 }
 extern "C" fn fn_erf(x: f64) -> f64 {
-    ae_dsl::ir::erf(x)
+    ae_core::averages::erf(x)
 }
 extern "C" fn fn_sign(x: f64) -> f64 {
     ae_core::averages::sign(x)

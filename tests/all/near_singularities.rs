@@ -124,9 +124,10 @@ fn fourier_oracle([c11, c12, c22]: [f64; 3]) -> (f64, [f64; 3]) {
 /// Gaussian shoulders as singularities near m. Its I2 is a Gaussian integral,
 /// det(I + 2 a C)^(-1/2) exp(-a u' (I + 2 a C)^(-1) u) with u = (m, m), so the averages, by
 /// series and by the quadrature alone, are held to the 1e-10 every average is held to, at
-/// moderate, strong and anti-aligned correlations and for one unit seen twice (measured:
-/// 2e-13 at worst). There the quadrature integrates g^2, twice as narrow a bump, and was off by
-/// 2.7e-10 (a = 25, m = 0.5, variance 0.25) while its panels were graded for g alone.
+/// moderate, strong and anti-aligned correlations and for one unit seen twice or nearly
+/// (correlation 1 - 4e-7; measured: 2e-13 at worst). There the quadrature integrates g^2, or
+/// g times a barely smoothed g, a bump sqrt(2) times narrower, and was off by 2.7e-10 (a = 25,
+/// m = 0.5, variance 0.25) while its panels were graded for g alone.
 #[test]
 fn a_narrow_bump_meets_its_gaussian_integral() {
     let mut source = aedyn::models::shipped_source("vanilla").unwrap().to_string();
@@ -141,6 +142,7 @@ fn a_narrow_bump_meets_its_gaussian_integral() {
         [16.0, 15.9, 16.0],
         [0.3, 0.1, 2.0],
         [0.25, 0.25, 0.25],
+        [0.25, 0.2499999, 0.25],
         [1.0, 1.0, 1.0],
         [4.0, 4.0, 4.0],
     ];
